@@ -1,0 +1,162 @@
+"""Wiring: open an engine on a database URL and run commands through the services.
+
+    >>> engine = Engine.open("sqlite:///var/shop.db")
+    >>> engine.act("apply", actor="buyer:b1", params={"order": "o1", ...})
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from shouhou.clock import SystemClock
+from shouhou.domain import commands as c
+from shouhou.domain.model import Actor, Case, Order
+from shouhou.errors import Invalid, NotFound
+from shouhou.policy.loader import Registry
+from shouhou.policy.rulebook import Rulebook
+from shouhou.services import handlers, views
+from shouhou.services.ports import Clock, StoredEvent, UnitOfWork
+from shouhou.settings import Settings
+
+#: Public parameter names that differ from the command field names.
+ALIASES = {"order": "order_id", "case": "case_id"}
+
+
+def new_case_id() -> str:
+    return "c" + uuid.uuid4().hex[:16]
+
+
+class Engine:
+    """The library interface: commands in, case views out (SPEC §10)."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        *,
+        clock: Clock | None = None,
+        registry: Registry | None = None,
+        policies: Sequence[str] | None = None,
+        new_id: Callable[[], str] = new_case_id,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.clock: Clock = clock or SystemClock()
+        self.registry = registry or Registry.default()
+        self.policies = list(policies or self.registry.default_selection())
+        self.new_id = new_id
+        self._rulebooks: dict[tuple[str, ...], Rulebook] = {}
+        self.rules_at(None)  # fail now, not on first use, when a pack is unknown
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        policies: Sequence[str] | None = None,
+        registry: Registry | None = None,
+        migrate: bool = True,
+    ) -> Engine:
+        """An engine on ``url`` (default: ``SHOUHOU_DATABASE_URL`` or a SQLite file)."""
+        from shouhou.db import engine as db_engine
+        from shouhou.db.uow import SqlUnitOfWork
+
+        sql = db_engine.create(url or Settings.from_env().database_url)
+        if migrate:
+            db_engine.upgrade(sql)
+        engine = cls(lambda: SqlUnitOfWork(sql), clock=clock, policies=policies, registry=registry)
+        engine.sql_engine = sql
+        return engine
+
+    sql_engine: Any = None
+
+    def close(self) -> None:
+        if self.sql_engine is not None:
+            self.sql_engine.dispose()
+
+    # --- rules ---------------------------------------------------------------------------
+
+    def rules_at(self, at: datetime | None) -> Rulebook:
+        """The rulebook in force at ``at`` (the newest version of each selected pack)."""
+        refs = tuple(self.registry.in_force(name, at).ref for name in self.policies)
+        book = self._rulebooks.get(refs)
+        if book is None:
+            book = Rulebook.select(self.registry, self.policies, at)
+            self._rulebooks[refs] = book
+        return book
+
+    # --- commands ------------------------------------------------------------------------
+
+    def place_order(self, order: Order) -> Order:
+        return handlers.place_order(self.uow_factory(), order, self.rules_at(self.clock.now()),
+                                    self.clock.now())
+
+    def build(
+        self,
+        action: str,
+        *,
+        actor: Actor | str,
+        target: Mapping[str, str],
+        params: Mapping[str, Any] | None = None,
+        money: Callable[[Any], int] = int,
+        moment: Callable[[Any], datetime] = datetime.fromisoformat,
+    ) -> c.Command:
+        """A command from an action name and public parameter names (``order``, ``amount``…)."""
+        who = Actor.parse(actor) if isinstance(actor, str) else actor
+        table = c.ORDER_COMMANDS if "order_id" in target and "case_id" not in target and (
+            action in c.ORDER_COMMANDS and action != "apply"
+        ) else c.CASE_COMMANDS
+        cls = table.get(action)
+        if cls is None:
+            known = ", ".join(sorted(set(c.CASE_COMMANDS) | set(c.ORDER_COMMANDS)))
+            raise Invalid(f"unknown action {action!r}; known actions: {known}")
+        plain = {ALIASES.get(k, k): v for k, v in (params or {}).items()}
+        return c.build(cls, {"actor": who, **target}, plain, money=money, moment=moment)
+
+    def execute(self, cmd: c.Command) -> Case | Order:
+        now = self.clock.now()
+        if isinstance(cmd, c.OrderCommand):
+            return handlers.order_action(self.uow_factory(), cmd, self.rules_at, now)
+        return handlers.case_action(self.uow_factory(), cmd, self.rules_at, now, self.new_id)
+
+    def run_due(self, now: datetime | None = None, **kwargs: Any) -> list[handlers.Fired]:
+        """Fire every deadline due at or before ``now`` (default: the clock's now)."""
+        return handlers.run_due(self.uow_factory, self.rules_at, now or self.clock.now(), **kwargs)
+
+    # --- queries -------------------------------------------------------------------------
+
+    def case(self, case_id: str) -> Case:
+        with self.uow_factory() as uow:
+            case = uow.cases.get(case_id)
+        if case is None:
+            raise NotFound(f"no case {case_id}", case=case_id)
+        return case
+
+    def order(self, order_id: str) -> Order:
+        with self.uow_factory() as uow:
+            order = uow.orders.get(order_id)
+        if order is None:
+            raise NotFound(f"no order {order_id}")
+        return order
+
+    def timeline(self, case_id: str) -> list[StoredEvent]:
+        with self.uow_factory() as uow:
+            return uow.cases.timeline(case_id)
+
+    def view(
+        self, case_id: str, *, actor: Actor | None = None, money: views.Money = int
+    ) -> dict[str, Any]:
+        with self.uow_factory() as uow:
+            case = uow.cases.get(case_id)
+            if case is None:
+                raise NotFound(f"no case {case_id}", case=case_id)
+            order = uow.orders.get(case.order_id)
+            timeline = uow.cases.timeline(case_id)
+        assert order is not None
+        rules = self.rules_at(case.opened_at)
+        return views.case_view(case, order, rules, timeline=timeline, actor=actor, money=money)
+
+    def order_view(self, order_id: str, *, money: views.Money = int) -> dict[str, Any]:
+        return views.order_view(self.order(order_id), money=money)

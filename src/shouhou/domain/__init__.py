@@ -1,0 +1,1 @@
+"""The pure core: values, aggregates, the transition table and decisions. Stdlib only."""

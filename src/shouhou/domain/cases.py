@@ -1,0 +1,537 @@
+"""The case aggregate: ``decide(case, command, ...) -> events`` and ``apply(case, event)``.
+
+Decisions are pure: they take the order, the rules in force and ``now``, and return the
+events that record what happened, ending with the status change and the new deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import reduce
+
+from shouhou.domain import commands as c
+from shouhou.domain import events as e
+from shouhou.domain import transitions
+from shouhou.domain.deadlines import is_due, schedule
+from shouhou.domain.model import (
+    TERMINAL_STATUSES,
+    Actor,
+    Case,
+    CaseKind,
+    CaseStatus,
+    Deadline,
+    ClosedReason,
+    Mark,
+    Order,
+    OrderStatus,
+    Phase,
+    Reason,
+    Remedy,
+    RemedyType,
+    Role,
+    Shipment,
+    ShippingMethod,
+)
+from shouhou.domain.rules import DeadlineContext, Rules
+from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
+
+S = CaseStatus
+GOODS_SENT = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.TRADE_SUCCESS})
+OPEN_ORDER = frozenset({OrderStatus.PAID}) | GOODS_SENT
+
+#: Which case fact each event records, for holiday triggers and deadline starts.
+MARKS: dict[type[e.Event], str] = {
+    e.Applied: "applied",
+    e.Modified: "modified",
+    e.Refused: "seller_refused",
+    e.ReceiptRefused: "seller_refused",
+    e.Agreed: "seller_agreed",
+    e.Intercepted: "intercepted",
+    e.ReturnShipped: "return_shipped",
+    e.ReceiptConfirmed: "receipt_confirmed",
+    e.RemedyAccepted: "remedy_accepted",
+    e.Reshipped: "reshipped",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What a handler decided: the events of the action and the status it leads to."""
+
+    events: list[e.Event]
+    target: CaseStatus
+
+
+Handler = Callable[[Case, c.Command, Order, Rules, datetime], Outcome]
+
+
+# --- apply -------------------------------------------------------------------------------
+
+
+def open_case(event: e.Applied) -> Case:
+    return Case(
+        id=event.case_id,
+        order_id=event.order_id,
+        shop=event.shop,
+        buyer=event.buyer,
+        kind=event.kind,
+        phase=event.phase,
+        reason=event.reason,
+        requested_amount=event.amount,
+        opened_at=event.at,
+        marks=(Mark(event="applied", at=event.at),),
+    )
+
+
+def apply(case: Case, event: e.Event) -> Case:
+    """``case`` after ``event``; pure."""
+    mark = MARKS.get(type(event))
+    if mark is not None and not isinstance(event, e.Applied):
+        case = replace(case, marks=(*case.marks, Mark(event=mark, at=event.at)))
+    match event:
+        case e.Modified():
+            return replace(
+                case, kind=event.kind, reason=event.reason, requested_amount=event.amount,
+                modifications=case.modifications + 1, remedy=None,
+            )
+        case e.Agreed():
+            return replace(case, return_address=event.return_address)
+        case e.ReturnShipped():
+            return replace(case, return_shipment=event.shipment)
+        case e.RemedyProposed():
+            return replace(case, remedy=event.remedy)
+        case e.RemedyAccepted():
+            return replace(case, remedy=None, outcome=event.remedy)
+        case e.RemedyDeclined():
+            return replace(case, remedy=None)
+        case e.Reshipped():
+            return replace(case, reshipment=event.shipment)
+        case e.Refunded():
+            return _resolved(case, event, event.rule_id, refund_amount=event.amount)
+        case e.Completed():
+            return _resolved(case, event, event.rule_id)
+        case e.Closed():
+            return _resolved(case, event, event.rule_id, closed_reason=event.reason)
+        case e.StatusChanged():
+            return replace(case, status=CaseStatus(event.target))
+        case e.DeadlineSet():
+            return replace(case, deadline=event.deadline)
+    return case
+
+
+def _resolved(
+    case: Case,
+    event: e.Event,
+    rule_id: str | None,
+    *,
+    refund_amount: int = 0,
+    closed_reason: ClosedReason | None = None,
+) -> Case:
+    return replace(
+        case,
+        refund_amount=refund_amount,
+        closed_reason=closed_reason,
+        resolved_at=event.at,
+        resolution_rule=rule_id,
+        resolved_by=event.actor,
+        remedy=None,
+    )
+
+
+def replay(events: Iterable[e.Event]) -> Case:
+    """Rebuild a case from its whole timeline (the first event must be ``Applied``)."""
+    stream = iter(events)
+    first = next(stream)
+    if not isinstance(first, e.Applied):
+        raise ValueError("a case timeline starts with Applied")
+    return reduce(apply, stream, open_case(first))
+
+
+def fold(case: Case, events: Iterable[e.Event]) -> Case:
+    return reduce(apply, events, case)
+
+
+# --- decide ------------------------------------------------------------------------------
+
+
+def decide(
+    case: Case | None, cmd: c.Command, *, order: Order, rules: Rules, now: datetime
+) -> list[e.Event]:
+    """The events that carrying out ``cmd`` at ``now`` produces; raises a refusal otherwise."""
+    if isinstance(cmd, c.Apply):
+        if case is not None:
+            raise NotAllowed(f"case {case.id} already exists", case=case.id)
+        return decide_apply(cmd, order=order, rules=rules, now=now)
+    if case is None:
+        raise Invalid(f"{cmd.action} needs an existing case")
+    if case.status in TERMINAL_STATUSES:
+        raise NotAllowed(
+            f"can't {cmd.action} when {case.status.value}", case=case.id, status=case.status
+        )
+    row = transitions.find(case.status, cmd.action)
+    authorize(case, row.actors, cmd.actor, cmd.action)
+    outcome = HANDLERS[cmd.action](case, cmd, order, rules, now)
+    return finish(case, row, outcome, order=order, rules=rules, now=now)
+
+
+def authorize(case: Case, actors: frozenset[Role], actor: Actor, action: str) -> None:
+    """Refuse with ``forbidden`` unless ``actor`` is a party allowed to take ``action``."""
+    role = actor.role
+    if role == Role.PLATFORM and actors & {Role.BUYER, Role.SELLER}:
+        return
+    if role not in actors:
+        allowed = " or ".join(sorted(a.value for a in actors))
+        raise Forbidden(f"only the {allowed} may {action}", case=case.id)
+    if role == Role.BUYER and actor.id != case.buyer:
+        raise Forbidden(f"buyer {actor.id} is not the buyer of case {case.id}", case=case.id)
+    if role == Role.SELLER and actor.id != case.shop:
+        raise Forbidden(f"seller {actor.id} does not own shop {case.shop}", case=case.id)
+
+
+def finish(
+    case: Case,
+    row: transitions.Transition,
+    outcome: Outcome,
+    *,
+    order: Order,
+    rules: Rules,
+    now: datetime,
+) -> list[e.Event]:
+    """Check the move against the table, then add the status change and the new deadline."""
+    if outcome.target not in row.targets:
+        raise transitions.TransitionNotAllowed(
+            f"{row.action} can't lead from {case.status.value} to {outcome.target.value}",
+            case=case.id,
+            status=case.status,
+        )
+    events = list(outcome.events)
+    moved = outcome.target != case.status
+    if moved:
+        events.append(
+            e.StatusChanged(
+                at=now, actor=events[-1].actor if events else "system", action=row.action,
+                source=case.status.value, target=outcome.target.value,
+            )
+        )
+    if moved or row.restarts_deadline:
+        after = fold(case, events)
+        events.append(
+            e.DeadlineSet(at=now, actor="system", deadline=next_deadline(after, order, rules))
+        )
+    return events
+
+
+def next_deadline(case: Case, order: Order, rules: Rules) -> Deadline | None:
+    """The deadline ``case`` gets on entering its status, started by its latest mark."""
+    name = transitions.STATUS_DEADLINES.get(case.status)
+    if name is None:
+        return None
+    latest = case.marks[-1]
+    ctx = DeadlineContext(
+        name=name,
+        start_event=latest.event,
+        start_at=latest.at,
+        kind=case.kind,
+        shipping_method=order.shipping_method,
+        return_method=case.return_shipment.method if case.return_shipment else None,
+        marks=case.marks,
+    )
+    return schedule(rules, ctx)
+
+
+def decide_apply(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> list[e.Event]:
+    actor = cmd.actor
+    if actor.role not in (Role.BUYER, Role.PLATFORM):
+        raise Forbidden("only the buyer may apply")
+    if actor.role == Role.BUYER and actor.id != order.buyer:
+        raise Forbidden(f"buyer {actor.id} did not place order {order.id}")
+    if cmd.case_id is None:
+        raise Invalid("apply needs a case id")
+    phase = application_phase(order, rules, now)
+    if order.open_case is not None:
+        rule = rules.limit("one_open_case")
+        raise NotEligible(
+            f"order {order.id} already has an open case {order.open_case}", rule=rule.rule_id
+        )
+    if order.no_reapply_rule is not None:
+        raise NotEligible(
+            f"order {order.id} had a case closed on the buyer's timeout; no new application",
+            rule=order.no_reapply_rule,
+        )
+    limit = rules.limit("max_cases_per_order")
+    if order.case_count >= int(limit.value):  # type: ignore[arg-type]
+        raise NotEligible(
+            f"order {order.id} already had {order.case_count} cases (limit {limit.value})",
+            rule=limit.rule_id,
+        )
+    check_request(order, cmd.kind, cmd.reason, cmd.amount, rules)
+    case_id = cmd.case_id
+    opened = e.Applied(
+        at=now, actor=str(actor), case_id=case_id, order_id=order.id, shop=order.shop,
+        buyer=order.buyer, kind=cmd.kind, phase=phase, reason=cmd.reason, amount=cmd.amount,
+        note=cmd.note,
+    )
+    case = open_case(opened)
+    return [opened, e.DeadlineSet(at=now, actor="system", deadline=next_deadline(case, order, rules))]
+
+
+def application_phase(order: Order, rules: Rules, now: datetime) -> Phase:
+    """The phase an application made now falls in; refuse when none is open."""
+    if order.status in OPEN_ORDER:
+        return Phase.IN_SALE
+    if order.status == OrderStatus.TRADE_SUCCESS:
+        assert order.trade_success_at is not None
+        window = rules.limit("after_sale_window")
+        assert isinstance(window.value, timedelta)
+        closes = order.trade_success_at + window.value
+        if now > closes:
+            raise NotEligible(
+                f"the after-sales window of order {order.id} closed at {closes.isoformat()}",
+                rule=window.rule_id,
+            )
+        return Phase.AFTER_SALE
+    raise NotAllowed(f"can't apply when the order is {order.status.value}")
+
+
+def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rules: Rules) -> None:
+    """Refuse a kind, reason or amount the order and the rulebook do not allow."""
+    reason_rule = rules.reason(reason)
+    if kind not in reason_rule.kinds:
+        kinds = ", ".join(sorted(k.value for k in reason_rule.kinds))
+        raise Invalid(
+            f"reason {reason.value} allows only: {kinds}", rule=reason_rule.rule_id
+        )
+    if kind != CaseKind.REFUND_ONLY and order.status not in GOODS_SENT:
+        rule = rules.limit("returns_need_shipment")
+        raise NotEligible(f"{kind.value} needs goods that were shipped", rule=rule.rule_id)
+    refundable = order.total - order.refunded
+    if amount <= 0 and kind in (CaseKind.REFUND_ONLY, CaseKind.RETURN_REFUND):
+        raise Invalid("amount must be more than 0.00")
+    if amount < 0 or amount > refundable:
+        raise Invalid(
+            f"amount {amount} fen is more than the {refundable} fen still refundable on "
+            f"order {order.id}"
+        )
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+
+def _modify(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+    assert isinstance(cmd, c.Modify)
+    limit = rules.limit("max_modifications")
+    if case.modifications >= int(limit.value):  # type: ignore[arg-type]
+        raise NotEligible(
+            f"case {case.id} was already modified {case.modifications} times "
+            f"(limit {limit.value})",
+            rule=limit.rule_id, case=case.id,
+        )
+    kind = cmd.kind or case.kind
+    reason = cmd.reason or case.reason
+    amount = case.requested_amount if cmd.amount is None else cmd.amount
+    check_request(order, kind, reason, amount, rules)
+    event = e.Modified(
+        at=now, actor=str(cmd.actor), kind=kind, reason=reason, amount=amount, note=cmd.note
+    )
+    return Outcome(events=[event], target=S.AWAITING_SELLER)
+
+
+def _withdraw(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+    who = str(cmd.actor)
+    return Outcome(
+        events=[e.Withdrawn(at=now, actor=who), e.Closed(at=now, actor=who, reason=ClosedReason.WITHDRAWN)],
+        target=S.CLOSED,
+    )
+
+
+def _agree(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+    address = cmd.return_address if isinstance(cmd, c.Agree) else None
+    return agreement(case, str(cmd.actor), address, now, rule_id=None)
+
+
+def agreement(
+    case: Case, actor: str, address: str | None, now: datetime, *, rule_id: str | None
+) -> Outcome:
+    """The seller agrees: a refund-only case is refunded, others wait for the return."""
+    agreed = e.Agreed(at=now, actor=actor, return_address=address)
+    if case.kind == CaseKind.REFUND_ONLY:
+        refund = e.Refunded(at=now, actor=actor, amount=case.requested_amount, rule_id=rule_id)
+        return Outcome(events=[agreed, refund], target=S.REFUNDED)
+    return Outcome(events=[agreed], target=S.AWAITING_BUYER_RETURN)
+
+
+def _refuse(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+    assert isinstance(cmd, (c.Refuse, c.RefuseReceipt))
+    if not cmd.reason.strip():
+        raise Invalid(f"{cmd.action} needs a reason", case=case.id)
+    kind = e.Refused if isinstance(cmd, c.Refuse) else e.ReceiptRefused
+    event = kind(at=now, actor=str(cmd.actor), reason=cmd.reason, note=cmd.note)
+    return Outcome(events=[event], target=S.SELLER_REFUSED)
+
+
+def _intercept(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+    if case.kind != CaseKind.REFUND_ONLY or order.status != OrderStatus.SHIPPED:
+        raise NotEligible(
+            "only a refund-only case on a parcel still in transit can be intercepted",
+            rule=rules.limit("intercept_in_transit").rule_id, case=case.id,
+        )
+    return Outcome(events=[e.Intercepted(at=now, actor=str(cmd.actor))], target=S.AWAITING_SELLER_RECEIPT)
+
+
+def _shipment(cmd: c.ShipReturn | c.Reship, case: Case) -> Shipment:
+    if not cmd.carrier.strip() or not cmd.waybill.strip():
+        raise Invalid(f"{cmd.action} needs a carrier and a waybill", case=case.id)
+    if cmd.method == ShippingMethod.VIRTUAL:
+        raise Invalid(f"{cmd.action}: goods can't be sent back virtually", case=case.id)
+    return Shipment(carrier=cmd.carrier, waybill=cmd.waybill, method=cmd.method)
+
+
+def _ship_return(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+    assert isinstance(cmd, c.ShipReturn)
+    shipped = e.ReturnShipped(at=now, actor=str(cmd.actor), shipment=_shipment(cmd, case))
+    return Outcome(events=[shipped], target=S.AWAITING_SELLER_RECEIPT)
+
+
+def _confirm_receipt(
+    case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime
+) -> Outcome:
+    who = str(cmd.actor)
+    confirmed = e.ReceiptConfirmed(at=now, actor=who)
+    if case.kind in (CaseKind.EXCHANGE, CaseKind.REPAIR):
+        return Outcome(events=[confirmed], target=S.AWAITING_SELLER_RESHIP)
+    refund = e.Refunded(at=now, actor=who, amount=case.requested_amount)
+    return Outcome(events=[confirmed, refund], target=S.REFUNDED)
+
+
+def _propose_remedy(
+    case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime
+) -> Outcome:
+    assert isinstance(cmd, c.ProposeRemedy)
+    if cmd.type == RemedyType.PARTIAL_REFUND and not 0 < cmd.amount < case.requested_amount:
+        raise Invalid(
+            "a partial refund must be more than 0 and less than the requested amount",
+            case=case.id,
+        )
+    if cmd.type == RemedyType.COUPON and cmd.amount <= 0:
+        raise Invalid("a coupon needs a value above 0", case=case.id)
+    amount = 0 if cmd.type == RemedyType.RESHIP else cmd.amount
+    remedy = Remedy(type=cmd.type, amount=amount)
+    return Outcome(
+        events=[e.RemedyProposed(at=now, actor=str(cmd.actor), remedy=remedy)], target=case.status
+    )
+
+
+def _pending_remedy(case: Case, rules: Rules) -> Remedy:
+    if case.remedy is None:
+        raise NotEligible(
+            f"case {case.id} has no remedy proposal to answer",
+            rule=rules.limit("remedy_needs_proposal").rule_id, case=case.id,
+        )
+    return case.remedy
+
+
+def _accept_remedy(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+    remedy = _pending_remedy(case, rules)
+    who = str(cmd.actor)
+    accepted = e.RemedyAccepted(at=now, actor=who, remedy=remedy)
+    if remedy.type == RemedyType.PARTIAL_REFUND:
+        return Outcome(
+            events=[accepted, e.Refunded(at=now, actor=who, amount=remedy.amount)],
+            target=S.REFUNDED,
+        )
+    if remedy.type == RemedyType.COUPON:
+        closed = e.Closed(at=now, actor=who, reason=ClosedReason.REMEDY_ACCEPTED)
+        return Outcome(events=[accepted, closed], target=S.CLOSED)
+    return Outcome(events=[accepted], target=S.AWAITING_SELLER_RESHIP)
+
+
+def _decline_remedy(
+    case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime
+) -> Outcome:
+    remedy = _pending_remedy(case, rules)
+    declined = e.RemedyDeclined(at=now, actor=str(cmd.actor), remedy=remedy)
+    return Outcome(events=[declined], target=case.status)
+
+
+def _reship(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+    assert isinstance(cmd, c.Reship)
+    shipped = e.Reshipped(at=now, actor=str(cmd.actor), shipment=_shipment(cmd, case))
+    return Outcome(events=[shipped], target=S.AWAITING_BUYER_CONFIRMATION)
+
+
+def _confirm_received(
+    case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime
+) -> Outcome:
+    who = str(cmd.actor)
+    return Outcome(
+        events=[e.ReceivedConfirmed(at=now, actor=who), e.Completed(at=now, actor=who)],
+        target=S.COMPLETED,
+    )
+
+
+def _timeout(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+    deadline = case.deadline
+    if deadline is None or not is_due(deadline, now):
+        due = deadline.due_at if deadline else None
+        raise NotEligible(
+            f"case {case.id} has no deadline due at {now.isoformat()}",
+            rule=deadline.rule_id if deadline else None, allowed_from=due, case=case.id,
+        )
+    fired = e.DeadlineFired(
+        at=now, actor="system", name=deadline.name, due_at=deadline.due_at,
+        on_expiry=deadline.on_expiry, rule_id=deadline.rule_id, policy=deadline.policy,
+    )
+    rule = deadline.rule_id
+    match deadline.on_expiry:
+        case "refund":
+            refund = e.Refunded(at=now, actor="system", amount=case.requested_amount, rule_id=rule)
+            outcome = Outcome(events=[refund], target=S.REFUNDED)
+        case "agree":
+            outcome = agreement(case, "system", None, now, rule_id=rule)
+        case "close":
+            closed = e.Closed(at=now, actor="system", reason=ClosedReason.BUYER_TIMEOUT, rule_id=rule)
+            outcome = Outcome(events=[closed], target=S.CLOSED)
+        case "complete":
+            outcome = Outcome(events=[e.Completed(at=now, actor="system", rule_id=rule)], target=S.COMPLETED)
+        case other:
+            raise ValueError(f"unknown on_expiry {other!r} in rule {rule}")
+    return Outcome(events=[fired, *outcome.events], target=outcome.target)
+
+
+HANDLERS: dict[str, Handler] = {
+    "modify": _modify,
+    "withdraw": _withdraw,
+    "agree": _agree,
+    "refuse": _refuse,
+    "refuse_receipt": _refuse,
+    "intercept": _intercept,
+    "ship_return": _ship_return,
+    "confirm_receipt": _confirm_receipt,
+    "propose_remedy": _propose_remedy,
+    "accept_remedy": _accept_remedy,
+    "decline_remedy": _decline_remedy,
+    "reship": _reship,
+    "confirm_received": _confirm_received,
+    "timeout": _timeout,
+}
+
+ON_EXPIRY = frozenset({"refund", "agree", "close", "complete"})
+
+
+def available_actions(case: Case, actor: Actor) -> list[str]:
+    """The actions ``actor`` may try on ``case`` in its status (by the table and party)."""
+    if case.terminal:
+        return []
+    names = []
+    for row in transitions.actions_in(case.status):
+        try:
+            authorize(case, row.actors, actor, row.action)
+        except Forbidden:
+            continue
+        if row.action in ("accept_remedy", "decline_remedy") and case.remedy is None:
+            continue
+        if row.action != "timeout":
+            names.append(row.action)
+    return names

@@ -1,0 +1,257 @@
+"""Commands: what an actor asks for, in the imperative. Frozen keyword-only dataclasses.
+
+:data:`CASE_COMMANDS` and :data:`ORDER_COMMANDS` map the public action names of SPEC §1 to
+their classes; :func:`build` turns an action name and plain parameters into a command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from shouhou.domain.model import (
+    Actor,
+    CaseKind,
+    Reason,
+    RemedyType,
+    ShippingMethod,
+    parse_enum,
+)
+from shouhou.errors import Invalid
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    action: ClassVar[str] = ""
+    actor: Actor
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseCommand(Command):
+    case_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Apply(Command):
+    action: ClassVar[str] = "apply"
+    order_id: str
+    kind: CaseKind
+    reason: Reason
+    amount: int
+    case_id: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Modify(CaseCommand):
+    action: ClassVar[str] = "modify"
+    kind: CaseKind | None = None
+    reason: Reason | None = None
+    amount: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Withdraw(CaseCommand):
+    action: ClassVar[str] = "withdraw"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Agree(CaseCommand):
+    action: ClassVar[str] = "agree"
+    return_address: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refuse(CaseCommand):
+    action: ClassVar[str] = "refuse"
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Intercept(CaseCommand):
+    action: ClassVar[str] = "intercept"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShipReturn(CaseCommand):
+    action: ClassVar[str] = "ship_return"
+    carrier: str
+    waybill: str
+    method: ShippingMethod = ShippingMethod.EXPRESS
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmReceipt(CaseCommand):
+    action: ClassVar[str] = "confirm_receipt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefuseReceipt(CaseCommand):
+    action: ClassVar[str] = "refuse_receipt"
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposeRemedy(CaseCommand):
+    action: ClassVar[str] = "propose_remedy"
+    type: RemedyType
+    amount: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceptRemedy(CaseCommand):
+    action: ClassVar[str] = "accept_remedy"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeclineRemedy(CaseCommand):
+    action: ClassVar[str] = "decline_remedy"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reship(CaseCommand):
+    action: ClassVar[str] = "reship"
+    carrier: str
+    waybill: str
+    method: ShippingMethod = ShippingMethod.EXPRESS
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmReceived(CaseCommand):
+    action: ClassVar[str] = "confirm_received"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timeout(CaseCommand):
+    """Fire the case's current deadline (actor ``system``)."""
+
+    action: ClassVar[str] = "timeout"
+
+
+# --- orders ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderCommand(Command):
+    order_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pay(OrderCommand):
+    action: ClassVar[str] = "pay"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ship(OrderCommand):
+    action: ClassVar[str] = "ship"
+    carrier: str = ""
+    waybill: str = ""
+    method: ShippingMethod | None = None
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deliver(OrderCommand):
+    action: ClassVar[str] = "deliver"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmOrderReceipt(OrderCommand):
+    action: ClassVar[str] = "confirm_receipt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseOrder(OrderCommand):
+    action: ClassVar[str] = "close"
+    reason: str = "closed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderTimeout(OrderCommand):
+    action: ClassVar[str] = "timeout"
+
+
+CASE_COMMANDS: Mapping[str, type[Command]] = {
+    cls.action: cls
+    for cls in (
+        Apply, Modify, Withdraw, Agree, Refuse, Intercept, ShipReturn, ConfirmReceipt,
+        RefuseReceipt, ProposeRemedy, AcceptRemedy, DeclineRemedy, Reship, ConfirmReceived,
+        Timeout,
+    )
+}
+ORDER_COMMANDS: Mapping[str, type[Command]] = {
+    cls.action: cls for cls in (Pay, Ship, Deliver, ConfirmOrderReceipt, CloseOrder, OrderTimeout)
+}
+
+MONEY_FIELDS = frozenset({"amount"})
+
+
+def _base_type(hint: Any) -> Any:
+    """``X | None`` to X; anything else unchanged."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return hint
+
+
+def build(
+    cls: type[Command],
+    fixed: Mapping[str, Any],
+    params: Mapping[str, Any],
+    *,
+    money: Callable[[Any], int],
+    moment: Callable[[Any], datetime],
+) -> Command:
+    """A command of ``cls`` from plain parameters; ``invalid`` names any bad or unknown one.
+
+    ``money`` converts amounts (yuan strings at the scenario edge, fen at the API edge) and
+    ``moment`` converts times; enums are checked against the vocabulary.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    settable = set(fields) - set(fixed) - {"actor"}
+    unknown = set(params) - settable
+    if unknown:
+        raise Invalid(
+            f"{cls.action}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+            f"accepted: {', '.join(sorted(settable)) or 'none'}"
+        )
+    values: dict[str, Any] = dict(fixed)
+    for name, raw in params.items():
+        base = _base_type(hints[name])
+        if raw is None:
+            values[name] = None
+        elif name in MONEY_FIELDS:
+            values[name] = _convert(money, raw, name, cls.action)
+        elif isinstance(base, type) and issubclass(base, StrEnum):
+            values[name] = parse_enum(base, raw, name)
+        elif base is datetime:
+            values[name] = _convert(moment, raw, name, cls.action)
+        else:
+            values[name] = str(raw)
+    missing = [
+        f.name
+        for f in fields.values()
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise Invalid(f"{cls.action}: missing parameter(s) {', '.join(missing)}")
+    return cls(**values)
+
+
+def _convert(fn: Callable[[Any], Any], raw: Any, name: str, action: str) -> Any:
+    try:
+        return fn(raw)
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"{action}: bad {name}: {exc}") from None

@@ -1,0 +1,230 @@
+"""Events: what happened, in the past tense. Each is a frozen keyword-only dataclass.
+
+Case and order timelines are lists of these; ``apply`` folds them into state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shouhou.domain.model import (
+    CaseKind,
+    ClosedReason,
+    Deadline,
+    Order,
+    Phase,
+    Reason,
+    Remedy,
+    Shipment,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    at: datetime
+    actor: str
+
+
+# --- case events -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Applied(Event):
+    case_id: str
+    order_id: str
+    shop: str
+    buyer: str
+    kind: CaseKind
+    phase: Phase
+    reason: Reason
+    amount: int
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Modified(Event):
+    kind: CaseKind
+    reason: Reason
+    amount: int
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Withdrawn(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Agreed(Event):
+    return_address: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refused(Event):
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Intercepted(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReturnShipped(Event):
+    shipment: Shipment
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptConfirmed(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptRefused(Event):
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemedyProposed(Event):
+    remedy: Remedy
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemedyAccepted(Event):
+    remedy: Remedy
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemedyDeclined(Event):
+    remedy: Remedy
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reshipped(Event):
+    shipment: Shipment
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceivedConfirmed(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadlineFired(Event):
+    name: str
+    due_at: datetime
+    on_expiry: str
+    rule_id: str
+    policy: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refunded(Event):
+    amount: int
+    rule_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completed(Event):
+    rule_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Closed(Event):
+    reason: ClosedReason
+    rule_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusChanged(Event):
+    action: str
+    source: str
+    target: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadlineSet(Event):
+    """The subject's current deadline became ``deadline`` (None: it has none now)."""
+
+    deadline: Deadline | None
+
+
+# --- order events ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPlaced(Event):
+    order: Order
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPaid(Event):
+    ship_by: datetime | None
+    ship_by_rule: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderShipped(Event):
+    shipment: Shipment
+    recorded_at: datetime
+    late: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderDelivered(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class TradeSucceeded(Event):
+    rule_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderClosed(Event):
+    reason: str
+    rule_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkedLate(Event):
+    rule_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseOpenedOnOrder(Event):
+    case_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseEndedOnOrder(Event):
+    case_id: str
+    refunded: int
+    blocks_reapply: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoConfirmPaused(Event):
+    remaining: timedelta
+    case_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoConfirmResumed(Event):
+    remaining: timedelta
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        Applied, Modified, Withdrawn, Agreed, Refused, Intercepted, ReturnShipped,
+        ReceiptConfirmed, ReceiptRefused, RemedyProposed, RemedyAccepted, RemedyDeclined,
+        Reshipped, ReceivedConfirmed, DeadlineFired, Refunded, Completed, Closed,
+        StatusChanged, DeadlineSet, OrderPlaced, OrderPaid, OrderShipped, OrderDelivered,
+        TradeSucceeded, OrderClosed, MarkedLate, CaseOpenedOnOrder, CaseEndedOnOrder,
+        AutoConfirmPaused, AutoConfirmResumed,
+    )
+}

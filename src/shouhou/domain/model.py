@@ -1,0 +1,241 @@
+"""The vocabulary of SPEC §1 as enums, and the frozen state of orders and cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TypeVar
+
+from shouhou.errors import Invalid
+
+
+class Role(StrEnum):
+    BUYER = "buyer"
+    SELLER = "seller"
+    AGENT = "agent"
+    SYSTEM = "system"
+    PLATFORM = "platform"
+
+
+class OrderStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    TRADE_SUCCESS = "trade_success"
+    CLOSED = "closed"
+
+
+class Promotion(StrEnum):
+    NORMAL = "normal"
+    JUHUASUAN = "juhuasuan"
+    PRESALE = "presale"
+
+
+class ShippingMethod(StrEnum):
+    EXPRESS = "express"
+    EMS = "ems"
+    POST = "post"
+    VIRTUAL = "virtual"
+
+
+class NoReasonReturn(StrEnum):
+    ELIGIBLE = "eligible"
+    INELIGIBLE = "ineligible"
+    ELIGIBLE_UNOPENED = "eligible_unopened"
+
+
+class CaseKind(StrEnum):
+    REFUND_ONLY = "refund_only"
+    RETURN_REFUND = "return_refund"
+    EXCHANGE = "exchange"
+    REPAIR = "repair"
+
+
+class Phase(StrEnum):
+    IN_SALE = "in_sale"
+    AFTER_SALE = "after_sale"
+
+
+class Reason(StrEnum):
+    NOT_RECEIVED = "not_received"
+    NO_REASON = "no_reason"
+    NOT_AS_DESCRIBED = "not_as_described"
+    QUALITY = "quality"
+    WRONG_ITEM = "wrong_item"
+    MISSING_ITEM = "missing_item"
+    DAMAGED = "damaged"
+    OUT_OF_STOCK = "out_of_stock"
+    LATE_SHIPMENT = "late_shipment"
+    INVOICE = "invoice"
+    REFUSED_DELIVERY = "refused_delivery"
+    OTHER = "other"
+
+
+class CaseStatus(StrEnum):
+    AWAITING_SELLER = "awaiting_seller"
+    SELLER_REFUSED = "seller_refused"
+    AWAITING_BUYER_RETURN = "awaiting_buyer_return"
+    AWAITING_SELLER_RECEIPT = "awaiting_seller_receipt"
+    AWAITING_SELLER_RESHIP = "awaiting_seller_reship"
+    AWAITING_BUYER_CONFIRMATION = "awaiting_buyer_confirmation"
+    REFUNDED = "refunded"
+    COMPLETED = "completed"
+    CLOSED = "closed"
+
+
+TERMINAL_STATUSES = frozenset({CaseStatus.REFUNDED, CaseStatus.COMPLETED, CaseStatus.CLOSED})
+
+
+class ClosedReason(StrEnum):
+    WITHDRAWN = "withdrawn"
+    BUYER_TIMEOUT = "buyer_timeout"
+    RULED_FOR_SELLER = "ruled_for_seller"
+    REMEDY_ACCEPTED = "remedy_accepted"
+
+
+class RemedyType(StrEnum):
+    PARTIAL_REFUND = "partial_refund"
+    RESHIP = "reship"
+    COUPON = "coupon"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def parse_enum(enum: type[E], value: object, what: str) -> E:
+    """``value`` as a member of ``enum``, or an ``invalid`` refusal listing the choices."""
+    try:
+        return enum(str(value))
+    except ValueError:
+        choices = ", ".join(member.value for member in enum)
+        raise Invalid(f"unknown {what} {value!r}; expected one of: {choices}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """Who acts: a role and, for buyers, sellers and agents, whose id (``buyer:b1``)."""
+
+    role: Role
+    id: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Actor:
+        role, _, ident = text.partition(":")
+        return cls(role=parse_enum(Role, role, "role"), id=ident)
+
+    def __str__(self) -> str:
+        return f"{self.role.value}:{self.id}" if self.id else self.role.value
+
+
+SYSTEM = Actor(role=Role.SYSTEM)
+PLATFORM = Actor(role=Role.PLATFORM)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deadline:
+    """The one current deadline of an order or case, and the rule that produced it."""
+
+    name: str
+    due_at: datetime
+    on_expiry: str
+    rule_id: str
+    policy: str
+    started_at: datetime
+    duration: timedelta
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    sku: str
+    title: str = ""
+    quantity: int = 1
+    unit_price: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shipment:
+    carrier: str
+    waybill: str
+    method: ShippingMethod
+
+
+@dataclass(frozen=True, kw_only=True)
+class Remedy:
+    type: RemedyType
+    amount: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mark:
+    """A dated fact about a case that holiday overrides can be triggered by."""
+
+    event: str
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Order:
+    id: str
+    shop: str
+    buyer: str
+    total: int
+    shipping_fee: int = 0
+    free_shipping: bool = False
+    items: tuple[Item, ...] = ()
+    promotion: Promotion = Promotion.NORMAL
+    promised_ship_by: datetime | None = None
+    shipping_method: ShippingMethod = ShippingMethod.EXPRESS
+    no_reason_return: NoReasonReturn = NoReasonReturn.ELIGIBLE
+    sanbao: tuple[tuple[str, timedelta], ...] = ()
+    freight_insurance: bool = False
+    status: OrderStatus = OrderStatus.AWAITING_PAYMENT
+    created_at: datetime
+    paid_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    trade_success_at: datetime | None = None
+    closed_at: datetime | None = None
+    ship_by: datetime | None = None
+    late: bool = False
+    deadline: Deadline | None = None
+    auto_confirm_remaining: timedelta | None = None
+    open_case: str | None = None
+    case_count: int = 0
+    refunded: int = 0
+    no_reapply_rule: str | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    id: str
+    order_id: str
+    shop: str
+    buyer: str
+    kind: CaseKind
+    phase: Phase
+    reason: Reason
+    status: CaseStatus = CaseStatus.AWAITING_SELLER
+    requested_amount: int
+    refund_amount: int = 0
+    closed_reason: ClosedReason | None = None
+    liable: str | None = None
+    modifications: int = 0
+    deadline: Deadline | None = None
+    remedy: Remedy | None = None
+    outcome: Remedy | None = None
+    return_address: str | None = None
+    return_shipment: Shipment | None = None
+    reshipment: Shipment | None = None
+    marks: tuple[Mark, ...] = ()
+    opened_at: datetime
+    resolved_at: datetime | None = None
+    resolution_rule: str | None = None
+    resolved_by: str | None = None
+    version: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES

@@ -1,0 +1,253 @@
+"""The order aggregate: payment, shipment, the ``ship_by`` and ``auto_confirm`` deadlines.
+
+``auto_confirm`` pauses while a case is open and resumes with the time that was left; a
+refund of the whole order in the in-sale phase closes the trade (SPEC §2–3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import reduce
+
+from shouhou.domain import commands as c
+from shouhou.domain import events as e
+from shouhou.domain.deadlines import is_due, schedule
+from shouhou.domain.model import (
+    Case,
+    CaseStatus,
+    ClosedReason,
+    Deadline,
+    Order,
+    OrderStatus,
+    Phase,
+    Promotion,
+    Role,
+    Shipment,
+)
+from shouhou.domain.rules import DeadlineContext, Rules
+from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
+
+O = OrderStatus
+#: The order action → the statuses it may be taken in.
+ORDER_MOVES: dict[str, frozenset[OrderStatus]] = {
+    "pay": frozenset({O.AWAITING_PAYMENT}),
+    "ship": frozenset({O.PAID}),
+    "deliver": frozenset({O.SHIPPED}),
+    "confirm_receipt": frozenset({O.SHIPPED, O.DELIVERED}),
+    "close": frozenset({O.AWAITING_PAYMENT}),
+}
+
+
+def apply(order: Order, event: e.Event) -> Order:
+    """``order`` after ``event``; pure."""
+    match event:
+        case e.OrderPlaced():
+            return event.order
+        case e.OrderPaid():
+            return replace(order, status=O.PAID, paid_at=event.at, ship_by=event.ship_by)
+        case e.OrderShipped():
+            return replace(
+                order, status=O.SHIPPED, shipped_at=event.recorded_at,
+                shipping_method=event.shipment.method, late=order.late or event.late,
+            )
+        case e.OrderDelivered():
+            return replace(order, status=O.DELIVERED, delivered_at=event.at)
+        case e.TradeSucceeded():
+            return replace(order, status=O.TRADE_SUCCESS, trade_success_at=event.at)
+        case e.OrderClosed():
+            return replace(order, status=O.CLOSED, closed_at=event.at)
+        case e.MarkedLate():
+            return replace(order, late=True)
+        case e.CaseOpenedOnOrder():
+            return replace(order, open_case=event.case_id, case_count=order.case_count + 1)
+        case e.CaseEndedOnOrder():
+            return replace(
+                order, open_case=None, refunded=order.refunded + event.refunded,
+                no_reapply_rule=order.no_reapply_rule or event.blocks_reapply,
+            )
+        case e.AutoConfirmPaused():
+            return replace(order, auto_confirm_remaining=event.remaining)
+        case e.AutoConfirmResumed():
+            return replace(order, auto_confirm_remaining=None)
+        case e.DeadlineSet():
+            return replace(order, deadline=event.deadline)
+    return order
+
+
+def fold(order: Order, events: list[e.Event]) -> Order:
+    return reduce(apply, events, order)
+
+
+def _set(at: datetime, deadline: Deadline | None) -> e.DeadlineSet:
+    return e.DeadlineSet(at=at, actor="system", deadline=deadline)
+
+
+def ship_by(order: Order, rules: Rules, paid_at: datetime) -> Deadline:
+    """The ``ship_by`` deadline from payment: by promotion, or the presale's promised date."""
+    ctx = DeadlineContext(
+        name="ship_by", start_event="paid", start_at=paid_at, promotion=order.promotion
+    )
+    if order.promotion == Promotion.PRESALE:
+        if order.promised_ship_by is None:
+            raise Invalid("a presale order needs promised_ship_by")
+        return schedule(rules, ctx, due_at=order.promised_ship_by)
+    return schedule(rules, ctx)
+
+
+def auto_confirm(order: Order, rules: Rules, start: datetime) -> Deadline:
+    ctx = DeadlineContext(
+        name="auto_confirm", start_event="shipped", start_at=start,
+        shipping_method=order.shipping_method,
+    )
+    return schedule(rules, ctx)
+
+
+def pay(order: Order, rules: Rules, at: datetime) -> list[e.Event]:
+    deadline = ship_by(order, rules, at)
+    return [
+        e.OrderPaid(at=at, actor="platform", ship_by=deadline.due_at, ship_by_rule=deadline.rule_id),
+        _set(at, deadline),
+    ]
+
+
+def ship(order: Order, rules: Rules, at: datetime, cmd: c.Ship | None = None) -> list[e.Event]:
+    recorded = (cmd.recorded_at if cmd else None) or at
+    method = (cmd.method if cmd else None) or order.shipping_method
+    shipment = Shipment(
+        carrier=cmd.carrier if cmd else "", waybill=cmd.waybill if cmd else "", method=method
+    )
+    late = order.ship_by is not None and recorded > order.ship_by
+    shipped = e.OrderShipped(at=at, actor="platform", shipment=shipment, recorded_at=recorded, late=late)
+    after = apply(order, shipped)
+    deadline = auto_confirm(after, rules, recorded)
+    events: list[e.Event] = [shipped]
+    if order.open_case is not None:
+        events.append(e.AutoConfirmPaused(
+            at=at, actor="system", remaining=deadline.due_at - at, case_id=order.open_case,
+        ))
+        events.append(_set(at, None))
+    else:
+        events.append(_set(at, deadline))
+    return events
+
+
+def succeed(at: datetime, actor: str, rule_id: str | None) -> list[e.Event]:
+    return [e.TradeSucceeded(at=at, actor=actor, rule_id=rule_id), _set(at, None)]
+
+
+def decide(order: Order, cmd: c.Command, *, rules: Rules, now: datetime) -> list[e.Event]:
+    """The events of an order action (actor ``platform``, or ``system`` for timeouts)."""
+    if isinstance(cmd, c.OrderTimeout):
+        return _timeout(order, now)
+    if cmd.actor.role not in (Role.PLATFORM, Role.AGENT):
+        raise Forbidden(f"only the platform may {cmd.action} an order")
+    allowed = ORDER_MOVES.get(cmd.action, frozenset())
+    if order.status not in allowed:
+        raise NotAllowed(f"can't {cmd.action} an order that is {order.status.value}")
+    match cmd:
+        case c.Pay():
+            return pay(order, rules, now)
+        case c.Ship():
+            return ship(order, rules, now, cmd)
+        case c.Deliver():
+            return [e.OrderDelivered(at=now, actor=str(cmd.actor))]
+        case c.ConfirmOrderReceipt():
+            if order.open_case is not None:
+                raise NotEligible(
+                    f"order {order.id} has an open case {order.open_case}",
+                    rule=rules.limit("one_open_case").rule_id,
+                )
+            return succeed(now, str(cmd.actor), None)
+        case c.CloseOrder():
+            return [e.OrderClosed(at=now, actor=str(cmd.actor), reason=cmd.reason), _set(now, None)]
+    raise Invalid(f"unknown order action {cmd.action}")
+
+
+def _timeout(order: Order, now: datetime) -> list[e.Event]:
+    deadline = order.deadline
+    if deadline is None or not is_due(deadline, now):
+        raise NotEligible(
+            f"order {order.id} has no deadline due at {now.isoformat()}",
+            allowed_from=deadline.due_at if deadline else None,
+        )
+    fired = e.DeadlineFired(
+        at=now, actor="system", name=deadline.name, due_at=deadline.due_at,
+        on_expiry=deadline.on_expiry, rule_id=deadline.rule_id, policy=deadline.policy,
+    )
+    if deadline.on_expiry == "mark_late":
+        return [fired, e.MarkedLate(at=now, actor="system", rule_id=deadline.rule_id), _set(now, None)]
+    if deadline.on_expiry == "trade_success":
+        return [fired, *succeed(now, "system", deadline.rule_id)]
+    raise ValueError(f"unknown order on_expiry {deadline.on_expiry!r}")
+
+
+def on_case_opened(order: Order, case_id: str, now: datetime) -> list[e.Event]:
+    """Opening a case pauses ``auto_confirm`` with the time that was left."""
+    events: list[e.Event] = [e.CaseOpenedOnOrder(at=now, actor="system", case_id=case_id)]
+    deadline = order.deadline
+    if deadline is not None and deadline.name == "auto_confirm":
+        events.append(e.AutoConfirmPaused(
+            at=now, actor="system", remaining=max(deadline.due_at - now, timedelta(0)),
+            case_id=case_id,
+        ))
+        events.append(_set(now, None))
+    return events
+
+
+def on_case_ended(order: Order, case: Case, rules: Rules, now: datetime) -> list[e.Event]:
+    """A case ended: record the refund, then close the trade or resume ``auto_confirm``."""
+    refunded = case.refund_amount if case.status == CaseStatus.REFUNDED else 0
+    blocks = None
+    if case.closed_reason == ClosedReason.BUYER_TIMEOUT:
+        blocks = rules.limit("no_reapply_after_timeout").rule_id
+    events: list[e.Event] = [
+        e.CaseEndedOnOrder(at=now, actor="system", case_id=case.id, refunded=refunded,
+                           blocks_reapply=blocks)
+    ]
+    after = apply(order, events[0])
+    whole = after.refunded >= after.total
+    if case.phase == Phase.IN_SALE and whole and after.status != O.TRADE_SUCCESS:
+        rule = rules.limit("in_sale_full_refund_closes").rule_id
+        events += [
+            e.OrderClosed(at=now, actor="system", reason="refunded", rule_id=rule),
+            _set(now, None),
+        ]
+    elif after.auto_confirm_remaining is not None and after.status in (O.SHIPPED, O.DELIVERED):
+        remaining = after.auto_confirm_remaining
+        rule = auto_confirm(after, rules, now)
+        resumed = replace(rule, due_at=now + remaining, duration=remaining)
+        events += [e.AutoConfirmResumed(at=now, actor="system", remaining=remaining), _set(now, resumed)]
+    return events
+
+
+def place(order: Order, rules: Rules) -> list[e.Event]:
+    """Events that bring a new order to the state its given times describe.
+
+    An order listed with ``paid_at``/``shipped_at``/… starts in the matching status, with its
+    deadlines running from those times (SPEC §11).
+    """
+    start = replace(
+        order, status=O.AWAITING_PAYMENT, paid_at=None, shipped_at=None, delivered_at=None,
+        trade_success_at=None, closed_at=None, ship_by=None, late=False, deadline=None,
+    )
+    events: list[e.Event] = [e.OrderPlaced(at=order.created_at, actor="platform", order=start)]
+    state = start
+    steps = (
+        (order.paid_at, lambda s, at: pay(s, rules, at)),
+        (order.shipped_at, lambda s, at: ship(s, rules, at)),
+        (order.delivered_at, lambda s, at: [e.OrderDelivered(at=at, actor="platform")]),
+        (order.trade_success_at, lambda s, at: succeed(at, "platform", None)),
+        (order.closed_at, lambda s, at: [e.OrderClosed(at=at, actor="platform", reason="closed"), _set(at, None)]),
+    )
+    previous = order.created_at
+    for at, step in steps:
+        if at is None:
+            continue
+        if at < previous:
+            raise Invalid(f"order {order.id}: its times go backwards at {at.isoformat()}")
+        new = step(state, at)
+        state = fold(state, new)
+        events += new
+        previous = at
+    return events

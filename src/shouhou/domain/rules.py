@@ -1,0 +1,76 @@
+"""What the core asks of a rulebook. The policy package implements :class:`Rules`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from shouhou.domain.model import CaseKind, Mark, Promotion, Reason, ShippingMethod
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadlineContext:
+    """The facts a deadline's duration may depend on."""
+
+    name: str
+    start_event: str
+    start_at: datetime
+    kind: CaseKind | None = None
+    promotion: Promotion | None = None
+    shipping_method: ShippingMethod | None = None
+    return_method: ShippingMethod | None = None
+    marks: tuple[Mark, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadlineRule:
+    """A deadline resolved for one context: how long, what happens, and why."""
+
+    name: str
+    duration: timedelta | None
+    on_expiry: str
+    rule_id: str
+    policy: str
+    source: str
+    text_zh: str
+    text_en: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitRule:
+    value: int | timedelta | bool
+    rule_id: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReasonRule:
+    reason: Reason
+    fault: str
+    compensation: bool
+    kinds: frozenset[CaseKind]
+    evidence: tuple[str, ...]
+    rule_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleInfo:
+    """A rule as shown in explanations."""
+
+    rule_id: str
+    source: str
+    text_zh: str
+    text_en: str
+
+
+class Rules(Protocol):
+    """The rulebook in force: a base pack plus holiday overrides."""
+
+    def deadline(self, ctx: DeadlineContext) -> DeadlineRule: ...
+
+    def limit(self, name: str) -> LimitRule: ...
+
+    def reason(self, reason: Reason) -> ReasonRule: ...
+
+    def describe(self, rule_id: str) -> RuleInfo: ...

@@ -1,0 +1,105 @@
+"""The one error tree of shouhou.
+
+    ShouhouError
+     ├── ActionRefused            an action was refused; ``code`` is part of the public contract
+     │    ├── NotAllowed          not_allowed   not valid in this status
+     │    │    └── TransitionNotAllowed         the transition table has no such move
+     │    ├── NotEligible         not_eligible  a rule forbids it now (too early, too late, limit)
+     │    ├── Forbidden           forbidden     this actor may not
+     │    ├── Invalid             invalid       bad parameters
+     │    ├── NotFound            not_found     no such case, order or complaint
+     │    └── Conflict            conflict      stale version: someone else changed it first
+     ├── PolicyError              a rulebook pack is malformed or inconsistent
+     └── ScenarioError            a scenario file is malformed (carries the line number)
+
+Every refusal names the rule behind it (``rule``) and, where a time rule blocks, the instant
+from which the action would be allowed (``allowed_from``). Edges (CLI, API, scenario runner)
+translate these once, through :meth:`ActionRefused.to_dict`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+class ShouhouError(Exception):
+    """Base of every error shouhou raises on purpose."""
+
+
+class ActionRefused(ShouhouError):
+    """An action was refused; nothing was changed."""
+
+    code: ClassVar[str] = "refused"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str | None = None,
+        allowed_from: datetime | None = None,
+        case: str | None = None,
+        status: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.rule = rule
+        self.allowed_from = allowed_from
+        self.case = case
+        self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        """The refusal as a plain mapping (the wire shape of every edge)."""
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.rule is not None:
+            out["rule"] = self.rule
+        if self.allowed_from is not None:
+            out["allowed_from"] = self.allowed_from.isoformat()
+        if self.case is not None:
+            out["case"] = self.case
+        if self.status is not None:
+            out["status"] = self.status
+        return out
+
+
+class NotAllowed(ActionRefused):
+    code = "not_allowed"
+
+
+class TransitionNotAllowed(NotAllowed):
+    """The transition table has no move for this status and action."""
+
+
+class NotEligible(ActionRefused):
+    code = "not_eligible"
+
+
+class Forbidden(ActionRefused):
+    code = "forbidden"
+
+
+class Invalid(ActionRefused):
+    code = "invalid"
+
+
+class NotFound(ActionRefused):
+    code = "not_found"
+
+
+class Conflict(ActionRefused):
+    code = "conflict"
+
+
+class PolicyError(ShouhouError):
+    """A rulebook pack failed validation."""
+
+
+class ScenarioError(ShouhouError):
+    """A scenario file is invalid; ``line`` is 1-based where known."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        where = f"{file or '<scenario>'}" + (f":{line}" if line else "")
+        super().__init__(f"{where}: {message}")
+        self.file = file
+        self.line = line
+        self.reason = message

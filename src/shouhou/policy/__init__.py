@@ -1,0 +1,1 @@
+"""Rulebooks as data: strict schema, YAML packs with provenance, resolution of rules in force."""

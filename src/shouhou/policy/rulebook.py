@@ -1,0 +1,191 @@
+"""The rulebook in force: one base pack plus holiday overrides, answering the core's questions.
+
+Holiday overrides (SPEC §2) have a window in Asia/Shanghai time and a trigger: *case-level*
+(the case had one of the named events inside the window) or *deadline-level* (the event that
+starts this deadline happened inside the window), plus ``only``/``exclude`` filters. The first
+matching rule, in pack order, sets the duration; the base pack gives everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from shouhou.domain.model import CaseKind, Reason
+from shouhou.domain.rules import DeadlineContext, DeadlineRule, LimitRule, ReasonRule, RuleInfo
+from shouhou.domain.values import SHANGHAI, format_duration, parse_duration
+from shouhou.errors import PolicyError
+from shouhou.policy.loader import LoadedPack, Registry
+from shouhou.policy.schema import PROMISED, BasePack, DeadlineSpec, Filter, HolidayPack, OverrideRule
+
+ONE_SECOND = timedelta(seconds=1)
+
+
+def _shanghai(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment
+
+
+class Rulebook:
+    """A base pack and its holiday packs, as the :class:`shouhou.domain.rules.Rules` port."""
+
+    def __init__(self, base: LoadedPack, holidays: Sequence[LoadedPack] = ()) -> None:
+        if not isinstance(base.pack, BasePack):
+            raise PolicyError(f"{base.ref} is not a base pack")
+        for holiday in holidays:
+            if not isinstance(holiday.pack, HolidayPack):
+                raise PolicyError(f"{holiday.ref} is not a holiday pack")
+        self.base_pack: BasePack = base.pack
+        self.base = base
+        self.holidays = list(holidays)
+        self._rules = self._index()
+
+    @classmethod
+    def select(cls, registry: Registry, names: Sequence[str], at: datetime | None = None) -> Rulebook:
+        """The rulebook of ``names`` (base first) in the versions in force at ``at``."""
+        if not names:
+            raise PolicyError("a rulebook needs a base pack")
+        packs = [registry.in_force(name, at) for name in names]
+        return cls(packs[0], packs[1:])
+
+    @property
+    def ref(self) -> str:
+        return "+".join(p.ref for p in [self.base, *self.holidays])
+
+    # --- the Rules port ------------------------------------------------------------------
+
+    def deadline(self, ctx: DeadlineContext) -> DeadlineRule:
+        spec = self.base_pack.deadlines.get(ctx.name)
+        if spec is None:
+            raise PolicyError(f"{self.base.ref} has no deadline {ctx.name}")
+        on_expiry = self._on_expiry(spec, ctx.kind)
+        for holiday in self.holidays:
+            assert isinstance(holiday.pack, HolidayPack)
+            for rule in holiday.pack.rules:
+                if ctx.name in rule.set and self._matches(holiday.pack, rule, ctx):
+                    return DeadlineRule(
+                        name=ctx.name, duration=parse_duration(rule.set[ctx.name]),
+                        on_expiry=on_expiry, rule_id=f"{holiday.pack.name}/{rule.id}",
+                        policy=holiday.ref, source=rule.provenance.label(),
+                        text_zh=rule.text.zh, text_en=rule.text.en,
+                    )
+        return DeadlineRule(
+            name=ctx.name, duration=self._duration(spec, ctx), on_expiry=on_expiry,
+            rule_id=f"{self.base_pack.name}/{ctx.name}", policy=self.base.ref,
+            source=spec.provenance.label(), text_zh=spec.text.zh, text_en=spec.text.en,
+        )
+
+    def limit(self, name: str) -> LimitRule:
+        spec = self.base_pack.limits.get(name)
+        if spec is None:
+            raise PolicyError(f"{self.base.ref} has no limit {name}")
+        value: int | timedelta | bool = spec.value if not isinstance(spec.value, str) else (
+            parse_duration(spec.value)
+        )
+        return LimitRule(
+            value=value, rule_id=f"{self.base_pack.name}/{name}", source=spec.provenance.label()
+        )
+
+    def reason(self, reason: Reason) -> ReasonRule:
+        spec = self.base_pack.reasons[reason]
+        return ReasonRule(
+            reason=reason, fault=spec.fault, compensation=spec.compensation,
+            kinds=frozenset(spec.kinds), evidence=tuple(spec.evidence),
+            rule_id=f"{self.base_pack.name}/reason.{reason.value}",
+        )
+
+    def describe(self, rule_id: str) -> RuleInfo:
+        """The provenance and text of any rule id this rulebook can produce."""
+        found = self._rules.get(rule_id)
+        if found is None:
+            return RuleInfo(rule_id=rule_id, source="unknown", text_zh=rule_id, text_en=rule_id)
+        return found
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _index(self) -> dict[str, RuleInfo]:
+        base = self.base_pack
+        out: dict[str, RuleInfo] = {}
+        for name, spec in base.deadlines.items():
+            out[f"{base.name}/{name}"] = RuleInfo(
+                rule_id=f"{base.name}/{name}", source=spec.provenance.label(),
+                text_zh=spec.text.zh, text_en=spec.text.en,
+            )
+        for name, limit in base.limits.items():
+            out[f"{base.name}/{name}"] = RuleInfo(
+                rule_id=f"{base.name}/{name}", source=limit.provenance.label(),
+                text_zh=limit.text.zh, text_en=limit.text.en,
+            )
+        for reason, rspec in base.reasons.items():
+            rid = f"{base.name}/reason.{reason.value}"
+            out[rid] = RuleInfo(
+                rule_id=rid, source=rspec.provenance.label(),
+                text_zh=rspec.text.zh, text_en=rspec.text.en,
+            )
+        for holiday in self.holidays:
+            assert isinstance(holiday.pack, HolidayPack)
+            for rule in holiday.pack.rules:
+                rid = f"{holiday.pack.name}/{rule.id}"
+                out[rid] = RuleInfo(
+                    rule_id=rid, source=rule.provenance.label(),
+                    text_zh=rule.text.zh, text_en=rule.text.en,
+                )
+        return out
+
+    @staticmethod
+    def _on_expiry(spec: DeadlineSpec, kind: CaseKind | None) -> str:
+        if isinstance(spec.on_expiry, str):
+            return spec.on_expiry
+        if kind is None or kind not in spec.on_expiry:
+            raise PolicyError(f"no on_expiry for kind {kind}")
+        return spec.on_expiry[kind]
+
+    @staticmethod
+    def _duration(spec: DeadlineSpec, ctx: DeadlineContext) -> timedelta | None:
+        if isinstance(spec.duration, str):
+            return parse_duration(spec.duration)
+        key: str | None = None
+        if spec.varies_by == "promotion" and ctx.promotion is not None:
+            key = ctx.promotion.value
+        elif spec.varies_by == "shipping_method" and ctx.shipping_method is not None:
+            key = ctx.shipping_method.value
+        elif spec.varies_by == "return_method":
+            method = ctx.return_method or ctx.shipping_method
+            key = method.value if method else None
+        text = spec.duration.get(key or "default") or spec.duration.get("default")
+        if text is None:
+            raise PolicyError(f"deadline {ctx.name} has no duration for {key!r} and no default")
+        return None if text == PROMISED else parse_duration(text)
+
+    @staticmethod
+    def _matches(pack: HolidayPack, rule: OverrideRule, ctx: DeadlineContext) -> bool:
+        start = _shanghai(pack.window.start)
+        end = _shanghai(pack.window.end) + ONE_SECOND
+
+        def inside(moment: datetime) -> bool:
+            return start <= moment < end
+
+        if rule.only is not None and not _passes(rule.only, ctx, default=True):
+            return False
+        if rule.exclude is not None and _passes(rule.exclude, ctx, default=False):
+            return False
+        wanted = set(rule.trigger.events)
+        if rule.trigger.level == "deadline":
+            return ctx.start_event in wanted and inside(ctx.start_at)
+        return any(mark.event in wanted and inside(mark.at) for mark in ctx.marks)
+
+
+def _passes(flt: Filter, ctx: DeadlineContext, *, default: bool) -> bool:
+    """Whether ``ctx`` meets every condition the filter names (``default`` if it names none)."""
+    checks: list[bool] = []
+    if flt.kind is not None:
+        checks.append(ctx.kind in flt.kind)
+    if flt.shipping_method is not None:
+        checks.append(ctx.shipping_method in flt.shipping_method)
+    if flt.return_method is not None:
+        method = ctx.return_method or ctx.shipping_method
+        checks.append(method in flt.return_method)
+    return all(checks) if checks else default
+
+
+def describe_duration(delta: timedelta | None) -> str:
+    return "promised date" if delta is None else format_duration(delta)

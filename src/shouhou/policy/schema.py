@@ -1,0 +1,222 @@
+"""The strict schema of rulebook packs. Unknown keys are refused; no code lives in a pack."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shouhou.domain.model import CaseKind, Reason, ShippingMethod
+from shouhou.domain.values import parse_duration
+
+#: Deadlines of cases, with the expiry actions each may take.
+CASE_DEADLINES: dict[str, frozenset[str]] = {
+    "seller_respond": frozenset({"refund", "agree"}),
+    "buyer_respond_after_refusal": frozenset({"close"}),
+    "buyer_ship_return": frozenset({"close"}),
+    "seller_confirm_receipt": frozenset({"refund"}),
+    "seller_reship": frozenset({"refund"}),
+    "buyer_confirm_received": frozenset({"complete"}),
+    "evidence": frozenset({"review"}),
+    "seller_handle_after_evidence": frozenset({"review"}),
+}
+ORDER_DEADLINES: dict[str, frozenset[str]] = {
+    "ship_by": frozenset({"mark_late"}),
+    "auto_confirm": frozenset({"trade_success"}),
+}
+DEADLINE_NAMES = frozenset(CASE_DEADLINES) | frozenset(ORDER_DEADLINES)
+
+#: Eligibility rules and limits every base pack states, with the type of their value.
+LIMITS: dict[str, type] = {
+    "max_modifications": int,
+    "max_cases_per_order": int,
+    "one_open_case": bool,
+    "no_reapply_after_timeout": bool,
+    "returns_need_shipment": bool,
+    "intercept_in_transit": bool,
+    "remedy_needs_proposal": bool,
+    "in_sale_full_refund_closes": bool,
+    "after_sale_window": str,
+    "intervention_after": str,
+    "no_reason_window": str,
+}
+
+#: Case facts a holiday trigger may name.
+MARK_NAMES = Literal[
+    "applied", "modified", "seller_refused", "seller_agreed", "intercepted", "return_shipped",
+    "receipt_confirmed", "remedy_accepted", "reshipped", "intervention_requested",
+]
+VARIES_BY = Literal["promotion", "shipping_method", "return_method"]
+PROMISED = "promised"
+
+
+def _duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provenance(Strict):
+    source: Literal["seed", "law", "sec", "assumed"]
+    ref: str = ""
+    note: str = ""
+
+    def label(self) -> str:
+        return f"{self.source} {self.ref}".strip()
+
+
+class Text(Strict):
+    zh: str
+    en: str
+
+
+class DeadlineSpec(Strict):
+    duration: str | dict[str, str]
+    varies_by: VARIES_BY | None = None
+    on_expiry: str | dict[CaseKind, str]
+    provenance: Provenance
+    text: Text
+
+    @field_validator("duration")
+    @classmethod
+    def _durations(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        for text in [value] if isinstance(value, str) else value.values():
+            if text != PROMISED:
+                _duration(text)
+        return value
+
+    @model_validator(mode="after")
+    def _variants(self) -> DeadlineSpec:
+        if isinstance(self.duration, dict) and self.varies_by is None:
+            raise ValueError("a duration per variant needs varies_by")
+        if isinstance(self.duration, str) and self.varies_by is not None:
+            raise ValueError("varies_by needs a duration per variant")
+        return self
+
+
+class LimitSpec(Strict):
+    value: bool | int | str
+    provenance: Provenance
+    text: Text
+
+
+class ReasonSpec(Strict):
+    fault: Literal["seller", "buyer", "none"]
+    compensation: bool
+    kinds: list[CaseKind] = Field(min_length=1)
+    evidence: list[str] = []
+    provenance: Provenance
+    text: Text
+
+
+class BasePack(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    version: Annotated[int, Field(ge=1)]
+    kind: Literal["base"]
+    title: Text
+    timezone: Literal["Asia/Shanghai"] = "Asia/Shanghai"
+    calendar: Literal["natural"] = "natural"
+    effective_from: datetime | None = None
+    deadlines: dict[str, DeadlineSpec]
+    limits: dict[str, LimitSpec]
+    reasons: dict[Reason, ReasonSpec]
+
+    @model_validator(mode="after")
+    def _complete(self) -> BasePack:
+        problems = []
+        for name in sorted(DEADLINE_NAMES - set(self.deadlines)):
+            problems.append(f"deadline {name} is missing")
+        for name, spec in self.deadlines.items():
+            allowed = CASE_DEADLINES.get(name) or ORDER_DEADLINES.get(name)
+            if allowed is None:
+                problems.append(f"unknown deadline {name}")
+                continue
+            actions = [spec.on_expiry] if isinstance(spec.on_expiry, str) else spec.on_expiry.values()
+            for action in actions:
+                if action not in allowed:
+                    problems.append(
+                        f"deadline {name}: on_expiry {action!r} is not one of {sorted(allowed)}"
+                    )
+        for name in sorted(set(LIMITS) - set(self.limits)):
+            problems.append(f"limit {name} is missing")
+        for name, limit in self.limits.items():
+            want = LIMITS.get(name)
+            if want is None:
+                problems.append(f"unknown limit {name}")
+            elif type(limit.value) is not want:
+                problems.append(f"limit {name} must be a {want.__name__}")
+            elif want is str:
+                try:
+                    parse_duration(str(limit.value))
+                except ValueError as exc:
+                    problems.append(f"limit {name}: {exc}")
+        for reason in sorted(set(Reason) - set(self.reasons)):
+            problems.append(f"reason {reason.value} is missing")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class Trigger(Strict):
+    level: Literal["case", "deadline"]
+    events: list[MARK_NAMES] = Field(min_length=1)
+
+
+class Filter(Strict):
+    kind: list[CaseKind] | None = None
+    shipping_method: list[ShippingMethod] | None = None
+    return_method: list[ShippingMethod] | None = None
+
+
+class OverrideRule(Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    trigger: Trigger
+    set: dict[str, str] = Field(min_length=1)
+    only: Filter | None = None
+    exclude: Filter | None = None
+    provenance: Provenance
+    text: Text
+
+    @field_validator("set")
+    @classmethod
+    def _known(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, duration in value.items():
+            if name not in CASE_DEADLINES:
+                raise ValueError(f"unknown case deadline {name}")
+            _duration(duration)
+        return value
+
+
+class Window(Strict):
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("window end must come after its start")
+        return self
+
+
+class HolidayPack(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    version: Annotated[int, Field(ge=1)]
+    kind: Literal["holiday"]
+    title: Text
+    window: Window
+    effective_from: datetime | None = None
+    rules: list[OverrideRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> HolidayPack:
+        ids = [rule.id for rule in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rule ids must be unique within a pack")
+        return self
+
+
+Pack = BasePack | HolidayPack

@@ -1,0 +1,1 @@
+"""Use cases: each loads, decides, saves, schedules deadlines and commits once."""

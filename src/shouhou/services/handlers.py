@@ -1,0 +1,265 @@
+"""One function per use case. Each runs in one unit of work and commits once.
+
+Before any action, deadlines of the case and its order that are already due fire first, in
+due order and stamped with their due time (SPEC §2: actions stamped at or after ``due_at``
+are handled after the deadline fired).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from shouhou.domain import cases, orders
+from shouhou.domain import commands as c
+from shouhou.domain import events as e
+from shouhou.domain.deadlines import is_due
+from shouhou.domain.model import SYSTEM, Case, Deadline, Order
+from shouhou.domain.rules import Rules
+from shouhou.errors import Conflict, Invalid, NotFound
+from shouhou.services.ports import DueDeadline, UnitOfWork
+
+RulesAt = Callable[[datetime], Rules]
+#: How many lost races in a row a deadline run tolerates before it gives up.
+MAX_CONFLICTS_IN_A_ROW = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fired:
+    """A deadline that fired: whose, which, when it was due, the rule, and the outcome."""
+
+    subject_type: str
+    subject_id: str
+    name: str
+    due_at: datetime
+    rule_id: str
+    status: str
+
+
+def _order(uow: UnitOfWork, order_id: str) -> Order:
+    order = uow.orders.get(order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}")
+    return order
+
+
+def _case(uow: UnitOfWork, case_id: str) -> Case:
+    case = uow.cases.get(case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}", case=case_id)
+    return case
+
+
+def _save_order(uow: UnitOfWork, order: Order, events: Sequence[e.Event]) -> Order:
+    if not events:
+        return order
+    after = orders.fold(order, list(events))
+    uow.orders.save(after, events)
+    uow.deadlines.sync("order", after.id, after.deadline)
+    return replace(after, version=after.version + 1)
+
+
+def _save_case(uow: UnitOfWork, case: Case, events: Sequence[e.Event]) -> Case:
+    after = cases.fold(case, events)
+    uow.cases.save(after, events)
+    uow.deadlines.sync("case", after.id, after.deadline)
+    return replace(after, version=after.version + 1)
+
+
+# --- orders ------------------------------------------------------------------------------
+
+
+def place_order(uow: UnitOfWork, order: Order, rules: Rules, now: datetime) -> Order:
+    """Record a new order in the status its given times describe; refuse a duplicate id."""
+    with uow:
+        if uow.orders.get(order.id) is not None:
+            raise Conflict(f"order {order.id} already exists")
+        for moment in (order.paid_at, order.shipped_at, order.delivered_at, order.trade_success_at):
+            if moment is not None and moment > now:
+                raise Invalid(f"order {order.id}: {moment.isoformat()} is in the future")
+        events = orders.place(order, rules)
+        placed = orders.fold(order, events)
+        uow.orders.add(placed, events)
+        uow.deadlines.sync("order", placed.id, placed.deadline)
+        uow.commit()
+        return placed
+
+
+def order_action(uow: UnitOfWork, cmd: c.OrderCommand, rules_at: RulesAt, now: datetime) -> Order:
+    """Carry out a platform action on an order (pay, ship, deliver, confirm_receipt, close)."""
+    with uow:
+        order = _order(uow, cmd.order_id)
+        order, case = _catch_up(uow, order, None, rules_at, now)
+        order = _save_order(uow, order, orders.decide(order, cmd, rules=rules_at(now), now=now))
+        uow.commit()
+        return order
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+def case_action(
+    uow: UnitOfWork,
+    cmd: c.Command,
+    rules_at: RulesAt,
+    now: datetime,
+    new_id: Callable[[], str],
+) -> Case:
+    """Carry out a case action; returns the case as stored. Refusals change nothing."""
+    with uow:
+        if isinstance(cmd, c.Apply):
+            case = _open(uow, cmd, rules_at, now, new_id)
+        else:
+            if not isinstance(cmd, c.CaseCommand):
+                raise Invalid(f"{cmd.action} is not a case action")
+            case = _case(uow, cmd.case_id)
+            order = _order(uow, case.order_id)
+            order, caught = _catch_up(uow, order, case, rules_at, now)
+            assert caught is not None
+            case = _act(uow, caught, order, cmd, rules_at(now), now)
+        uow.commit()
+        return case
+
+
+def _open(
+    uow: UnitOfWork, cmd: c.Apply, rules_at: RulesAt, now: datetime, new_id: Callable[[], str]
+) -> Case:
+    order = _order(uow, cmd.order_id)
+    order, _ = _catch_up(uow, order, None, rules_at, now)
+    case_id = cmd.case_id or new_id()
+    if uow.cases.get(case_id) is not None:
+        raise Conflict(f"case {case_id} already exists", case=case_id)
+    rules = rules_at(now)
+    events = cases.decide(None, replace(cmd, case_id=case_id), order=order, rules=rules, now=now)
+    first = events[0]
+    assert isinstance(first, e.Applied)
+    case = cases.fold(cases.open_case(first), events[1:])
+    uow.cases.add(case, events)
+    uow.deadlines.sync("case", case.id, case.deadline)
+    _save_order(uow, order, orders.on_case_opened(order, case.id, now))
+    return replace(case, version=1)
+
+
+def _act(
+    uow: UnitOfWork, case: Case, order: Order, cmd: c.Command, rules: Rules, now: datetime
+) -> Case:
+    events = cases.decide(case, cmd, order=order, rules=rules, now=now)
+    after = _save_case(uow, case, events)
+    if after.terminal:
+        _save_order(uow, order, orders.on_case_ended(order, after, rules, now))
+    return after
+
+
+def _catch_up(
+    uow: UnitOfWork, order: Order, case: Case | None, rules_at: RulesAt, now: datetime
+) -> tuple[Order, Case | None]:
+    """Fire the order's and the case's deadlines that are due at ``now``, earliest first."""
+    while True:
+        due = [
+            (d.due_at, kind)
+            for d, kind in ((order.deadline, "order"), (case.deadline if case else None, "case"))
+            if d is not None and is_due(d, now)
+        ]
+        if not due:
+            return order, case
+        at, kind = min(due)
+        if kind == "order":
+            order = _fire_order(uow, order, rules_at, at)
+            if case is not None:
+                case = _case(uow, case.id)
+        else:
+            assert case is not None
+            case = _fire_case(uow, case, order, rules_at, at)
+            order = _order(uow, order.id)
+
+
+def _fire_order(uow: UnitOfWork, order: Order, rules_at: RulesAt, at: datetime) -> Order:
+    assert order.deadline is not None
+    deadline = order.deadline
+    events = orders.decide(order, c.OrderTimeout(actor=SYSTEM, order_id=order.id), rules=rules_at(at), now=at)
+    uow.deadlines.fire("order", order.id, deadline.name, deadline.due_at, at)
+    return _save_order(uow, order, events)
+
+
+def _fire_case(uow: UnitOfWork, case: Case, order: Order, rules_at: RulesAt, at: datetime) -> Case:
+    assert case.deadline is not None
+    deadline = case.deadline
+    uow.deadlines.fire("case", case.id, deadline.name, deadline.due_at, at)
+    return _act(uow, case, order, c.Timeout(actor=SYSTEM, case_id=case.id), rules_at(at), at)
+
+
+# --- deadlines ---------------------------------------------------------------------------
+
+
+def fire_next(uow: UnitOfWork, rules_at: RulesAt, now: datetime) -> Fired | None:
+    """Fire the earliest deadline due at or before ``now`` in its own transaction.
+
+    The deadline is stamped with its due time, so what it starts runs from there. Returns
+    None when nothing is due.
+    """
+    with uow:
+        due = uow.deadlines.next_due(now)
+        if due is None:
+            return None
+        if due.subject_type == "order":
+            order = _order(uow, due.subject_id)
+            deadline = order.deadline
+            _check_in_step(due, deadline)
+            assert deadline is not None
+            order = _fire_order(uow, order, rules_at, due.due_at)
+            status = order.status.value
+        else:
+            case = _case(uow, due.subject_id)
+            deadline = case.deadline
+            _check_in_step(due, deadline)
+            assert deadline is not None
+            order = _order(uow, case.order_id)
+            order, caught = _catch_up(uow, order, case, rules_at, due.due_at)
+            assert caught is not None
+            status = caught.status.value
+        uow.commit()
+        return Fired(
+            subject_type=due.subject_type, subject_id=due.subject_id, name=due.name,
+            due_at=due.due_at, rule_id=deadline.rule_id, status=status,
+        )
+
+
+class OutOfStep(RuntimeError):
+    """A pending deadline row disagrees with its subject: a bug, never retried."""
+
+
+def _check_in_step(due: DueDeadline, deadline: Deadline | None) -> None:
+    if deadline is None or deadline.due_at != due.due_at or deadline.name != due.name:
+        raise OutOfStep(
+            f"{due.subject_type} {due.subject_id}: pending deadline {due.name} at "
+            f"{due.due_at.isoformat()} is not the subject's current deadline"
+        )
+
+
+def run_due(
+    uow_factory: Callable[[], UnitOfWork],
+    rules_at: RulesAt,
+    now: datetime,
+    *,
+    limit: int | None = None,
+    on_fired: Callable[[Fired], None] | None = None,
+) -> list[Fired]:
+    """Fire every deadline due at or before ``now``, one transaction each, in due order."""
+    fired: list[Fired] = []
+    conflicts = 0
+    while limit is None or len(fired) < limit:
+        try:
+            one = fire_next(uow_factory(), rules_at, now)
+        except Conflict:
+            conflicts += 1  # another worker fired or changed it first: look again
+            if conflicts > MAX_CONFLICTS_IN_A_ROW:
+                raise
+            continue
+        conflicts = 0
+        if one is None:
+            break
+        fired.append(one)
+        if on_fired is not None:
+            on_fired(one)
+    return fired

@@ -1,0 +1,98 @@
+"""The ports the services need; ``shouhou.db`` and ``shouhou.testing`` implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+from shouhou.domain.events import Event
+from shouhou.domain.model import Case, CaseStatus, Deadline, Order
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredEvent:
+    """An event as kept in a timeline: its stream position and the event."""
+
+    seq: int
+    event: Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class DueDeadline:
+    """A pending deadline row that is due."""
+
+    id: int
+    subject_type: str
+    subject_id: str
+    name: str
+    due_at: datetime
+
+
+class OrderRepository(Protocol):
+    def get(self, order_id: str) -> Order | None: ...
+
+    def add(self, order: Order, events: Sequence[Event]) -> None: ...
+
+    def save(self, order: Order, events: Sequence[Event]) -> None:
+        """Store ``order`` if its stored version is still ``order.version``; else Conflict."""
+
+    def timeline(self, order_id: str) -> list[StoredEvent]: ...
+
+
+class CaseRepository(Protocol):
+    def get(self, case_id: str) -> Case | None: ...
+
+    def add(self, case: Case, events: Sequence[Event]) -> None: ...
+
+    def save(self, case: Case, events: Sequence[Event]) -> None:
+        """Store ``case`` if its stored version is still ``case.version``; else Conflict."""
+
+    def timeline(self, case_id: str) -> list[StoredEvent]: ...
+
+    def list(
+        self,
+        *,
+        shop: str | None = None,
+        buyer: str | None = None,
+        status: CaseStatus | None = None,
+        limit: int = 100,
+    ) -> list[Case]: ...
+
+
+class DeadlineStore(Protocol):
+    def sync(self, subject_type: str, subject_id: str, deadline: Deadline | None) -> None:
+        """Make ``deadline`` the subject's one pending deadline (None: it has none)."""
+
+    def fire(self, subject_type: str, subject_id: str, name: str, due_at: datetime,
+             fired_at: datetime) -> None:
+        """Mark the subject's pending deadline fired; Conflict if another run fired it."""
+
+    def next_due(self, now: datetime) -> DueDeadline | None:
+        """The earliest pending deadline due at or before ``now`` (ties by id)."""
+
+    def pending_count(self) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    orders: OrderRepository
+    cases: CaseRepository
+    deadlines: DeadlineStore
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Leaving without commit rolls back."""
+
+    def commit(self) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

@@ -1,0 +1,204 @@
+"""Case and order views (SPEC §1 "Case view"), with the explanation of the rules behind them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from shouhou.domain import cases
+from shouhou.domain import events as e
+from shouhou.domain.model import Actor, Case, CaseStatus, Deadline, Order
+from shouhou.domain.rules import Rules
+from shouhou.domain.values import format_duration, local
+from shouhou.services.ports import StoredEvent
+
+Money = Callable[[int], Any]
+
+#: Who must act in each waiting status (SPEC §1).
+WHO_ACTS: dict[CaseStatus, tuple[str, str]] = {
+    CaseStatus.AWAITING_SELLER: ("卖家", "the seller"),
+    CaseStatus.SELLER_REFUSED: ("买家", "the buyer"),
+    CaseStatus.AWAITING_BUYER_RETURN: ("买家", "the buyer"),
+    CaseStatus.AWAITING_SELLER_RECEIPT: ("卖家", "the seller"),
+    CaseStatus.AWAITING_SELLER_RESHIP: ("卖家", "the seller"),
+    CaseStatus.AWAITING_BUYER_CONFIRMATION: ("买家", "the buyer"),
+}
+EXPIRY: dict[str, tuple[str, str]] = {
+    "refund": ("系统自动全额退款", "the buyer is refunded in full automatically"),
+    "agree": ("系统自动同意", "the request is agreed automatically"),
+    "close": ("售后自动关闭", "the case closes"),
+    "complete": ("售后自动完成", "the case completes"),
+    "review": ("进入平台审核", "the case goes to platform review"),
+    "mark_late": ("订单标记为延迟发货", "the order is marked late"),
+    "trade_success": ("自动确认收货, 交易成功", "the trade succeeds automatically"),
+}
+
+
+def deadline_view(deadline: Deadline | None) -> dict[str, Any] | None:
+    if deadline is None:
+        return None
+    return {
+        "name": deadline.name,
+        "due_at": deadline.due_at.isoformat(),
+        "on_expiry": deadline.on_expiry,
+        "rule_id": deadline.rule_id,
+        "policy": deadline.policy,
+    }
+
+
+def _rule_entry(rules: Rules, rule_id: str, duration: str | None = None) -> dict[str, str]:
+    info = rules.describe(rule_id)
+    fill = duration or ""
+    return {
+        "id": rule_id,
+        "source": info.source,
+        "zh": info.text_zh.replace("{duration}", fill),
+        "en": info.text_en.replace("{duration}", fill),
+    }
+
+
+def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> dict[str, Any]:
+    """Why the case stands where it does, in Chinese and English, naming each rule."""
+    zh: list[str] = []
+    en: list[str] = []
+    used: list[dict[str, str]] = []
+    if case.deadline is not None:
+        d = case.deadline
+        span = format_duration(d.duration)
+        who_zh, who_en = WHO_ACTS.get(case.status, ("", "someone"))
+        due = local(d.due_at).strftime("%Y-%m-%d %H:%M:%S")
+        then_zh, then_en = EXPIRY.get(d.on_expiry, (d.on_expiry, d.on_expiry))
+        zh.append(f"{who_zh}需在 {due} (北京时间) 前处理 ({span}, 规则 {d.rule_id}); 超时{then_zh}。")
+        en.append(
+            f"{who_en.capitalize()} must act by {due} Beijing time ({span}, rule {d.rule_id}); "
+            f"otherwise {then_en}."
+        )
+        used.append(_rule_entry(rules, d.rule_id, span))
+    if case.terminal:
+        outcome_zh, outcome_en = _outcome(case)
+        zh.append(outcome_zh)
+        en.append(outcome_en)
+        if case.resolution_rule:
+            fired = _fired_duration(timeline, case.resolution_rule)
+            used.append(_rule_entry(rules, case.resolution_rule, fired))
+    phase_zh = "售中(交易成功前)" if case.phase.value == "in_sale" else "售后(交易成功后)"
+    zh.append(f"阶段: {phase_zh}; 原因: {rules.describe(rules.reason(case.reason).rule_id).text_zh}。")
+    en.append(f"Phase: {case.phase.value.replace('_', '-')}; reason: {case.reason.value}.")
+    return {"zh": " ".join(zh), "en": " ".join(en), "rules": used}
+
+
+def _fired_duration(timeline: Sequence[StoredEvent], rule_id: str) -> str | None:
+    for stored in reversed(timeline):
+        ev = stored.event
+        if isinstance(ev, e.DeadlineSet) and ev.deadline and ev.deadline.rule_id == rule_id:
+            return format_duration(ev.deadline.duration)
+    return None
+
+
+def _outcome(case: Case) -> tuple[str, str]:
+    amount = f"¥{case.refund_amount / 100:.2f}"
+    by_system = case.resolved_by == "system"
+    rule = f" (规则 {case.resolution_rule})" if case.resolution_rule else ""
+    rule_en = f" (rule {case.resolution_rule})" if case.resolution_rule else ""
+    if case.status == CaseStatus.REFUNDED:
+        if by_system:
+            return (f"已退款 {amount}: 对方超时未处理{rule}。",
+                    f"Refunded {amount} because the deadline passed{rule_en}.")
+        return (f"已退款 {amount}, 由 {case.resolved_by} 完成。",
+                f"Refunded {amount}, completed by {case.resolved_by}.")
+    if case.status == CaseStatus.COMPLETED:
+        if by_system:
+            return (f"售后完成: 买家超时未确认{rule}。",
+                    f"Completed because the buyer did not confirm in time{rule_en}.")
+        return ("售后完成: 买家已确认。", "Completed: the buyer confirmed.")
+    reason = case.closed_reason.value if case.closed_reason else "closed"
+    return (f"售后关闭 ({reason}){rule}。", f"Closed ({reason}){rule_en}.")
+
+
+def event_view(stored: StoredEvent, money: Money) -> dict[str, Any]:
+    ev = stored.event
+    out: dict[str, Any] = {"seq": stored.seq, "type": type(ev).__name__, "at": ev.at.isoformat(),
+                           "actor": ev.actor}
+    for key, value in vars(ev).items():
+        if key in ("at", "actor"):
+            continue
+        out[key] = _plain(value, money, key)
+    return out
+
+
+def _plain(value: Any, money: Money, key: str = "") -> Any:
+    if key in ("amount", "refunded") and isinstance(value, int):
+        return money(value)
+    if isinstance(value, Deadline):
+        return deadline_view(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _plain(v, money, k) for k, v in vars(value).items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v, money) for v in value]
+    if hasattr(value, "total_seconds"):
+        return format_duration(value)
+    return value.value if hasattr(value, "value") else value
+
+
+def case_view(
+    case: Case,
+    order: Order,
+    rules: Rules,
+    *,
+    timeline: Sequence[StoredEvent] = (),
+    actor: Actor | None = None,
+    money: Money = int,
+) -> dict[str, Any]:
+    """The case view of SPEC §1; ``money`` renders amounts (fen for the API, yuan in files)."""
+    return {
+        "id": case.id,
+        "order": case.order_id,
+        "shop": case.shop,
+        "buyer": case.buyer,
+        "kind": case.kind.value,
+        "phase": case.phase.value,
+        "reason": case.reason.value,
+        "status": case.status.value,
+        "stage": None,
+        "requested_amount": money(case.requested_amount),
+        "refund_amount": money(case.refund_amount),
+        "deadline": deadline_view(case.deadline),
+        "closed_reason": case.closed_reason.value if case.closed_reason else None,
+        "liable": case.liable,
+        "freight": None,
+        "modifications": case.modifications,
+        "remedy": _plain(case.remedy, money) if case.remedy else None,
+        "available_actions": cases.available_actions(case, actor) if actor else [],
+        "timeline": [event_view(s, money) for s in timeline],
+        "explanation": explain(case, rules, timeline),
+        "version": case.version,
+    }
+
+
+def order_view(order: Order, *, money: Money = int) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "shop": order.shop,
+        "buyer": order.buyer,
+        "status": order.status.value,
+        "total": money(order.total),
+        "shipping_fee": money(order.shipping_fee),
+        "refunded": money(order.refunded),
+        "free_shipping": order.free_shipping,
+        "promotion": order.promotion.value,
+        "shipping_method": order.shipping_method.value,
+        "late": order.late,
+        "ship_by": order.ship_by.isoformat() if order.ship_by else None,
+        "deadline": deadline_view(order.deadline),
+        "auto_confirm_remaining": (
+            format_duration(order.auto_confirm_remaining) if order.auto_confirm_remaining else None
+        ),
+        "open_case": order.open_case,
+        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
+        "shipped_at": order.shipped_at.isoformat() if order.shipped_at else None,
+        "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
+        "trade_success_at": order.trade_success_at.isoformat() if order.trade_success_at else None,
+        "version": order.version,
+    }

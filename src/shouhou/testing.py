@@ -1,0 +1,159 @@
+"""Public fakes: in-memory implementations of every storage port, for tests and embedding.
+
+They keep the same promises as the SQL ones: versions refuse stale writes, one pending
+deadline per subject, and leaving a unit of work without commit rolls everything back.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import TracebackType
+from typing import Generic, TypeVar
+
+from shouhou.domain.events import Event
+from shouhou.domain.model import Case, CaseStatus, Deadline, Order
+from shouhou.errors import Conflict
+from shouhou.services.ports import DueDeadline, StoredEvent
+
+
+@dataclass
+class _Row:
+    id: int
+    subject_type: str
+    subject_id: str
+    deadline: Deadline
+    status: str = "pending"
+    fired_at: datetime | None = None
+
+
+@dataclass
+class MemoryStore:
+    """The data behind the fakes; share one between units of work."""
+
+    orders: dict[str, Order] = field(default_factory=dict)
+    cases: dict[str, Case] = field(default_factory=dict)
+    streams: dict[tuple[str, str], list[StoredEvent]] = field(default_factory=dict)
+    deadlines: list[_Row] = field(default_factory=list)
+
+
+T = TypeVar("T", Case, Order)
+
+
+class _Versioned(Generic[T]):
+    def __init__(self, store: MemoryStore, stream: str, items: dict[str, T]) -> None:
+        self.store, self.stream, self.items = store, stream, items
+
+    def get(self, key: str) -> T | None:
+        return self.items.get(key)
+
+    def _append(self, key: str, events: Sequence[Event]) -> None:
+        log = self.store.streams.setdefault((self.stream, key), [])
+        log.extend(StoredEvent(seq=len(log) + i + 1, event=ev) for i, ev in enumerate(events))
+
+    def add(self, item: T, events: Sequence[Event]) -> None:
+        if item.id in self.items:
+            raise Conflict(f"{self.stream} {item.id} already exists")
+        self.items[item.id] = replace(item, version=1)
+        self._append(item.id, events)
+
+    def save(self, item: T, events: Sequence[Event]) -> None:
+        stored = self.items.get(item.id)
+        if stored is None or stored.version != item.version:
+            raise Conflict(f"{self.stream} {item.id} was changed by someone else; load it again")
+        self.items[item.id] = replace(item, version=item.version + 1)
+        self._append(item.id, events)
+
+    def timeline(self, key: str) -> list[StoredEvent]:
+        return list(self.store.streams.get((self.stream, key), []))
+
+
+class MemoryCases(_Versioned[Case]):
+    def list(
+        self,
+        *,
+        shop: str | None = None,
+        buyer: str | None = None,
+        status: CaseStatus | None = None,
+        limit: int = 100,
+    ) -> list[Case]:
+        found = [
+            c for c in self.items.values()
+            if (shop is None or c.shop == shop) and (buyer is None or c.buyer == buyer)
+            and (status is None or c.status == status)
+        ]
+        return sorted(found, key=lambda c: (c.opened_at, c.id))[:limit]
+
+
+class MemoryDeadlines:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def _pending(self, subject_type: str, subject_id: str) -> _Row | None:
+        for row in self.store.deadlines:
+            if (row.subject_type, row.subject_id, row.status) == (subject_type, subject_id, "pending"):
+                return row
+        return None
+
+    def sync(self, subject_type: str, subject_id: str, deadline: Deadline | None) -> None:
+        row = self._pending(subject_type, subject_id)
+        if row is not None and deadline is not None and (
+            row.deadline.name, row.deadline.due_at, row.deadline.rule_id
+        ) == (deadline.name, deadline.due_at, deadline.rule_id):
+            return
+        if row is not None:
+            row.status = "cancelled"
+        if deadline is not None:
+            self.store.deadlines.append(
+                _Row(len(self.store.deadlines) + 1, subject_type, subject_id, deadline)
+            )
+
+    def fire(self, subject_type: str, subject_id: str, name: str, due_at: datetime,
+             fired_at: datetime) -> None:
+        row = self._pending(subject_type, subject_id)
+        if row is None or (row.deadline.name, row.deadline.due_at) != (name, due_at):
+            raise Conflict(f"{subject_type} {subject_id}: deadline {name} was already handled")
+        row.status, row.fired_at = "fired", fired_at
+
+    def next_due(self, now: datetime) -> DueDeadline | None:
+        due = [r for r in self.store.deadlines if r.status == "pending" and r.deadline.due_at <= now]
+        if not due:
+            return None
+        row = min(due, key=lambda r: (r.deadline.due_at, r.id))
+        return DueDeadline(id=row.id, subject_type=row.subject_type, subject_id=row.subject_id,
+                           name=row.deadline.name, due_at=row.deadline.due_at)
+
+    def pending_count(self) -> int:
+        return sum(1 for r in self.store.deadlines if r.status == "pending")
+
+
+class MemoryUnitOfWork:
+    """A unit of work over a :class:`MemoryStore`; changes are visible only after commit."""
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.shared = store if store is not None else MemoryStore()
+
+    def __enter__(self) -> MemoryUnitOfWork:
+        self.work = copy.deepcopy(self.shared)
+        self.orders = _Versioned[Order](self.work, "order", self.work.orders)
+        self.cases = MemoryCases(self.work, "case", self.work.cases)
+        self.deadlines = MemoryDeadlines(self.work)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        del self.work
+
+    def commit(self) -> None:
+        for name in ("orders", "cases", "streams", "deadlines"):
+            setattr(self.shared, name, getattr(self.work, name))
+        self.work = copy.deepcopy(self.shared)
+        self.orders = _Versioned[Order](self.work, "order", self.work.orders)
+        self.cases = MemoryCases(self.work, "case", self.work.cases)
+        self.deadlines = MemoryDeadlines(self.work)
