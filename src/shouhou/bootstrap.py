@@ -1,7 +1,7 @@
 """Wiring: open an engine on a database URL and run commands through the services.
 
-    >>> engine = Engine.open("sqlite:///var/shop.db")
-    >>> engine.act("apply", actor="buyer:b1", params={"order": "o1", ...})
+>>> engine = Engine.open("sqlite:///var/shop.db")
+>>> engine.act("apply", actor="buyer:b1", params={"order": "o1", ...})
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ class Engine:
     # --- commands ------------------------------------------------------------------------
 
     def place_order(self, order: Order) -> Order:
-        return handlers.place_order(self.uow_factory(), order, self.rules_at(self.clock.now()),
-                                    self.clock.now())
+        return handlers.place_order(
+            self.uow_factory(), order, self.rules_at(self.clock.now()), self.clock.now()
+        )
 
     def build(
         self,
@@ -105,9 +106,13 @@ class Engine:
     ) -> c.Command:
         """A command from an action name and public parameter names (``order``, ``amount``…)."""
         who = Actor.parse(actor) if isinstance(actor, str) else actor
-        table = c.ORDER_COMMANDS if "order_id" in target and "case_id" not in target and (
-            action in c.ORDER_COMMANDS and action != "apply"
-        ) else c.CASE_COMMANDS
+        table = (
+            c.ORDER_COMMANDS
+            if "order_id" in target
+            and "case_id" not in target
+            and (action in c.ORDER_COMMANDS and action != "apply")
+            else c.CASE_COMMANDS
+        )
         cls = table.get(action)
         if cls is None:
             known = ", ".join(sorted(set(c.CASE_COMMANDS) | set(c.ORDER_COMMANDS)))

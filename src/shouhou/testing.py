@@ -44,7 +44,9 @@ T = TypeVar("T", Case, Order)
 
 class _Versioned(Generic[T]):
     def __init__(self, store: MemoryStore, stream: str, items: dict[str, T]) -> None:
-        self.store, self.stream, self.items = store, stream, items
+        self.store = store
+        self.stream = stream
+        self.items: dict[str, T] = items
 
     def get(self, key: str) -> T | None:
         return self.items.get(key)
@@ -80,8 +82,10 @@ class MemoryCases(_Versioned[Case]):
         limit: int = 100,
     ) -> list[Case]:
         found = [
-            c for c in self.items.values()
-            if (shop is None or c.shop == shop) and (buyer is None or c.buyer == buyer)
+            c
+            for c in self.items.values()
+            if (shop is None or c.shop == shop)
+            and (buyer is None or c.buyer == buyer)
             and (status is None or c.status == status)
         ]
         return sorted(found, key=lambda c: (c.opened_at, c.id))[:limit]
@@ -93,15 +97,22 @@ class MemoryDeadlines:
 
     def _pending(self, subject_type: str, subject_id: str) -> _Row | None:
         for row in self.store.deadlines:
-            if (row.subject_type, row.subject_id, row.status) == (subject_type, subject_id, "pending"):
+            if (row.subject_type, row.subject_id, row.status) == (
+                subject_type,
+                subject_id,
+                "pending",
+            ):
                 return row
         return None
 
     def sync(self, subject_type: str, subject_id: str, deadline: Deadline | None) -> None:
         row = self._pending(subject_type, subject_id)
-        if row is not None and deadline is not None and (
-            row.deadline.name, row.deadline.due_at, row.deadline.rule_id
-        ) == (deadline.name, deadline.due_at, deadline.rule_id):
+        if (
+            row is not None
+            and deadline is not None
+            and (row.deadline.name, row.deadline.due_at, row.deadline.rule_id)
+            == (deadline.name, deadline.due_at, deadline.rule_id)
+        ):
             return
         if row is not None:
             row.status = "cancelled"
@@ -110,20 +121,28 @@ class MemoryDeadlines:
                 _Row(len(self.store.deadlines) + 1, subject_type, subject_id, deadline)
             )
 
-    def fire(self, subject_type: str, subject_id: str, name: str, due_at: datetime,
-             fired_at: datetime) -> None:
+    def fire(
+        self, subject_type: str, subject_id: str, name: str, due_at: datetime, fired_at: datetime
+    ) -> None:
         row = self._pending(subject_type, subject_id)
         if row is None or (row.deadline.name, row.deadline.due_at) != (name, due_at):
             raise Conflict(f"{subject_type} {subject_id}: deadline {name} was already handled")
         row.status, row.fired_at = "fired", fired_at
 
     def next_due(self, now: datetime) -> DueDeadline | None:
-        due = [r for r in self.store.deadlines if r.status == "pending" and r.deadline.due_at <= now]
+        due = [
+            r for r in self.store.deadlines if r.status == "pending" and r.deadline.due_at <= now
+        ]
         if not due:
             return None
         row = min(due, key=lambda r: (r.deadline.due_at, r.id))
-        return DueDeadline(id=row.id, subject_type=row.subject_type, subject_id=row.subject_id,
-                           name=row.deadline.name, due_at=row.deadline.due_at)
+        return DueDeadline(
+            id=row.id,
+            subject_type=row.subject_type,
+            subject_id=row.subject_id,
+            name=row.deadline.name,
+            due_at=row.deadline.due_at,
+        )
 
     def pending_count(self) -> int:
         return sum(1 for r in self.store.deadlines if r.status == "pending")

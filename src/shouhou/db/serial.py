@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -10,10 +9,14 @@ from pydantic import TypeAdapter
 from shouhou.domain.events import EVENT_TYPES, Event
 from shouhou.domain.model import Case, Order
 
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
-@cache
+
 def _adapter(cls: type) -> TypeAdapter[Any]:
-    return TypeAdapter(cls)
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
 
 
 def dump(value: object) -> Any:

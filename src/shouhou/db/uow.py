@@ -16,15 +16,22 @@ from shouhou.errors import Conflict
 from shouhou.services.ports import DueDeadline, StoredEvent
 
 
-def _append(conn: Connection, stream: str, stream_id: str, start: int, events: Sequence[Event]) -> None:
+def _append(
+    conn: Connection, stream: str, stream_id: str, start: int, events: Sequence[Event]
+) -> None:
     if not events:
         return
     conn.execute(
         insert(tables.events),
         [
             {
-                "stream": stream, "stream_id": stream_id, "seq": start + i,
-                "type": type(ev).__name__, "at": ev.at, "actor": ev.actor, "data": serial.dump(ev),
+                "stream": stream,
+                "stream_id": stream_id,
+                "seq": start + i,
+                "type": type(ev).__name__,
+                "at": ev.at,
+                "actor": ev.actor,
+                "data": serial.dump(ev),
             }
             for i, ev in enumerate(events)
         ],
@@ -61,7 +68,9 @@ class SqlOrders:
 
     def get(self, order_id: str) -> Order | None:
         row = self.conn.execute(
-            select(tables.orders.c.state, tables.orders.c.version).where(tables.orders.c.id == order_id)
+            select(tables.orders.c.state, tables.orders.c.version).where(
+                tables.orders.c.id == order_id
+            )
         ).first()
         return None if row is None else serial.load_order(row.state, row.version)
 
@@ -69,8 +78,14 @@ class SqlOrders:
         at = events[-1].at if events else order.created_at
         self.conn.execute(
             insert(tables.orders).values(
-                id=order.id, shop=order.shop, buyer=order.buyer, status=order.status.value,
-                state=_state(order), version=1, created_at=order.created_at, updated_at=at,
+                id=order.id,
+                shop=order.shop,
+                buyer=order.buyer,
+                status=order.status.value,
+                state=_state(order),
+                version=1,
+                created_at=order.created_at,
+                updated_at=at,
             )
         )
         _append(self.conn, "order", order.id, 1, events)
@@ -80,7 +95,9 @@ class SqlOrders:
             update(tables.orders)
             .where(tables.orders.c.id == order.id, tables.orders.c.version == order.version)
             .values(
-                status=order.status.value, state=_state(order), version=order.version + 1,
+                status=order.status.value,
+                state=_state(order),
+                version=order.version + 1,
                 updated_at=events[-1].at if events else order.created_at,
             )
         )
@@ -105,9 +122,16 @@ class SqlCases:
     def add(self, case: Case, events: Sequence[Event]) -> None:
         self.conn.execute(
             insert(tables.cases).values(
-                id=case.id, order_id=case.order_id, shop=case.shop, buyer=case.buyer,
-                kind=case.kind.value, status=case.status.value, state=_state(case), version=1,
-                opened_at=case.opened_at, updated_at=case.opened_at,
+                id=case.id,
+                order_id=case.order_id,
+                shop=case.shop,
+                buyer=case.buyer,
+                kind=case.kind.value,
+                status=case.status.value,
+                state=_state(case),
+                version=1,
+                opened_at=case.opened_at,
+                updated_at=case.opened_at,
             )
         )
         _append(self.conn, "case", case.id, 1, events)
@@ -117,12 +141,17 @@ class SqlCases:
             update(tables.cases)
             .where(tables.cases.c.id == case.id, tables.cases.c.version == case.version)
             .values(
-                status=case.status.value, kind=case.kind.value, state=_state(case),
-                version=case.version + 1, updated_at=events[-1].at if events else case.opened_at,
+                status=case.status.value,
+                kind=case.kind.value,
+                state=_state(case),
+                version=case.version + 1,
+                updated_at=events[-1].at if events else case.opened_at,
             )
         )
         if result.rowcount != 1:
-            raise Conflict(f"case {case.id} was changed by someone else; load it again", case=case.id)
+            raise Conflict(
+                f"case {case.id} was changed by someone else; load it again", case=case.id
+            )
         _append(self.conn, "case", case.id, _next_seq(self.conn, "case", case.id), events)
 
     def timeline(self, case_id: str) -> list[StoredEvent]:
@@ -163,18 +192,28 @@ class SqlDeadlines:
 
     def sync(self, subject_type: str, subject_id: str, deadline: Deadline | None) -> None:
         row = self._pending(subject_type, subject_id)
-        if row is not None and deadline is not None and (
-            row.name, row.due_at, row.rule_id
-        ) == (deadline.name, deadline.due_at, deadline.rule_id):
+        if (
+            row is not None
+            and deadline is not None
+            and (row.name, row.due_at, row.rule_id)
+            == (deadline.name, deadline.due_at, deadline.rule_id)
+        ):
             return
         if row is not None:
-            self.conn.execute(update(self.t).where(self.t.c.id == row.id).values(status="cancelled"))
+            self.conn.execute(
+                update(self.t).where(self.t.c.id == row.id).values(status="cancelled")
+            )
         if deadline is not None:
             self.conn.execute(
                 insert(self.t).values(
-                    subject_type=subject_type, subject_id=subject_id, name=deadline.name,
-                    due_at=deadline.due_at, on_expiry=deadline.on_expiry, rule_id=deadline.rule_id,
-                    policy=deadline.policy, status="pending",
+                    subject_type=subject_type,
+                    subject_id=subject_id,
+                    name=deadline.name,
+                    due_at=deadline.due_at,
+                    on_expiry=deadline.on_expiry,
+                    rule_id=deadline.rule_id,
+                    policy=deadline.policy,
+                    status="pending",
                 )
             )
 
@@ -184,8 +223,11 @@ class SqlDeadlines:
         result = self.conn.execute(
             update(self.t)
             .where(
-                self.t.c.subject_type == subject_type, self.t.c.subject_id == subject_id,
-                self.t.c.status == "pending", self.t.c.name == name, self.t.c.due_at == due_at,
+                self.t.c.subject_type == subject_type,
+                self.t.c.subject_id == subject_id,
+                self.t.c.status == "pending",
+                self.t.c.name == name,
+                self.t.c.due_at == due_at,
             )
             .values(status="fired", fired_at=fired_at)
         )
@@ -194,7 +236,13 @@ class SqlDeadlines:
 
     def next_due(self, now: datetime) -> DueDeadline | None:
         query = (
-            select(self.t.c.id, self.t.c.subject_type, self.t.c.subject_id, self.t.c.name, self.t.c.due_at)
+            select(
+                self.t.c.id,
+                self.t.c.subject_type,
+                self.t.c.subject_id,
+                self.t.c.name,
+                self.t.c.due_at,
+            )
             .where(self.t.c.status == "pending", self.t.c.due_at <= now)
             .order_by(self.t.c.due_at, self.t.c.id)
             .limit(1)
@@ -205,7 +253,10 @@ class SqlDeadlines:
         if row is None:
             return None
         return DueDeadline(
-            id=row.id, subject_type=row.subject_type, subject_id=row.subject_id, name=row.name,
+            id=row.id,
+            subject_type=row.subject_type,
+            subject_id=row.subject_id,
+            name=row.name,
             due_at=row.due_at,
         )
 

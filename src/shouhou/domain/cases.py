@@ -21,8 +21,8 @@ from shouhou.domain.model import (
     Case,
     CaseKind,
     CaseStatus,
-    Deadline,
     ClosedReason,
+    Deadline,
     Mark,
     Order,
     OrderStatus,
@@ -35,7 +35,7 @@ from shouhou.domain.model import (
     ShippingMethod,
 )
 from shouhou.domain.rules import DeadlineContext, Rules
-from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
+from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible, TransitionNotAllowed
 
 S = CaseStatus
 GOODS_SENT = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.TRADE_SUCCESS})
@@ -93,8 +93,12 @@ def apply(case: Case, event: e.Event) -> Case:
     match event:
         case e.Modified():
             return replace(
-                case, kind=event.kind, reason=event.reason, requested_amount=event.amount,
-                modifications=case.modifications + 1, remedy=None,
+                case,
+                kind=event.kind,
+                reason=event.reason,
+                requested_amount=event.amount,
+                modifications=case.modifications + 1,
+                remedy=None,
             )
         case e.Agreed():
             return replace(case, return_address=event.return_address)
@@ -201,7 +205,7 @@ def finish(
 ) -> list[e.Event]:
     """Check the move against the table, then add the status change and the new deadline."""
     if outcome.target not in row.targets:
-        raise transitions.TransitionNotAllowed(
+        raise TransitionNotAllowed(
             f"{row.action} can't lead from {case.status.value} to {outcome.target.value}",
             case=case.id,
             status=case.status,
@@ -211,8 +215,11 @@ def finish(
     if moved:
         events.append(
             e.StatusChanged(
-                at=now, actor=events[-1].actor if events else "system", action=row.action,
-                source=case.status.value, target=outcome.target.value,
+                at=now,
+                actor=events[-1].actor if events else "system",
+                action=row.action,
+                source=case.status.value,
+                target=outcome.target.value,
             )
         )
     if moved or row.restarts_deadline:
@@ -269,12 +276,23 @@ def decide_apply(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> 
     check_request(order, cmd.kind, cmd.reason, cmd.amount, rules)
     case_id = cmd.case_id
     opened = e.Applied(
-        at=now, actor=str(actor), case_id=case_id, order_id=order.id, shop=order.shop,
-        buyer=order.buyer, kind=cmd.kind, phase=phase, reason=cmd.reason, amount=cmd.amount,
+        at=now,
+        actor=str(actor),
+        case_id=case_id,
+        order_id=order.id,
+        shop=order.shop,
+        buyer=order.buyer,
+        kind=cmd.kind,
+        phase=phase,
+        reason=cmd.reason,
+        amount=cmd.amount,
         note=cmd.note,
     )
     case = open_case(opened)
-    return [opened, e.DeadlineSet(at=now, actor="system", deadline=next_deadline(case, order, rules))]
+    return [
+        opened,
+        e.DeadlineSet(at=now, actor="system", deadline=next_deadline(case, order, rules)),
+    ]
 
 
 def application_phase(order: Order, rules: Rules, now: datetime) -> Phase:
@@ -300,9 +318,7 @@ def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rul
     reason_rule = rules.reason(reason)
     if kind not in reason_rule.kinds:
         kinds = ", ".join(sorted(k.value for k in reason_rule.kinds))
-        raise Invalid(
-            f"reason {reason.value} allows only: {kinds}", rule=reason_rule.rule_id
-        )
+        raise Invalid(f"reason {reason.value} allows only: {kinds}", rule=reason_rule.rule_id)
     if kind != CaseKind.REFUND_ONLY and order.status not in GOODS_SENT:
         rule = rules.limit("returns_need_shipment")
         raise NotEligible(f"{kind.value} needs goods that were shipped", rule=rule.rule_id)
@@ -324,9 +340,9 @@ def _modify(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetim
     limit = rules.limit("max_modifications")
     if case.modifications >= int(limit.value):  # type: ignore[arg-type]
         raise NotEligible(
-            f"case {case.id} was already modified {case.modifications} times "
-            f"(limit {limit.value})",
-            rule=limit.rule_id, case=case.id,
+            f"case {case.id} was already modified {case.modifications} times (limit {limit.value})",
+            rule=limit.rule_id,
+            case=case.id,
         )
     kind = cmd.kind or case.kind
     reason = cmd.reason or case.reason
@@ -341,7 +357,10 @@ def _modify(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetim
 def _withdraw(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
     who = str(cmd.actor)
     return Outcome(
-        events=[e.Withdrawn(at=now, actor=who), e.Closed(at=now, actor=who, reason=ClosedReason.WITHDRAWN)],
+        events=[
+            e.Withdrawn(at=now, actor=who),
+            e.Closed(at=now, actor=who, reason=ClosedReason.WITHDRAWN),
+        ],
         target=S.CLOSED,
     )
 
@@ -375,9 +394,12 @@ def _intercept(case: Case, cmd: c.Command, order: Order, rules: Rules, now: date
     if case.kind != CaseKind.REFUND_ONLY or order.status != OrderStatus.SHIPPED:
         raise NotEligible(
             "only a refund-only case on a parcel still in transit can be intercepted",
-            rule=rules.limit("intercept_in_transit").rule_id, case=case.id,
+            rule=rules.limit("intercept_in_transit").rule_id,
+            case=case.id,
         )
-    return Outcome(events=[e.Intercepted(at=now, actor=str(cmd.actor))], target=S.AWAITING_SELLER_RECEIPT)
+    return Outcome(
+        events=[e.Intercepted(at=now, actor=str(cmd.actor))], target=S.AWAITING_SELLER_RECEIPT
+    )
 
 
 def _shipment(cmd: c.ShipReturn | c.Reship, case: Case) -> Shipment:
@@ -427,12 +449,15 @@ def _pending_remedy(case: Case, rules: Rules) -> Remedy:
     if case.remedy is None:
         raise NotEligible(
             f"case {case.id} has no remedy proposal to answer",
-            rule=rules.limit("remedy_needs_proposal").rule_id, case=case.id,
+            rule=rules.limit("remedy_needs_proposal").rule_id,
+            case=case.id,
         )
     return case.remedy
 
 
-def _accept_remedy(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
+def _accept_remedy(
+    case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime
+) -> Outcome:
     remedy = _pending_remedy(case, rules)
     who = str(cmd.actor)
     accepted = e.RemedyAccepted(at=now, actor=who, remedy=remedy)
@@ -477,11 +502,18 @@ def _timeout(case: Case, cmd: c.Command, order: Order, rules: Rules, now: dateti
         due = deadline.due_at if deadline else None
         raise NotEligible(
             f"case {case.id} has no deadline due at {now.isoformat()}",
-            rule=deadline.rule_id if deadline else None, allowed_from=due, case=case.id,
+            rule=deadline.rule_id if deadline else None,
+            allowed_from=due,
+            case=case.id,
         )
     fired = e.DeadlineFired(
-        at=now, actor="system", name=deadline.name, due_at=deadline.due_at,
-        on_expiry=deadline.on_expiry, rule_id=deadline.rule_id, policy=deadline.policy,
+        at=now,
+        actor="system",
+        name=deadline.name,
+        due_at=deadline.due_at,
+        on_expiry=deadline.on_expiry,
+        rule_id=deadline.rule_id,
+        policy=deadline.policy,
     )
     rule = deadline.rule_id
     match deadline.on_expiry:
@@ -491,10 +523,14 @@ def _timeout(case: Case, cmd: c.Command, order: Order, rules: Rules, now: dateti
         case "agree":
             outcome = agreement(case, "system", None, now, rule_id=rule)
         case "close":
-            closed = e.Closed(at=now, actor="system", reason=ClosedReason.BUYER_TIMEOUT, rule_id=rule)
+            closed = e.Closed(
+                at=now, actor="system", reason=ClosedReason.BUYER_TIMEOUT, rule_id=rule
+            )
             outcome = Outcome(events=[closed], target=S.CLOSED)
         case "complete":
-            outcome = Outcome(events=[e.Completed(at=now, actor="system", rule_id=rule)], target=S.COMPLETED)
+            outcome = Outcome(
+                events=[e.Completed(at=now, actor="system", rule_id=rule)], target=S.COMPLETED
+            )
         case other:
             raise ValueError(f"unknown on_expiry {other!r} in rule {rule}")
     return Outcome(events=[fired, *outcome.events], target=outcome.target)

@@ -183,8 +183,20 @@ class OrderTimeout(OrderCommand):
 CASE_COMMANDS: Mapping[str, type[Command]] = {
     cls.action: cls
     for cls in (
-        Apply, Modify, Withdraw, Agree, Refuse, Intercept, ShipReturn, ConfirmReceipt,
-        RefuseReceipt, ProposeRemedy, AcceptRemedy, DeclineRemedy, Reship, ConfirmReceived,
+        Apply,
+        Modify,
+        Withdraw,
+        Agree,
+        Refuse,
+        Intercept,
+        ShipReturn,
+        ConfirmReceipt,
+        RefuseReceipt,
+        ProposeRemedy,
+        AcceptRemedy,
+        DeclineRemedy,
+        Reship,
+        ConfirmReceived,
         Timeout,
     )
 }

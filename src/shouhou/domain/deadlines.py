@@ -17,7 +17,9 @@ def schedule(rules: Rules, ctx: DeadlineContext, *, due_at: datetime | None = No
     return from_rule(rule, ctx.start_at, due_at=due_at)
 
 
-def from_rule(rule: DeadlineRule, start_at: datetime, *, due_at: datetime | None = None) -> Deadline:
+def from_rule(
+    rule: DeadlineRule, start_at: datetime, *, due_at: datetime | None = None
+) -> Deadline:
     if rule.duration is not None:
         due = start_at + rule.duration
     elif due_at is not None:

@@ -6,6 +6,7 @@ refund of the whole order in the in-sale phase closes the trade (SPEC §2–3).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import reduce
@@ -28,14 +29,14 @@ from shouhou.domain.model import (
 from shouhou.domain.rules import DeadlineContext, Rules
 from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
 
-O = OrderStatus
+OS = OrderStatus
 #: The order action → the statuses it may be taken in.
 ORDER_MOVES: dict[str, frozenset[OrderStatus]] = {
-    "pay": frozenset({O.AWAITING_PAYMENT}),
-    "ship": frozenset({O.PAID}),
-    "deliver": frozenset({O.SHIPPED}),
-    "confirm_receipt": frozenset({O.SHIPPED, O.DELIVERED}),
-    "close": frozenset({O.AWAITING_PAYMENT}),
+    "pay": frozenset({OS.AWAITING_PAYMENT}),
+    "ship": frozenset({OS.PAID}),
+    "deliver": frozenset({OS.SHIPPED}),
+    "confirm_receipt": frozenset({OS.SHIPPED, OS.DELIVERED}),
+    "close": frozenset({OS.AWAITING_PAYMENT}),
 }
 
 
@@ -45,25 +46,30 @@ def apply(order: Order, event: e.Event) -> Order:
         case e.OrderPlaced():
             return event.order
         case e.OrderPaid():
-            return replace(order, status=O.PAID, paid_at=event.at, ship_by=event.ship_by)
+            return replace(order, status=OS.PAID, paid_at=event.at, ship_by=event.ship_by)
         case e.OrderShipped():
             return replace(
-                order, status=O.SHIPPED, shipped_at=event.recorded_at,
-                shipping_method=event.shipment.method, late=order.late or event.late,
+                order,
+                status=OS.SHIPPED,
+                shipped_at=event.recorded_at,
+                shipping_method=event.shipment.method,
+                late=order.late or event.late,
             )
         case e.OrderDelivered():
-            return replace(order, status=O.DELIVERED, delivered_at=event.at)
+            return replace(order, status=OS.DELIVERED, delivered_at=event.at)
         case e.TradeSucceeded():
-            return replace(order, status=O.TRADE_SUCCESS, trade_success_at=event.at)
+            return replace(order, status=OS.TRADE_SUCCESS, trade_success_at=event.at)
         case e.OrderClosed():
-            return replace(order, status=O.CLOSED, closed_at=event.at)
+            return replace(order, status=OS.CLOSED, closed_at=event.at)
         case e.MarkedLate():
             return replace(order, late=True)
         case e.CaseOpenedOnOrder():
             return replace(order, open_case=event.case_id, case_count=order.case_count + 1)
         case e.CaseEndedOnOrder():
             return replace(
-                order, open_case=None, refunded=order.refunded + event.refunded,
+                order,
+                open_case=None,
+                refunded=order.refunded + event.refunded,
                 no_reapply_rule=order.no_reapply_rule or event.blocks_reapply,
             )
         case e.AutoConfirmPaused():
@@ -97,7 +103,9 @@ def ship_by(order: Order, rules: Rules, paid_at: datetime) -> Deadline:
 
 def auto_confirm(order: Order, rules: Rules, start: datetime) -> Deadline:
     ctx = DeadlineContext(
-        name="auto_confirm", start_event="shipped", start_at=start,
+        name="auto_confirm",
+        start_event="shipped",
+        start_at=start,
         shipping_method=order.shipping_method,
     )
     return schedule(rules, ctx)
@@ -106,7 +114,9 @@ def auto_confirm(order: Order, rules: Rules, start: datetime) -> Deadline:
 def pay(order: Order, rules: Rules, at: datetime) -> list[e.Event]:
     deadline = ship_by(order, rules, at)
     return [
-        e.OrderPaid(at=at, actor="platform", ship_by=deadline.due_at, ship_by_rule=deadline.rule_id),
+        e.OrderPaid(
+            at=at, actor="platform", ship_by=deadline.due_at, ship_by_rule=deadline.rule_id
+        ),
         _set(at, deadline),
     ]
 
@@ -118,14 +128,21 @@ def ship(order: Order, rules: Rules, at: datetime, cmd: c.Ship | None = None) ->
         carrier=cmd.carrier if cmd else "", waybill=cmd.waybill if cmd else "", method=method
     )
     late = order.ship_by is not None and recorded > order.ship_by
-    shipped = e.OrderShipped(at=at, actor="platform", shipment=shipment, recorded_at=recorded, late=late)
+    shipped = e.OrderShipped(
+        at=at, actor="platform", shipment=shipment, recorded_at=recorded, late=late
+    )
     after = apply(order, shipped)
     deadline = auto_confirm(after, rules, recorded)
     events: list[e.Event] = [shipped]
     if order.open_case is not None:
-        events.append(e.AutoConfirmPaused(
-            at=at, actor="system", remaining=deadline.due_at - at, case_id=order.open_case,
-        ))
+        events.append(
+            e.AutoConfirmPaused(
+                at=at,
+                actor="system",
+                remaining=deadline.due_at - at,
+                case_id=order.open_case,
+            )
+        )
         events.append(_set(at, None))
     else:
         events.append(_set(at, deadline))
@@ -172,11 +189,20 @@ def _timeout(order: Order, now: datetime) -> list[e.Event]:
             allowed_from=deadline.due_at if deadline else None,
         )
     fired = e.DeadlineFired(
-        at=now, actor="system", name=deadline.name, due_at=deadline.due_at,
-        on_expiry=deadline.on_expiry, rule_id=deadline.rule_id, policy=deadline.policy,
+        at=now,
+        actor="system",
+        name=deadline.name,
+        due_at=deadline.due_at,
+        on_expiry=deadline.on_expiry,
+        rule_id=deadline.rule_id,
+        policy=deadline.policy,
     )
     if deadline.on_expiry == "mark_late":
-        return [fired, e.MarkedLate(at=now, actor="system", rule_id=deadline.rule_id), _set(now, None)]
+        return [
+            fired,
+            e.MarkedLate(at=now, actor="system", rule_id=deadline.rule_id),
+            _set(now, None),
+        ]
     if deadline.on_expiry == "trade_success":
         return [fired, *succeed(now, "system", deadline.rule_id)]
     raise ValueError(f"unknown order on_expiry {deadline.on_expiry!r}")
@@ -187,10 +213,14 @@ def on_case_opened(order: Order, case_id: str, now: datetime) -> list[e.Event]:
     events: list[e.Event] = [e.CaseOpenedOnOrder(at=now, actor="system", case_id=case_id)]
     deadline = order.deadline
     if deadline is not None and deadline.name == "auto_confirm":
-        events.append(e.AutoConfirmPaused(
-            at=now, actor="system", remaining=max(deadline.due_at - now, timedelta(0)),
-            case_id=case_id,
-        ))
+        events.append(
+            e.AutoConfirmPaused(
+                at=now,
+                actor="system",
+                remaining=max(deadline.due_at - now, timedelta(0)),
+                case_id=case_id,
+            )
+        )
         events.append(_set(now, None))
     return events
 
@@ -202,22 +232,26 @@ def on_case_ended(order: Order, case: Case, rules: Rules, now: datetime) -> list
     if case.closed_reason == ClosedReason.BUYER_TIMEOUT:
         blocks = rules.limit("no_reapply_after_timeout").rule_id
     events: list[e.Event] = [
-        e.CaseEndedOnOrder(at=now, actor="system", case_id=case.id, refunded=refunded,
-                           blocks_reapply=blocks)
+        e.CaseEndedOnOrder(
+            at=now, actor="system", case_id=case.id, refunded=refunded, blocks_reapply=blocks
+        )
     ]
     after = apply(order, events[0])
     whole = after.refunded >= after.total
-    if case.phase == Phase.IN_SALE and whole and after.status != O.TRADE_SUCCESS:
-        rule = rules.limit("in_sale_full_refund_closes").rule_id
+    if case.phase == Phase.IN_SALE and whole and after.status != OS.TRADE_SUCCESS:
+        closes = rules.limit("in_sale_full_refund_closes").rule_id
         events += [
-            e.OrderClosed(at=now, actor="system", reason="refunded", rule_id=rule),
+            e.OrderClosed(at=now, actor="system", reason="refunded", rule_id=closes),
             _set(now, None),
         ]
-    elif after.auto_confirm_remaining is not None and after.status in (O.SHIPPED, O.DELIVERED):
+    elif after.auto_confirm_remaining is not None and after.status in (OS.SHIPPED, OS.DELIVERED):
         remaining = after.auto_confirm_remaining
         rule = auto_confirm(after, rules, now)
         resumed = replace(rule, due_at=now + remaining, duration=remaining)
-        events += [e.AutoConfirmResumed(at=now, actor="system", remaining=remaining), _set(now, resumed)]
+        events += [
+            e.AutoConfirmResumed(at=now, actor="system", remaining=remaining),
+            _set(now, resumed),
+        ]
     return events
 
 
@@ -228,17 +262,28 @@ def place(order: Order, rules: Rules) -> list[e.Event]:
     deadlines running from those times (SPEC §11).
     """
     start = replace(
-        order, status=O.AWAITING_PAYMENT, paid_at=None, shipped_at=None, delivered_at=None,
-        trade_success_at=None, closed_at=None, ship_by=None, late=False, deadline=None,
+        order,
+        status=OS.AWAITING_PAYMENT,
+        paid_at=None,
+        shipped_at=None,
+        delivered_at=None,
+        trade_success_at=None,
+        closed_at=None,
+        ship_by=None,
+        late=False,
+        deadline=None,
     )
     events: list[e.Event] = [e.OrderPlaced(at=order.created_at, actor="platform", order=start)]
     state = start
-    steps = (
+    steps: tuple[tuple[datetime | None, Callable[[Order, datetime], list[e.Event]]], ...] = (
         (order.paid_at, lambda s, at: pay(s, rules, at)),
         (order.shipped_at, lambda s, at: ship(s, rules, at)),
         (order.delivered_at, lambda s, at: [e.OrderDelivered(at=at, actor="platform")]),
         (order.trade_success_at, lambda s, at: succeed(at, "platform", None)),
-        (order.closed_at, lambda s, at: [e.OrderClosed(at=at, actor="platform", reason="closed"), _set(at, None)]),
+        (
+            order.closed_at,
+            lambda s, at: [e.OrderClosed(at=at, actor="platform", reason="closed"), _set(at, None)],
+        ),
     )
     previous = order.created_at
     for at, step in steps:

@@ -53,21 +53,32 @@ TABLE: tuple[Transition, ...] = tuple(
         *_rows(
             S.AWAITING_SELLER,
             BUYER,
-            {"withdraw": [S.CLOSED], "accept_remedy": _REMEDY_OUTCOMES,
-             "decline_remedy": [S.AWAITING_SELLER]},
+            {
+                "withdraw": [S.CLOSED],
+                "accept_remedy": _REMEDY_OUTCOMES,
+                "decline_remedy": [S.AWAITING_SELLER],
+            },
         ),
         *_rows(
             S.AWAITING_SELLER,
             SELLER,
-            {"agree": _REFUND_OR_RETURN, "refuse": [S.SELLER_REFUSED],
-             "intercept": [S.AWAITING_SELLER_RECEIPT], "propose_remedy": [S.AWAITING_SELLER]},
+            {
+                "agree": _REFUND_OR_RETURN,
+                "refuse": [S.SELLER_REFUSED],
+                "intercept": [S.AWAITING_SELLER_RECEIPT],
+                "propose_remedy": [S.AWAITING_SELLER],
+            },
         ),
         *_rows(S.AWAITING_SELLER, SYSTEM, {"timeout": _REFUND_OR_RETURN}),
         *_rows(
             S.SELLER_REFUSED,
             BUYER,
-            {"modify": [S.AWAITING_SELLER], "withdraw": [S.CLOSED],
-             "accept_remedy": _REMEDY_OUTCOMES, "decline_remedy": [S.SELLER_REFUSED]},
+            {
+                "modify": [S.AWAITING_SELLER],
+                "withdraw": [S.CLOSED],
+                "accept_remedy": _REMEDY_OUTCOMES,
+                "decline_remedy": [S.SELLER_REFUSED],
+            },
         ),
         *_rows(
             S.SELLER_REFUSED,
@@ -85,8 +96,10 @@ TABLE: tuple[Transition, ...] = tuple(
         *_rows(
             S.AWAITING_SELLER_RECEIPT,
             SELLER,
-            {"confirm_receipt": [S.REFUNDED, S.AWAITING_SELLER_RESHIP],
-             "refuse_receipt": [S.SELLER_REFUSED]},
+            {
+                "confirm_receipt": [S.REFUNDED, S.AWAITING_SELLER_RESHIP],
+                "refuse_receipt": [S.SELLER_REFUSED],
+            },
         ),
         *_rows(S.AWAITING_SELLER_RECEIPT, SYSTEM, {"timeout": [S.REFUNDED]}),
         *_rows(S.AWAITING_SELLER_RESHIP, BUYER, {"withdraw": [S.CLOSED]}),

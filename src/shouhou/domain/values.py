@@ -42,7 +42,7 @@ def parse_yuan(text: str | int | float | Decimal) -> int:
     try:
         amount = Decimal(str(text).strip())
     except InvalidOperation as exc:
-        raise ValueError(f"bad amount {text!r}: write yuan like \"199.00\"") from exc
+        raise ValueError(f'bad amount {text!r}: write yuan like "199.00"') from exc
     if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
         raise ValueError(f"bad amount {text!r}: at most two decimals of yuan")
     return int(amount * 100)

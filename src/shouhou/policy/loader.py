@@ -112,7 +112,8 @@ class Registry:
     def in_force(self, name: str, at: datetime | None = None) -> LoadedPack:
         """The newest version of ``name`` whose ``effective_from`` is not after ``at``."""
         candidates = [
-            v for v in self.versions(name)
+            v
+            for v in self.versions(name)
             if at is None or v.pack.effective_from is None or v.pack.effective_from <= at
         ]
         if not candidates:

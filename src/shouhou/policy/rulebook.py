@@ -16,7 +16,14 @@ from shouhou.domain.rules import DeadlineContext, DeadlineRule, LimitRule, Reaso
 from shouhou.domain.values import SHANGHAI, format_duration, parse_duration
 from shouhou.errors import PolicyError
 from shouhou.policy.loader import LoadedPack, Registry
-from shouhou.policy.schema import PROMISED, BasePack, DeadlineSpec, Filter, HolidayPack, OverrideRule
+from shouhou.policy.schema import (
+    PROMISED,
+    BasePack,
+    DeadlineSpec,
+    Filter,
+    HolidayPack,
+    OverrideRule,
+)
 
 ONE_SECOND = timedelta(seconds=1)
 
@@ -40,7 +47,9 @@ class Rulebook:
         self._rules = self._index()
 
     @classmethod
-    def select(cls, registry: Registry, names: Sequence[str], at: datetime | None = None) -> Rulebook:
+    def select(
+        cls, registry: Registry, names: Sequence[str], at: datetime | None = None
+    ) -> Rulebook:
         """The rulebook of ``names`` (base first) in the versions in force at ``at``."""
         if not names:
             raise PolicyError("a rulebook needs a base pack")
@@ -63,23 +72,32 @@ class Rulebook:
             for rule in holiday.pack.rules:
                 if ctx.name in rule.set and self._matches(holiday.pack, rule, ctx):
                     return DeadlineRule(
-                        name=ctx.name, duration=parse_duration(rule.set[ctx.name]),
-                        on_expiry=on_expiry, rule_id=f"{holiday.pack.name}/{rule.id}",
-                        policy=holiday.ref, source=rule.provenance.label(),
-                        text_zh=rule.text.zh, text_en=rule.text.en,
+                        name=ctx.name,
+                        duration=parse_duration(rule.set[ctx.name]),
+                        on_expiry=on_expiry,
+                        rule_id=f"{holiday.pack.name}/{rule.id}",
+                        policy=holiday.ref,
+                        source=rule.provenance.label(),
+                        text_zh=rule.text.zh,
+                        text_en=rule.text.en,
                     )
         return DeadlineRule(
-            name=ctx.name, duration=self._duration(spec, ctx), on_expiry=on_expiry,
-            rule_id=f"{self.base_pack.name}/{ctx.name}", policy=self.base.ref,
-            source=spec.provenance.label(), text_zh=spec.text.zh, text_en=spec.text.en,
+            name=ctx.name,
+            duration=self._duration(spec, ctx),
+            on_expiry=on_expiry,
+            rule_id=f"{self.base_pack.name}/{ctx.name}",
+            policy=self.base.ref,
+            source=spec.provenance.label(),
+            text_zh=spec.text.zh,
+            text_en=spec.text.en,
         )
 
     def limit(self, name: str) -> LimitRule:
         spec = self.base_pack.limits.get(name)
         if spec is None:
             raise PolicyError(f"{self.base.ref} has no limit {name}")
-        value: int | timedelta | bool = spec.value if not isinstance(spec.value, str) else (
-            parse_duration(spec.value)
+        value: int | timedelta | bool = (
+            spec.value if not isinstance(spec.value, str) else (parse_duration(spec.value))
         )
         return LimitRule(
             value=value, rule_id=f"{self.base_pack.name}/{name}", source=spec.provenance.label()
@@ -88,8 +106,11 @@ class Rulebook:
     def reason(self, reason: Reason) -> ReasonRule:
         spec = self.base_pack.reasons[reason]
         return ReasonRule(
-            reason=reason, fault=spec.fault, compensation=spec.compensation,
-            kinds=frozenset(spec.kinds), evidence=tuple(spec.evidence),
+            reason=reason,
+            fault=spec.fault,
+            compensation=spec.compensation,
+            kinds=frozenset(spec.kinds),
+            evidence=tuple(spec.evidence),
             rule_id=f"{self.base_pack.name}/reason.{reason.value}",
         )
 
@@ -107,27 +128,35 @@ class Rulebook:
         out: dict[str, RuleInfo] = {}
         for name, spec in base.deadlines.items():
             out[f"{base.name}/{name}"] = RuleInfo(
-                rule_id=f"{base.name}/{name}", source=spec.provenance.label(),
-                text_zh=spec.text.zh, text_en=spec.text.en,
+                rule_id=f"{base.name}/{name}",
+                source=spec.provenance.label(),
+                text_zh=spec.text.zh,
+                text_en=spec.text.en,
             )
         for name, limit in base.limits.items():
             out[f"{base.name}/{name}"] = RuleInfo(
-                rule_id=f"{base.name}/{name}", source=limit.provenance.label(),
-                text_zh=limit.text.zh, text_en=limit.text.en,
+                rule_id=f"{base.name}/{name}",
+                source=limit.provenance.label(),
+                text_zh=limit.text.zh,
+                text_en=limit.text.en,
             )
         for reason, rspec in base.reasons.items():
             rid = f"{base.name}/reason.{reason.value}"
             out[rid] = RuleInfo(
-                rule_id=rid, source=rspec.provenance.label(),
-                text_zh=rspec.text.zh, text_en=rspec.text.en,
+                rule_id=rid,
+                source=rspec.provenance.label(),
+                text_zh=rspec.text.zh,
+                text_en=rspec.text.en,
             )
         for holiday in self.holidays:
             assert isinstance(holiday.pack, HolidayPack)
             for rule in holiday.pack.rules:
                 rid = f"{holiday.pack.name}/{rule.id}"
                 out[rid] = RuleInfo(
-                    rule_id=rid, source=rule.provenance.label(),
-                    text_zh=rule.text.zh, text_en=rule.text.en,
+                    rule_id=rid,
+                    source=rule.provenance.label(),
+                    text_zh=rule.text.zh,
+                    text_en=rule.text.en,
                 )
         return out
 

@@ -44,8 +44,16 @@ LIMITS: dict[str, type] = {
 
 #: Case facts a holiday trigger may name.
 MARK_NAMES = Literal[
-    "applied", "modified", "seller_refused", "seller_agreed", "intercepted", "return_shipped",
-    "receipt_confirmed", "remedy_accepted", "reshipped", "intervention_requested",
+    "applied",
+    "modified",
+    "seller_refused",
+    "seller_agreed",
+    "intercepted",
+    "return_shipped",
+    "receipt_confirmed",
+    "remedy_accepted",
+    "reshipped",
+    "intervention_requested",
 ]
 VARIES_BY = Literal["promotion", "shipping_method", "return_method"]
 PROMISED = "promised"
@@ -135,7 +143,9 @@ class BasePack(Strict):
             if allowed is None:
                 problems.append(f"unknown deadline {name}")
                 continue
-            actions = [spec.on_expiry] if isinstance(spec.on_expiry, str) else spec.on_expiry.values()
+            actions = (
+                [spec.on_expiry] if isinstance(spec.on_expiry, str) else spec.on_expiry.values()
+            )
             for action in actions:
                 if action not in allowed:
                     problems.append(

@@ -90,7 +90,7 @@ def order_action(uow: UnitOfWork, cmd: c.OrderCommand, rules_at: RulesAt, now: d
     """Carry out a platform action on an order (pay, ship, deliver, confirm_receipt, close)."""
     with uow:
         order = _order(uow, cmd.order_id)
-        order, case = _catch_up(uow, order, None, rules_at, now)
+        order, _ = _catch_up(uow, order, None, rules_at, now)
         order = _save_order(uow, order, orders.decide(order, cmd, rules=rules_at(now), now=now))
         uow.commit()
         return order
@@ -177,7 +177,9 @@ def _catch_up(
 def _fire_order(uow: UnitOfWork, order: Order, rules_at: RulesAt, at: datetime) -> Order:
     assert order.deadline is not None
     deadline = order.deadline
-    events = orders.decide(order, c.OrderTimeout(actor=SYSTEM, order_id=order.id), rules=rules_at(at), now=at)
+    events = orders.decide(
+        order, c.OrderTimeout(actor=SYSTEM, order_id=order.id), rules=rules_at(at), now=at
+    )
     uow.deadlines.fire("order", order.id, deadline.name, deadline.due_at, at)
     return _save_order(uow, order, events)
 
@@ -220,8 +222,12 @@ def fire_next(uow: UnitOfWork, rules_at: RulesAt, now: datetime) -> Fired | None
             status = caught.status.value
         uow.commit()
         return Fired(
-            subject_type=due.subject_type, subject_id=due.subject_id, name=due.name,
-            due_at=due.due_at, rule_id=deadline.rule_id, status=status,
+            subject_type=due.subject_type,
+            subject_id=due.subject_id,
+            name=due.name,
+            due_at=due.due_at,
+            rule_id=deadline.rule_id,
+            status=status,
         )
 
 

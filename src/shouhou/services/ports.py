@@ -66,8 +66,9 @@ class DeadlineStore(Protocol):
     def sync(self, subject_type: str, subject_id: str, deadline: Deadline | None) -> None:
         """Make ``deadline`` the subject's one pending deadline (None: it has none)."""
 
-    def fire(self, subject_type: str, subject_id: str, name: str, due_at: datetime,
-             fired_at: datetime) -> None:
+    def fire(
+        self, subject_type: str, subject_id: str, name: str, due_at: datetime, fired_at: datetime
+    ) -> None:
         """Mark the subject's pending deadline fired; Conflict if another run fired it."""
 
     def next_due(self, now: datetime) -> DueDeadline | None:
@@ -77,9 +78,14 @@ class DeadlineStore(Protocol):
 
 
 class UnitOfWork(Protocol):
-    orders: OrderRepository
-    cases: CaseRepository
-    deadlines: DeadlineStore
+    @property
+    def orders(self) -> OrderRepository: ...
+
+    @property
+    def cases(self) -> CaseRepository: ...
+
+    @property
+    def deadlines(self) -> DeadlineStore: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -68,7 +68,9 @@ def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> d
         who_zh, who_en = WHO_ACTS.get(case.status, ("", "someone"))
         due = local(d.due_at).strftime("%Y-%m-%d %H:%M:%S")
         then_zh, then_en = EXPIRY.get(d.on_expiry, (d.on_expiry, d.on_expiry))
-        zh.append(f"{who_zh}需在 {due} (北京时间) 前处理 ({span}, 规则 {d.rule_id}); 超时{then_zh}。")
+        zh.append(
+            f"{who_zh}需在 {due} (北京时间) 前处理 ({span}, 规则 {d.rule_id}); 超时{then_zh}。"
+        )
         en.append(
             f"{who_en.capitalize()} must act by {due} Beijing time ({span}, rule {d.rule_id}); "
             f"otherwise {then_en}."
@@ -82,7 +84,9 @@ def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> d
             fired = _fired_duration(timeline, case.resolution_rule)
             used.append(_rule_entry(rules, case.resolution_rule, fired))
     phase_zh = "售中(交易成功前)" if case.phase.value == "in_sale" else "售后(交易成功后)"
-    zh.append(f"阶段: {phase_zh}; 原因: {rules.describe(rules.reason(case.reason).rule_id).text_zh}。")
+    zh.append(
+        f"阶段: {phase_zh}; 原因: {rules.describe(rules.reason(case.reason).rule_id).text_zh}。"
+    )
     en.append(f"Phase: {case.phase.value.replace('_', '-')}; reason: {case.reason.value}.")
     return {"zh": " ".join(zh), "en": " ".join(en), "rules": used}
 
@@ -102,14 +106,20 @@ def _outcome(case: Case) -> tuple[str, str]:
     rule_en = f" (rule {case.resolution_rule})" if case.resolution_rule else ""
     if case.status == CaseStatus.REFUNDED:
         if by_system:
-            return (f"已退款 {amount}: 对方超时未处理{rule}。",
-                    f"Refunded {amount} because the deadline passed{rule_en}.")
-        return (f"已退款 {amount}, 由 {case.resolved_by} 完成。",
-                f"Refunded {amount}, completed by {case.resolved_by}.")
+            return (
+                f"已退款 {amount}: 对方超时未处理{rule}。",
+                f"Refunded {amount} because the deadline passed{rule_en}.",
+            )
+        return (
+            f"已退款 {amount}, 由 {case.resolved_by} 完成。",
+            f"Refunded {amount}, completed by {case.resolved_by}.",
+        )
     if case.status == CaseStatus.COMPLETED:
         if by_system:
-            return (f"售后完成: 买家超时未确认{rule}。",
-                    f"Completed because the buyer did not confirm in time{rule_en}.")
+            return (
+                f"售后完成: 买家超时未确认{rule}。",
+                f"Completed because the buyer did not confirm in time{rule_en}.",
+            )
         return ("售后完成: 买家已确认。", "Completed: the buyer confirmed.")
     reason = case.closed_reason.value if case.closed_reason else "closed"
     return (f"售后关闭 ({reason}){rule}。", f"Closed ({reason}){rule_en}.")
@@ -117,8 +127,12 @@ def _outcome(case: Case) -> tuple[str, str]:
 
 def event_view(stored: StoredEvent, money: Money) -> dict[str, Any]:
     ev = stored.event
-    out: dict[str, Any] = {"seq": stored.seq, "type": type(ev).__name__, "at": ev.at.isoformat(),
-                           "actor": ev.actor}
+    out: dict[str, Any] = {
+        "seq": stored.seq,
+        "type": type(ev).__name__,
+        "at": ev.at.isoformat(),
+        "actor": ev.actor,
+    }
     for key, value in vars(ev).items():
         if key in ("at", "actor"):
             continue

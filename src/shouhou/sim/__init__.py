@@ -1,0 +1,1 @@
+"""Virtual time: scenario files and the simulator."""

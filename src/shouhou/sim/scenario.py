@@ -1,0 +1,599 @@
+"""Scenario files (SPEC §11): build orders, run actions on a virtual clock, check results.
+
+A file is checked whole before anything runs — unknown keys or actions, bad durations, times
+going backwards all stop it with exit code 2 and the line. Running prints one JSON line per
+action, timeout and expectation; the first failed expectation stops that file (exit code 1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shouhou.bootstrap import Engine
+from shouhou.clock import VirtualClock
+from shouhou.domain import commands as c
+from shouhou.domain.model import (
+    Item,
+    NoReasonReturn,
+    Order,
+    Promotion,
+    ShippingMethod,
+    parse_enum,
+)
+from shouhou.domain.values import format_yuan, local, parse_duration, parse_yuan
+from shouhou.errors import ActionRefused, PolicyError, ScenarioError
+from shouhou.services.handlers import Fired
+from shouhou.sim.yamlines import Located, line_of, load
+
+Emit = Callable[[dict[str, Any]], None]
+
+TOP_KEYS = {"name", "description", "policy", "start", "orders", "steps"}
+ORDER_KEYS = {
+    "id",
+    "shop",
+    "buyer",
+    "total",
+    "shipping_fee",
+    "free_shipping",
+    "items",
+    "promotion",
+    "promised_ship_by",
+    "shipping_method",
+    "no_reason_return",
+    "sanbao",
+    "freight_insurance",
+    "created_at",
+    "paid_at",
+    "shipped_at",
+    "delivered_at",
+    "trade_success_at",
+}
+#: Order facts given as times, and the platform action each stands for when it lies ahead.
+ORDER_FACTS = (
+    ("paid_at", "pay"),
+    ("shipped_at", "ship"),
+    ("delivered_at", "deliver"),
+    ("trade_success_at", "confirm_receipt"),
+)
+STEP_KEYS = {
+    "at",
+    "after",
+    "until",
+    "actor",
+    "action",
+    "case",
+    "order",
+    "complaint",
+    "params",
+    "expect_error",
+    "expect",
+    "note",
+}
+TARGETS = ("case", "order", "complaint")
+CASE_FIELDS = {
+    "id",
+    "order",
+    "shop",
+    "buyer",
+    "kind",
+    "phase",
+    "reason",
+    "status",
+    "stage",
+    "requested_amount",
+    "refund_amount",
+    "deadline",
+    "closed_reason",
+    "liable",
+    "freight",
+    "modifications",
+    "remedy",
+    "available_actions",
+    "timeline",
+    "explanation",
+    "version",
+}
+ORDER_FIELDS = {
+    "id",
+    "shop",
+    "buyer",
+    "status",
+    "total",
+    "shipping_fee",
+    "refunded",
+    "free_shipping",
+    "promotion",
+    "shipping_method",
+    "late",
+    "ship_by",
+    "deadline",
+    "auto_confirm_remaining",
+    "open_case",
+    "paid_at",
+    "shipped_at",
+    "delivered_at",
+    "trade_success_at",
+    "version",
+}
+ERROR_CODES = {"not_allowed", "not_eligible", "forbidden", "invalid", "not_found", "conflict"}
+
+
+@dataclass
+class Step:
+    line: int
+    at: datetime
+    action: str | None = None
+    actor: str | None = None
+    target: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    expect_error: str | None = None
+    expect: dict[str, Any] | None = None
+
+
+@dataclass
+class Scenario:
+    name: str
+    file: str
+    start: datetime
+    policies: list[str] | None
+    orders: list[tuple[Order, list[tuple[datetime, str]]]]
+    steps: list[Step]
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+def _moment(value: Any, where: str, file: str, line: int) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ScenarioError(f"{where}: bad time {value!r}", file=file, line=line) from None
+    if moment.tzinfo is None:
+        raise ScenarioError(
+            f"{where}: time {value!r} needs a UTC offset, e.g. +08:00", file=file, line=line
+        )
+    return moment
+
+
+def _duration(value: Any, where: str, file: str, line: int) -> timedelta:
+    try:
+        return parse_duration(str(value))
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {exc}", file=file, line=line) from None
+
+
+def _unknown(keys: Iterable[str], allowed: set[str], where: str, file: str, line: int) -> None:
+    extra = sorted(set(keys) - allowed)
+    if extra:
+        names, allowed_names = ", ".join(map(str, extra)), ", ".join(sorted(allowed))
+        raise ScenarioError(
+            f"{where}: unknown key(s) {names}; allowed: {allowed_names}", file=file, line=line
+        )
+
+
+def parse(text: str, file: str = "<scenario>") -> Scenario:
+    """Check a scenario file whole; ScenarioError names the first problem and its line."""
+    try:
+        data = load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ScenarioError(
+            f"not valid YAML: {exc.problem}", file=file, line=mark.line + 1 if mark else None
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"not valid YAML: {exc}", file=file) from None
+    if not isinstance(data, Located):
+        raise ScenarioError(
+            "a scenario is a mapping with name, start, orders and steps", file=file, line=1
+        )
+    _unknown(data, TOP_KEYS, "scenario", file, data.line)
+    for key in ("name", "start", "steps"):
+        if key not in data:
+            raise ScenarioError(f"scenario needs {key!r}", file=file, line=data.line)
+    start = _moment(data["start"], "start", file, data.line)
+    policies = data.get("policy")
+    if policies is not None:
+        if isinstance(policies, str):
+            policies = [policies]
+        if not isinstance(policies, list) or not all(isinstance(p, str) for p in policies):
+            raise ScenarioError("policy is a list of pack names", file=file, line=data.line)
+    orders = [_order(spec, start, file) for spec in data.get("orders") or []]
+    raw_steps = data["steps"]
+    if not isinstance(raw_steps, list):
+        raise ScenarioError("steps is a list", file=file, line=data.line)
+    steps: list[Step] = []
+    now = start
+    for raw in raw_steps:
+        step = _step(raw, now, file, line_of(raw, data.line))
+        now = step.at
+        steps.append(step)
+    return Scenario(
+        name=str(data["name"]),
+        file=file,
+        start=start,
+        policies=policies,
+        orders=orders,
+        steps=steps,
+    )
+
+
+def _yuan(value: Any, where: str, file: str, line: int) -> int:
+    try:
+        return parse_yuan(value)
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {exc}", file=file, line=line) from None
+
+
+def _order(spec: Any, start: datetime, file: str) -> tuple[Order, list[tuple[datetime, str]]]:
+    line = line_of(spec)
+    if not isinstance(spec, dict):
+        raise ScenarioError("each order is a mapping", file=file, line=line)
+    _unknown(spec, ORDER_KEYS, "order", file, line)
+    for key in ("id", "shop", "buyer", "total"):
+        if key not in spec:
+            raise ScenarioError(f"order needs {key!r}", file=file, line=line)
+    times = {
+        key: _moment(spec[key], f"order {spec['id']} {key}", file, line)
+        for key in (
+            "created_at",
+            "paid_at",
+            "shipped_at",
+            "delivered_at",
+            "trade_success_at",
+            "promised_ship_by",
+        )
+        if spec.get(key) is not None
+    }
+    ahead = sorted(
+        (times[key], action) for key, action in ORDER_FACTS if key in times and times[key] > start
+    )
+    past = {k: v for k, v in times.items() if v <= start or k == "promised_ship_by"}
+    earliest = min([*(v for k, v in past.items() if k != "promised_ship_by"), start])
+    try:
+        order = Order(
+            id=str(spec["id"]),
+            shop=str(spec["shop"]),
+            buyer=str(spec["buyer"]),
+            total=_yuan(spec["total"], "total", file, line),
+            shipping_fee=_yuan(spec.get("shipping_fee", "0"), "shipping_fee", file, line),
+            free_shipping=bool(spec.get("free_shipping", False)),
+            items=tuple(
+                Item(
+                    sku=str(i.get("sku", "")),
+                    title=str(i.get("title", "")),
+                    quantity=int(i.get("quantity", 1)),
+                    unit_price=_yuan(i.get("unit_price", "0"), "unit_price", file, line),
+                )
+                for i in spec.get("items") or []
+            ),
+            promotion=parse_enum(Promotion, spec.get("promotion", "normal"), "promotion"),
+            promised_ship_by=times.get("promised_ship_by"),
+            shipping_method=parse_enum(
+                ShippingMethod, spec.get("shipping_method", "express"), "shipping_method"
+            ),
+            no_reason_return=parse_enum(
+                NoReasonReturn, spec.get("no_reason_return", "eligible"), "no_reason_return"
+            ),
+            sanbao=tuple(
+                (str(k), _duration(v, f"sanbao {k}", file, line))
+                for k, v in (spec.get("sanbao") or {}).items()
+            ),
+            freight_insurance=bool(spec.get("freight_insurance", False)),
+            created_at=past.get("created_at", earliest),
+            paid_at=past.get("paid_at"),
+            shipped_at=past.get("shipped_at"),
+            delivered_at=past.get("delivered_at"),
+            trade_success_at=past.get("trade_success_at"),
+        )
+    except ActionRefused as exc:
+        raise ScenarioError(f"order {spec['id']}: {exc.message}", file=file, line=line) from None
+    return order, ahead
+
+
+def _step(raw: Any, now: datetime, file: str, line: int) -> Step:
+    if not isinstance(raw, dict):
+        raise ScenarioError("each step is a mapping", file=file, line=line)
+    _unknown(raw, STEP_KEYS, "step", file, line)
+    timing = [k for k in ("at", "after", "until") if k in raw]
+    if len(timing) > 1:
+        raise ScenarioError(
+            f"a step takes one of at/after/until, not {timing}", file=file, line=line
+        )
+    at = now
+    if "after" in raw:
+        at = now + _duration(raw["after"], "after", file, line)
+    elif timing:
+        at = _moment(raw[timing[0]], timing[0], file, line)
+    if at < now:
+        raise ScenarioError(
+            f"time goes backwards: {at.isoformat()} is before {now.isoformat()}",
+            file=file,
+            line=line,
+        )
+    step = Step(line=line, at=at)
+    if "action" in raw:
+        action = str(raw["action"])
+        if (
+            action not in c.CASE_COMMANDS and action not in c.ORDER_COMMANDS
+        ) or action == "timeout":
+            known = ", ".join(sorted((set(c.CASE_COMMANDS) | set(c.ORDER_COMMANDS)) - {"timeout"}))
+            raise ScenarioError(f"unknown action {action!r}; known: {known}", file=file, line=line)
+        if "actor" not in raw:
+            raise ScenarioError(f"action {action} needs an actor", file=file, line=line)
+        step.action, step.actor = action, str(raw["actor"])
+        step.target = {k: str(raw[k]) for k in TARGETS if k in raw}
+        if not step.target:
+            raise ScenarioError(f"action {action} needs a case or an order", file=file, line=line)
+        params = raw.get("params") or {}
+        if not isinstance(params, dict):
+            raise ScenarioError("params is a mapping", file=file, line=line)
+        step.params = dict(params)
+        if "expect_error" in raw:
+            code = str(raw["expect_error"])
+            if code not in ERROR_CODES:
+                raise ScenarioError(
+                    f"expect_error {code!r} is not one of {sorted(ERROR_CODES)}",
+                    file=file,
+                    line=line,
+                )
+            step.expect_error = code
+    elif "expect_error" in raw or "actor" in raw or "params" in raw:
+        raise ScenarioError(
+            "actor, params and expect_error go with an action", file=file, line=line
+        )
+    if "expect" in raw:
+        step.expect = _expectation(raw["expect"], file, line)
+    elif not step.action and not timing:
+        raise ScenarioError(
+            "a step is an action, a clock move (after/until/at) or an expect", file=file, line=line
+        )
+    return step
+
+
+def _expectation(raw: Any, file: str, line: int) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ScenarioError("expect is a mapping", file=file, line=line)
+    targets = [k for k in ("case", "order", "complaint", "shop", "buyer") if k in raw]
+    if len(targets) != 1:
+        raise ScenarioError(
+            "expect names exactly one of case, order, complaint, shop, buyer", file=file, line=line
+        )
+    target = targets[0]
+    fields = {"case": CASE_FIELDS, "order": ORDER_FIELDS}.get(target)
+    if fields is None:
+        raise ScenarioError(f"expectations on {target} are not supported yet", file=file, line=line)
+    _unknown(set(raw) - {target}, fields, f"expect on {target}", file, line)
+    return dict(raw)
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+def _money_view(fen: int) -> str:
+    return format_yuan(fen)
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and _same(v, actual[k]) for k, v in expected.items()
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(_same(a, b) for a, b in zip(expected, actual, strict=True))
+        )
+    if isinstance(expected, datetime) or (isinstance(expected, str) and isinstance(actual, str)):
+        moment_e, moment_a = _as_moment(expected), _as_moment(actual)
+        if moment_e is not None and moment_a is not None:
+            return moment_e == moment_a
+        dec_e, dec_a = _as_decimal(expected), _as_decimal(actual)
+        if dec_e is not None and dec_a is not None:
+            return dec_e == dec_a
+    if isinstance(expected, int | float) and isinstance(actual, str):
+        dec = _as_decimal(actual)
+        return dec is not None and dec == Decimal(str(expected))
+    return bool(expected == actual)
+
+
+def _as_moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _as_decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Runner:
+    """Runs one parsed scenario on an engine with a virtual clock."""
+
+    def __init__(self, scenario: Scenario, emit: Emit, db_url: str = "sqlite:///:memory:") -> None:
+        self.sc = scenario
+        self.emit = emit
+        self.clock = VirtualClock(scenario.start)
+        self.engine = Engine.open(db_url, clock=self.clock, policies=scenario.policies)
+        self.pending: list[tuple[datetime, str, str]] = sorted(
+            (at, action, order.id) for order, ahead in scenario.orders for at, action in ahead
+        )
+
+    def run(self) -> bool:
+        try:
+            for order, _ in self.sc.orders:
+                self.engine.place_order(order)
+            return all(self._step(step) for step in self.sc.steps)
+        finally:
+            self.engine.close()
+
+    def _on_fired(self, fired: Fired) -> None:
+        self.emit(
+            {
+                "event": "timeout",
+                "at": local(fired.due_at).isoformat(),
+                fired.subject_type: fired.subject_id,
+                "deadline": fired.name,
+                "rule_id": fired.rule_id,
+                "status": fired.status,
+            }
+        )
+
+    def _advance(self, to: datetime) -> None:
+        """Move the clock to ``to``: order facts and deadlines happen in time order."""
+        while self.pending and self.pending[0][0] <= to:
+            at, action, order_id = self.pending.pop(0)
+            self.engine.run_due(at, on_fired=self._on_fired)
+            self.clock.set(at)
+            cmd = self.engine.build(action, actor="platform", target={"order_id": order_id})
+            order = self.engine.execute(cmd)
+            self.emit(
+                {
+                    "event": "order",
+                    "at": at.isoformat(),
+                    "order": order_id,
+                    "action": action,
+                    "status": order.status.value,
+                }
+            )
+        self.engine.run_due(to, on_fired=self._on_fired)
+        self.clock.set(to)
+
+    def _step(self, step: Step) -> bool:
+        self._advance(step.at)
+        if step.action is not None and not self._act(step):
+            return False
+        if step.expect is not None:
+            return self._check(step)
+        return True
+
+    def _command(self, step: Step) -> c.Command:
+        assert step.action is not None and step.actor is not None
+        target = {f"{k}_id": v for k, v in step.target.items()}
+        return self.engine.build(
+            step.action,
+            actor=step.actor,
+            target=target,
+            params=step.params,
+            money=parse_yuan,
+            moment=lambda v: _moment(v, "param", self.sc.file, step.line),
+        )
+
+    def _act(self, step: Step) -> bool:
+        record: dict[str, Any] = {
+            "event": "action",
+            "line": step.line,
+            "at": step.at.isoformat(),
+            "actor": step.actor,
+            "action": step.action,
+            **step.target,
+        }
+        try:
+            result = self.engine.execute(self._command(step))
+        except ActionRefused as exc:
+            record["error"] = exc.to_dict()
+            ok = step.expect_error == exc.code
+            if not ok:
+                record["ok"] = False
+                record["expected"] = step.expect_error or "success"
+            self.emit(record)
+            return ok
+        record["status"] = result.status.value
+        if step.expect_error is not None:
+            record.update(ok=False, expected=step.expect_error)
+            self.emit(record)
+            return False
+        self.emit(record)
+        return True
+
+    def _check(self, step: Step) -> bool:
+        expect = dict(step.expect or {})
+        if "case" in expect:
+            key = str(expect.pop("case"))
+            actual = self._view(lambda: self.engine.view(key, money=_money_view))
+            what = {"case": key}
+        else:
+            key = str(expect.pop("order"))
+            actual = self._view(lambda: self.engine.order_view(key, money=_money_view))
+            what = {"order": key}
+        diff = {
+            name: {"expected": _plain(value), "actual": actual.get(name) if actual else None}
+            for name, value in expect.items()
+            if actual is None or not _same(value, actual.get(name))
+        }
+        record = {
+            "event": "expect",
+            "line": step.line,
+            "at": step.at.isoformat(),
+            **what,
+            "ok": not diff,
+        }
+        if diff:
+            record["diff"] = diff
+        self.emit(record)
+        return not diff
+
+    @staticmethod
+    def _view(fetch: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+        try:
+            return fetch()
+        except ActionRefused:
+            return None
+
+
+def run_files(paths: Iterable[Path], emit: Emit, db_url: str = "sqlite:///:memory:") -> int:
+    """Run scenario files; 0 when all hold, 1 when an expectation failed, 2 for a bad file."""
+    worst = 0
+    for path in paths:
+        try:
+            scenario = parse(path.read_text(encoding="utf-8"), str(path))
+            emit({"event": "scenario", "file": str(path), "name": scenario.name})
+            passed = Runner(scenario, emit, db_url).run()
+        except OSError as exc:
+            emit({"event": "invalid", "file": str(path), "error": f"can't read: {exc.strerror}"})
+            worst = 2
+            continue
+        except ScenarioError as exc:
+            emit({"event": "invalid", "file": str(path), "line": exc.line, "error": exc.reason})
+            worst = 2
+            continue
+        except PolicyError as exc:
+            emit({"event": "invalid", "file": str(path), "error": str(exc)})
+            worst = 2
+            continue
+        emit({"event": "result", "file": str(path), "ok": passed})
+        if not passed:
+            worst = max(worst, 1)
+    return worst
+
+
+def print_json(record: dict[str, Any]) -> None:
+    print(json.dumps(record, ensure_ascii=False), flush=True)
