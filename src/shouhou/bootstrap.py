@@ -58,6 +58,7 @@ class Engine:
         policies: Sequence[str] | None = None,
         registry: Registry | None = None,
         migrate: bool = True,
+        new_id: Callable[[], str] = new_case_id,
     ) -> Engine:
         """An engine on ``url`` (default: ``SHOUHOU_DATABASE_URL`` or a SQLite file)."""
         from shouhou.db import engine as db_engine
@@ -66,7 +67,13 @@ class Engine:
         sql = db_engine.create(url or Settings.from_env().database_url)
         if migrate:
             db_engine.upgrade(sql)
-        engine = cls(lambda: SqlUnitOfWork(sql), clock=clock, policies=policies, registry=registry)
+        engine = cls(
+            lambda: SqlUnitOfWork(sql),
+            clock=clock,
+            policies=policies,
+            registry=registry,
+            new_id=new_id,
+        )
         engine.sql_engine = sql
         return engine
 

@@ -174,19 +174,30 @@ def case_show(
         console.print(f"deadline {d['name']} due {due} → {d['on_expiry']} ({d['rule_id']})")
     table = Table("#", "at (Beijing)", "actor", "event", "details")
     for ev in view["timeline"]:
-        details = {k: v for k, v in ev.items() if k not in ("seq", "type", "at", "actor")}
         at = local(datetime.fromisoformat(ev["at"])).strftime("%m-%d %H:%M")
-        table.add_row(
-            str(ev["seq"]),
-            at,
-            ev["actor"],
-            ev["type"],
-            json.dumps(details, ensure_ascii=False)[:90],
-        )
+        table.add_row(str(ev["seq"]), at, ev["actor"], ev["type"], _summary(ev))
     console.print(table)
     console.print(f"[bold]why[/bold]: {view['explanation'][lang]}")
     for rule in view["explanation"]["rules"]:
         console.print(f"  • {rule['id']} [{rule['source']}]: {rule[lang]}")
+
+
+def _summary(ev: dict[str, Any]) -> str:
+    """One short line for a timeline event."""
+    from shouhou.domain.values import local
+
+    if ev["type"] == "DeadlineSet":
+        d = ev["deadline"]
+        if d is None:
+            return "no deadline"
+        due = local(datetime.fromisoformat(d["due_at"])).strftime("%m-%d %H:%M")
+        return f"{d['name']} due {due} → {d['on_expiry']} [{d['rule_id']}]"
+    if ev["type"] == "StatusChanged":
+        return f"{ev['source']} → {ev['target']}"
+    if ev["type"] == "DeadlineFired":
+        return f"{ev['name']} [{ev['rule_id']}]"
+    skip = {"seq", "type", "at", "actor", "case_id", "order_id", "shop", "buyer"}
+    return ", ".join(f"{k}={v}" for k, v in ev.items() if k not in skip and v not in ("", None))
 
 
 # --- storage and worker ------------------------------------------------------------------
@@ -247,7 +258,7 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="Start from an empty file.")] = False,
     days: Annotated[int, typer.Option(min=1, max=60, help="Simulated days.")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same week).")] = 7,
-    orders_per_day: Annotated[int, typer.Option(min=1, max=2000)] = 40,
+    orders_per_day: Annotated[int, typer.Option(min=1, max=2000, help="New orders a day.")] = 120,
 ) -> None:
     """Create a demo marketplace and run a realistic week of cases on the virtual clock."""
     from shouhou.sim.demo import run_demo

@@ -1,0 +1,307 @@
+"""The demo marketplace: a week of orders and after-sales cases on the virtual clock.
+
+Buyers and sellers are simulated with a seeded ``random.Random``: sellers agree, refuse or go
+quiet; buyers ship returns, modify, withdraw or go quiet. Whoever goes quiet meets a deadline.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shouhou.bootstrap import Engine
+from shouhou.clock import VirtualClock
+from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod
+from shouhou.domain.values import SHANGHAI, format_yuan
+from shouhou.errors import ActionRefused
+from shouhou.services.handlers import Fired
+
+DEMO_START = datetime(2026, 11, 2, 0, 0, tzinfo=SHANGHAI)
+TICK = timedelta(hours=1)
+SHOPS = ("s1", "s2", "s3", "s4", "s5")
+ORDER_ACTIONS = frozenset({"pay", "ship", "deliver"})
+AFTER_SALE_REASONS = ("quality", "no_reason", "wrong_item", "damaged", "not_as_described")
+
+
+@dataclass(order=True)
+class Planned:
+    at: datetime
+    seq: int
+    actor: str = field(compare=False)
+    action: str = field(compare=False)
+    target: dict[str, str] = field(compare=False)
+    params: dict[str, Any] = field(compare=False, default_factory=dict)
+
+
+class Demo:
+    def __init__(self, engine: Engine, clock: VirtualClock, rng: random.Random) -> None:
+        self.engine, self.clock, self.rng = engine, clock, rng
+        self.agenda: list[Planned] = []
+        self.seq = 0
+        self.fired: Counter[str] = Counter()
+        self.refused = 0
+        self.actions: Counter[str] = Counter()
+        self.case_ids: list[str] = []
+
+    def plan(
+        self,
+        delay: timedelta,
+        actor: str,
+        action: str,
+        target: dict[str, str],
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.seq += 1
+        heapq.heappush(
+            self.agenda,
+            Planned(self.clock.now() + delay, self.seq, actor, action, target, params or {}),
+        )
+
+    def hours(self, low: float, high: float) -> timedelta:
+        return timedelta(minutes=round(self.rng.uniform(low, high) * 60))
+
+    # --- the marketplace -------------------------------------------------------------------
+
+    def new_order(self, number: int) -> None:
+        rng = self.rng
+        now = self.clock.now()
+        promotion = Promotion.JUHUASUAN if rng.random() < 0.1 else Promotion.NORMAL
+        method = ShippingMethod.POST if rng.random() < 0.08 else ShippingMethod.EXPRESS
+        total = rng.randrange(1990, 59900, 10)
+        order_id = f"o{number:05d}"
+        shop = rng.choice(SHOPS)
+        buyer = f"b{rng.randrange(1, 200):03d}"
+        self.engine.place_order(
+            Order(
+                id=order_id,
+                shop=shop,
+                buyer=buyer,
+                total=total,
+                free_shipping=rng.random() < 0.7,
+                promotion=promotion,
+                shipping_method=method,
+                created_at=now,
+                paid_at=now,
+            )
+        )
+        target = {"order_id": order_id}
+        roll = rng.random()
+        if roll < 0.1:  # the buyer changes their mind before shipment
+            reason = rng.choice(("other", "out_of_stock", "late_shipment"))
+            self.plan(
+                self.hours(1, 30),
+                f"buyer:{buyer}",
+                "apply",
+                {},
+                {"order": order_id, "kind": "refund_only", "reason": reason, "amount": total},
+            )
+        ship_delay = self.hours(2, 48) if rng.random() < 0.85 else self.hours(60, 110)
+        self.plan(
+            ship_delay, "platform", "ship", target, {"carrier": "SF", "waybill": f"SF{number:08d}"}
+        )
+        delivered = ship_delay + self.hours(20, 72)
+        self.plan(delivered, "platform", "deliver", target)
+        if roll > 0.8:  # a problem found after delivery
+            reason = rng.choice(AFTER_SALE_REASONS)
+            kind = (
+                "exchange" if rng.random() < 0.15 and reason != "not_received" else "return_refund"
+            )
+            amount = total if kind == "return_refund" else 0
+            self.plan(
+                delivered + self.hours(2, 60),
+                f"buyer:{buyer}",
+                "apply",
+                {},
+                {"order": order_id, "kind": kind, "reason": reason, "amount": amount},
+            )
+
+    def react(self, case_id: str) -> None:
+        """Plan what the party who must act now will do (or nothing: they go quiet)."""
+        case = self.engine.case(case_id)
+        rng, roll = self.rng, self.rng.random()
+        seller, buyer = f"seller:{case.shop}", f"buyer:{case.buyer}"
+        target = {"case_id": case.id}
+        match case.status:
+            case CaseStatus.AWAITING_SELLER:
+                if case.remedy is not None:
+                    answer = "accept_remedy" if roll < 0.6 else "decline_remedy"
+                    self.plan(self.hours(1, 30), buyer, answer, target)
+                elif roll < 0.55:
+                    self.plan(self.hours(1, 96), seller, "agree", target)
+                elif roll < 0.7:
+                    self.plan(
+                        self.hours(1, 72),
+                        seller,
+                        "refuse",
+                        target,
+                        {"reason": "goods are fine, photos show no defect"},
+                    )
+                elif roll < 0.78 and case.requested_amount > 100:
+                    self.plan(
+                        self.hours(1, 48),
+                        seller,
+                        "propose_remedy",
+                        target,
+                        {"type": "partial_refund", "amount": case.requested_amount // 3},
+                    )
+            case CaseStatus.SELLER_REFUSED:
+                if roll < 0.35:
+                    self.plan(self.hours(2, 72), buyer, "modify", target, {"note": "more photos"})
+                elif roll < 0.55:
+                    self.plan(self.hours(2, 72), buyer, "withdraw", target)
+            case CaseStatus.AWAITING_BUYER_RETURN:
+                if roll < 0.85:
+                    self.plan(
+                        self.hours(6, 100),
+                        buyer,
+                        "ship_return",
+                        target,
+                        {"carrier": "YTO", "waybill": f"YT{rng.randrange(10**8):08d}"},
+                    )
+            case CaseStatus.AWAITING_SELLER_RECEIPT:
+                if roll < 0.8:
+                    self.plan(self.hours(48, 150), seller, "confirm_receipt", target)
+                elif roll < 0.85:
+                    self.plan(
+                        self.hours(48, 150),
+                        seller,
+                        "refuse_receipt",
+                        target,
+                        {"reason": "tags cut, second sale affected"},
+                    )
+            case CaseStatus.AWAITING_SELLER_RESHIP:
+                if roll < 0.9:
+                    self.plan(
+                        self.hours(12, 72),
+                        seller,
+                        "reship",
+                        target,
+                        {"carrier": "SF", "waybill": f"SF{rng.randrange(10**8):08d}"},
+                    )
+            case CaseStatus.AWAITING_BUYER_CONFIRMATION:
+                if roll < 0.7:
+                    self.plan(self.hours(24, 120), buyer, "confirm_received", target)
+
+    # --- running -----------------------------------------------------------------------------
+
+    def on_fired(self, fired: Fired) -> None:
+        self.fired[fired.rule_id] += 1
+        if fired.subject_type == "case":
+            self.react(fired.subject_id)
+
+    def carry_out(self, item: Planned) -> None:
+        self.engine.run_due(item.at, on_fired=self.on_fired)
+        self.clock.set(item.at)
+        try:
+            cmd = self.engine.build(
+                item.action, actor=item.actor, target=item.target, params=item.params
+            )
+            result = self.engine.execute(cmd)
+        except ActionRefused:
+            self.refused += 1  # stale plans: the case moved on before the party acted
+            return
+        self.actions[item.action] += 1
+        if item.action == "apply":
+            self.case_ids.append(result.id)
+        if item.action not in ORDER_ACTIONS:
+            self.react(result.id)
+
+    def orders_this_hour(self, orders_per_day: int) -> int:
+        whole, part = divmod(orders_per_day, 24)
+        return whole + (1 if self.rng.random() < part / 24 else 0)
+
+    def run(self, days: int, settle_days: int, orders_per_day: int, console: Console) -> None:
+        """Take orders for ``days``, then let the cases run out for ``settle_days`` more."""
+        selling_ends = DEMO_START + timedelta(days=days)
+        ticks = (days + settle_days) * 24
+        number = 0
+        with Progress(
+            TextColumn("[bold]simulating[/bold] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} h"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("", total=ticks)
+            for tick in range(ticks):
+                hour_end = DEMO_START + (tick + 1) * TICK
+                if hour_end <= selling_ends:
+                    for _ in range(self.orders_this_hour(orders_per_day)):
+                        number += 1
+                        self.new_order(number)
+                while self.agenda and self.agenda[0].at <= hour_end:
+                    self.carry_out(heapq.heappop(self.agenda))
+                self.engine.run_due(hour_end, on_fired=self.on_fired)
+                self.clock.set(hour_end)
+                day = (hour_end - DEMO_START).days + 1
+                phase = "selling" if hour_end <= selling_ends else "settling"
+                progress.update(
+                    task,
+                    advance=1,
+                    description=(
+                        f"day {day} ({phase}) · {number} orders · {len(self.case_ids)} cases"
+                    ),
+                )
+
+
+def run_demo(
+    url: str, *, days: int, seed: int, orders_per_day: int, console: Console, settle_days: int = 21
+) -> None:
+    """Fill ``url`` with a simulated marketplace and print what the engine did."""
+    clock = VirtualClock(DEMO_START)
+    numbers = itertools.count(1)
+    engine = Engine.open(url, clock=clock, new_id=lambda: f"c{next(numbers):05d}")
+    try:
+        demo = Demo(engine, clock, random.Random(seed))
+        demo.run(days, settle_days, orders_per_day, console)
+        summarize(engine, demo, console, url)
+    finally:
+        engine.close()
+
+
+def summarize(engine: Engine, demo: Demo, console: Console, url: str) -> None:
+    cases = [engine.case(cid) for cid in demo.case_ids]
+    statuses = Counter(c.status.value for c in cases)
+    table = Table(title="cases by status", show_footer=True)
+    table.add_column("status", footer="total")
+    table.add_column("cases", justify="right", footer=str(len(cases)))
+    for status in CaseStatus:
+        if statuses[status.value]:
+            table.add_row(status.value, str(statuses[status.value]))
+    console.print(table)
+    refunded = [c for c in cases if c.status == CaseStatus.REFUNDED]
+    by_system = sum(1 for c in refunded if c.resolved_by == "system")
+    money = Table(title="refunds")
+    money.add_column("what")
+    money.add_column("value", justify="right")
+    money.add_row("refunds", str(len(refunded)))
+    money.add_row("refunded (yuan)", format_yuan(sum(c.refund_amount for c in refunded)))
+    money.add_row("refunded because a deadline passed", str(by_system))
+    money.add_row(
+        "actions taken / stale plans refused", f"{sum(demo.actions.values())} / {demo.refused}"
+    )
+    console.print(money)
+    fired = Table(title="deadlines fired, by rule")
+    fired.add_column("rule")
+    fired.add_column("fired", justify="right")
+    for rule, count in sorted(demo.fired.items(), key=lambda kv: (-kv[1], kv[0])):
+        fired.add_row(rule, str(count))
+    console.print(fired)
+    example = next(
+        (c.id for c in refunded if c.resolved_by == "system"),
+        demo.case_ids[0] if demo.case_ids else None,
+    )
+    path = url.removeprefix("sqlite:///")
+    if example:
+        console.print(
+            f"Look at one: [bold].venv/bin/shouhou case show {example} --db {path}[/bold]"
+        )
