@@ -179,7 +179,7 @@ def case_show(
     console.print(table)
     console.print(f"[bold]why[/bold]: {view['explanation'][lang]}")
     for rule in view["explanation"]["rules"]:
-        console.print(f"  • {rule['id']} [{rule['source']}]: {rule[lang]}")
+        console.print(f"  • {rule['id']} ({rule['source']}): {rule[lang]}", markup=False)
 
 
 def _summary(ev: dict[str, Any]) -> str:
@@ -191,11 +191,11 @@ def _summary(ev: dict[str, Any]) -> str:
         if d is None:
             return "no deadline"
         due = local(datetime.fromisoformat(d["due_at"])).strftime("%m-%d %H:%M")
-        return f"{d['name']} due {due} → {d['on_expiry']} [{d['rule_id']}]"
+        return f"{d['name']} due {due} → {d['on_expiry']} ({d['rule_id']})"
     if ev["type"] == "StatusChanged":
         return f"{ev['source']} → {ev['target']}"
     if ev["type"] == "DeadlineFired":
-        return f"{ev['name']} [{ev['rule_id']}]"
+        return f"{ev['name']} ({ev['rule_id']})"
     skip = {"seq", "type", "at", "actor", "case_id", "order_id", "shop", "buyer"}
     return ", ".join(f"{k}={v}" for k, v in ev.items() if k not in skip and v not in ("", None))
 
