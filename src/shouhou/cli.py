@@ -182,6 +182,27 @@ def case_show(
         console.print(f"  • {rule['id']} ({rule['source']}): {rule[lang]}", markup=False)
 
 
+@case_app.command("explain")
+def case_explain(
+    case_id: str,
+    db: DbOption = None,
+    lang: Annotated[str, typer.Option(help="zh or en.")] = "zh",
+) -> None:
+    """Print why a case stands where it does, with every rule behind it."""
+    from shouhou.bootstrap import Engine
+
+    engine = Engine.open(_url(db))
+    try:
+        view = engine.view(case_id)
+    except ActionRefused as exc:
+        raise _fail(exc.message) from None
+    finally:
+        engine.close()
+    console.print(view["explanation"][lang], markup=False)
+    for rule in view["explanation"]["rules"]:
+        console.print(f"  • {rule['id']} ({rule['source']}): {rule[lang]}", markup=False)
+
+
 def _summary(ev: dict[str, Any]) -> str:
     """One short line for a timeline event."""
     from shouhou.domain.values import local
