@@ -40,8 +40,10 @@ class Engine:
         registry: Registry | None = None,
         policies: Sequence[str] | None = None,
         new_id: Callable[[], str] = new_case_id,
+        reader: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         self.uow_factory = uow_factory
+        self.reader = reader or uow_factory
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or Registry.default()
         self.policies = list(policies or self.registry.default_selection())
@@ -69,6 +71,7 @@ class Engine:
             db_engine.upgrade(sql)
         engine = cls(
             lambda: SqlUnitOfWork(sql),
+            reader=lambda: SqlUnitOfWork(sql, readonly=True),
             clock=clock,
             policies=policies,
             registry=registry,
@@ -140,27 +143,27 @@ class Engine:
     # --- queries -------------------------------------------------------------------------
 
     def case(self, case_id: str) -> Case:
-        with self.uow_factory() as uow:
+        with self.reader() as uow:
             case = uow.cases.get(case_id)
         if case is None:
             raise NotFound(f"no case {case_id}", case=case_id)
         return case
 
     def order(self, order_id: str) -> Order:
-        with self.uow_factory() as uow:
+        with self.reader() as uow:
             order = uow.orders.get(order_id)
         if order is None:
             raise NotFound(f"no order {order_id}")
         return order
 
     def timeline(self, case_id: str) -> list[StoredEvent]:
-        with self.uow_factory() as uow:
+        with self.reader() as uow:
             return uow.cases.timeline(case_id)
 
     def view(
         self, case_id: str, *, actor: Actor | None = None, money: views.Money = int
     ) -> dict[str, Any]:
-        with self.uow_factory() as uow:
+        with self.reader() as uow:
             case = uow.cases.get(case_id)
             if case is None:
                 raise NotFound(f"no case {case_id}", case=case_id)

@@ -37,6 +37,20 @@ def format_duration(delta: timedelta) -> str:
     return sign + "".join(parts)
 
 
+_UNITS_ZH = (("天", 86400), ("小时", 3600), ("分钟", 60), ("秒", 1))
+
+
+def format_duration_zh(delta: timedelta) -> str:
+    """A whole-second duration in Chinese (``1天12小时``)."""
+    total = int(delta.total_seconds())
+    parts = []
+    for unit, size in _UNITS_ZH:
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0秒"
+
+
 def parse_yuan(text: str | int | float | Decimal) -> int:
     """``"199.00"`` yuan to 19900 fen; at most two decimals; raise ValueError otherwise."""
     try:

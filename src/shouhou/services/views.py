@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from shouhou.domain import cases
 from shouhou.domain import events as e
 from shouhou.domain.model import Actor, Case, CaseStatus, Deadline, Order
 from shouhou.domain.rules import Rules
-from shouhou.domain.values import format_duration, local
+from shouhou.domain.values import format_duration, format_duration_zh, local
 from shouhou.services.ports import StoredEvent
 
 Money = Callable[[int], Any]
@@ -46,14 +47,15 @@ def deadline_view(deadline: Deadline | None) -> dict[str, Any] | None:
     }
 
 
-def _rule_entry(rules: Rules, rule_id: str, duration: str | None = None) -> dict[str, str]:
+def _rule_entry(rules: Rules, rule_id: str, duration: timedelta | None = None) -> dict[str, str]:
     info = rules.describe(rule_id)
-    fill = duration or ""
+    zh = format_duration_zh(duration) if duration is not None else ""
+    en = format_duration(duration) if duration is not None else ""
     return {
         "id": rule_id,
         "source": info.source,
-        "zh": info.text_zh.replace("{duration}", fill),
-        "en": info.text_en.replace("{duration}", fill),
+        "zh": info.text_zh.replace("{duration}", zh),
+        "en": info.text_en.replace("{duration}", en),
     }
 
 
@@ -75,7 +77,7 @@ def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> d
             f"{who_en.capitalize()} must act by {due} Beijing time ({span}, rule {d.rule_id}); "
             f"otherwise {then_en}."
         )
-        used.append(_rule_entry(rules, d.rule_id, span))
+        used.append(_rule_entry(rules, d.rule_id, d.duration))
     if case.terminal:
         outcome_zh, outcome_en = _outcome(case)
         zh.append(outcome_zh)
@@ -91,11 +93,11 @@ def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> d
     return {"zh": " ".join(zh), "en": " ".join(en), "rules": used}
 
 
-def _fired_duration(timeline: Sequence[StoredEvent], rule_id: str) -> str | None:
+def _fired_duration(timeline: Sequence[StoredEvent], rule_id: str) -> timedelta | None:
     for stored in reversed(timeline):
         ev = stored.event
         if isinstance(ev, e.DeadlineSet) and ev.deadline and ev.deadline.rule_id == rule_id:
-            return format_duration(ev.deadline.duration)
+            return ev.deadline.duration
     return None
 
 
