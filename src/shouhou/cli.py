@@ -277,7 +277,10 @@ def demo(
         "var/demo.db"
     ),
     fresh: Annotated[bool, typer.Option(help="Start from an empty file.")] = False,
-    days: Annotated[int, typer.Option(min=1, max=60, help="Simulated days.")] = 7,
+    days: Annotated[int, typer.Option(min=1, max=60, help="Days of new orders.")] = 7,
+    settle_days: Annotated[
+        int, typer.Option(min=0, max=90, help="Days the cases then run on without new orders.")
+    ] = 21,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same week).")] = 7,
     orders_per_day: Annotated[int, typer.Option(min=1, max=2000, help="New orders a day.")] = 120,
 ) -> None:
@@ -290,7 +293,12 @@ def demo(
     elif db.exists():
         raise _fail(f"{db} exists; pass --fresh to start over")
     run_demo(
-        f"sqlite:///{db}", days=days, seed=seed, orders_per_day=orders_per_day, console=console
+        f"sqlite:///{db}",
+        days=days,
+        settle_days=settle_days,
+        seed=seed,
+        orders_per_day=orders_per_day,
+        console=console,
     )
 
 

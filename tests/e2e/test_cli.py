@@ -1,0 +1,86 @@
+"""The command line as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKS = Path(__file__).parents[2] / "src" / "shouhou" / "policy" / "packs"
+
+
+def shouhou(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shouhou", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_policy_list_names_every_bundled_pack() -> None:
+    result = shouhou("policy", "list")
+    assert result.returncode == 0, result.stderr
+    for name in ("tmall-standard", "cny-2020", "cny-2022"):
+        assert name in result.stdout
+
+
+def test_policy_show_prints_rules_with_their_source() -> None:
+    result = shouhou("policy", "show", "tmall-standard")
+    assert result.returncode == 0, result.stderr
+    assert "tmall-standard/seller_respond" in result.stdout
+    assert "seed Ⅳ" in result.stdout
+
+
+def test_policy_validate_accepts_the_bundled_packs() -> None:
+    result = shouhou("policy", "validate", *map(str, sorted(PACKS.glob("*.yaml"))))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("✓") == 3
+
+
+def test_policy_validate_refuses_an_unknown_key_and_says_where(tmp_path: Path) -> None:
+    text = (PACKS / "tmall-standard.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("  seller_respond:\n", "  seller_respond:\n    colour: red\n"))
+    result = shouhou("policy", "validate", str(bad))
+    assert result.returncode == 1
+    assert "deadlines.seller_respond.colour" in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_builds_a_marketplace_and_case_show_explains_a_case(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    result = shouhou(
+        "demo", "--db", str(db), "--days", "2", "--settle-days", "10", "--orders-per-day", "60"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "deadlines fired, by rule" in result.stdout
+    assert "tmall-standard/seller_respond" in result.stdout
+    with sqlite3.connect(db) as conn:
+        refunded_by_timeout = conn.execute(
+            "select case_id from (select stream_id as case_id, type from events "
+            "where stream = 'case' and type = 'DeadlineFired') limit 1"
+        ).fetchone()
+    assert refunded_by_timeout is not None
+    case_id = refunded_by_timeout[0]
+    shown = shouhou("case", "show", case_id, "--db", str(db), "--json")
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["id"] == case_id
+    assert any(ev["type"] == "DeadlineFired" for ev in view["timeline"])
+    assert view["explanation"]["rules"], "a case a deadline moved names the rule behind it"
+    again = shouhou("demo", "--db", str(db), "--days", "1")
+    assert again.returncode == 1
+    assert "--fresh" in again.stderr
+
+
+def test_case_show_of_an_unknown_case_is_a_clear_error(tmp_path: Path) -> None:
+    result = shouhou("case", "show", "nope", "--db", str(tmp_path / "x.db"))
+    assert result.returncode == 1
+    assert "no case nope" in result.stderr
