@@ -53,7 +53,8 @@ class _Versioned(Generic[T]):
 
     def _append(self, key: str, events: Sequence[Event]) -> None:
         log = self.store.streams.setdefault((self.stream, key), [])
-        log.extend(StoredEvent(seq=len(log) + i + 1, event=ev) for i, ev in enumerate(events))
+        start = len(log)
+        log.extend(StoredEvent(seq=start + i + 1, event=ev) for i, ev in enumerate(events))
 
     def add(self, item: T, events: Sequence[Event]) -> None:
         if item.id in self.items:

@@ -1,0 +1,591 @@
+"""The storage contract: one test class, run on the in-memory fake, SQLite and PostgreSQL.
+
+Every backend must keep the same promises: state and events come back exactly as stored,
+versions refuse stale writes, leaving a unit of work without commit rolls everything back,
+and a subject has at most one pending deadline, which fires at most once.
+
+PostgreSQL runs at ``$SHOUHOU_TEST_POSTGRES_URL`` (default ``postgresql://127.0.0.1:5432/test``),
+each test in a schema of its own; without the psycopg driver or the server it is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from shouhou.db import engine as db_engine
+from shouhou.db.uow import SqlUnitOfWork
+from shouhou.domain import cases, orders
+from shouhou.domain import commands as c
+from shouhou.domain.events import Event
+from shouhou.domain.model import (
+    PLATFORM,
+    Actor,
+    Case,
+    CaseKind,
+    CaseStatus,
+    Deadline,
+    Item,
+    Order,
+    Reason,
+    Role,
+)
+from shouhou.errors import Conflict
+from shouhou.policy.loader import Registry
+from shouhou.policy.rulebook import Rulebook
+from shouhou.services.ports import UnitOfWork
+from shouhou.testing import MemoryStore, MemoryUnitOfWork
+
+POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+#: Times in Beijing with microseconds, so a backend that drops either is caught.
+T0 = datetime(2024, 3, 1, 10, 0, 0, 123_456, tzinfo=SHANGHAI)
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
+REGISTRY = Registry.default()
+RULES = Rulebook.select(REGISTRY, REGISTRY.default_selection(), T0)
+
+
+# --- backends ----------------------------------------------------------------------------
+
+
+@dataclass
+class Storage:
+    """A backend under test: its name and a factory of fresh units of work over one store."""
+
+    name: str
+    new_uow: Callable[[], UnitOfWork]
+
+
+def _memory() -> Iterator[Storage]:
+    store = MemoryStore()
+    yield Storage("memory", lambda: MemoryUnitOfWork(store))
+
+
+def _sql(url: str, name: str) -> Iterator[Storage]:
+    sql = db_engine.create(url)
+    try:
+        db_engine.upgrade(sql)
+        yield Storage(name, lambda: SqlUnitOfWork(sql))
+    finally:
+        sql.dispose()
+
+
+def _unavailable(reason: str) -> None:
+    """Skip with the reason on a developer's machine; in CI a missing server is a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
+    pytest.skip(reason)
+
+
+def _postgres(url: str) -> Iterator[Storage]:
+    """A fresh schema on the server for each test, dropped afterwards: runs never collide."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("PostgreSQL: the psycopg 3 driver is not installed (pip install psycopg)")
+    schema = f"contract_{uuid.uuid4().hex[:12]}"
+    admin = db_engine.create(url)
+    try:
+        try:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        except sa.exc.OperationalError as exc:
+            _unavailable(f"PostgreSQL at {url} is unreachable: {exc.orig}")
+        try:
+            in_schema = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+            yield from _sql(in_schema.render_as_string(hide_password=False), "postgresql")
+        finally:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    if request.param == "memory":
+        yield from _memory()
+    elif request.param == "sqlite":
+        yield from _sql(f"sqlite:///{tmp_path / 'contract.db'}", "sqlite")
+    else:
+        yield from _postgres(POSTGRES_URL)
+
+
+# --- domain objects, built through the domain --------------------------------------------
+
+
+def buyer(order: Order) -> Actor:
+    return Actor(role=Role.BUYER, id=order.buyer)
+
+
+def placed_order(
+    order_id: str = "o1", *, shop: str = "s1", who: str = "b1", at: datetime = T0
+) -> tuple[Order, list[Event]]:
+    """A shipped order with items, sanbao and a running ``auto_confirm``, and its events."""
+    order = Order(
+        id=order_id,
+        shop=shop,
+        buyer=who,
+        total=12_900,
+        shipping_fee=800,
+        items=(Item(sku="cup-1", title="茶杯", quantity=2, unit_price=6_050),),
+        sanbao=(("seven_day_return", timedelta(days=7)),),
+        freight_insurance=True,
+        created_at=at - timedelta(hours=3),
+        paid_at=at - timedelta(hours=2),
+        shipped_at=at - timedelta(hours=1),
+    )
+    events = orders.place(order, RULES)
+    return orders.fold(order, events), events
+
+
+def applied_case(order: Order, case_id: str = "c1", at: datetime = T0) -> tuple[Case, list[Event]]:
+    """A refund-only case applied for on ``order``, and its events."""
+    cmd = c.Apply(
+        actor=buyer(order),
+        order_id=order.id,
+        kind=CaseKind.REFUND_ONLY,
+        reason=Reason.NOT_RECEIVED,
+        amount=order.total,
+        case_id=case_id,
+        note="没收到货",
+    )
+    events = cases.decide(None, cmd, order=order, rules=RULES, now=at)
+    return cases.fold(cases.open_case(events[0]), events[1:]), events
+
+
+def acted(case: Case, order: Order, cmd: c.Command, at: datetime) -> tuple[Case, list[Event]]:
+    events = cases.decide(case, cmd, order=order, rules=RULES, now=at)
+    return cases.fold(case, events), events
+
+
+def deadline(due_at: datetime, name: str = "seller_respond") -> Deadline:
+    return Deadline(
+        name=name,
+        due_at=due_at,
+        on_expiry="refund",
+        rule_id=f"tmall-standard/{name}",
+        policy="tmall-standard@1",
+        started_at=due_at - timedelta(days=5),
+        duration=timedelta(days=5),
+    )
+
+
+def moments(value: Any, path: str = "") -> dict[str, Any]:
+    """Every datetime (with its UTC offset) and timedelta inside ``value``, by field path."""
+    found: dict[str, Any] = {}
+    if isinstance(value, datetime):
+        found[path] = (value, value.utcoffset())
+    elif isinstance(value, timedelta):
+        found[path] = value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            found |= moments(getattr(value, f.name), f"{path}.{f.name}")
+    elif isinstance(value, tuple | list):
+        for i, item in enumerate(value):
+            found |= moments(item, f"{path}[{i}]")
+    return found
+
+
+def seqs_and_events(timeline: Sequence[Any]) -> tuple[list[int], list[Event]]:
+    return [s.seq for s in timeline], [s.event for s in timeline]
+
+
+# --- the contract ------------------------------------------------------------------------
+
+
+class TestStorageContract:
+    def test_an_order_and_its_case_come_back_with_every_field(self, storage: Storage) -> None:
+        order, order_events = placed_order()
+        case, case_events = applied_case(order)
+        opened = orders.on_case_opened(order, case.id, T0)
+        with storage.new_uow() as uow:
+            uow.orders.add(order, order_events)
+            uow.cases.add(case, case_events)
+            uow.commit()
+        with storage.new_uow() as uow:
+            stored = uow.orders.get(order.id)
+            assert stored is not None
+            uow.orders.save(orders.fold(stored, opened), opened)
+            uow.commit()
+
+        with storage.new_uow() as uow:
+            got_order = uow.orders.get(order.id)
+            got_case = uow.cases.get(case.id)
+            order_timeline = uow.orders.timeline(order.id)
+            case_timeline = uow.cases.timeline(case.id)
+
+        expected_order = replace(orders.fold(order, opened), version=2)
+        assert expected_order.auto_confirm_remaining == timedelta(days=9, hours=23)
+        assert got_order == expected_order
+        assert moments(got_order) == moments(expected_order)
+        assert got_case == replace(case, version=1)
+        assert moments(got_case) == moments(case)
+        assert [s.event for s in order_timeline] == [*order_events, *opened]
+        assert [s.event for s in case_timeline] == case_events
+        assert moments([s.event for s in order_timeline]) == moments([*order_events, *opened])
+
+    def test_a_missing_order_or_case_is_none_with_an_empty_timeline(self, storage: Storage) -> None:
+        with storage.new_uow() as uow:
+            assert uow.orders.get("nope") is None
+            assert uow.cases.get("nope") is None
+            assert uow.orders.timeline("nope") == []
+            assert uow.cases.timeline("nope") == []
+
+    def test_saving_an_order_with_a_stale_version_is_refused_and_changes_nothing(
+        self, storage: Storage
+    ) -> None:
+        order, events = placed_order()
+        with storage.new_uow() as uow:
+            uow.orders.add(order, events)
+            uow.commit()
+        with storage.new_uow() as uow:
+            loaded = uow.orders.get(order.id)
+        assert loaded is not None and loaded.version == 1
+        opened = orders.on_case_opened(loaded, "c1", T0)
+        with storage.new_uow() as uow:  # someone else wins the race
+            uow.orders.save(orders.fold(loaded, opened), opened)
+            uow.commit()
+        with storage.new_uow() as uow:
+            before = uow.orders.get(order.id)
+            before_timeline = uow.orders.timeline(order.id)
+
+        late = orders.decide(
+            loaded, c.Deliver(actor=PLATFORM, order_id=order.id), rules=RULES, now=T0
+        )
+        with storage.new_uow() as uow:
+            with pytest.raises(Conflict):
+                uow.orders.save(orders.fold(loaded, late), late)
+            uow.commit()
+
+        with storage.new_uow() as uow:
+            assert uow.orders.get(order.id) == before
+            assert uow.orders.timeline(order.id) == before_timeline
+        assert before is not None and before.version == 2
+
+    def test_saving_a_case_with_a_stale_version_is_refused_and_changes_nothing(
+        self, storage: Storage
+    ) -> None:
+        order, _ = placed_order()
+        case, events = applied_case(order)
+        with storage.new_uow() as uow:
+            uow.cases.add(case, events)
+            uow.commit()
+        with storage.new_uow() as uow:
+            loaded = uow.cases.get(case.id)
+        assert loaded is not None and loaded.version == 1
+        later = T0 + timedelta(hours=1)
+        withdrawn, withdraw_events = acted(
+            loaded, order, c.Withdraw(actor=buyer(order), case_id=case.id), later
+        )
+        with storage.new_uow() as uow:  # someone else wins the race
+            uow.cases.save(withdrawn, withdraw_events)
+            uow.commit()
+        with storage.new_uow() as uow:
+            before = uow.cases.get(case.id)
+            before_timeline = uow.cases.timeline(case.id)
+
+        modified, modify_events = acted(
+            loaded, order, c.Modify(actor=buyer(order), case_id=case.id, amount=5_000), later
+        )
+        with storage.new_uow() as uow:
+            with pytest.raises(Conflict):
+                uow.cases.save(modified, modify_events)
+            uow.commit()
+
+        with storage.new_uow() as uow:
+            assert uow.cases.get(case.id) == before
+            assert uow.cases.timeline(case.id) == before_timeline
+        assert before == replace(withdrawn, version=2)
+        assert before.status == CaseStatus.CLOSED
+
+    def test_leaving_without_commit_rolls_back_what_was_added(self, storage: Storage) -> None:
+        order, order_events = placed_order()
+        case, case_events = applied_case(order)
+        with storage.new_uow() as uow:
+            uow.orders.add(order, order_events)
+            uow.cases.add(case, case_events)
+            uow.deadlines.sync("order", order.id, order.deadline)
+            uow.deadlines.sync("case", case.id, case.deadline)
+            assert uow.deadlines.pending_count() == 2
+
+        with storage.new_uow() as uow:
+            assert uow.orders.get(order.id) is None
+            assert uow.cases.get(case.id) is None
+            assert uow.orders.timeline(order.id) == []
+            assert uow.cases.timeline(case.id) == []
+            assert uow.deadlines.pending_count() == 0
+            assert uow.deadlines.next_due(FAR_FUTURE) is None
+
+    def test_leaving_without_commit_rolls_back_changes_and_fired_deadlines(
+        self, storage: Storage
+    ) -> None:
+        order, order_events = placed_order()
+        case, case_events = applied_case(order)
+        assert case.deadline is not None
+        with storage.new_uow() as uow:
+            uow.orders.add(order, order_events)
+            uow.cases.add(case, case_events)
+            uow.deadlines.sync("case", case.id, case.deadline)
+            uow.commit()
+        with storage.new_uow() as uow:
+            before = (uow.orders.get(order.id), uow.cases.get(case.id))
+            timelines = (uow.orders.timeline(order.id), uow.cases.timeline(case.id))
+            due = uow.deadlines.next_due(FAR_FUTURE)
+        assert due is not None
+
+        stored_order, stored_case = before
+        assert stored_order is not None and stored_case is not None
+        opened = orders.on_case_opened(stored_order, case.id, T0)
+        later = T0 + timedelta(hours=1)
+        withdrawn, withdraw_events = acted(
+            stored_case, order, c.Withdraw(actor=buyer(order), case_id=case.id), later
+        )
+        with storage.new_uow() as uow:
+            uow.orders.save(orders.fold(stored_order, opened), opened)
+            uow.cases.save(withdrawn, withdraw_events)
+            uow.deadlines.fire("case", case.id, due.name, due.due_at, later)
+            uow.deadlines.sync("case", "c2", deadline(T0))
+
+        with storage.new_uow() as uow:
+            assert (uow.orders.get(order.id), uow.cases.get(case.id)) == before
+            assert (uow.orders.timeline(order.id), uow.cases.timeline(case.id)) == timelines
+            assert uow.deadlines.pending_count() == 1
+            assert uow.deadlines.next_due(FAR_FUTURE) == due
+
+    def test_an_error_inside_the_unit_of_work_rolls_back(self, storage: Storage) -> None:
+        order, events = placed_order()
+        with pytest.raises(RuntimeError, match="boom"), storage.new_uow() as uow:
+            uow.orders.add(order, events)
+            uow.deadlines.sync("order", order.id, order.deadline)
+            raise RuntimeError("boom")
+        with storage.new_uow() as uow:
+            assert uow.orders.get(order.id) is None
+            assert uow.orders.timeline(order.id) == []
+            assert uow.deadlines.pending_count() == 0
+
+    def test_an_order_timeline_is_in_order_numbered_from_one(self, storage: Storage) -> None:
+        order, placed = placed_order()
+        with storage.new_uow() as uow:
+            uow.orders.add(order, placed)
+            uow.commit()
+        opened = orders.on_case_opened(replace(order, version=1), "c1", T0)
+        with storage.new_uow() as uow:
+            uow.orders.save(orders.fold(replace(order, version=1), opened), opened)
+            uow.commit()
+        with storage.new_uow() as uow:
+            timeline = uow.orders.timeline(order.id)
+        everything = [*placed, *opened]
+        assert seqs_and_events(timeline) == (list(range(1, len(everything) + 1)), everything)
+
+    def test_a_case_timeline_is_in_order_numbered_from_one(self, storage: Storage) -> None:
+        order, _ = placed_order()
+        case, applied = applied_case(order)
+        with storage.new_uow() as uow:
+            uow.cases.add(case, applied)
+            uow.commit()
+        later = T0 + timedelta(hours=1)
+        stored = replace(case, version=1)
+        modified, modify_events = acted(
+            stored, order, c.Modify(actor=buyer(order), case_id=case.id, amount=5_000), later
+        )
+        withdrawn, withdraw_events = acted(
+            replace(modified, version=2),
+            order,
+            c.Withdraw(actor=buyer(order), case_id=case.id),
+            later + timedelta(minutes=5),
+        )
+        with storage.new_uow() as uow:
+            uow.cases.save(modified, modify_events)
+            uow.commit()
+        with storage.new_uow() as uow:
+            uow.cases.save(withdrawn, withdraw_events)
+            uow.commit()
+        with storage.new_uow() as uow:
+            timeline = uow.cases.timeline(case.id)
+        everything = [*applied, *modify_events, *withdraw_events]
+        assert seqs_and_events(timeline) == (list(range(1, len(everything) + 1)), everything)
+
+    def test_timelines_of_orders_and_cases_are_kept_apart(self, storage: Storage) -> None:
+        order, placed = placed_order("x1")
+        case, applied = applied_case(order, case_id="x1")
+        with storage.new_uow() as uow:
+            uow.orders.add(order, placed)
+            uow.cases.add(case, applied)
+            uow.commit()
+        with storage.new_uow() as uow:
+            assert [s.event for s in uow.orders.timeline("x1")] == placed
+            assert [s.event for s in uow.cases.timeline("x1")] == applied
+
+    def test_sync_replaces_the_pending_deadline_of_a_subject(self, storage: Storage) -> None:
+        first, second = deadline(T0), deadline(T0 + timedelta(days=1), name="seller_reship")
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", first)
+            uow.commit()
+        with storage.new_uow() as uow:
+            old = uow.deadlines.next_due(FAR_FUTURE)
+            uow.deadlines.sync("case", "c1", second)
+            uow.commit()
+        with storage.new_uow() as uow:
+            assert uow.deadlines.pending_count() == 1
+            assert uow.deadlines.next_due(first.due_at) is None
+            new = uow.deadlines.next_due(FAR_FUTURE)
+        assert old is not None and new is not None
+        assert (new.subject_type, new.subject_id, new.name, new.due_at) == (
+            "case",
+            "c1",
+            "seller_reship",
+            second.due_at,
+        )
+        assert new.id != old.id
+
+    def test_sync_with_none_cancels_the_pending_deadline(self, storage: Storage) -> None:
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", deadline(T0))
+            uow.commit()
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", None)
+            uow.deadlines.sync("case", "never-had-one", None)
+            uow.commit()
+        with storage.new_uow() as uow:
+            assert uow.deadlines.pending_count() == 0
+            assert uow.deadlines.next_due(FAR_FUTURE) is None
+
+    def test_sync_with_the_same_deadline_changes_nothing(self, storage: Storage) -> None:
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", deadline(T0))
+            uow.commit()
+        with storage.new_uow() as uow:
+            before = uow.deadlines.next_due(FAR_FUTURE)
+            uow.deadlines.sync("case", "c1", deadline(T0))
+            uow.commit()
+        with storage.new_uow() as uow:
+            assert uow.deadlines.pending_count() == 1
+            assert uow.deadlines.next_due(FAR_FUTURE) == before
+        assert before is not None
+
+    def test_sync_keeps_one_pending_deadline_per_subject(self, storage: Storage) -> None:
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "x1", deadline(T0))
+            uow.deadlines.sync("order", "x1", deadline(T0 + timedelta(hours=1), name="ship_by"))
+            uow.deadlines.sync("case", "x2", deadline(T0 + timedelta(hours=2)))
+            uow.deadlines.sync("case", "x1", deadline(T0 + timedelta(hours=3)))
+            uow.commit()
+        with storage.new_uow() as uow:
+            assert uow.deadlines.pending_count() == 3
+            uow.deadlines.sync("order", "x1", None)
+            uow.commit()
+        with storage.new_uow() as uow:
+            assert uow.deadlines.pending_count() == 2
+            due = uow.deadlines.next_due(FAR_FUTURE)
+        assert due is not None and (due.subject_type, due.subject_id) == ("case", "x2")
+
+    def test_next_due_is_the_earliest_deadline(self, storage: Storage) -> None:
+        with storage.new_uow() as uow:
+            for subject, hours in (("c3", 3), ("c1", 1), ("c2", 2)):
+                uow.deadlines.sync("case", subject, deadline(T0 + timedelta(hours=hours)))
+            uow.commit()
+        with storage.new_uow() as uow:
+            due = uow.deadlines.next_due(FAR_FUTURE)
+        assert due is not None
+        assert (due.subject_type, due.subject_id, due.name) == ("case", "c1", "seller_respond")
+        assert due.due_at == T0 + timedelta(hours=1)
+        assert due.due_at.utcoffset() is not None
+
+    def test_next_due_breaks_ties_by_insertion(self, storage: Storage) -> None:
+        with storage.new_uow() as uow:
+            for subject in ("z", "a", "m"):
+                uow.deadlines.sync("case", subject, deadline(T0))
+            uow.commit()
+        fired = []
+        for _ in range(3):
+            with storage.new_uow() as uow:
+                due = uow.deadlines.next_due(T0)
+                assert due is not None
+                uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, T0)
+                uow.commit()
+            fired.append(due.subject_id)
+        assert fired == ["z", "a", "m"]
+
+    def test_a_deadline_due_exactly_now_is_due_and_one_due_later_is_not(
+        self, storage: Storage
+    ) -> None:
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", deadline(T0))
+            uow.commit()
+        with storage.new_uow() as uow:
+            assert uow.deadlines.next_due(T0 - timedelta(microseconds=1)) is None
+            exactly = uow.deadlines.next_due(T0)
+            in_utc = uow.deadlines.next_due(T0.astimezone(UTC))
+        assert exactly is not None and exactly.subject_id == "c1"
+        assert in_utc == exactly
+
+    def test_firing_a_deadline_twice_is_a_conflict(self, storage: Storage) -> None:
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", deadline(T0))
+            uow.commit()
+        with storage.new_uow() as uow:
+            uow.deadlines.fire("case", "c1", "seller_respond", T0, T0)
+            with pytest.raises(Conflict):
+                uow.deadlines.fire("case", "c1", "seller_respond", T0, T0)
+            uow.commit()
+        with storage.new_uow() as uow:
+            with pytest.raises(Conflict):
+                uow.deadlines.fire("case", "c1", "seller_respond", T0, T0 + timedelta(hours=1))
+            assert uow.deadlines.pending_count() == 0
+            assert uow.deadlines.next_due(FAR_FUTURE) is None
+
+    def test_firing_a_deadline_that_was_replaced_is_a_conflict(self, storage: Storage) -> None:
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", deadline(T0))
+            uow.commit()
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", deadline(T0 + timedelta(days=1)))
+            uow.commit()
+        with storage.new_uow() as uow:
+            with pytest.raises(Conflict):
+                uow.deadlines.fire("case", "c1", "seller_respond", T0, T0)
+            assert uow.deadlines.pending_count() == 1
+
+    def test_cases_can_be_listed_by_shop_buyer_and_status(self, storage: Storage) -> None:
+        parties = {"c1": ("s1", "b1"), "c2": ("s1", "b2"), "c3": ("s2", "b1"), "c4": ("s2", "b2")}
+        with storage.new_uow() as uow:
+            for i, (case_id, (shop, who)) in enumerate(parties.items()):
+                order, _ = placed_order(f"o{case_id}", shop=shop, who=who)
+                case, events = applied_case(order, case_id, at=T0 + timedelta(minutes=i))
+                uow.cases.add(case, events)
+            uow.commit()
+        with storage.new_uow() as uow:
+            c2 = uow.cases.get("c2")
+            assert c2 is not None
+            withdraw = c.Withdraw(actor=Actor(role=Role.BUYER, id="b2"), case_id="c2")
+            order, _ = placed_order("oc2", shop="s1", who="b2")
+            closed, events = acted(c2, order, withdraw, T0 + timedelta(hours=1))
+            uow.cases.save(closed, events)
+            uow.commit()
+
+        def ids(**filters: Any) -> set[str]:
+            with storage.new_uow() as uow:
+                return {case.id for case in uow.cases.list(**filters)}
+
+        assert ids() == {"c1", "c2", "c3", "c4"}
+        assert ids(shop="s1") == {"c1", "c2"}
+        assert ids(buyer="b1") == {"c1", "c3"}
+        assert ids(status=CaseStatus.AWAITING_SELLER) == {"c1", "c3", "c4"}
+        assert ids(status=CaseStatus.CLOSED) == {"c2"}
+        assert ids(shop="s2", buyer="b2") == {"c4"}
+        assert ids(shop="s1", status=CaseStatus.CLOSED) == {"c2"}
+        assert ids(shop="s3") == set()
+        with storage.new_uow() as uow:
+            assert len(uow.cases.list(limit=2)) == 2
+            assert uow.cases.list(status=CaseStatus.CLOSED) == [replace(closed, version=2)]
