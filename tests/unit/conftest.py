@@ -25,6 +25,7 @@ from shouhou.domain.model import (
     Role,
 )
 from shouhou.domain.values import SHANGHAI
+from shouhou.errors import TransitionNotAllowed
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
 
@@ -149,7 +150,7 @@ class Desk:
         """The rightful actor for ``action`` in the case's status (the buyer when none is)."""
         try:
             actors = transitions.find(case.status, action).actors
-        except Exception:
+        except TransitionNotAllowed:
             return Actor(role=Role.BUYER, id=case.buyer)
         if Role.SYSTEM in actors:
             return SYSTEM

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import reduce
 
 from shouhou.domain import commands as c
@@ -24,6 +24,7 @@ from shouhou.domain.model import (
     ClosedReason,
     Deadline,
     Mark,
+    NoReasonReturn,
     Order,
     OrderStatus,
     Phase,
@@ -35,11 +36,12 @@ from shouhou.domain.model import (
     ShippingMethod,
 )
 from shouhou.domain.rules import DeadlineContext, Rules
+from shouhou.domain.values import SHANGHAI, local
 from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible, TransitionNotAllowed
 
 S = CaseStatus
 GOODS_SENT = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.TRADE_SUCCESS})
-OPEN_ORDER = frozenset({OrderStatus.PAID}) | GOODS_SENT
+IN_SALE_ORDER = frozenset({OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
 
 #: Which case fact each event records, for holiday triggers and deadline starts.
 MARKS: dict[type[e.Event], str] = {
@@ -274,6 +276,7 @@ def decide_apply(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> 
             rule=limit.rule_id,
         )
     check_request(order, cmd.kind, cmd.reason, cmd.amount, rules)
+    check_no_reason(order, cmd.reason, rules, now)
     case_id = cmd.case_id
     opened = e.Applied(
         at=now,
@@ -297,7 +300,7 @@ def decide_apply(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> 
 
 def application_phase(order: Order, rules: Rules, now: datetime) -> Phase:
     """The phase an application made now falls in; refuse when none is open."""
-    if order.status in OPEN_ORDER:
+    if order.status in IN_SALE_ORDER:
         return Phase.IN_SALE
     if order.status == OrderStatus.TRADE_SUCCESS:
         assert order.trade_success_at is not None
@@ -329,6 +332,31 @@ def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rul
         raise Invalid(
             f"amount {amount} fen is more than the {refundable} fen still refundable on "
             f"order {order.id}"
+        )
+
+
+def check_no_reason(order: Order, reason: Reason, rules: Rules, now: datetime) -> None:
+    """No-reason returns: refused for ineligible goods, and after day 7 counted from the day
+    after delivery (Asia/Shanghai), the window ending at the end of day 7 (SAIC Order 90)."""
+    if reason != Reason.NO_REASON:
+        return
+    if order.no_reason_return == NoReasonReturn.INELIGIBLE:
+        rule = rules.limit("no_reason_ineligible_goods")
+        raise NotEligible(
+            f"the goods of order {order.id} are not eligible for no-reason returns",
+            rule=rule.rule_id,
+        )
+    if order.delivered_at is None:
+        return
+    window = rules.limit("no_reason_window")
+    assert isinstance(window.value, timedelta)
+    delivery_day = local(order.delivered_at).date()
+    first_day = datetime.combine(delivery_day, time(0), tzinfo=SHANGHAI) + timedelta(days=1)
+    closes = first_day + window.value
+    if now >= closes:
+        raise NotEligible(
+            f"the no-reason window of order {order.id} closed at {closes.isoformat()}",
+            rule=window.rule_id,
         )
 
 
@@ -518,7 +546,8 @@ def _timeout(case: Case, cmd: c.Command, order: Order, rules: Rules, now: dateti
     rule = deadline.rule_id
     match deadline.on_expiry:
         case "refund":
-            refund = e.Refunded(at=now, actor="system", amount=case.requested_amount, rule_id=rule)
+            amount = case.requested_amount or order.total - order.refunded
+            refund = e.Refunded(at=now, actor="system", amount=amount, rule_id=rule)
             outcome = Outcome(events=[refund], target=S.REFUNDED)
         case "agree":
             outcome = agreement(case, "system", None, now, rule_id=rule)

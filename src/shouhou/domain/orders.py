@@ -53,7 +53,7 @@ def apply(order: Order, event: e.Event) -> Order:
                 status=OS.SHIPPED,
                 shipped_at=event.recorded_at,
                 shipping_method=event.shipment.method,
-                late=order.late or event.late,
+                late=event.late,
             )
         case e.OrderDelivered():
             return replace(order, status=OS.DELIVERED, delivered_at=event.at)
@@ -127,7 +127,8 @@ def ship(order: Order, rules: Rules, at: datetime, cmd: c.Ship | None = None) ->
     shipment = Shipment(
         carrier=cmd.carrier if cmd else "", waybill=cmd.waybill if cmd else "", method=method
     )
-    late = order.ship_by is not None and recorded > order.ship_by
+    # late by the courier's record time; a deadline is passed at its due time (SPEC §2)
+    late = order.ship_by is not None and recorded >= order.ship_by
     shipped = e.OrderShipped(
         at=at, actor="platform", shipment=shipment, recorded_at=recorded, late=late
     )

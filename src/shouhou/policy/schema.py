@@ -40,6 +40,7 @@ LIMITS: dict[str, type] = {
     "after_sale_window": str,
     "intervention_after": str,
     "no_reason_window": str,
+    "no_reason_ineligible_goods": bool,
 }
 
 #: Case facts a holiday trigger may name.
