@@ -12,7 +12,9 @@
      ├── PolicyError              a rulebook pack is malformed or inconsistent
      └── ScenarioError            a scenario file is malformed (carries the line number)
 
-Every refusal names the rule behind it (``rule``) and, where a time rule blocks, the instant
+Every refusal names the rule behind it (``rule``: a rulebook rule id, or for refusals that
+come from the engine's structure ``shouhou/transition-table``, ``shouhou/parties``,
+``shouhou/parameters`` or ``shouhou/versions``) and, where a time rule blocks, the instant
 from which the action would be allowed (``allowed_from``). Edges (CLI, API, scenario runner)
 translate these once, through :meth:`ActionRefused.to_dict`.
 """
@@ -31,6 +33,8 @@ class ActionRefused(ShouhouError):
     """An action was refused; nothing was changed."""
 
     code: ClassVar[str] = "refused"
+    #: The rule named when the refusal comes from the engine's structure, not a rulebook entry.
+    default_rule: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -43,7 +47,7 @@ class ActionRefused(ShouhouError):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.rule = rule
+        self.rule = rule or self.default_rule
         self.allowed_from = allowed_from
         self.case = case
         self.status = status
@@ -64,6 +68,7 @@ class ActionRefused(ShouhouError):
 
 class NotAllowed(ActionRefused):
     code = "not_allowed"
+    default_rule = "shouhou/transition-table"
 
 
 class TransitionNotAllowed(NotAllowed):
@@ -76,10 +81,12 @@ class NotEligible(ActionRefused):
 
 class Forbidden(ActionRefused):
     code = "forbidden"
+    default_rule = "shouhou/parties"
 
 
 class Invalid(ActionRefused):
     code = "invalid"
+    default_rule = "shouhou/parameters"
 
 
 class NotFound(ActionRefused):
@@ -88,6 +95,7 @@ class NotFound(ActionRefused):
 
 class Conflict(ActionRefused):
     code = "conflict"
+    default_rule = "shouhou/versions"
 
 
 class PolicyError(ShouhouError):

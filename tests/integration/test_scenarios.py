@@ -148,8 +148,35 @@ def test_unknown_step_key_is_invalid_with_its_line(tmp_path: Path) -> None:
             parms: {order: o1, kind: refund_only, reason: other, amount: "10.00"}
         """,
     )
-    assert record["line"] == 8
+    assert record["line"] == 11, "the line of the unknown key itself"
     assert "parms" in record["error"]
+
+
+def test_unknown_top_level_key_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    header = HEADER.replace("steps:\n", "colour: red\nsteps:\n")
+    record = _invalid(tmp_path, "  - after: 1h\n", header)
+    assert record["line"] == 6
+    assert "colour" in record["error"]
+
+
+def test_available_actions_are_those_of_the_party_named_by_as(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+  - actor: buyer:b1
+    action: apply
+    case: c1
+    params: {order: o1, kind: refund_only, reason: other, amount: "10.00"}
+  - expect:
+      case: c1
+      as: "seller:s1"
+      available_actions: [agree, refuse, intercept, propose_remedy]
+  - expect: {case: c1, as: "buyer:b1", available_actions: [modify, withdraw]}
+  - expect: {case: c1, as: "buyer:b2", available_actions: []}
+""",
+    )
+    code, records = run(path)
+    assert code == 0, records
 
 
 def test_unknown_order_key_is_invalid_with_its_line(tmp_path: Path) -> None:

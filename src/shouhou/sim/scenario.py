@@ -21,6 +21,7 @@ from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.domain import commands as c
 from shouhou.domain.model import (
+    Actor,
     Item,
     NoReasonReturn,
     Order,
@@ -176,6 +177,8 @@ def _duration(value: Any, where: str, file: str, line: int) -> timedelta:
 def _unknown(keys: Iterable[str], allowed: set[str], where: str, file: str, line: int) -> None:
     extra = sorted(set(keys) - allowed)
     if extra:
+        if isinstance(keys, Located):
+            line = keys.key_lines.get(str(extra[0]), line)
         names, allowed_names = ", ".join(map(str, extra)), ", ".join(sorted(allowed))
         raise ScenarioError(
             f"{where}: unknown key(s) {names}; allowed: {allowed_names}", file=file, line=line
@@ -373,7 +376,9 @@ def _expectation(raw: Any, file: str, line: int) -> dict[str, Any]:
     fields = {"case": CASE_FIELDS, "order": ORDER_FIELDS}.get(target)
     if fields is None:
         raise ScenarioError(f"expectations on {target} are not supported yet", file=file, line=line)
-    _unknown(set(raw) - {target}, fields, f"expect on {target}", file, line)
+    extra_keys = {target, "as"} if target == "case" else {target}
+    rest = {k: v for k, v in raw.items() if k not in extra_keys}
+    _unknown(rest, fields, f"expect on {target}", file, line)
     return dict(raw)
 
 
@@ -538,7 +543,8 @@ class Runner:
         expect = dict(step.expect or {})
         if "case" in expect:
             key = str(expect.pop("case"))
-            actual = self._view(lambda: self.engine.view(key, money=_money_view))
+            viewer = Actor.parse(str(expect.pop("as"))) if "as" in expect else None
+            actual = self._view(lambda: self.engine.view(key, actor=viewer, money=_money_view))
             what = {"case": key}
         else:
             key = str(expect.pop("order"))

@@ -11,6 +11,7 @@ class Located(dict[str, Any]):
     """A mapping read from YAML, with the 1-based line it starts on."""
 
     line: int = 0
+    key_lines: dict[str, int]
 
 
 class _Loader(yaml.SafeLoader):
@@ -21,6 +22,7 @@ def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Located:
     loader.flatten_mapping(node)
     out = Located()
     out.line = node.start_mark.line + 1
+    out.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in out:
@@ -28,6 +30,7 @@ def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Located:
                 problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark
             )
         out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[str(key)] = key_node.start_mark.line + 1
     return out
 
 
