@@ -14,6 +14,7 @@ from functools import reduce
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
 from shouhou.domain import transitions
+from shouhou.domain.deadlines import fired as fired_event
 from shouhou.domain.deadlines import is_due, schedule
 from shouhou.domain.model import (
     TERMINAL_STATUSES,
@@ -534,15 +535,7 @@ def _timeout(case: Case, cmd: c.Command, order: Order, rules: Rules, now: dateti
             allowed_from=due,
             case=case.id,
         )
-    fired = e.DeadlineFired(
-        at=now,
-        actor="system",
-        name=deadline.name,
-        due_at=deadline.due_at,
-        on_expiry=deadline.on_expiry,
-        rule_id=deadline.rule_id,
-        policy=deadline.policy,
-    )
+    fired = fired_event(deadline, now)
     rule = deadline.rule_id
     match deadline.on_expiry:
         case "refund":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shouhou.domain.events import DeadlineFired
 from shouhou.domain.model import Deadline
 from shouhou.domain.rules import DeadlineContext, DeadlineRule, Rules
 
@@ -40,3 +41,16 @@ def from_rule(
 def is_due(deadline: Deadline | None, now: datetime) -> bool:
     """A deadline is passed when the clock is at or after its due time (never early)."""
     return deadline is not None and now >= deadline.due_at
+
+
+def fired(deadline: Deadline, now: datetime) -> DeadlineFired:
+    """The event recording that ``deadline`` fired at ``now`` (its due time)."""
+    return DeadlineFired(
+        at=now,
+        actor="system",
+        name=deadline.name,
+        due_at=deadline.due_at,
+        on_expiry=deadline.on_expiry,
+        rule_id=deadline.rule_id,
+        policy=deadline.policy,
+    )

@@ -13,6 +13,7 @@ from functools import reduce
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
+from shouhou.domain.deadlines import fired as fired_event
 from shouhou.domain.deadlines import is_due, schedule
 from shouhou.domain.model import (
     Case,
@@ -189,15 +190,7 @@ def _timeout(order: Order, now: datetime) -> list[e.Event]:
             f"order {order.id} has no deadline due at {now.isoformat()}",
             allowed_from=deadline.due_at if deadline else None,
         )
-    fired = e.DeadlineFired(
-        at=now,
-        actor="system",
-        name=deadline.name,
-        due_at=deadline.due_at,
-        on_expiry=deadline.on_expiry,
-        rule_id=deadline.rule_id,
-        policy=deadline.policy,
-    )
+    fired = fired_event(deadline, now)
     if deadline.on_expiry == "mark_late":
         return [
             fired,

@@ -23,6 +23,8 @@ from shouhou.policy.schema import (
     Filter,
     HolidayPack,
     OverrideRule,
+    Provenance,
+    Text,
 )
 
 ONE_SECOND = timedelta(seconds=1)
@@ -125,40 +127,24 @@ class Rulebook:
 
     def _index(self) -> dict[str, RuleInfo]:
         base = self.base_pack
-        out: dict[str, RuleInfo] = {}
-        for name, spec in base.deadlines.items():
-            out[f"{base.name}/{name}"] = RuleInfo(
-                rule_id=f"{base.name}/{name}",
-                source=spec.provenance.label(),
-                text_zh=spec.text.zh,
-                text_en=spec.text.en,
-            )
-        for name, limit in base.limits.items():
-            out[f"{base.name}/{name}"] = RuleInfo(
-                rule_id=f"{base.name}/{name}",
-                source=limit.provenance.label(),
-                text_zh=limit.text.zh,
-                text_en=limit.text.en,
-            )
-        for reason, rspec in base.reasons.items():
-            rid = f"{base.name}/reason.{reason.value}"
-            out[rid] = RuleInfo(
-                rule_id=rid,
-                source=rspec.provenance.label(),
-                text_zh=rspec.text.zh,
-                text_en=rspec.text.en,
-            )
+        entries: list[tuple[str, Provenance, Text]] = [
+            *((f"{base.name}/{n}", d.provenance, d.text) for n, d in base.deadlines.items()),
+            *((f"{base.name}/{n}", lim.provenance, lim.text) for n, lim in base.limits.items()),
+            *(
+                (f"{base.name}/reason.{r.value}", spec.provenance, spec.text)
+                for r, spec in base.reasons.items()
+            ),
+        ]
         for holiday in self.holidays:
             assert isinstance(holiday.pack, HolidayPack)
-            for rule in holiday.pack.rules:
-                rid = f"{holiday.pack.name}/{rule.id}"
-                out[rid] = RuleInfo(
-                    rule_id=rid,
-                    source=rule.provenance.label(),
-                    text_zh=rule.text.zh,
-                    text_en=rule.text.en,
-                )
-        return out
+            entries += [
+                (f"{holiday.pack.name}/{rule.id}", rule.provenance, rule.text)
+                for rule in holiday.pack.rules
+            ]
+        return {
+            rid: RuleInfo(rule_id=rid, source=prov.label(), text_zh=text.zh, text_en=text.en)
+            for rid, prov, text in entries
+        }
 
     @staticmethod
     def _on_expiry(spec: DeadlineSpec, kind: CaseKind | None) -> str:
