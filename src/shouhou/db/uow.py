@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from shouhou.db import serial, tables
 from shouhou.domain.events import Event
 from shouhou.domain.model import Case, CaseStatus, Deadline, Order
 from shouhou.errors import Conflict
 from shouhou.services.ports import DueDeadline, StoredEvent
+
+T = TypeVar("T", Case, Order)
 
 
 def _append(
@@ -62,100 +64,100 @@ def _state(value: Case | Order) -> Any:
     return data
 
 
-class SqlOrders:
+class _Aggregates(Generic[T]):
+    """Rows of one aggregate type: a JSON snapshot, a few indexed columns and a version."""
+
+    stream: str
+    table: Table
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def get(self, order_id: str) -> Order | None:
-        row = self.conn.execute(
-            select(tables.orders.c.state, tables.orders.c.version).where(
-                tables.orders.c.id == order_id
-            )
-        ).first()
-        return None if row is None else serial.load_order(row.state, row.version)
+    def _load(self, state: Any, version: int) -> T:
+        raise NotImplementedError
 
-    def add(self, order: Order, events: Sequence[Event]) -> None:
-        at = events[-1].at if events else order.created_at
+    def _columns(self, item: T) -> dict[str, Any]:
+        """The indexed columns that change with the state."""
+        raise NotImplementedError
+
+    def _created(self, item: T) -> dict[str, Any]:
+        """The columns written once, on insert."""
+        raise NotImplementedError
+
+    def _born(self, item: T) -> datetime:
+        raise NotImplementedError
+
+    def get(self, key: str) -> T | None:
+        t = self.table
+        row = self.conn.execute(select(t.c.state, t.c.version).where(t.c.id == key)).first()
+        return None if row is None else self._load(row.state, row.version)
+
+    def add(self, item: T, events: Sequence[Event]) -> None:
+        created = self._created(item)
         self.conn.execute(
-            insert(tables.orders).values(
-                id=order.id,
-                shop=order.shop,
-                buyer=order.buyer,
-                status=order.status.value,
-                state=_state(order),
+            insert(self.table).values(
+                id=item.id,
+                state=_state(item),
                 version=1,
-                created_at=order.created_at,
-                updated_at=at,
+                **created,
+                **self._columns(item),
+                updated_at=events[-1].at if events else self._born(item),
             )
         )
-        _append(self.conn, "order", order.id, 1, events)
+        _append(self.conn, self.stream, item.id, 1, events)
 
-    def save(self, order: Order, events: Sequence[Event]) -> None:
+    def save(self, item: T, events: Sequence[Event]) -> None:
+        t = self.table
+        values = {"state": _state(item), "version": item.version + 1, **self._columns(item)}
+        if events:
+            values["updated_at"] = events[-1].at
         result = self.conn.execute(
-            update(tables.orders)
-            .where(tables.orders.c.id == order.id, tables.orders.c.version == order.version)
-            .values(
-                status=order.status.value,
-                state=_state(order),
-                version=order.version + 1,
-                updated_at=events[-1].at if events else order.created_at,
-            )
+            update(t).where(t.c.id == item.id, t.c.version == item.version).values(**values)
         )
         if result.rowcount != 1:
-            raise Conflict(f"order {order.id} was changed by someone else; load it again")
-        _append(self.conn, "order", order.id, _next_seq(self.conn, "order", order.id), events)
+            raise Conflict(f"{self.stream} {item.id} was changed by someone else; load it again")
+        seq = _next_seq(self.conn, self.stream, item.id)
+        _append(self.conn, self.stream, item.id, seq, events)
 
-    def timeline(self, order_id: str) -> list[StoredEvent]:
-        return _timeline(self.conn, "order", order_id)
+    def timeline(self, key: str) -> list[StoredEvent]:
+        return _timeline(self.conn, self.stream, key)
 
 
-class SqlCases:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+class SqlOrders(_Aggregates[Order]):
+    stream, table = "order", tables.orders
 
-    def get(self, case_id: str) -> Case | None:
-        row = self.conn.execute(
-            select(tables.cases.c.state, tables.cases.c.version).where(tables.cases.c.id == case_id)
-        ).first()
-        return None if row is None else serial.load_case(row.state, row.version)
+    def _load(self, state: Any, version: int) -> Order:
+        return serial.load_order(state, version)
 
-    def add(self, case: Case, events: Sequence[Event]) -> None:
-        self.conn.execute(
-            insert(tables.cases).values(
-                id=case.id,
-                order_id=case.order_id,
-                shop=case.shop,
-                buyer=case.buyer,
-                kind=case.kind.value,
-                status=case.status.value,
-                state=_state(case),
-                version=1,
-                opened_at=case.opened_at,
-                updated_at=case.opened_at,
-            )
-        )
-        _append(self.conn, "case", case.id, 1, events)
+    def _columns(self, item: Order) -> dict[str, Any]:
+        return {"status": item.status.value}
 
-    def save(self, case: Case, events: Sequence[Event]) -> None:
-        result = self.conn.execute(
-            update(tables.cases)
-            .where(tables.cases.c.id == case.id, tables.cases.c.version == case.version)
-            .values(
-                status=case.status.value,
-                kind=case.kind.value,
-                state=_state(case),
-                version=case.version + 1,
-                updated_at=events[-1].at if events else case.opened_at,
-            )
-        )
-        if result.rowcount != 1:
-            raise Conflict(
-                f"case {case.id} was changed by someone else; load it again", case=case.id
-            )
-        _append(self.conn, "case", case.id, _next_seq(self.conn, "case", case.id), events)
+    def _born(self, item: Order) -> datetime:
+        return item.created_at
 
-    def timeline(self, case_id: str) -> list[StoredEvent]:
-        return _timeline(self.conn, "case", case_id)
+    def _created(self, item: Order) -> dict[str, Any]:
+        return {"created_at": item.created_at, "shop": item.shop, "buyer": item.buyer}
+
+
+class SqlCases(_Aggregates[Case]):
+    stream, table = "case", tables.cases
+
+    def _load(self, state: Any, version: int) -> Case:
+        return serial.load_case(state, version)
+
+    def _columns(self, item: Case) -> dict[str, Any]:
+        return {"status": item.status.value, "kind": item.kind.value}
+
+    def _born(self, item: Case) -> datetime:
+        return item.opened_at
+
+    def _created(self, item: Case) -> dict[str, Any]:
+        return {
+            "opened_at": item.opened_at,
+            "order_id": item.order_id,
+            "shop": item.shop,
+            "buyer": item.buyer,
+        }
 
     def list(
         self,
