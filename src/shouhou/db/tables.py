@@ -16,7 +16,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     UniqueConstraint,
     text,
 )
@@ -121,14 +120,4 @@ deadlines = Table(
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
     ),
-)
-
-policy_packs = Table(
-    "policy_packs",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("digest", String(64), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("published_at", UTCDateTime, nullable=False),
 )

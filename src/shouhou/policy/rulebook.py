@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from shouhou.domain.model import CaseKind, Reason
 from shouhou.domain.rules import DeadlineContext, DeadlineRule, LimitRule, ReasonRule, RuleInfo
-from shouhou.domain.values import SHANGHAI, format_duration, parse_duration
+from shouhou.domain.values import SHANGHAI, parse_duration
 from shouhou.errors import PolicyError
 from shouhou.policy.loader import LoadedPack, Registry
 from shouhou.policy.schema import (
@@ -200,7 +200,3 @@ def _passes(flt: Filter, ctx: DeadlineContext, *, default: bool) -> bool:
         method = ctx.return_method or ctx.shipping_method
         checks.append(method in flt.return_method)
     return all(checks) if checks else default
-
-
-def describe_duration(delta: timedelta | None) -> str:
-    return "promised date" if delta is None else format_duration(delta)

@@ -1,4 +1,4 @@
-"""Initial schema: orders, cases, events, deadlines, policy packs.
+"""Initial schema: orders, cases, events, deadlines.
 
 Revision ID: 0001
 Revises:
@@ -88,17 +88,8 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     )
-    op.create_table(
-        "policy_packs",
-        sa.Column("name", sa.String(64), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("digest", sa.String(64), nullable=False),
-        sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("published_at", UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("name", "version", name="pk_policy_packs"),
-    )
 
 
 def downgrade() -> None:
-    for table in ("policy_packs", "deadlines", "events", "cases", "orders"):
+    for table in ("deadlines", "events", "cases", "orders"):
         op.drop_table(table)
