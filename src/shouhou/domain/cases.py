@@ -17,7 +17,6 @@ from shouhou.domain import transitions
 from shouhou.domain.deadlines import fired as fired_event
 from shouhou.domain.deadlines import is_due, schedule
 from shouhou.domain.model import (
-    TERMINAL_STATUSES,
     Actor,
     Case,
     CaseKind,
@@ -173,11 +172,7 @@ def decide(
         return decide_apply(cmd, order=order, rules=rules, now=now)
     if case is None:
         raise Invalid(f"{cmd.action} needs an existing case")
-    if case.status in TERMINAL_STATUSES:
-        raise NotAllowed(
-            f"can't {cmd.action} when {case.status.value}", case=case.id, status=case.status
-        )
-    row = transitions.find(case.status, cmd.action)
+    row = transitions.find(case.status, cmd.action, case=case.id)
     authorize(case, row.actors, cmd.actor, cmd.action)
     outcome = HANDLERS[cmd.action](case, cmd, order, rules, now)
     return finish(case, row, outcome, order=order, rules=rules, now=now)

@@ -128,11 +128,14 @@ _INDEX: dict[tuple[CaseStatus, str], Transition] = {(t.source, t.action): t for 
 ACTIONS: frozenset[str] = frozenset(t.action for t in TABLE) | {"apply"}
 
 
-def find(status: CaseStatus, action: str) -> Transition:
-    """The row for ``action`` in ``status``; TransitionNotAllowed when there is none."""
+def find(status: CaseStatus, action: str, *, case: str | None = None) -> Transition:
+    """The row for ``action`` in ``status``; TransitionNotAllowed when there is none
+    (always so in a terminal status, whose rows the table check keeps empty)."""
     row = _INDEX.get((status, action))
     if row is None:
-        raise TransitionNotAllowed(f"can't {action} when {status.value}", status=status.value)
+        raise TransitionNotAllowed(
+            f"can't {action} when {status.value}", status=status.value, case=case
+        )
     return row
 
 
