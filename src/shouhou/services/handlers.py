@@ -117,7 +117,7 @@ def case_action(
             order = _order(uow, case.order_id)
             order, caught = _catch_up(uow, order, case, rules_at, now)
             assert caught is not None
-            case = _act(uow, caught, order, cmd, rules_at(now), now)
+            case, _ = _act(uow, caught, order, cmd, rules_at(now), now)
         uow.commit()
         return case
 
@@ -143,12 +143,13 @@ def _open(
 
 def _act(
     uow: UnitOfWork, case: Case, order: Order, cmd: c.Command, rules: Rules, now: datetime
-) -> Case:
+) -> tuple[Case, Order]:
+    """Decide and save ``cmd`` on ``case``; a case that ends releases its order."""
     events = cases.decide(case, cmd, order=order, rules=rules, now=now)
     after = _save_case(uow, case, events)
     if after.terminal:
-        _save_order(uow, order, orders.on_case_ended(order, after, rules, now))
-    return after
+        order = _save_order(uow, order, orders.on_case_ended(order, after, rules, now))
+    return after, order
 
 
 def _catch_up(
@@ -166,12 +167,9 @@ def _catch_up(
         at, kind = min(due)
         if kind == "order":
             order = _fire_order(uow, order, rules_at, at)
-            if case is not None:
-                case = _case(uow, case.id)
         else:
             assert case is not None
-            case = _fire_case(uow, case, order, rules_at, at)
-            order = _order(uow, order.id)
+            case, order = _fire_case(uow, case, order, rules_at, at)
 
 
 def _fire_order(uow: UnitOfWork, order: Order, rules_at: RulesAt, at: datetime) -> Order:
@@ -184,7 +182,9 @@ def _fire_order(uow: UnitOfWork, order: Order, rules_at: RulesAt, at: datetime) 
     return _save_order(uow, order, events)
 
 
-def _fire_case(uow: UnitOfWork, case: Case, order: Order, rules_at: RulesAt, at: datetime) -> Case:
+def _fire_case(
+    uow: UnitOfWork, case: Case, order: Order, rules_at: RulesAt, at: datetime
+) -> tuple[Case, Order]:
     assert case.deadline is not None
     deadline = case.deadline
     uow.deadlines.fire("case", case.id, deadline.name, deadline.due_at, at)
