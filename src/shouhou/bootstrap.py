@@ -116,13 +116,8 @@ class Engine:
     ) -> c.Command:
         """A command from an action name and public parameter names (``order``, ``amount``…)."""
         who = Actor.parse(actor) if isinstance(actor, str) else actor
-        table = (
-            c.ORDER_COMMANDS
-            if "order_id" in target
-            and "case_id" not in target
-            and (action in c.ORDER_COMMANDS and action != "apply")
-            else c.CASE_COMMANDS
-        )
+        on_order = "order_id" in target and "case_id" not in target and action in c.ORDER_COMMANDS
+        table = c.ORDER_COMMANDS if on_order else c.CASE_COMMANDS
         cls = table.get(action)
         if cls is None:
             known = ", ".join(sorted(set(c.CASE_COMMANDS) | set(c.ORDER_COMMANDS)))

@@ -24,6 +24,7 @@ from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod
 from shouhou.domain.values import SHANGHAI, format_yuan
 from shouhou.errors import ActionRefused
 from shouhou.services.handlers import Fired
+from shouhou.sim import move_clock
 
 DEMO_START = datetime(2026, 11, 2, 0, 0, tzinfo=SHANGHAI)
 TICK = timedelta(hours=1)
@@ -199,8 +200,7 @@ class Demo:
             self.react(fired.subject_id)
 
     def carry_out(self, item: Planned) -> None:
-        self.engine.run_due(item.at, on_fired=self.on_fired)
-        self.clock.set(item.at)
+        move_clock(self.engine, self.clock, item.at, self.on_fired)
         try:
             cmd = self.engine.build(
                 item.action, actor=item.actor, target=item.target, params=item.params
@@ -240,8 +240,7 @@ class Demo:
                         self.new_order(number)
                 while self.agenda and self.agenda[0].at <= hour_end:
                     self.carry_out(heapq.heappop(self.agenda))
-                self.engine.run_due(hour_end, on_fired=self.on_fired)
-                self.clock.set(hour_end)
+                move_clock(self.engine, self.clock, hour_end, self.on_fired)
                 day = (hour_end - DEMO_START).days + 1
                 phase = "selling" if hour_end <= selling_ends else "settling"
                 progress.update(

@@ -32,6 +32,7 @@ from shouhou.domain.model import (
 from shouhou.domain.values import format_yuan, local, parse_duration, parse_yuan
 from shouhou.errors import ActionRefused, PolicyError, ScenarioError
 from shouhou.services.handlers import Fired
+from shouhou.sim import move_clock
 from shouhou.sim.yamlines import Located, line_of, load
 
 Emit = Callable[[dict[str, Any]], None]
@@ -476,8 +477,7 @@ class Runner:
         """Move the clock to ``to``: order facts and deadlines happen in time order."""
         while self.pending and self.pending[0][0] <= to:
             at, action, order_id = self.pending.pop(0)
-            self.engine.run_due(at, on_fired=self._on_fired)
-            self.clock.set(at)
+            move_clock(self.engine, self.clock, at, self._on_fired)
             cmd = self.engine.build(action, actor="platform", target={"order_id": order_id})
             order = self.engine.execute(cmd)
             self.emit(
@@ -489,8 +489,7 @@ class Runner:
                     "status": order.status.value,
                 }
             )
-        self.engine.run_due(to, on_fired=self._on_fired)
-        self.clock.set(to)
+        move_clock(self.engine, self.clock, to, self._on_fired)
 
     def _step(self, step: Step) -> bool:
         self._advance(step.at)
