@@ -66,12 +66,12 @@ def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> d
     used: list[dict[str, str]] = []
     if case.deadline is not None:
         d = case.deadline
-        span = format_duration(d.duration)
+        span, span_zh = format_duration(d.duration), format_duration_zh(d.duration)
         who_zh, who_en = WHO_ACTS.get(case.status, ("", "someone"))
         due = local(d.due_at).strftime("%Y-%m-%d %H:%M:%S")
         then_zh, then_en = EXPIRY.get(d.on_expiry, (d.on_expiry, d.on_expiry))
         zh.append(
-            f"{who_zh}需在 {due} (北京时间) 前处理 ({span}, 规则 {d.rule_id}); 超时{then_zh}。"
+            f"{who_zh}需在 {due} (北京时间) 前处理 ({span_zh}, 规则 {d.rule_id}); 超时{then_zh}。"
         )
         en.append(
             f"{who_en.capitalize()} must act by {due} Beijing time ({span}, rule {d.rule_id}); "
