@@ -29,6 +29,7 @@ from shouhou.domain.model import (
     OrderStatus,
     Phase,
     Reason,
+    ReceiptCondition,
     Remedy,
     RemedyType,
     Role,
@@ -254,7 +255,7 @@ def decide_apply(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> 
         raise Forbidden(f"buyer {actor.id} did not place order {order.id}")
     if cmd.case_id is None:
         raise Invalid("apply needs a case id")
-    phase = application_phase(order, rules, now)
+    phase = application_phase(order, cmd.kind, rules, now)
     if order.open_case is not None:
         rule = rules.limit("one_open_case")
         raise NotEligible(
@@ -271,7 +272,10 @@ def decide_apply(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> 
             f"order {order.id} already had {order.case_count} cases (limit {limit.value})",
             rule=limit.rule_id,
         )
-    check_request(order, cmd.kind, cmd.reason, cmd.amount, rules)
+    amount = cmd.amount
+    if amount == 0 and cmd.kind in (CaseKind.EXCHANGE, CaseKind.REPAIR):
+        amount = order.total - order.refunded  # what a failed exchange or repair refunds
+    check_request(order, cmd.kind, cmd.reason, amount, rules)
     check_no_reason(order, cmd.reason, rules, now)
     case_id = cmd.case_id
     opened = e.Applied(
@@ -284,7 +288,7 @@ def decide_apply(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> 
         kind=cmd.kind,
         phase=phase,
         reason=cmd.reason,
-        amount=cmd.amount,
+        amount=amount,
         note=cmd.note,
     )
     case = open_case(opened)
@@ -294,22 +298,57 @@ def decide_apply(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> 
     ]
 
 
-def application_phase(order: Order, rules: Rules, now: datetime) -> Phase:
-    """The phase an application made now falls in; refuse when none is open."""
+#: Which 三包 period (SPEC §1 ``sanbao``) covers each kind of after-sales request.
+SANBAO_PERIODS: dict[CaseKind, str] = {
+    CaseKind.RETURN_REFUND: "return",
+    CaseKind.EXCHANGE: "exchange",
+    CaseKind.REPAIR: "repair",
+}
+
+
+def application_phase(order: Order, kind: CaseKind, rules: Rules, now: datetime) -> Phase:
+    """The phase an application made now falls in; refuse when no window is open for it."""
     if order.status in IN_SALE_ORDER:
         return Phase.IN_SALE
-    if order.status == OrderStatus.TRADE_SUCCESS:
-        assert order.trade_success_at is not None
-        window = rules.limit("after_sale_window")
-        assert isinstance(window.value, timedelta)
-        closes = order.trade_success_at + window.value
+    if order.status != OrderStatus.TRADE_SUCCESS:
+        raise NotAllowed(f"can't apply when the order is {order.status.value}")
+    check_after_sale_window(order, kind, rules, now)
+    return Phase.AFTER_SALE
+
+
+def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: datetime) -> None:
+    """After trade success: 15 days for ordinary goods (seed Ⅲ, Ⅵ); 三包 goods follow their
+    own periods counted from delivery, per kind; an agent's reopening opens a window too."""
+    if order.reopened_until is not None and now <= order.reopened_until:
+        return
+    if order.sanbao:
+        periods = dict(order.sanbao)
+        name = SANBAO_PERIODS.get(kind)
+        rule = rules.limit("sanbao_periods")
+        start = order.delivered_at or order.trade_success_at
+        assert start is not None
+        if name is None or name not in periods:
+            open_kinds = ", ".join(sorted(k for k in periods)) or "none"
+            raise NotEligible(
+                f"三包 goods: {kind.value} is not covered (periods: {open_kinds})",
+                rule=rule.rule_id,
+            )
+        closes = start + periods[name]
         if now > closes:
             raise NotEligible(
-                f"the after-sales window of order {order.id} closed at {closes.isoformat()}",
-                rule=window.rule_id,
+                f"三包 goods: the {name} period of order {order.id} closed at {closes.isoformat()}",
+                rule=rule.rule_id,
             )
-        return Phase.AFTER_SALE
-    raise NotAllowed(f"can't apply when the order is {order.status.value}")
+        return
+    assert order.trade_success_at is not None
+    window = rules.limit("after_sale_window")
+    assert isinstance(window.value, timedelta)
+    closes = order.trade_success_at + window.value
+    if now > closes:
+        raise NotEligible(
+            f"the after-sales window of order {order.id} closed at {closes.isoformat()}",
+            rule=window.rule_id,
+        )
 
 
 def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rules: Rules) -> None:
@@ -322,9 +361,9 @@ def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rul
         rule = rules.limit("returns_need_shipment")
         raise NotEligible(f"{kind.value} needs goods that were shipped", rule=rule.rule_id)
     refundable = order.total - order.refunded
-    if amount <= 0 and kind in (CaseKind.REFUND_ONLY, CaseKind.RETURN_REFUND):
+    if amount <= 0:
         raise Invalid("amount must be more than 0.00")
-    if amount < 0 or amount > refundable:
+    if amount > refundable:
         raise Invalid(
             f"amount {amount} fen is more than the {refundable} fen still refundable on "
             f"order {order.id}"
@@ -372,6 +411,9 @@ def _modify(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetim
     reason = cmd.reason or case.reason
     amount = case.requested_amount if cmd.amount is None else cmd.amount
     check_request(order, kind, reason, amount, rules)
+    check_no_reason(order, reason, rules, now)
+    if case.phase == Phase.AFTER_SALE and kind != case.kind:
+        check_after_sale_window(order, kind, rules, now)
     event = e.Modified(
         at=now, actor=str(cmd.actor), kind=kind, reason=reason, amount=amount, note=cmd.note
     )
@@ -406,12 +448,61 @@ def agreement(
 
 
 def _refuse(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
-    assert isinstance(cmd, (c.Refuse, c.RefuseReceipt))
+    assert isinstance(cmd, c.Refuse)
     if not cmd.reason.strip():
         raise Invalid(f"{cmd.action} needs a reason", case=case.id)
-    kind = e.Refused if isinstance(cmd, c.Refuse) else e.ReceiptRefused
-    event = kind(at=now, actor=str(cmd.actor), reason=cmd.reason, note=cmd.note)
+    if case.reason == Reason.NO_REASON and case.phase == Phase.IN_SALE:
+        rule = rules.limit("no_reason_refusal_after_sale_only")
+        raise NotEligible(
+            "a no-reason return before trade success has no refuse button; agree, or refuse "
+            "the goods at receipt if their second sale is affected",
+            rule=rule.rule_id,
+            case=case.id,
+        )
+    event = e.Refused(at=now, actor=str(cmd.actor), reason=cmd.reason, note=cmd.note)
     return Outcome(events=[event], target=S.SELLER_REFUSED)
+
+
+def _refuse_receipt(
+    case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime
+) -> Outcome:
+    assert isinstance(cmd, c.RefuseReceipt)
+    if not cmd.reason.strip():
+        raise Invalid(f"{cmd.action} needs a reason", case=case.id)
+    if case.reason == Reason.NO_REASON:
+        _check_second_sale(case, cmd, order, rules)
+    event = e.ReceiptRefused(
+        at=now,
+        actor=str(cmd.actor),
+        reason=cmd.reason,
+        note=cmd.note,
+        condition=cmd.condition,
+        evidence=cmd.evidence,
+    )
+    return Outcome(events=[event], target=S.SELLER_REFUSED)
+
+
+def _check_second_sale(case: Case, cmd: c.RefuseReceipt, order: Order, rules: Rules) -> None:
+    """A no-reason return is refused at receipt only when its second sale is affected (seed Ⅱ:
+    tags cut, washed, used, parts or gifts missing), shown with evidence; opened packaging
+    counts only for goods sold as returnable while unopened."""
+    rule = rules.limit("no_reason_second_sale").rule_id
+    if cmd.condition is None or not cmd.evidence:
+        conditions = ", ".join(c.value for c in ReceiptCondition)
+        raise Invalid(
+            f"refusing a no-reason return needs a condition ({conditions}) and evidence",
+            rule=rule,
+            case=case.id,
+        )
+    if (
+        cmd.condition == ReceiptCondition.OPENED
+        and order.no_reason_return != NoReasonReturn.ELIGIBLE_UNOPENED
+    ):
+        raise NotEligible(
+            "opened packaging affects the second sale only of goods returnable while unopened",
+            rule=rule,
+            case=case.id,
+        )
 
 
 def _intercept(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
@@ -534,8 +625,7 @@ def _timeout(case: Case, cmd: c.Command, order: Order, rules: Rules, now: dateti
     rule = deadline.rule_id
     match deadline.on_expiry:
         case "refund":
-            amount = case.requested_amount or order.total - order.refunded
-            refund = e.Refunded(at=now, actor="system", amount=amount, rule_id=rule)
+            refund = e.Refunded(at=now, actor="system", amount=case.requested_amount, rule_id=rule)
             outcome = Outcome(events=[refund], target=S.REFUNDED)
         case "agree":
             outcome = agreement(case, "system", None, now, rule_id=rule)
@@ -558,7 +648,7 @@ HANDLERS: dict[str, Handler] = {
     "withdraw": _withdraw,
     "agree": _agree,
     "refuse": _refuse,
-    "refuse_receipt": _refuse,
+    "refuse_receipt": _refuse_receipt,
     "intercept": _intercept,
     "ship_return": _ship_return,
     "confirm_receipt": _confirm_receipt,

@@ -19,6 +19,7 @@ from shouhou.domain.model import (
     Actor,
     CaseKind,
     Reason,
+    ReceiptCondition,
     RemedyType,
     ShippingMethod,
     parse_enum,
@@ -98,6 +99,8 @@ class RefuseReceipt(CaseCommand):
     action: ClassVar[str] = "refuse_receipt"
     reason: str
     note: str = ""
+    condition: ReceiptCondition | None = None
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +179,14 @@ class CloseOrder(OrderCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Reopen(OrderCommand):
+    """An agent reopens the after-sales window of an order after checking it (seed Ⅵ)."""
+
+    action: ClassVar[str] = "reopen"
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class OrderTimeout(OrderCommand):
     action: ClassVar[str] = "timeout"
 
@@ -201,7 +212,8 @@ CASE_COMMANDS: Mapping[str, type[Command]] = {
     )
 }
 ORDER_COMMANDS: Mapping[str, type[Command]] = {
-    cls.action: cls for cls in (Pay, Ship, Deliver, ConfirmOrderReceipt, CloseOrder, OrderTimeout)
+    cls.action: cls
+    for cls in (Pay, Ship, Deliver, ConfirmOrderReceipt, CloseOrder, Reopen, OrderTimeout)
 }
 
 MONEY_FIELDS = frozenset({"amount"})
@@ -248,6 +260,9 @@ def build(
             values[name] = parse_enum(base, raw, name)
         elif base is datetime:
             values[name] = _convert(moment, raw, name, cls.action)
+        elif typing.get_origin(base) is tuple:
+            items = raw if isinstance(raw, list | tuple) else [raw]
+            values[name] = tuple(str(item) for item in items)
         else:
             values[name] = str(raw)
     missing = [

@@ -15,6 +15,8 @@ def schedule(rules: Rules, ctx: DeadlineContext, *, due_at: datetime | None = No
     ``due_at`` is used for rules without a duration (a presale's promised date).
     """
     rule = rules.deadline(ctx)
+    if due_at is None and rule.duration is not None:
+        due_at = rules.due_at(rule, ctx.start_at)
     return from_rule(rule, ctx.start_at, due_at=due_at)
 
 

@@ -15,6 +15,7 @@ from shouhou.domain.model import (
     Order,
     Phase,
     Reason,
+    ReceiptCondition,
     Remedy,
     Shipment,
 )
@@ -85,6 +86,8 @@ class ReceiptConfirmed(Event):
 class ReceiptRefused(Event):
     reason: str
     note: str = ""
+    condition: ReceiptCondition | None = None
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +193,15 @@ class OrderClosed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AfterSaleReopened(Event):
+    """An agent checked the order and reopened its after-sales window (seed Ⅵ)."""
+
+    until: datetime
+    note: str
+    rule_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class MarkedLate(Event):
     rule_id: str
 
@@ -246,6 +258,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OrderDelivered,
         TradeSucceeded,
         OrderClosed,
+        AfterSaleReopened,
         MarkedLate,
         CaseOpenedOnOrder,
         CaseEndedOnOrder,

@@ -95,6 +95,18 @@ class ClosedReason(StrEnum):
     REMEDY_ACCEPTED = "remedy_accepted"
 
 
+class ReceiptCondition(StrEnum):
+    """Why returned goods fail inspection: their second sale is affected (seed Ⅱ)."""
+
+    TAGS_CUT = "tags_cut"
+    WASHED = "washed"
+    USED = "used"
+    PARTS_MISSING = "parts_missing"
+    GIFTS_MISSING = "gifts_missing"
+    OPENED = "opened"
+    NOT_ARRIVED = "not_arrived"
+
+
 class RemedyType(StrEnum):
     PARTIAL_REFUND = "partial_refund"
     RESHIP = "reship"
@@ -205,6 +217,7 @@ class Order:
     case_count: int = 0
     refunded: int = 0
     no_reapply_rule: str | None = None
+    reopened_until: datetime | None = None
     version: int = 0
 
 

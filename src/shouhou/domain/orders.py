@@ -38,7 +38,10 @@ ORDER_MOVES: dict[str, frozenset[OrderStatus]] = {
     "deliver": frozenset({OS.SHIPPED}),
     "confirm_receipt": frozenset({OS.SHIPPED, OS.DELIVERED}),
     "close": frozenset({OS.AWAITING_PAYMENT}),
+    "reopen": frozenset({OS.TRADE_SUCCESS}),
 }
+#: Who may take each order action; the rest are the platform's (or an agent's).
+ORDER_ACTORS: dict[str, frozenset[Role]] = {"reopen": frozenset({Role.AGENT})}
 
 
 def apply(order: Order, event: e.Event) -> Order:
@@ -64,6 +67,8 @@ def apply(order: Order, event: e.Event) -> Order:
             return replace(order, status=OS.CLOSED, closed_at=event.at)
         case e.MarkedLate():
             return replace(order, late=True)
+        case e.AfterSaleReopened():
+            return replace(order, reopened_until=event.until)
         case e.CaseOpenedOnOrder():
             return replace(order, open_case=event.case_id, case_count=order.case_count + 1)
         case e.CaseEndedOnOrder():
@@ -159,8 +164,10 @@ def decide(order: Order, cmd: c.Command, *, rules: Rules, now: datetime) -> list
     """The events of an order action (actor ``platform``, or ``system`` for timeouts)."""
     if isinstance(cmd, c.OrderTimeout):
         return _timeout(order, now)
-    if cmd.actor.role not in (Role.PLATFORM, Role.AGENT):
-        raise Forbidden(f"only the platform may {cmd.action} an order")
+    actors = ORDER_ACTORS.get(cmd.action, frozenset({Role.PLATFORM, Role.AGENT}))
+    if cmd.actor.role not in actors:
+        who = " or ".join(sorted(a.value for a in actors))
+        raise Forbidden(f"only the {who} may {cmd.action} an order")
     allowed = ORDER_MOVES.get(cmd.action, frozenset())
     if order.status not in allowed:
         raise NotAllowed(f"can't {cmd.action} an order that is {order.status.value}")
@@ -178,9 +185,26 @@ def decide(order: Order, cmd: c.Command, *, rules: Rules, now: datetime) -> list
                     rule=rules.limit("one_open_case").rule_id,
                 )
             return succeed(now, str(cmd.actor), None)
+        case c.Reopen():
+            return [_reopen(order, cmd, rules, now)]
         case c.CloseOrder():
             return [e.OrderClosed(at=now, actor=str(cmd.actor), reason=cmd.reason), _set(now, None)]
     raise Invalid(f"unknown order action {cmd.action}")
+
+
+def _reopen(order: Order, cmd: c.Reopen, rules: Rules, now: datetime) -> e.AfterSaleReopened:
+    """An agent verified the order: its after-sales window opens again for a while."""
+    if not cmd.note.strip():
+        raise Invalid("reopen needs a note saying what the agent verified")
+    window = rules.limit("reopen_window")
+    assert isinstance(window.value, timedelta)
+    return e.AfterSaleReopened(
+        at=now,
+        actor=str(cmd.actor),
+        until=now + window.value,
+        note=cmd.note,
+        rule_id=window.rule_id,
+    )
 
 
 def _timeout(order: Order, now: datetime) -> list[e.Event]:

@@ -35,6 +35,7 @@ class DeadlineRule:
     source: str
     text_zh: str
     text_en: str
+    calendar: str = "natural"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +69,9 @@ class Rules(Protocol):
     """The rulebook in force: a base pack plus holiday overrides."""
 
     def deadline(self, ctx: DeadlineContext) -> DeadlineRule: ...
+
+    def due_at(self, rule: DeadlineRule, start: datetime) -> datetime:
+        """When ``rule``'s duration, counted on its calendar from ``start``, runs out."""
 
     def limit(self, name: str) -> LimitRule: ...
 

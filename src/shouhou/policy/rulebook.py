@@ -15,6 +15,7 @@ from shouhou.domain.model import CaseKind, Reason
 from shouhou.domain.rules import DeadlineContext, DeadlineRule, LimitRule, ReasonRule, RuleInfo
 from shouhou.domain.values import SHANGHAI, parse_duration
 from shouhou.errors import PolicyError
+from shouhou.policy.calendar import add_business_days
 from shouhou.policy.loader import LoadedPack, Registry
 from shouhou.policy.schema import (
     PROMISED,
@@ -69,6 +70,7 @@ class Rulebook:
         if spec is None:
             raise PolicyError(f"{self.base.ref} has no deadline {ctx.name}")
         on_expiry = self._on_expiry(spec, ctx.kind)
+        calendar = spec.calendar or self.base_pack.calendar
         for holiday in self.holidays:
             assert isinstance(holiday.pack, HolidayPack)
             for rule in holiday.pack.rules:
@@ -82,6 +84,7 @@ class Rulebook:
                         source=rule.provenance.label(),
                         text_zh=rule.text.zh,
                         text_en=rule.text.en,
+                        calendar=calendar,
                     )
         return DeadlineRule(
             name=ctx.name,
@@ -92,7 +95,15 @@ class Rulebook:
             source=spec.provenance.label(),
             text_zh=spec.text.zh,
             text_en=spec.text.en,
+            calendar=calendar,
         )
+
+    def due_at(self, rule: DeadlineRule, start: datetime) -> datetime:
+        """``start`` plus the rule's duration: natural time, or whole Chinese working days."""
+        assert rule.duration is not None
+        if rule.calendar == "business":
+            return add_business_days(start, rule.duration.days)
+        return start + rule.duration
 
     def limit(self, name: str) -> LimitRule:
         spec = self.base_pack.limits.get(name)

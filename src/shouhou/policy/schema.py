@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -41,6 +41,10 @@ LIMITS: dict[str, type] = {
     "intervention_after": str,
     "no_reason_window": str,
     "no_reason_ineligible_goods": bool,
+    "no_reason_refusal_after_sale_only": bool,
+    "no_reason_second_sale": bool,
+    "sanbao_periods": bool,
+    "reopen_window": str,
 }
 
 #: Case facts a holiday trigger may name.
@@ -56,6 +60,7 @@ MARK_NAMES = Literal[
     "reshipped",
     "intervention_requested",
 ]
+CALENDARS = Literal["natural", "business"]
 VARIES_BY = Literal["promotion", "shipping_method", "return_method"]
 PROMISED = "promised"
 
@@ -86,6 +91,8 @@ class Text(Strict):
 class DeadlineSpec(Strict):
     duration: str | dict[str, str]
     varies_by: VARIES_BY | None = None
+    #: Natural time (the default) or Chinese working days; unset: the pack's calendar.
+    calendar: CALENDARS | None = None
     on_expiry: str | dict[CaseKind, str]
     provenance: Provenance
     text: Text
@@ -128,7 +135,7 @@ class BasePack(Strict):
     kind: Literal["base"]
     title: Text
     timezone: Literal["Asia/Shanghai"] = "Asia/Shanghai"
-    calendar: Literal["natural"] = "natural"
+    calendar: CALENDARS = "natural"
     effective_from: datetime | None = None
     deadlines: dict[str, DeadlineSpec]
     limits: dict[str, LimitSpec]
@@ -152,6 +159,14 @@ class BasePack(Strict):
                     problems.append(
                         f"deadline {name}: on_expiry {action!r} is not one of {sorted(allowed)}"
                     )
+        for name, spec in self.deadlines.items():
+            if (spec.calendar or self.calendar) == "business":
+                texts = (
+                    [spec.duration] if isinstance(spec.duration, str) else spec.duration.values()
+                )
+                for text in texts:
+                    if text != PROMISED and parse_duration(text) % timedelta(days=1):
+                        problems.append(f"deadline {name}: business days must be whole days")
         for name in sorted(set(LIMITS) - set(self.limits)):
             problems.append(f"limit {name} is missing")
         for name, limit in self.limits.items():

@@ -216,5 +216,6 @@ def order_view(order: Order, *, money: Money = int) -> dict[str, Any]:
         "shipped_at": order.shipped_at.isoformat() if order.shipped_at else None,
         "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
         "trade_success_at": order.trade_success_at.isoformat() if order.trade_success_at else None,
+        "reopened_until": order.reopened_until.isoformat() if order.reopened_until else None,
         "version": order.version,
     }
