@@ -106,3 +106,10 @@ def test_amounts_render_with_the_money_function_of_the_edge(
         "123.45",
         "buyer:b1",
     )
+
+
+def test_the_views_have_exactly_their_published_fields(desk_for: MakeDesk, rules: Rulebook) -> None:
+    desk = desk_for("shipped")
+    desk.apply(T0)
+    assert set(view_of(desk, rules)) == views.CASE_VIEW_FIELDS
+    assert set(views.order_view(desk.order)) == views.ORDER_VIEW_FIELDS

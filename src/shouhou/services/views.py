@@ -158,6 +158,60 @@ def _plain(value: Any, money: Money, key: str = "") -> Any:
     return value.value if hasattr(value, "value") else value
 
 
+#: The fields of the case view (SPEC §1), a public contract: scenario files check them by name.
+CASE_VIEW_FIELDS = frozenset(
+    {
+        "id",
+        "order",
+        "shop",
+        "buyer",
+        "kind",
+        "phase",
+        "reason",
+        "status",
+        "stage",
+        "requested_amount",
+        "refund_amount",
+        "deadline",
+        "closed_reason",
+        "liable",
+        "freight",
+        "modifications",
+        "remedy",
+        "available_actions",
+        "timeline",
+        "explanation",
+        "version",
+    }
+)
+#: The fields of the order view.
+ORDER_VIEW_FIELDS = frozenset(
+    {
+        "id",
+        "shop",
+        "buyer",
+        "status",
+        "total",
+        "shipping_fee",
+        "refunded",
+        "free_shipping",
+        "promotion",
+        "shipping_method",
+        "late",
+        "ship_by",
+        "deadline",
+        "auto_confirm_remaining",
+        "open_case",
+        "paid_at",
+        "shipped_at",
+        "delivered_at",
+        "trade_success_at",
+        "reopened_until",
+        "version",
+    }
+)
+
+
 def case_view(
     case: Case,
     order: Order,

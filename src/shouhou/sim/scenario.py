@@ -8,7 +8,7 @@ action, timeout and expectation; the first failed expectation stops that file (e
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -32,6 +32,7 @@ from shouhou.domain.model import (
 from shouhou.domain.values import format_yuan, local, parse_duration, parse_yuan
 from shouhou.errors import ActionRefused, PolicyError, ScenarioError
 from shouhou.services.handlers import Fired
+from shouhou.services.views import CASE_VIEW_FIELDS, ORDER_VIEW_FIELDS
 from shouhou.sim import move_clock
 from shouhou.sim.yamlines import Located, line_of, load
 
@@ -80,51 +81,6 @@ STEP_KEYS = {
     "note",
 }
 TARGETS = ("case", "order", "complaint")
-CASE_FIELDS = {
-    "id",
-    "order",
-    "shop",
-    "buyer",
-    "kind",
-    "phase",
-    "reason",
-    "status",
-    "stage",
-    "requested_amount",
-    "refund_amount",
-    "deadline",
-    "closed_reason",
-    "liable",
-    "freight",
-    "modifications",
-    "remedy",
-    "available_actions",
-    "timeline",
-    "explanation",
-    "version",
-}
-ORDER_FIELDS = {
-    "id",
-    "shop",
-    "buyer",
-    "status",
-    "total",
-    "shipping_fee",
-    "refunded",
-    "free_shipping",
-    "promotion",
-    "shipping_method",
-    "late",
-    "ship_by",
-    "deadline",
-    "auto_confirm_remaining",
-    "open_case",
-    "paid_at",
-    "shipped_at",
-    "delivered_at",
-    "trade_success_at",
-    "version",
-}
 ERROR_CODES = {"not_allowed", "not_eligible", "forbidden", "invalid", "not_found", "conflict"}
 
 
@@ -175,7 +131,7 @@ def _duration(value: Any, where: str, file: str, line: int) -> timedelta:
         raise ScenarioError(f"{where}: {exc}", file=file, line=line) from None
 
 
-def _unknown(keys: Iterable[str], allowed: set[str], where: str, file: str, line: int) -> None:
+def _unknown(keys: Iterable[str], allowed: Set[str], where: str, file: str, line: int) -> None:
     extra = sorted(set(keys) - allowed)
     if extra:
         if isinstance(keys, Located):
@@ -374,7 +330,7 @@ def _expectation(raw: Any, file: str, line: int) -> dict[str, Any]:
             "expect names exactly one of case, order, complaint, shop, buyer", file=file, line=line
         )
     target = targets[0]
-    fields = {"case": CASE_FIELDS, "order": ORDER_FIELDS}.get(target)
+    fields = {"case": CASE_VIEW_FIELDS, "order": ORDER_VIEW_FIELDS}.get(target)
     if fields is None:
         raise ScenarioError(f"expectations on {target} are not supported yet", file=file, line=line)
     extra_keys = {target, "as"} if target == "case" else {target}
