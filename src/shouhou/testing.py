@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from shouhou.domain.events import Event
 from shouhou.domain.model import Case, CaseStatus, Deadline, Order
 from shouhou.errors import Conflict
-from shouhou.services.ports import DueDeadline, StoredEvent
+from shouhou.services.ports import DueDeadline, OutboxMessage, StoredEvent
 
 
 @dataclass
@@ -37,6 +37,7 @@ class MemoryStore:
     cases: dict[str, Case] = field(default_factory=dict)
     streams: dict[tuple[str, str], list[StoredEvent]] = field(default_factory=dict)
     deadlines: list[_Row] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
 
 
 T = TypeVar("T", Case, Order)
@@ -160,6 +161,7 @@ class MemoryUnitOfWork:
         self.orders = _Versioned[Order](self.work, "order", self.work.orders)
         self.cases = MemoryCases(self.work, "case", self.work.cases)
         self.deadlines = MemoryDeadlines(self.work)
+        self.outbox = MemoryOutbox(self.work)
         return self
 
     def __exit__(
@@ -171,9 +173,20 @@ class MemoryUnitOfWork:
         del self.work
 
     def commit(self) -> None:
-        for name in ("orders", "cases", "streams", "deadlines"):
+        for name in ("orders", "cases", "streams", "deadlines", "outbox"):
             setattr(self.shared, name, getattr(self.work, name))
         self.work = copy.deepcopy(self.shared)
         self.orders = _Versioned[Order](self.work, "order", self.work.orders)
         self.cases = MemoryCases(self.work, "case", self.work.cases)
         self.deadlines = MemoryDeadlines(self.work)
+        self.outbox = MemoryOutbox(self.work)
+
+
+class MemoryOutbox:
+    """The outbox of the fakes: messages kept in the store, committed with the rest."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def add(self, messages: Sequence[OutboxMessage]) -> None:
+        self.store.outbox.extend(messages)

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from shouhou.db import serial, tables
+from shouhou.db.outbox import SqlOutbox
 from shouhou.domain.events import Event
 from shouhou.domain.model import Case, CaseStatus, Deadline, Order
 from shouhou.errors import Conflict
@@ -285,6 +286,7 @@ class SqlUnitOfWork:
         self.orders = SqlOrders(self.conn)
         self.cases = SqlCases(self.conn)
         self.deadlines = SqlDeadlines(self.conn)
+        self.outbox = SqlOutbox(self.conn)
         return self
 
     def __exit__(

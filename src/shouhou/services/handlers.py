@@ -18,6 +18,7 @@ from shouhou.domain.deadlines import is_due
 from shouhou.domain.model import SYSTEM, Case, Deadline, Order
 from shouhou.domain.rules import Rules
 from shouhou.errors import Conflict, Invalid, NotFound
+from shouhou.services import outbox
 from shouhou.services.ports import DueDeadline, UnitOfWork
 
 RulesAt = Callable[[datetime], Rules]
@@ -56,6 +57,7 @@ def _save_order(uow: UnitOfWork, order: Order, events: Sequence[e.Event]) -> Ord
         return order
     after = orders.fold(order, list(events))
     uow.orders.save(after, events)
+    uow.outbox.add(outbox.messages("order", after, events))
     uow.deadlines.sync("order", after.id, after.deadline)
     return replace(after, version=after.version + 1)
 
@@ -63,6 +65,7 @@ def _save_order(uow: UnitOfWork, order: Order, events: Sequence[e.Event]) -> Ord
 def _save_case(uow: UnitOfWork, case: Case, events: Sequence[e.Event]) -> Case:
     after = cases.fold(case, events)
     uow.cases.save(after, events)
+    uow.outbox.add(outbox.messages("case", after, events))
     uow.deadlines.sync("case", after.id, after.deadline)
     return replace(after, version=after.version + 1)
 
@@ -81,6 +84,7 @@ def place_order(uow: UnitOfWork, order: Order, rules: Rules, now: datetime) -> O
         events = orders.place(order, rules)
         placed = orders.fold(order, events)
         uow.orders.add(placed, events)
+        uow.outbox.add(outbox.messages("order", placed, events))
         uow.deadlines.sync("order", placed.id, placed.deadline)
         uow.commit()
         return placed
@@ -136,6 +140,7 @@ def _open(
     assert isinstance(first, e.Applied)
     case = cases.fold(cases.open_case(first), events[1:])
     uow.cases.add(case, events)
+    uow.outbox.add(outbox.messages("case", case, events))
     uow.deadlines.sync("case", case.id, case.deadline)
     _save_order(uow, order, orders.on_case_opened(order, case.id, now))
     return replace(case, version=1)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from shouhou.domain.events import Event
 from shouhou.domain.model import Case, CaseStatus, Deadline, Order
@@ -77,6 +77,22 @@ class DeadlineStore(Protocol):
     def pending_count(self) -> int: ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class OutboxMessage:
+    """A webhook event waiting to be delivered, written in the transaction of its change."""
+
+    type: str  # ``case.agreed``, ``deadline.fired``, ``order.shipped`` …
+    subject_type: str  # ``case`` or ``order``
+    subject_id: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class Outbox(Protocol):
+    def add(self, messages: Sequence[OutboxMessage]) -> None:
+        """Queue ``messages`` in the current transaction (gone if it rolls back)."""
+
+
 class UnitOfWork(Protocol):
     @property
     def orders(self) -> OrderRepository: ...
@@ -86,6 +102,9 @@ class UnitOfWork(Protocol):
 
     @property
     def deadlines(self) -> DeadlineStore: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

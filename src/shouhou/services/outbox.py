@@ -1,0 +1,78 @@
+"""Webhook events from domain events: the messages the services write to the outbox.
+
+Every stored event becomes one message named ``<stream>.<what happened>`` (``case.agreed``,
+``order.shipped``); deadline events are named ``deadline.scheduled``, ``deadline.cleared`` and
+``deadline.fired`` whatever they belong to. New event classes (complaints, compensation,
+penalties) get a name by the same rule, so nothing here changes when the domain grows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from shouhou.domain import events as e
+from shouhou.domain.model import Case, Order
+from shouhou.services.ports import OutboxMessage, StoredEvent
+from shouhou.services.views import event_view
+
+#: Event classes whose webhook name is not derived from the class name.
+SPECIAL_NAMES: dict[type[e.Event], str] = {
+    e.Applied: "applied",
+    e.DeadlineFired: "deadline.fired",
+    e.OrderPlaced: "placed",
+}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def event_type(stream: str, event: e.Event) -> str:
+    """The public webhook name of ``event`` in ``stream`` (``case.agreed``, ``deadline.fired``)."""
+    if isinstance(event, e.DeadlineSet):
+        return "deadline.scheduled" if event.deadline is not None else "deadline.cleared"
+    special = SPECIAL_NAMES.get(type(event))
+    if special is not None and "." in special:
+        return special
+    name = special or _snake(type(event).__name__)
+    if name.startswith(f"{stream}_"):
+        name = name[len(stream) + 1 :]
+    return f"{stream}.{name}"
+
+
+def _subject(stream: str, subject: Case | Order) -> dict[str, Any]:
+    if isinstance(subject, Case):
+        return {
+            "case": subject.id,
+            "order": subject.order_id,
+            "shop": subject.shop,
+            "buyer": subject.buyer,
+            "status": subject.status.value,
+        }
+    return {
+        "order": subject.id,
+        "shop": subject.shop,
+        "buyer": subject.buyer,
+        "status": subject.status.value,
+    }
+
+
+def messages(stream: str, subject: Case | Order, events: Sequence[e.Event]) -> list[OutboxMessage]:
+    """One outbox message per event; ``subject`` is the state after all of ``events``."""
+    about = _subject(stream, subject)
+    out = []
+    for event in events:
+        fields = event_view(StoredEvent(seq=0, event=event), int)
+        del fields["seq"]
+        out.append(
+            OutboxMessage(
+                type=event_type(stream, event),
+                subject_type=stream,
+                subject_id=subject.id,
+                occurred_at=event.at,
+                data={**about, "event": fields},
+            )
+        )
+    return out
