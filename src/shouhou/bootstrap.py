@@ -18,6 +18,7 @@ from shouhou.errors import Invalid, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
 from shouhou.services import handlers, views
+from shouhou.services.integration import ApiUnitOfWork
 from shouhou.services.ports import Clock, StoredEvent, UnitOfWork
 from shouhou.settings import Settings
 
@@ -64,23 +65,28 @@ class Engine:
     ) -> Engine:
         """An engine on ``url`` (default: ``SHOUHOU_DATABASE_URL`` or a SQLite file)."""
         from shouhou.db import engine as db_engine
-        from shouhou.db.uow import SqlUnitOfWork
+        from shouhou.db.api import SqlApiUnitOfWork
 
         sql = db_engine.create(url or Settings.from_env().database_url)
         if migrate:
             db_engine.upgrade(sql)
         engine = cls(
-            lambda: SqlUnitOfWork(sql),
-            reader=lambda: SqlUnitOfWork(sql, readonly=True),
+            lambda: SqlApiUnitOfWork(sql),
+            reader=lambda: SqlApiUnitOfWork(sql, readonly=True),
             clock=clock,
             policies=policies,
             registry=registry,
             new_id=new_id,
         )
         engine.sql_engine = sql
+        engine.integration = lambda: SqlApiUnitOfWork(sql)
+        engine.integration_reader = lambda: SqlApiUnitOfWork(sql, readonly=True)
         return engine
 
     sql_engine: Any = None
+    #: Units of work that also reach API keys, idempotency keys and webhooks (SQL storage only).
+    integration: Callable[[], ApiUnitOfWork] | None = None
+    integration_reader: Callable[[], ApiUnitOfWork] | None = None
 
     def close(self) -> None:
         if self.sql_engine is not None:
@@ -99,10 +105,10 @@ class Engine:
 
     # --- commands ------------------------------------------------------------------------
 
-    def place_order(self, order: Order) -> Order:
-        return handlers.place_order(
-            self.uow_factory(), order, self.rules_at(self.clock.now()), self.clock.now()
-        )
+    def place_order(self, order: Order, *, uow: UnitOfWork | None = None) -> Order:
+        """Record ``order``; in ``uow`` when given (an open unit of work that commits later)."""
+        now = self.clock.now()
+        return handlers.place_order(uow or self.uow_factory(), order, self.rules_at(now), now)
 
     def build(
         self,
@@ -125,11 +131,13 @@ class Engine:
         plain = {ALIASES.get(k, k): v for k, v in (params or {}).items()}
         return c.build(cls, {"actor": who, **target}, plain, money=money, moment=moment)
 
-    def execute(self, cmd: c.Command) -> Case | Order:
+    def execute(self, cmd: c.Command, *, uow: UnitOfWork | None = None) -> Case | Order:
+        """Carry out ``cmd``; in ``uow`` when given (an open unit of work that commits later)."""
         now = self.clock.now()
+        work = uow or self.uow_factory()
         if isinstance(cmd, c.OrderCommand):
-            return handlers.order_action(self.uow_factory(), cmd, self.rules_at, now)
-        return handlers.case_action(self.uow_factory(), cmd, self.rules_at, now, self.new_id)
+            return handlers.order_action(work, cmd, self.rules_at, now)
+        return handlers.case_action(work, cmd, self.rules_at, now, self.new_id)
 
     def run_due(self, now: datetime | None = None, **kwargs: Any) -> list[handlers.Fired]:
         """Fire every deadline due at or before ``now`` (default: the clock's now)."""
@@ -166,7 +174,9 @@ class Engine:
             timeline = uow.cases.timeline(case_id)
         assert order is not None
         rules = self.rules_at(case.opened_at)
-        return views.case_view(case, order, rules, timeline=timeline, actor=actor, money=money)
+        return views.case_view(
+            case, order, rules, timeline=timeline, actor=actor, money=money, now=self.clock.now()
+        )
 
     def order_view(self, order_id: str, *, money: views.Money = int) -> dict[str, Any]:
         return views.order_view(self.order(order_id), money=money)

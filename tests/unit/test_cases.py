@@ -21,12 +21,14 @@ from shouhou.domain.model import (
     CaseKind,
     CaseStatus,
     ClosedReason,
+    Liable,
     NoReasonReturn,
     Phase,
     Reason,
     Remedy,
     RemedyType,
     Role,
+    RulingOutcome,
     ShippingMethod,
 )
 from shouhou.domain.values import SHANGHAI
@@ -629,12 +631,18 @@ def test_every_status_change_is_recorded_with_its_action(desk_for: Any) -> None:
 def test_available_actions_follow_the_table_and_the_party(desk_for: Any) -> None:
     desk = desk_for("shipped")
     case = desk.apply(T0)
-    assert cases.available_actions(case, BUYER) == ["modify", "withdraw"]
+    assert cases.available_actions(case, BUYER, now=T0, rules=desk.rules) == ["modify", "withdraw"]
     assert cases.available_actions(case, SELLER) == [
         "agree",
         "refuse",
         "intercept",
         "propose_remedy",
+    ]
+    later = T0 + 72 * HOUR
+    assert cases.available_actions(case, BUYER, now=later, rules=desk.rules) == [
+        "modify",
+        "withdraw",
+        "request_intervention",
     ]
     assert cases.available_actions(case, OTHER_BUYER) == []
     assert cases.available_actions(desk.act(c.Agree, T0 + HOUR), BUYER) == []
@@ -663,6 +671,8 @@ step_strategy = st.fixed_dictionaries(
         "reason": st.sampled_from([Reason.QUALITY, Reason.OTHER, *Reason]),
         "remedy": st.sampled_from(list(RemedyType)),
         "method": st.sampled_from(list(ShippingMethod)),
+        "outcome": st.sampled_from(list(RulingOutcome)),
+        "liable": st.sampled_from(list(Liable)),
     }
 )
 
@@ -706,6 +716,17 @@ def _command(step: dict[str, Any], case_id: str) -> c.Command:
             return c.CASE_COMMANDS[action](  # type: ignore[call-arg]
                 actor=actor, case_id=case_id, carrier="SF", waybill="1", method=step["method"]
             )
+        case "rule":
+            return c.Rule(
+                actor=actor,
+                case_id=case_id,
+                outcome=step["outcome"],
+                liable=step["liable"],
+                reason="ruled on the evidence",
+                amount=step["amount"],
+            )
+        case "submit_evidence":
+            return c.SubmitEvidence(actor=actor, case_id=case_id, text="photos attached")
         case "propose_remedy":
             return c.ProposeRemedy(
                 actor=actor, case_id=case_id, type=step["remedy"], amount=step["amount"]
@@ -771,11 +792,12 @@ def test_random_play_follows_the_table_and_never_refunds_more_than_the_order_tot
             if isinstance(ev, e.StatusChanged):
                 row = transitions.find(CaseStatus(ev.source), ev.action)
                 assert CaseStatus(ev.target) in row.targets
-        if after.terminal:
-            assert after.deadline is None
+        if after.status == S.IN_INTERVENTION:
+            assert after.stage is not None
+            expected = transitions.STAGE_DEADLINES[after.stage]
         else:
-            assert after.deadline is not None
-            assert after.deadline.name == transitions.STATUS_DEADLINES[after.status]
+            expected = None if after.terminal else transitions.STATUS_DEADLINES[after.status]
+        assert (after.deadline.name if after.deadline else None) == expected
         refunds = [k.refund_amount for k in desk.cases.values() if k.status == S.REFUNDED]
         assert all(k.refund_amount == 0 for k in desk.cases.values() if k.status != S.REFUNDED)
         assert sum(refunds) == desk.order.refunded <= desk.order.total

@@ -47,7 +47,11 @@ def test_a_status_with_no_way_to_a_terminal_is_reported_as_a_trap() -> None:
 
 
 def test_a_status_no_move_leads_to_is_reported_as_unreachable() -> None:
-    table = _without((S.AWAITING_SELLER, "refuse"), (S.AWAITING_SELLER_RECEIPT, "refuse_receipt"))
+    table = _without(
+        (S.AWAITING_SELLER, "refuse"),
+        (S.AWAITING_SELLER_RECEIPT, "refuse_receipt"),
+        (S.IN_INTERVENTION, "rule"),
+    )
     assert check_table(table, START, STATUS_DEADLINES) == ["status seller_refused is unreachable"]
 
 

@@ -90,7 +90,7 @@ def test_the_view_lists_what_each_party_may_do_now(desk_for: MakeDesk, rules: Ru
         "intercept",
         "propose_remedy",
     ]
-    assert view_of(desk, rules, actor=BUYER)["available_actions"] == ["modify", "withdraw"]
+    assert view_of(desk, rules, actor=BUYER, now=T0)["available_actions"] == ["modify", "withdraw"]
 
 
 def test_amounts_render_with_the_money_function_of_the_edge(

@@ -7,13 +7,13 @@ events that record what happened, ending with the status change and the new dead
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from functools import reduce
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain import transitions
+from shouhou.domain import intervention, transitions
 from shouhou.domain.deadlines import fired as fired_event
 from shouhou.domain.deadlines import is_due, schedule
 from shouhou.domain.model import (
@@ -35,7 +35,9 @@ from shouhou.domain.model import (
     Role,
     Shipment,
     ShippingMethod,
+    Stage,
 )
+from shouhou.domain.outcome import Fresh, Outcome, refunded
 from shouhou.domain.rules import DeadlineContext, Rules
 from shouhou.domain.values import SHANGHAI, local
 from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible, TransitionNotAllowed
@@ -56,15 +58,9 @@ MARKS: dict[type[e.Event], str] = {
     e.ReceiptConfirmed: "receipt_confirmed",
     e.RemedyAccepted: "remedy_accepted",
     e.Reshipped: "reshipped",
+    e.InterventionRequested: "intervention_requested",
+    e.EvidenceCompleted: "evidence_completed",
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Outcome:
-    """What a handler decided: the events of the action and the status it leads to."""
-
-    events: list[e.Event]
-    target: CaseStatus
 
 
 Handler = Callable[[Case, c.Command, Order, Rules, datetime], Outcome]
@@ -116,13 +112,28 @@ def apply(case: Case, event: e.Event) -> Case:
         case e.Reshipped():
             return replace(case, reshipment=event.shipment)
         case e.Refunded():
-            return _resolved(case, event, event.rule_id, refund_amount=event.amount)
+            resolved = _resolved(case, event, event.rule_id, refund_amount=event.amount)
+            return replace(resolved, freight=event.freight or case.freight)
+        case e.InterventionRequested():
+            return replace(case, suspended=event.suspended, stage=Stage.EVIDENCE)
+        case e.EvidenceSubmitted():
+            others = tuple(ev for ev in case.evidence if ev.party != event.evidence.party)
+            return replace(case, evidence=(*others, event.evidence))
+        case e.StageChanged():
+            return replace(case, stage=event.stage)
+        case e.Ruled():
+            return replace(
+                case, liable=event.liable.value, freight=event.freight, ruling_reason=event.reason
+            )
         case e.Completed():
             return _resolved(case, event, event.rule_id)
         case e.Closed():
             return _resolved(case, event, event.rule_id, closed_reason=event.reason)
         case e.StatusChanged():
-            return replace(case, status=CaseStatus(event.target))
+            status = CaseStatus(event.target)
+            if status == S.IN_INTERVENTION:
+                return replace(case, status=status)
+            return replace(case, status=status, stage=None, suspended=None)
         case e.DeadlineSet():
             return replace(case, deadline=event.deadline)
     return case
@@ -175,6 +186,8 @@ def decide(
         raise Invalid(f"{cmd.action} needs an existing case")
     row = transitions.find(case.status, cmd.action, case=case.id)
     authorize(case, row.actors, cmd.actor, cmd.action)
+    if case.status == S.IN_INTERVENTION:
+        transitions.check_stage(case.stage, cmd.action, cmd.actor.role, case=case.id)
     outcome = HANDLERS[cmd.action](case, cmd, order, rules, now)
     return finish(case, row, outcome, order=order, rules=rules, now=now)
 
@@ -221,8 +234,10 @@ def finish(
                 target=outcome.target.value,
             )
         )
-    if moved or row.restarts_deadline:
-        after = fold(case, events)
+    after = fold(case, events)
+    if not isinstance(outcome.deadline, Fresh):
+        events.append(e.DeadlineSet(at=now, actor="system", deadline=outcome.deadline))
+    elif moved or row.restarts_deadline or after.stage != case.stage:
         events.append(
             e.DeadlineSet(at=now, actor="system", deadline=next_deadline(after, order, rules))
         )
@@ -231,7 +246,10 @@ def finish(
 
 def next_deadline(case: Case, order: Order, rules: Rules) -> Deadline | None:
     """The deadline ``case`` gets on entering its status, started by its latest mark."""
-    name = transitions.STATUS_DEADLINES.get(case.status)
+    if case.status == S.IN_INTERVENTION and case.stage is not None:
+        name = transitions.STAGE_DEADLINES[case.stage]
+    else:
+        name = transitions.STATUS_DEADLINES.get(case.status)
     if name is None:
         return None
     latest = case.marks[-1]
@@ -433,16 +451,23 @@ def _withdraw(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datet
 
 def _agree(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
     address = cmd.return_address if isinstance(cmd, c.Agree) else None
-    return agreement(case, str(cmd.actor), address, now, rule_id=None)
+    return agreement(case, order, rules, str(cmd.actor), address, now, rule_id=None)
 
 
 def agreement(
-    case: Case, actor: str, address: str | None, now: datetime, *, rule_id: str | None
+    case: Case,
+    order: Order,
+    rules: Rules,
+    actor: str,
+    address: str | None,
+    now: datetime,
+    *,
+    rule_id: str | None,
 ) -> Outcome:
     """The seller agrees: a refund-only case is refunded, others wait for the return."""
     agreed = e.Agreed(at=now, actor=actor, return_address=address)
     if case.kind == CaseKind.REFUND_ONLY:
-        refund = e.Refunded(at=now, actor=actor, amount=case.requested_amount, rule_id=rule_id)
+        refund = refunded(case, order, rules, now, actor, rule_id=rule_id)
         return Outcome(events=[agreed, refund], target=S.REFUNDED)
     return Outcome(events=[agreed], target=S.AWAITING_BUYER_RETURN)
 
@@ -538,7 +563,7 @@ def _confirm_receipt(
     confirmed = e.ReceiptConfirmed(at=now, actor=who)
     if case.kind in (CaseKind.EXCHANGE, CaseKind.REPAIR):
         return Outcome(events=[confirmed], target=S.AWAITING_SELLER_RESHIP)
-    refund = e.Refunded(at=now, actor=who, amount=case.requested_amount)
+    refund = refunded(case, order, rules, now, who)
     return Outcome(events=[confirmed, refund], target=S.REFUNDED)
 
 
@@ -578,7 +603,7 @@ def _accept_remedy(
     accepted = e.RemedyAccepted(at=now, actor=who, remedy=remedy)
     if remedy.type == RemedyType.PARTIAL_REFUND:
         return Outcome(
-            events=[accepted, e.Refunded(at=now, actor=who, amount=remedy.amount)],
+            events=[accepted, refunded(case, order, rules, now, who, amount=remedy.amount)],
             target=S.REFUNDED,
         )
     if remedy.type == RemedyType.COUPON:
@@ -625,15 +650,20 @@ def _timeout(case: Case, cmd: c.Command, order: Order, rules: Rules, now: dateti
     rule = deadline.rule_id
     match deadline.on_expiry:
         case "refund":
-            refund = e.Refunded(at=now, actor="system", amount=case.requested_amount, rule_id=rule)
+            refund = refunded(case, order, rules, now, "system", rule_id=rule)
             outcome = Outcome(events=[refund], target=S.REFUNDED)
         case "agree":
-            outcome = agreement(case, "system", None, now, rule_id=rule)
+            outcome = agreement(case, order, rules, "system", None, now, rule_id=rule)
         case "close":
             closed = e.Closed(
                 at=now, actor="system", reason=ClosedReason.BUYER_TIMEOUT, rule_id=rule
             )
             outcome = Outcome(events=[closed], target=S.CLOSED)
+        case "review":
+            outcome = Outcome(
+                events=[e.StageChanged(at=now, actor="system", stage=Stage.REVIEW)],
+                target=S.IN_INTERVENTION,
+            )
         case "complete":
             outcome = Outcome(
                 events=[e.Completed(at=now, actor="system", rule_id=rule)], target=S.COMPLETED
@@ -658,23 +688,32 @@ HANDLERS: dict[str, Handler] = {
     "reship": _reship,
     "confirm_received": _confirm_received,
     "timeout": _timeout,
+    **intervention.HANDLERS,
 }
 
 ON_EXPIRY = frozenset({"refund", "agree", "close", "complete"})
 
 
-def available_actions(case: Case, actor: Actor) -> list[str]:
-    """The actions ``actor`` may try on ``case`` in its status (by the table and party)."""
+def available_actions(
+    case: Case, actor: Actor, *, now: datetime | None = None, rules: Rules | None = None
+) -> list[str]:
+    """The actions ``actor`` may try on ``case``: by the table, the party and the stage; with
+    ``now`` and ``rules``, also by the time rules (intervention only from 72h, or refusal)."""
     if case.terminal:
         return []
     names = []
     for row in transitions.actions_in(case.status):
+        if row.action == "timeout":
+            continue
         try:
             authorize(case, row.actors, actor, row.action)
-        except Forbidden:
+            if case.status == S.IN_INTERVENTION:
+                transitions.check_stage(case.stage, row.action, actor.role, case=case.id)
+            if row.action == "request_intervention" and now is not None and rules is not None:
+                intervention.check_request(case, rules, now)
+        except (Forbidden, NotAllowed, NotEligible):
             continue
         if row.action in ("accept_remedy", "decline_remedy") and case.remedy is None:
             continue
-        if row.action != "timeout":
-            names.append(row.action)
+        names.append(row.action)
     return names

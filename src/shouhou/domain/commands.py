@@ -17,10 +17,13 @@ from typing import Any, ClassVar
 
 from shouhou.domain.model import (
     Actor,
+    Attachment,
     CaseKind,
+    Liable,
     Reason,
     ReceiptCondition,
     RemedyType,
+    RulingOutcome,
     ShippingMethod,
     parse_enum,
 )
@@ -87,6 +90,7 @@ class ShipReturn(CaseCommand):
     carrier: str
     waybill: str
     method: ShippingMethod = ShippingMethod.EXPRESS
+    fee: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +135,37 @@ class Reship(CaseCommand):
 @dataclass(frozen=True, kw_only=True)
 class ConfirmReceived(CaseCommand):
     action: ClassVar[str] = "confirm_received"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestIntervention(CaseCommand):
+    action: ClassVar[str] = "request_intervention"
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitEvidence(CaseCommand):
+    """Submit or revise one's evidence; ``attachments`` are SHA-256 names of stored files."""
+
+    action: ClassVar[str] = "submit_evidence"
+    text: str
+    attachments: tuple[str, ...] = ()
+    #: The stored files behind ``attachments``, filled in by the service that checked them.
+    files: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompleteEvidence(CaseCommand):
+    action: ClassVar[str] = "complete_evidence"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule(CaseCommand):
+    action: ClassVar[str] = "rule"
+    outcome: RulingOutcome
+    liable: Liable
+    reason: str
+    amount: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +243,10 @@ CASE_COMMANDS: Mapping[str, type[Command]] = {
         DeclineRemedy,
         Reship,
         ConfirmReceived,
+        RequestIntervention,
+        SubmitEvidence,
+        CompleteEvidence,
+        Rule,
         Timeout,
     )
 }
@@ -216,7 +255,9 @@ ORDER_COMMANDS: Mapping[str, type[Command]] = {
     for cls in (Pay, Ship, Deliver, ConfirmOrderReceipt, CloseOrder, Reopen, OrderTimeout)
 }
 
-MONEY_FIELDS = frozenset({"amount"})
+MONEY_FIELDS = frozenset({"amount", "fee"})
+#: Fields the services fill in; never taken from an edge's parameters.
+SERVICE_FIELDS = frozenset({"files"})
 
 
 def _base_type(hint: Any) -> Any:
@@ -242,7 +283,7 @@ def build(
     """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    settable = set(fields) - set(fixed) - {"actor"}
+    settable = set(fields) - set(fixed) - {"actor"} - SERVICE_FIELDS
     unknown = set(params) - settable
     if unknown:
         raise Invalid(

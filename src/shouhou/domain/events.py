@@ -12,12 +12,18 @@ from shouhou.domain.model import (
     CaseKind,
     ClosedReason,
     Deadline,
+    Evidence,
+    Freight,
+    Liable,
     Order,
     Phase,
     Reason,
     ReceiptCondition,
     Remedy,
+    RulingOutcome,
     Shipment,
+    Stage,
+    Suspended,
 )
 
 
@@ -128,6 +134,39 @@ class DeadlineFired(Event):
 class Refunded(Event):
     amount: int
     rule_id: str | None = None
+    freight: Freight | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InterventionRequested(Event):
+    suspended: Suspended
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvidenceSubmitted(Event):
+    evidence: Evidence
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvidenceCompleted(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageChanged(Event):
+    stage: Stage | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ruled(Event):
+    """An agent's ruling; ``dispute`` marks a ruling against the seller (SPEC §9)."""
+
+    outcome: RulingOutcome
+    amount: int
+    liable: Liable
+    reason: str
+    freight: Freight | None
+    dispute: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,6 +287,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ReceivedConfirmed,
         DeadlineFired,
         Refunded,
+        InterventionRequested,
+        EvidenceSubmitted,
+        EvidenceCompleted,
+        StageChanged,
+        Ruled,
         Completed,
         Closed,
         StatusChanged,

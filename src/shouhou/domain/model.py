@@ -80,12 +80,34 @@ class CaseStatus(StrEnum):
     AWAITING_SELLER_RECEIPT = "awaiting_seller_receipt"
     AWAITING_SELLER_RESHIP = "awaiting_seller_reship"
     AWAITING_BUYER_CONFIRMATION = "awaiting_buyer_confirmation"
+    IN_INTERVENTION = "in_intervention"
     REFUNDED = "refunded"
     COMPLETED = "completed"
     CLOSED = "closed"
 
 
 TERMINAL_STATUSES = frozenset({CaseStatus.REFUNDED, CaseStatus.COMPLETED, CaseStatus.CLOSED})
+
+
+class Stage(StrEnum):
+    """Where a case stands inside platform intervention (SPEC §4)."""
+
+    EVIDENCE = "evidence"
+    SELLER_HANDLING = "seller_handling"
+    REVIEW = "review"
+
+
+class RulingOutcome(StrEnum):
+    REFUND = "refund"
+    PARTIAL_REFUND = "partial_refund"
+    REJECT = "reject"
+    CONTINUE = "continue"
+
+
+class Liable(StrEnum):
+    SELLER = "seller"
+    BUYER = "buyer"
+    NONE = "none"
 
 
 class ClosedReason(StrEnum):
@@ -171,12 +193,55 @@ class Shipment:
     carrier: str
     waybill: str
     method: ShippingMethod
+    fee: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class Remedy:
     type: RemedyType
     amount: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attachment:
+    """A stored file, named by the SHA-256 of its content (never by a guessable path)."""
+
+    sha256: str
+    media_type: str
+    size: int
+    filename: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
+    """One party's evidence in an intervention; a new submission revises it."""
+
+    party: Role
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    at: datetime
+    revision: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suspended:
+    """The status and deadline a case left when intervention began, with the time left."""
+
+    status: CaseStatus
+    deadline: Deadline | None
+    remaining: timedelta | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Freight:
+    """Who bears the shipping (SPEC §5): amounts, the rule, who must prove it."""
+
+    buyer: int
+    seller: int
+    rule_id: str
+    proof_by: str | None = None
+    insurance_claim: int = 0
+    deducted: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,6 +308,11 @@ class Case:
     return_shipment: Shipment | None = None
     reshipment: Shipment | None = None
     marks: tuple[Mark, ...] = ()
+    stage: Stage | None = None
+    suspended: Suspended | None = None
+    evidence: tuple[Evidence, ...] = ()
+    freight: Freight | None = None
+    ruling_reason: str | None = None
     opened_at: datetime
     resolved_at: datetime | None = None
     resolution_rule: str | None = None

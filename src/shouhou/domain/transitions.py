@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from shouhou.domain.model import TERMINAL_STATUSES, CaseStatus, Role
-from shouhou.errors import TransitionNotAllowed
+from shouhou.domain.model import TERMINAL_STATUSES, CaseStatus, Role, Stage
+from shouhou.errors import NotAllowed, TransitionNotAllowed
 
 S = CaseStatus
 START = S.AWAITING_SELLER
@@ -37,9 +37,18 @@ def _rows(
     ]
 
 
-BUYER, SELLER, SYSTEM = (Role.BUYER,), (Role.SELLER,), (Role.SYSTEM,)
+BUYER, SELLER, SYSTEM, AGENT = (Role.BUYER,), (Role.SELLER,), (Role.SYSTEM,), (Role.AGENT,)
 _REFUND_OR_RETURN = (S.REFUNDED, S.AWAITING_BUYER_RETURN)
 _REMEDY_OUTCOMES = (S.REFUNDED, S.CLOSED, S.AWAITING_SELLER_RESHIP)
+#: The statuses a buyer may escalate from, and a ruling of ``continue`` may return to.
+ESCALABLE = (
+    S.AWAITING_SELLER,
+    S.SELLER_REFUSED,
+    S.AWAITING_BUYER_RETURN,
+    S.AWAITING_SELLER_RECEIPT,
+    S.AWAITING_SELLER_RESHIP,
+    S.AWAITING_BUYER_CONFIRMATION,
+)
 
 TABLE: tuple[Transition, ...] = tuple(
     [
@@ -111,8 +120,64 @@ TABLE: tuple[Transition, ...] = tuple(
             {"confirm_received": [S.COMPLETED], "withdraw": [S.CLOSED]},
         ),
         *_rows(S.AWAITING_BUYER_CONFIRMATION, SYSTEM, {"timeout": [S.COMPLETED]}),
+        *(
+            Transition(
+                source=status,
+                action="request_intervention",
+                targets=frozenset({S.IN_INTERVENTION}),
+                actors=frozenset(BUYER),
+            )
+            for status in ESCALABLE
+        ),
+        *_rows(
+            S.IN_INTERVENTION,
+            BUYER,
+            {"complete_evidence": [S.IN_INTERVENTION], "withdraw": [S.CLOSED]},
+        ),
+        *_rows(S.IN_INTERVENTION, BUYER + SELLER, {"submit_evidence": [S.IN_INTERVENTION]}),
+        *_rows(S.IN_INTERVENTION, SELLER, {"agree": _REFUND_OR_RETURN}),
+        *_rows(S.IN_INTERVENTION, AGENT, {"rule": (S.REFUNDED, S.CLOSED, *ESCALABLE)}),
+        *_rows(S.IN_INTERVENTION, SYSTEM, {"timeout": [S.IN_INTERVENTION]}),
     ]
 )
+
+#: Inside intervention, the stages in which each action may be taken, and by whom (SPEC §4):
+#: evidence is revisable until its stage ends, then sealed; the seller may still agree or
+#: rebut after the buyer completes evidence; only the review stage takes a ruling.
+STAGE_ACTIONS: Mapping[str, Mapping[Stage, frozenset[Role]]] = {
+    "submit_evidence": {
+        Stage.EVIDENCE: frozenset({Role.BUYER, Role.SELLER}),
+        Stage.SELLER_HANDLING: frozenset({Role.SELLER}),
+    },
+    "complete_evidence": {Stage.EVIDENCE: frozenset({Role.BUYER})},
+    "agree": {
+        Stage.EVIDENCE: frozenset({Role.SELLER}),
+        Stage.SELLER_HANDLING: frozenset({Role.SELLER}),
+    },
+    "rule": {Stage.REVIEW: frozenset({Role.AGENT})},
+}
+#: The deadline of each intervention stage (none in review: an agent's queue takes it).
+STAGE_DEADLINES: Mapping[Stage, str | None] = {
+    Stage.EVIDENCE: "evidence",
+    Stage.SELLER_HANDLING: "seller_handle_after_evidence",
+    Stage.REVIEW: None,
+}
+
+
+def check_stage(stage: Stage | None, action: str, role: Role, *, case: str) -> None:
+    """Refuse ``action`` in an intervention stage that does not take it from ``role``."""
+    allowed = STAGE_ACTIONS.get(action)
+    if allowed is None or stage is None:
+        return
+    roles = allowed.get(stage, frozenset())
+    acting_as = {Role.BUYER, Role.SELLER} if role == Role.PLATFORM else {role}
+    if not roles & acting_as:
+        raise NotAllowed(
+            f"can't {action} as {role.value} in the {stage.value} stage of intervention",
+            case=case,
+            status=S.IN_INTERVENTION.value,
+        )
+
 
 #: The deadline a case gets on entering each waiting status (SPEC §2).
 STATUS_DEADLINES: Mapping[CaseStatus, str] = {
@@ -122,6 +187,7 @@ STATUS_DEADLINES: Mapping[CaseStatus, str] = {
     S.AWAITING_SELLER_RECEIPT: "seller_confirm_receipt",
     S.AWAITING_SELLER_RESHIP: "seller_reship",
     S.AWAITING_BUYER_CONFIRMATION: "buyer_confirm_received",
+    S.IN_INTERVENTION: "evidence",
 }
 
 _INDEX: dict[tuple[CaseStatus, str], Transition] = {(t.source, t.action): t for t in TABLE}

@@ -45,6 +45,15 @@ LIMITS: dict[str, type] = {
     "no_reason_second_sale": bool,
     "sanbao_periods": bool,
     "reopen_window": str,
+    "agent_ruling": bool,
+    "after_sale_disputes_count": bool,
+    "freight_seller_fault": bool,
+    "freight_no_reason_free_shipping": bool,
+    "freight_buyer_bears": bool,
+    "freight_own_leg": bool,
+    "freight_refused_without_reason": bool,
+    "freight_refused_with_reason": bool,
+    "freight_insurance": bool,
 }
 
 #: Case facts a holiday trigger may name.

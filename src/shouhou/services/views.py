@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shouhou.domain import cases
@@ -220,6 +220,7 @@ def case_view(
     timeline: Sequence[StoredEvent] = (),
     actor: Actor | None = None,
     money: Money = int,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The case view of SPEC §1; ``money`` renders amounts (fen for the API, yuan in files)."""
     return {
@@ -240,7 +241,9 @@ def case_view(
         "freight": None,
         "modifications": case.modifications,
         "remedy": _plain(case.remedy, money) if case.remedy else None,
-        "available_actions": cases.available_actions(case, actor) if actor else [],
+        "available_actions": (
+            cases.available_actions(case, actor, now=now, rules=rules) if actor else []
+        ),
         "timeline": [event_view(s, money) for s in timeline],
         "explanation": explain(case, rules, timeline),
         "version": case.version,

@@ -1,0 +1,66 @@
+"""Freight liability (SPEC §5, seed Ⅲ 「誰過錯, 誰承擔」) as a pure function of the case.
+
+The outbound leg is the shipping fee the buyer paid with the order; the return leg is the fee
+the buyer gave when shipping the goods back. The split says what each side bears, which rule
+decided it, who must prove it, what freight insurance (运费险) pays the buyer on a separate
+claim, and how much of the outbound fee is kept out of the refund.
+"""
+
+from __future__ import annotations
+
+from shouhou.domain.model import Case, Freight, Liable, Order, Reason
+from shouhou.domain.rules import Rules
+
+
+def _party_at_fault(case: Case, rules: Rules, liable: Liable | None) -> Liable:
+    if liable is not None:
+        return liable
+    if case.reason == Reason.REFUSED_DELIVERY:
+        return Liable.BUYER  # refused without a reason until an agent finds one
+    return Liable(rules.reason(case.reason).fault)
+
+
+def split(case: Case, order: Order, rules: Rules, liable: Liable | None = None) -> Freight:
+    """Who bears the outbound and the return leg, under which rule (``liable``: a ruling)."""
+    outbound = order.shipping_fee
+    back = case.return_shipment.fee if case.return_shipment else 0
+    at_fault = _party_at_fault(case, rules, liable)
+    proof_by: str | None = None
+    if case.reason == Reason.REFUSED_DELIVERY:
+        if at_fault == Liable.SELLER:
+            name, buyer, seller, proof_by = (
+                "freight_refused_with_reason",
+                0,
+                outbound + back,
+                "buyer",
+            )
+        else:
+            name, buyer, seller, proof_by = (
+                "freight_refused_without_reason",
+                outbound + back,
+                0,
+                "seller",
+            )
+    elif at_fault == Liable.SELLER:
+        name, buyer, seller = "freight_seller_fault", 0, outbound + back
+    elif case.reason == Reason.NO_REASON and order.free_shipping:
+        name, buyer, seller = "freight_no_reason_free_shipping", back, outbound
+    elif case.reason == Reason.NO_REASON or at_fault == Liable.BUYER:
+        name, buyer, seller = "freight_buyer_bears", outbound + back, 0
+    else:
+        name, buyer, seller = "freight_own_leg", back, outbound
+    insurance = back if order.freight_insurance and buyer >= back > 0 else 0
+    deducted = outbound if buyer >= outbound > 0 and name != "freight_own_leg" else 0
+    return Freight(
+        buyer=buyer,
+        seller=seller,
+        rule_id=rules.limit(name).rule_id,
+        proof_by=proof_by,
+        insurance_claim=insurance,
+        deducted=deducted,
+    )
+
+
+def full_refund(case: Case, order: Order, freight: Freight) -> int:
+    """A refund "in full": what was asked, less an outbound fee the buyer bears."""
+    return max(0, min(case.requested_amount, order.total - order.refunded - freight.deducted))
