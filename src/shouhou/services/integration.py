@@ -12,11 +12,19 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Any, Protocol
 
 from shouhou.domain.model import Actor, Case, CaseStatus, Order, OrderStatus, Role
 from shouhou.errors import Invalid
-from shouhou.services.ports import OutboxMessage, UnitOfWork
+from shouhou.services.ports import (
+    CaseRepository,
+    DeadlineStore,
+    OrderRepository,
+    Outbox,
+    OutboxMessage,
+    UnitOfWork,
+)
 
 #: Every API key starts with this, so leaked keys are easy to find in logs and code.
 KEY_PREFIX = "shk_"
@@ -289,6 +297,8 @@ class Webhooks(Protocol):
 class ApiUnitOfWork(UnitOfWork, Protocol):
     """A unit of work that also reaches the integration tables."""
 
+    def __enter__(self) -> ApiUnitOfWork: ...
+
     @property
     def keys(self) -> Keys: ...
 
@@ -371,3 +381,44 @@ def announce_approaching(uow: ApiUnitOfWork, now: datetime, lead: timedelta, lim
         uow.outbox.add([approaching_message(one, now) for one in due])
         uow.commit()
     return len(due)
+
+
+class Joined:
+    """A unit of work joined to an open outer one: a use case run in it commits nothing.
+
+    The API runs a use case, renders its answer and stores it under the request's
+    ``Idempotency-Key`` in one transaction; the outer unit of work commits all of it at once.
+    """
+
+    def __init__(self, outer: UnitOfWork) -> None:
+        self.outer = outer
+
+    @property
+    def orders(self) -> OrderRepository:
+        return self.outer.orders
+
+    @property
+    def cases(self) -> CaseRepository:
+        return self.outer.cases
+
+    @property
+    def deadlines(self) -> DeadlineStore:
+        return self.outer.deadlines
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.outer.outbox
+
+    def __enter__(self) -> Joined:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """The outer unit of work rolls back or commits."""
+
+    def commit(self) -> None:
+        """The outer unit of work commits."""

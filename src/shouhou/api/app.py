@@ -1,0 +1,185 @@
+"""The FastAPI application: ``create_app(engine)``.
+
+Routes live in ``cases``, ``orders`` and ``hooks``; this module adds health, the caller's
+identity, the rulebooks, the body-size and media-type guards, and the error handlers.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shouhou.api import cases, errors, hooks, orders, wire
+from shouhou.api.deps import Caller, Context, Ctx
+from shouhou.bootstrap import Engine
+from shouhou.errors import NotFound, PolicyError
+
+#: The largest request body the API reads, in bytes (requests carry JSON, not files).
+MAX_BODY_BYTES = 256 * 1024
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+DESCRIPTION = """\
+The after-sales engine over HTTP: orders, cases and their actions, deadlines, webhooks.
+
+* **Authentication**: `Authorization: Bearer shk_…`, a key bound to a role and subject
+  (`buyer:b1`, `seller:s1`, `agent:a1`, `platform`), made with `shouhou keys create`. A platform
+  key may act for a buyer or seller with `X-On-Behalf-Of: buyer:b1`.
+* **Visibility**: buyers see their own cases and orders, sellers their shop's, agents and the
+  platform everything; what you can't see answers 404.
+* **Writes** accept `Idempotency-Key`: the same key and body within 24 hours replays the first
+  answer (header `Idempotent-Replayed: true`); the same key with another request is refused.
+* **Money** is integer fen; **times** are ISO 8601 with an offset.
+* **Errors** have one shape, `{"error": {"code", "message", "rule", "allowed_from", …}}`:
+  not_allowed 409, conflict 409, not_eligible 422, invalid 422 (400 for malformed JSON),
+  forbidden 403, not_found 404, unauthenticated 401, payload_too_large 413.
+* **Webhooks** are signed like Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+  `webhook-signature: v1,<base64 HMAC-SHA256>`); see `shouhou.webhooks.verify`.
+"""
+
+
+class BodyGuard:
+    """Refuse bodies over ``limit`` bytes (413) and write bodies that are not JSON (415)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(send, 413, f"the body is over {self.limit} bytes")
+            return
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        has_body = (length.isdigit() and int(length) > 0) or "transfer-encoding" in headers
+        if scope["method"] in WRITE_METHODS and has_body and media and not _is_json(media):
+            await self._refuse(send, 415, f"send JSON (application/json), not {media}")
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise HTTPException(413, f"the body is over {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, message: str) -> None:
+        response = errors.error_response(status, errors.HTTP_CODES[status], message)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
+meta = APIRouter(tags=["meta"])
+
+
+@meta.get("/health", response_model=wire.Health, summary="Is the API up and its database?")
+def health(ctx: Ctx) -> dict[str, Any]:
+    with ctx.reader() as uow:
+        uow.orders.get("-")  # one indexed read proves the database answers
+    return {"status": "ok", "database": "ok", "version": version("shouhou")}
+
+
+@meta.get("/v1/me", response_model=wire.Me, responses=cases.ERRORS, summary="Who am I?")
+def me(who: Caller) -> dict[str, Any]:
+    return {
+        "key": who.key.id,
+        "role": who.key.role.value,
+        "subject": who.key.subject,
+        "acting_as": str(who.actor),
+    }
+
+
+@meta.get(
+    "/v1/policies",
+    response_model=list[wire.PolicySummary],
+    responses=cases.ERRORS,
+    tags=["policies"],
+    summary="Rulebook packs and their versions; `selected` ones are in force here",
+)
+def policies(ctx: Ctx, who: Caller) -> list[dict[str, Any]]:
+    registry = ctx.engine.registry
+    return [
+        {
+            "name": name,
+            "selected": name in ctx.engine.policies,
+            "versions": [
+                {
+                    "version": v.pack.version,
+                    "kind": v.pack.kind,
+                    "title": {"zh": v.pack.title.zh, "en": v.pack.title.en},
+                }
+                for v in registry.versions(name)
+            ],
+        }
+        for name in registry.names()
+    ]
+
+
+@meta.get(
+    "/v1/policies/{name}",
+    response_model=dict[str, Any],
+    responses=cases.ERRORS,
+    tags=["policies"],
+    summary="One pack (its newest version): every rule with its provenance",
+)
+def policy(
+    ctx: Ctx, who: Caller, name: Annotated[str, Path(min_length=1, max_length=64)]
+) -> dict[str, Any]:
+    try:
+        loaded = ctx.engine.registry.versions(name)[-1]
+    except PolicyError:
+        raise NotFound(f"no policy pack {name}") from None
+    data: dict[str, Any] = loaded.pack.model_dump(mode="json")
+    return data
+
+
+def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The REST API over ``engine`` (which must be on SQL storage: ``Engine.open``)."""
+    if engine.integration is None:
+        raise ValueError("the REST API needs an engine on SQL storage (Engine.open)")
+    app = FastAPI(
+        title="shouhou (售后) API",
+        version=version("shouhou"),
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "cases", "description": "After-sales cases and their actions"},
+            {"name": "orders", "description": "Orders, recorded by the platform"},
+            {"name": "webhooks", "description": "Subscriptions, the outbox, deliveries"},
+            {"name": "policies", "description": "Rulebook packs"},
+            {"name": "meta", "description": "Health and identity"},
+        ],
+    )
+    app.state.ctx = Context(engine=engine)
+    errors.install(app)
+    app.add_middleware(BodyGuard, limit=max_body_bytes)
+    app.include_router(meta)
+    app.include_router(cases.router)
+    app.include_router(orders.router)
+    app.include_router(hooks.router)
+    return app
+
+
+__all__ = ["MAX_BODY_BYTES", "Context", "create_app"]

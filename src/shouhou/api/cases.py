@@ -1,0 +1,252 @@
+"""Cases: apply, list, view, and one route per case action (generated from the commands)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel
+
+from shouhou.api import wire
+from shouhou.api.deps import (
+    Caller,
+    Context,
+    Ctx,
+    IdempotencyKey,
+    Principal,
+    decode_cursor,
+    encode_cursor,
+    view_in,
+    write,
+)
+from shouhou.domain import cases as case_rules
+from shouhou.domain import commands as c
+from shouhou.domain.model import Case, CaseStatus, Role
+from shouhou.errors import NotFound
+from shouhou.services import views
+from shouhou.services.integration import ApiUnitOfWork, CaseFilter, Joined
+
+router = APIRouter(prefix="/v1", tags=["cases"])
+
+#: Error answers every case route may give, for the OpenAPI document.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": wire.ErrorBody, "description": "no or unknown API key"},
+    403: {"model": wire.ErrorBody, "description": "forbidden: this actor may not"},
+    404: {"model": wire.ErrorBody, "description": "not_found (or not visible to the caller)"},
+    409: {"model": wire.ErrorBody, "description": "not_allowed in this status, or conflict"},
+    422: {"model": wire.ErrorBody, "description": "invalid parameters or not_eligible now"},
+}
+CaseId = Annotated[str, Path(min_length=1, max_length=64, description="the case id")]
+IdQuery = Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+#: The largest page a list returns.
+MAX_PAGE = 200
+
+
+def summary(case: Case, who: Principal) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "order": case.order_id,
+        "shop": case.shop,
+        "buyer": case.buyer,
+        "kind": case.kind.value,
+        "phase": case.phase.value,
+        "reason": case.reason.value,
+        "status": case.status.value,
+        "requested_amount": case.requested_amount,
+        "refund_amount": case.refund_amount,
+        "deadline": views.deadline_view(case.deadline),
+        "closed_reason": case.closed_reason.value if case.closed_reason else None,
+        "opened_at": case.opened_at.isoformat(),
+        "available_actions": case_rules.available_actions(case, who.actor),
+        "version": case.version,
+    }
+
+
+def visible_case(uow: ApiUnitOfWork, who: Principal, case_id: str) -> Case:
+    """The case, if it exists and the caller may see it; ``not_found`` otherwise."""
+    case = uow.cases.get(case_id)
+    if case is None or not who.sees_case(case):
+        raise NotFound(f"no case {case_id}", case=case_id)
+    return case
+
+
+@router.get(
+    "/cases",
+    response_model=wire.CasePage,
+    responses=ERRORS,
+    summary="List cases the caller may see",
+    description=(
+        "Buyers see their own cases, sellers their shop's, agents and the platform all. "
+        "Filters combine; `status` may repeat. `sort=due_at` lists only cases with a running "
+        "deadline, soonest first (a work queue)."
+    ),
+)
+def list_cases(
+    ctx: Ctx,
+    who: Caller,
+    status: Annotated[list[CaseStatus], Query()] = [],  # noqa: B006 (FastAPI copies it)
+    shop: Annotated[str | None, IdQuery] = None,
+    buyer: Annotated[str | None, IdQuery] = None,
+    order: Annotated[str | None, IdQuery] = None,
+    due_before: Annotated[
+        AwareDatetime | None, Query(description="deadline due before this instant")
+    ] = None,
+    sort: Literal["opened_at", "due_at"] = "opened_at",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> dict[str, Any]:
+    if who.actor.role == Role.BUYER:
+        if buyer not in (None, who.actor.id):
+            return {"items": [], "next_cursor": None}
+        buyer = who.actor.id
+    if who.actor.role == Role.SELLER:
+        if shop not in (None, who.actor.id):
+            return {"items": [], "next_cursor": None}
+        shop = who.actor.id
+    where = CaseFilter(
+        statuses=tuple(status),
+        shop=shop,
+        buyer=buyer,
+        order=order,
+        due_before=due_before,
+        sort=sort,
+        after=decode_cursor(cursor),
+    )
+    with ctx.reader() as uow:
+        found = uow.queries.cases(where, limit + 1)
+    page = found[:limit]
+    more = len(found) > limit
+    return {
+        "items": [summary(item.case, who) for item in page],
+        "next_cursor": encode_cursor(*page[-1].sort_key) if more else None,
+    }
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=wire.CaseView,
+    responses=ERRORS,
+    summary="One case: status, deadline, timeline, explanation, your available actions",
+)
+def get_case(ctx: Ctx, who: Caller, case_id: CaseId) -> dict[str, Any]:
+    with ctx.reader() as uow:
+        visible_case(uow, who, case_id)
+        return view_in(ctx, uow, case_id, who.actor)
+
+
+@router.get(
+    "/cases/{case_id}/events",
+    response_model=list[wire.Event],
+    responses=ERRORS,
+    summary="The case timeline",
+)
+def case_events(ctx: Ctx, who: Caller, case_id: CaseId) -> list[dict[str, Any]]:
+    with ctx.reader() as uow:
+        visible_case(uow, who, case_id)
+        return [views.event_view(s, int) for s in uow.cases.timeline(case_id)]
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=wire.CaseView,
+    responses=ERRORS,
+    summary="Apply for after-sales on an order (the buyer's apply)",
+    description="Opens a case; the answer is the new case view with its first deadline.",
+)
+def apply(
+    ctx: Ctx,
+    who: Caller,
+    request: Request,
+    body: wire.ApplyIn,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    params = body.model_dump(mode="json", exclude_unset=True)
+
+    def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
+        order = uow.orders.get(body.order)
+        if order is None or not who.sees_order(order):
+            raise NotFound(f"no order {body.order}")
+        cmd = ctx.engine.build("apply", actor=who.actor, target={}, params=params)
+        case = ctx.engine.execute(cmd, uow=Joined(uow))
+        return 201, view_in(ctx, uow, case.id, who.actor)
+
+    return write(ctx, request, who, idempotency_key, params, run)
+
+
+def _act(
+    ctx: Context,
+    who: Principal,
+    request: Request,
+    action: str,
+    case_id: str,
+    body: BaseModel | None,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    params = body.model_dump(mode="json", exclude_unset=True) if body is not None else {}
+
+    def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
+        visible_case(uow, who, case_id)
+        target = {"case_id": case_id}
+        cmd = ctx.engine.build(action, actor=who.actor, target=target, params=params)
+        ctx.engine.execute(cmd, uow=Joined(uow))
+        return 200, view_in(ctx, uow, case_id, who.actor)
+
+    return write(ctx, request, who, idempotency_key, params, run)
+
+
+def _action_route(action: str, cls: type[c.Command]) -> None:
+    model = wire.params_model(cls, frozenset({"case_id"}))
+    required = wire.has_required(model)
+
+    def endpoint(**kwargs: Any) -> JSONResponse:
+        return _act(
+            kwargs["ctx"],
+            kwargs["who"],
+            kwargs["request"],
+            action,
+            kwargs["case_id"],
+            kwargs["body"],
+            kwargs["idempotency_key"],
+        )
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("ctx", keyword, annotation=Ctx),
+            inspect.Parameter("who", keyword, annotation=Caller),
+            inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter("case_id", keyword, annotation=CaseId),
+            inspect.Parameter(
+                "body",
+                keyword,
+                annotation=model if required else model | None,
+                default=Body() if required else Body(default=None),
+            ),
+            inspect.Parameter("idempotency_key", keyword, annotation=IdempotencyKey, default=None),
+        ]
+    )
+    doc = (cls.__doc__ or "").strip()
+    generated = doc.startswith(cls.__name__ + "(")  # dataclasses write a signature as doc
+    router.add_api_route(
+        f"/cases/{{case_id}}/actions/{action}",
+        endpoint,
+        methods=["POST"],
+        response_model=wire.CaseView,
+        responses=ERRORS,
+        name=f"case_{action}",
+        summary=f"{action} (SPEC §1 action)",
+        description=("" if generated else doc + "\n\n")
+        + "Refused with not_allowed (409), not_eligible (422), forbidden (403) or invalid "
+        "(422), naming the rule; the answer is the case view after the action.",
+    )
+
+
+#: Actions no API caller sends: ``apply`` is POST /v1/cases, ``timeout`` is the system's.
+NOT_ROUTED = frozenset({"apply", "timeout"})
+
+for _name, _cls in c.CASE_COMMANDS.items():
+    if _name not in NOT_ROUTED:
+        _action_route(_name, _cls)

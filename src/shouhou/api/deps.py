@@ -1,0 +1,211 @@
+"""What every route needs: the engine, the caller (API key, acting-as), and idempotent writes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shouhou.api.errors import ApiError
+from shouhou.bootstrap import Engine
+from shouhou.domain.model import Actor, Case, Order, Role
+from shouhou.errors import Forbidden, Invalid, NotFound
+from shouhou.services import views
+from shouhou.services.integration import ApiKey, ApiUnitOfWork, StoredResponse, authenticate
+
+#: The header a platform key names the party it acts for in (``buyer:b1``, ``seller:s1``).
+ON_BEHALF_HEADER = "X-On-Behalf-Of"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+@dataclass
+class Context:
+    engine: Engine
+
+    def writer(self) -> ApiUnitOfWork:
+        assert self.engine.integration is not None, "the API needs SQL storage (Engine.open)"
+        return self.engine.integration()
+
+    def reader(self) -> ApiUnitOfWork:
+        assert self.engine.integration_reader is not None
+        return self.engine.integration_reader()
+
+    def now(self) -> datetime:
+        return self.engine.clock.now()
+
+
+def view_in(ctx: Context, uow: ApiUnitOfWork, case_id: str, actor: Actor) -> dict[str, Any]:
+    """The case view for ``actor``, read in ``uow`` (so it sees that transaction's changes)."""
+    case = uow.cases.get(case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}", case=case_id)
+    order = uow.orders.get(case.order_id)
+    assert order is not None
+    rules = ctx.engine.rules_at(case.opened_at)
+    timeline = uow.cases.timeline(case_id)
+    return views.case_view(
+        case, order, rules, timeline=timeline, actor=actor, money=int, now=ctx.now()
+    )
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who calls: the API key, and the actor the request runs as (the key's, or on behalf)."""
+
+    key: ApiKey
+    actor: Actor
+
+    def sees_case(self, case: Case) -> bool:
+        return self._sees(case.shop, case.buyer)
+
+    def sees_order(self, order: Order) -> bool:
+        return self._sees(order.shop, order.buyer)
+
+    def _sees(self, shop: str, buyer: str) -> bool:
+        if self.actor.role == Role.BUYER:
+            return buyer == self.actor.id
+        if self.actor.role == Role.SELLER:
+            return shop == self.actor.id
+        return True  # agents and the platform see everything
+
+    def require(self, *roles: Role) -> None:
+        if self.actor.role not in roles:
+            who = " or ".join(r.value for r in roles)
+            raise Forbidden(f"only a {who} key may do this; this request runs as {self.actor}")
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key from `shouhou keys create ROLE[:SUBJECT]`: `Bearer shk_…`.",
+)
+
+
+def principal(
+    ctx: Annotated[Context, Depends(context)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    on_behalf_of: Annotated[
+        str | None,
+        Header(
+            alias=ON_BEHALF_HEADER,
+            max_length=80,
+            description="Platform keys only: act as this buyer or seller (`buyer:b1`).",
+            examples=["buyer:b1"],
+        ),
+    ] = None,
+) -> Principal:
+    if credentials is None:
+        raise ApiError(401, "send an API key: Authorization: Bearer shk_…")
+    key = authenticate(ctx.reader(), credentials.credentials)
+    if key is None:
+        raise ApiError(401, "unknown or revoked API key")
+    if on_behalf_of is None:
+        return Principal(key=key, actor=key.actor)
+    if key.role != Role.PLATFORM:
+        raise Forbidden(f"only a platform key may send {ON_BEHALF_HEADER}")
+    actor = Actor.parse(on_behalf_of)
+    if actor.role not in (Role.BUYER, Role.SELLER) or not actor.id:
+        raise Invalid(f"{ON_BEHALF_HEADER} names a buyer or seller, like buyer:b1 or seller:s1")
+    return Principal(key=key, actor=actor)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+Ctx = Annotated[Context, Depends(context)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description=(
+            "Any unique string (a UUID). Sending the same key and body again within 24 hours "
+            "replays the first answer instead of acting twice; the same key with another "
+            "request is refused (422)."
+        ),
+    ),
+]
+
+
+def request_hash(request: Request, actor: Actor, payload: Any) -> str:
+    text = json.dumps(
+        [request.method, request.url.path, str(actor), payload],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write(
+    ctx: Context,
+    request: Request,
+    who: Principal,
+    idempotency_key: str | None,
+    payload: Any,
+    operation: Callable[[ApiUnitOfWork], tuple[int, Any]],
+) -> JSONResponse:
+    """Run ``operation`` in one transaction with its idempotency record, or replay the record.
+
+    A refusal rolls everything back and is not stored: nothing changed, so sending the same
+    request again simply runs it again.
+    """
+    digest = request_hash(request, who.actor, payload)
+    with ctx.writer() as uow:
+        if idempotency_key is not None:
+            stored = uow.idempotency.get(who.key.id, idempotency_key)
+            if stored is not None:
+                if stored.request_hash != digest:
+                    raise Invalid(
+                        f"Idempotency-Key {idempotency_key!r} was used for another request "
+                        "(method, path, acting party or body); send a new key",
+                        rule="shouhou/idempotency",
+                    )
+                return JSONResponse(
+                    stored.body, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"}
+                )
+        status, body = operation(uow)
+        if idempotency_key is not None:
+            record = StoredResponse(request_hash=digest, status_code=status, body=body)
+            uow.idempotency.put(who.key.id, idempotency_key, record, ctx.now())
+        uow.commit()
+    return JSONResponse(body, status_code=status)
+
+
+# --- pagination --------------------------------------------------------------------------
+
+
+def encode_cursor(at: datetime, last_id: str) -> str:
+    raw = json.dumps([at.isoformat(), last_id], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, last_id = json.loads(raw)
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None or not isinstance(last_id, str):
+            raise ValueError("bad cursor")
+    except (ValueError, TypeError) as exc:
+        raise Invalid(f"bad cursor: pass the next_cursor of a previous page ({exc})") from None
+    return moment, last_id
+
+
+def not_found(what: str, ident: str) -> NotFound:
+    return NotFound(f"no {what} {ident}")

@@ -1,0 +1,119 @@
+"""One JSON shape for every error, and the one place the error tree becomes HTTP.
+
+    {"error": {"code": "not_allowed", "message": "...", "rule": "...", "allowed_from": "...",
+               "case": "...", "status": "...", "errors": [...field errors...]}}
+
+``code`` is one of the SPEC codes (``not_allowed``, ``not_eligible``, ``forbidden``,
+``invalid``, ``not_found``, ``conflict``) or, for failures outside the engine,
+``unauthenticated``, ``payload_too_large``, ``unsupported_media_type``,
+``method_not_allowed`` and ``internal``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from shouhou.errors import ActionRefused
+
+log = logging.getLogger("shouhou.api")
+
+#: HTTP status of each refusal code (docs/decisions/0004-rest-api.md says why).
+HTTP_STATUS: dict[str, int] = {
+    "not_allowed": 409,
+    "conflict": 409,
+    "not_eligible": 422,
+    "invalid": 422,
+    "forbidden": 403,
+    "not_found": 404,
+}
+#: Codes for HTTP-level failures, by status.
+HTTP_CODES: dict[int, str] = {
+    400: "invalid",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+}
+
+
+class ApiError(Exception):
+    """An HTTP-level failure (authentication, body size, media type) in the error shape."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or HTTP_CODES.get(status, "invalid")
+        self.message = message
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, **extra}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def refusal_status(exc: ActionRefused) -> int:
+    return HTTP_STATUS.get(exc.code, 422)
+
+
+def _refused(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ActionRefused)
+    return JSONResponse({"error": exc.to_dict()}, status_code=refusal_status(exc))
+
+
+def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def _where(loc: Any) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(p) for p in e.get("loc", ())], "message": e.get("msg", ""), "type": e["type"]}
+        for e in exc.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return error_response(
+            400, "invalid", "the body is not valid JSON", rule="shouhou/parameters", errors=errors
+        )
+    first = errors[0] if errors else {"loc": [], "message": "invalid request"}
+    message = f"{_where(first['loc'])}: {first['message']}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return error_response(422, "invalid", message, rule="shouhou/parameters", errors=errors)
+
+
+def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "invalid")
+    message = str(exc.detail) if exc.detail else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+
+
+def _internal(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "internal error; it was logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ActionRefused, _refused)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _internal)

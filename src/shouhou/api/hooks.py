@@ -1,0 +1,270 @@
+"""Webhook endpoints, the outbox of events, deliveries and their attempts, replay (platform)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from shouhou.api import wire
+from shouhou.api.cases import ERRORS, MAX_PAGE
+from shouhou.api.deps import Caller, Ctx, IdempotencyKey, write
+from shouhou.domain.model import Role
+from shouhou.errors import NotFound
+from shouhou.services.integration import (
+    ApiUnitOfWork,
+    Attempt,
+    Delivery,
+    Endpoint,
+    OutboxEvent,
+    matches,
+    new_secret,
+)
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+EndpointId = Annotated[str, Path(min_length=1, max_length=32)]
+EventId = Annotated[str, Path(min_length=1, max_length=40, description="evt_…")]
+
+
+def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "events": list(endpoint.events),
+        "description": endpoint.description,
+        "created_at": endpoint.created_at.isoformat(),
+        "disabled_at": endpoint.disabled_at.isoformat() if endpoint.disabled_at else None,
+    }
+
+
+def delivery_view(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "event": f"evt_{delivery.event_id}",
+        "endpoint": delivery.endpoint_id,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at.isoformat(),
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "created_at": delivery.created_at.isoformat(),
+        "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+    }
+
+
+def attempt_view(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "at": attempt.at.isoformat(),
+        "status_code": attempt.status_code,
+        "error": attempt.error,
+        "duration_ms": attempt.duration_ms,
+    }
+
+
+def event_number(event_id: str) -> int:
+    digits = event_id.removeprefix("evt_")
+    if not digits.isdigit() or len(digits) > 18:
+        raise NotFound(f"no event {event_id}")
+    return int(digits)
+
+
+def _event(uow: ApiUnitOfWork, event_id: str) -> OutboxEvent:
+    event = uow.webhooks.event(event_number(event_id))
+    if event is None:
+        raise NotFound(f"no event {event_id}")
+    return event
+
+
+@router.post(
+    "/endpoints",
+    status_code=201,
+    response_model=wire.EndpointCreated,
+    responses=ERRORS,
+    summary="Subscribe a URL to events",
+    description=(
+        "Events are named `case.*`, `order.*`, `deadline.scheduled|approaching|fired|cleared`; "
+        "a pattern `case.*` takes a whole family, `*` everything. The answer carries the "
+        "signing secret, shown only once."
+    ),
+)
+def create_endpoint(
+    ctx: Ctx,
+    who: Caller,
+    request: Request,
+    body: wire.EndpointIn,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    who.require(Role.PLATFORM)
+    payload = body.model_dump(mode="json", exclude_unset=True)
+
+    def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
+        endpoint = Endpoint(
+            id="we_" + secrets.token_hex(8),
+            url=body.url,
+            secret=new_secret(),
+            events=tuple(body.events),
+            description=body.description,
+            created_by=who.key.id,
+            created_at=ctx.now(),
+        )
+        uow.webhooks.add_endpoint(endpoint)
+        return 201, {**endpoint_view(endpoint), "secret": endpoint.secret}
+
+    return write(ctx, request, who, idempotency_key, payload, run)
+
+
+@router.get("/endpoints", response_model=list[wire.EndpointView], responses=ERRORS)
+def list_endpoints(ctx: Ctx, who: Caller) -> list[dict[str, Any]]:
+    who.require(Role.PLATFORM)
+    with ctx.reader() as uow:
+        return [endpoint_view(e) for e in uow.webhooks.endpoints()]
+
+
+@router.get("/endpoints/{endpoint_id}", response_model=wire.EndpointView, responses=ERRORS)
+def get_endpoint(ctx: Ctx, who: Caller, endpoint_id: EndpointId) -> dict[str, Any]:
+    who.require(Role.PLATFORM)
+    with ctx.reader() as uow:
+        endpoint = uow.webhooks.endpoint(endpoint_id)
+    if endpoint is None:
+        raise NotFound(f"no webhook endpoint {endpoint_id}")
+    return endpoint_view(endpoint)
+
+
+@router.delete(
+    "/endpoints/{endpoint_id}",
+    response_model=wire.EndpointView,
+    responses=ERRORS,
+    summary="Disable an endpoint (its pending deliveries fail; its log stays)",
+)
+def disable_endpoint(
+    ctx: Ctx,
+    who: Caller,
+    request: Request,
+    endpoint_id: EndpointId,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    who.require(Role.PLATFORM)
+
+    def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
+        uow.webhooks.disable_endpoint(endpoint_id, ctx.now())
+        endpoint = uow.webhooks.endpoint(endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"no webhook endpoint {endpoint_id}")
+        return 200, endpoint_view(endpoint)
+
+    return write(ctx, request, who, idempotency_key, None, run)
+
+
+@router.get(
+    "/events",
+    response_model=wire.EventPage,
+    responses=ERRORS,
+    summary="The outbox: every event, oldest first (catch up after downtime)",
+)
+def list_events(
+    ctx: Ctx,
+    who: Caller,
+    type: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40, description="an event id")] = None,
+) -> dict[str, Any]:
+    who.require(Role.PLATFORM)
+    after = event_number(cursor) if cursor else 0
+    with ctx.reader() as uow:
+        found = uow.webhooks.events(after=after, limit=limit + 1, types=type)
+    page = found[:limit]
+    return {
+        "items": [e.envelope() for e in page],
+        "next_cursor": page[-1].public_id if len(found) > limit else None,
+    }
+
+
+@router.get("/events/{event_id}", response_model=wire.OutboxEventView, responses=ERRORS)
+def get_event(ctx: Ctx, who: Caller, event_id: EventId) -> dict[str, Any]:
+    who.require(Role.PLATFORM)
+    with ctx.reader() as uow:
+        return _event(uow, event_id).envelope()
+
+
+@router.post(
+    "/events/{event_id}/replay",
+    status_code=202,
+    response_model=wire.Replayed,
+    responses=ERRORS,
+    summary="Send an event again (to one endpoint, or to every active one that wants it)",
+)
+def replay_event(
+    ctx: Ctx,
+    who: Caller,
+    request: Request,
+    event_id: EventId,
+    idempotency_key: IdempotencyKey = None,
+    body: wire.ReplayIn | None = None,
+) -> JSONResponse:
+    who.require(Role.PLATFORM)
+    payload = body.model_dump(mode="json", exclude_unset=True) if body else {}
+
+    def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
+        event = _event(uow, event_id)
+        if body is not None and body.endpoint is not None:
+            endpoint = uow.webhooks.endpoint(body.endpoint)
+            if endpoint is None or endpoint.disabled_at is not None:
+                raise NotFound(f"no active webhook endpoint {body.endpoint}")
+            targets = [endpoint.id]
+        else:
+            targets = [
+                e.id
+                for e in uow.webhooks.endpoints()
+                if e.disabled_at is None and matches(e.events, event.type)
+            ]
+        return 202, {"deliveries": uow.webhooks.enqueue(event.id, targets, ctx.now())}
+
+    return write(ctx, request, who, idempotency_key, payload, run)
+
+
+@router.get("/deliveries", response_model=wire.DeliveryPage, responses=ERRORS)
+def list_deliveries(
+    ctx: Ctx,
+    who: Caller,
+    endpoint: Annotated[str | None, Query(max_length=32)] = None,
+    event: Annotated[str | None, Query(max_length=40)] = None,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+) -> dict[str, Any]:
+    who.require(Role.PLATFORM)
+    event_id = event_number(event) if event else None
+    with ctx.reader() as uow:
+        found = uow.webhooks.deliveries(
+            endpoint_id=endpoint,
+            event_id=event_id,
+            status=status,
+            after=cursor or 0,
+            limit=limit + 1,
+        )
+    page = found[:limit]
+    return {
+        "items": [delivery_view(d) for d in page],
+        "next_cursor": str(page[-1].id) if len(found) > limit else None,
+    }
+
+
+@router.get(
+    "/deliveries/{delivery_id}",
+    response_model=wire.DeliveryDetail,
+    responses=ERRORS,
+    summary="One delivery with the log of its attempts",
+)
+def get_delivery(
+    ctx: Ctx, who: Caller, delivery_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> dict[str, Any]:
+    who.require(Role.PLATFORM)
+    with ctx.reader() as uow:
+        delivery = uow.webhooks.delivery(delivery_id)
+        if delivery is None:
+            raise NotFound(f"no delivery {delivery_id}")
+        attempts = uow.webhooks.attempts(delivery_id)
+    return {**delivery_view(delivery), "attempt_log": [attempt_view(a) for a in attempts]}

@@ -1,0 +1,439 @@
+"""Wire schemas: what the API reads and writes, separate from the domain types.
+
+Request models refuse unknown fields (``extra="forbid"``). Response models declare the fields
+the API promises and let new ones through (``extra="allow"``), so a field added to a view
+reaches clients without a change here. Money is integer fen; times are ISO 8601 with an offset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
+
+from shouhou.domain import commands as c
+from shouhou.domain.model import (
+    CaseKind,
+    NoReasonReturn,
+    Promotion,
+    Reason,
+    ShippingMethod,
+)
+
+#: The largest amount the API accepts, in fen (¥100 billion).
+MAX_FEN = 10**13
+#: The longest free text the API accepts in one field, in characters.
+MAX_TEXT = 2000
+MAX_LIST = 50
+
+
+def _plain_text(value: str) -> str:
+    """Refuse control characters (NUL breaks PostgreSQL) and lone surrogates (not UTF-8)."""
+    for ch in value:
+        if ch in "\t\n\r":
+            continue
+        if ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF or ord(ch) == 0x7F:
+            raise ValueError(f"character U+{ord(ch):04X} is not allowed")
+    return value
+
+
+Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_plain_text)]
+Ident = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="an id: letters, digits, _ . - (at most 64)",
+    ),
+]
+Fen = Annotated[int, Field(ge=0, le=MAX_FEN, description="an amount in fen (1 yuan = 100)")]
+Duration = Annotated[
+    str,
+    Field(pattern=r"^(\d{1,4}d)?(\d{1,5}h)?(\d{1,6}m)?(\d{1,7}s)?$", min_length=2, max_length=24),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class ErrorDetail(Open):
+    code: str = Field(description="not_allowed, not_eligible, forbidden, invalid, not_found, …")
+    message: str
+    rule: str | None = Field(default=None, description="the rule behind a refusal")
+    allowed_from: str | None = Field(
+        default=None, description="when a time rule blocks: from when it would be allowed"
+    )
+
+
+class ErrorBody(Open):
+    error: ErrorDetail
+
+
+# --- orders ------------------------------------------------------------------------------
+
+
+class ItemIn(Strict):
+    sku: Ident
+    title: Text = ""
+    quantity: Annotated[int, Field(ge=1, le=100000)] = 1
+    unit_price: Fen = 0
+
+
+class OrderIn(Strict):
+    """A new order, as the marketplace records it; times say which status it starts in."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "o1001",
+                    "shop": "s1",
+                    "buyer": "b1",
+                    "total": 19900,
+                    "shipping_fee": 0,
+                    "free_shipping": True,
+                    "items": [{"sku": "tee-white-m", "title": "T恤", "unit_price": 19900}],
+                    "paid_at": "2026-11-20T10:00:00+08:00",
+                    "shipped_at": "2026-11-21T09:00:00+08:00",
+                }
+            ]
+        },
+    )
+
+    id: Ident
+    shop: Ident
+    buyer: Ident
+    total: Fen = Field(description="what the buyer paid, shipping included, in fen")
+    shipping_fee: Fen = 0
+    free_shipping: bool = False
+    items: Annotated[list[ItemIn], Field(max_length=MAX_LIST)] = []
+    promotion: Promotion = Promotion.NORMAL
+    promised_ship_by: AwareDatetime | None = None
+    shipping_method: ShippingMethod = ShippingMethod.EXPRESS
+    no_reason_return: NoReasonReturn = NoReasonReturn.ELIGIBLE
+    sanbao: dict[str, Duration] | None = Field(
+        default=None, description='三包 periods from delivery, e.g. {"return": "7d"}'
+    )
+    freight_insurance: bool = False
+    created_at: AwareDatetime | None = Field(default=None, description="default: now")
+    paid_at: AwareDatetime | None = None
+    shipped_at: AwareDatetime | None = None
+    delivered_at: AwareDatetime | None = None
+    trade_success_at: AwareDatetime | None = None
+
+
+class Deadline(Open):
+    name: str
+    due_at: str = Field(description="ISO 8601 with offset")
+    on_expiry: str
+    rule_id: str
+    policy: str
+
+
+class OrderView(Open):
+    id: str
+    shop: str
+    buyer: str
+    status: str
+    total: int
+    shipping_fee: int
+    refunded: int
+    deadline: Deadline | None
+    late: bool
+    open_case: str | None
+    version: int
+
+
+class ApplyIn(Strict):
+    """Open an after-sales case on an order (the buyer's ``apply``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"order": "o1001", "kind": "return_refund", "reason": "quality", "amount": 19900}
+            ]
+        },
+    )
+
+    order: Ident
+    kind: CaseKind
+    reason: Reason
+    amount: Fen = Field(description="the amount asked back, in fen")
+    note: Text = ""
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+class Explanation(Open):
+    zh: str
+    en: str
+    rules: list[dict[str, Any]]
+
+
+class CaseView(Open):
+    """The case view of SPEC §1, with the actions the caller may take now."""
+
+    id: str
+    order: str
+    shop: str
+    buyer: str
+    kind: str
+    phase: str
+    reason: str
+    status: str
+    requested_amount: int
+    refund_amount: int
+    deadline: Deadline | None
+    closed_reason: str | None
+    available_actions: list[str]
+    timeline: list[dict[str, Any]]
+    explanation: Explanation
+    version: int
+
+
+class CaseSummary(Open):
+    """A case in a list: the view without timeline and explanation."""
+
+    id: str
+    order: str
+    shop: str
+    buyer: str
+    kind: str
+    phase: str
+    reason: str
+    status: str
+    requested_amount: int
+    refund_amount: int
+    deadline: Deadline | None
+    closed_reason: str | None
+    opened_at: str
+    available_actions: list[str]
+    version: int
+
+
+class CasePage(Open):
+    items: list[CaseSummary]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+class OrderPage(Open):
+    items: list[OrderView]
+    next_cursor: str | None
+
+
+class Event(Open):
+    seq: int
+    type: str
+    at: str
+    actor: str
+
+
+# --- who am I, health, policies ----------------------------------------------------------
+
+
+class Me(Open):
+    key: str = Field(description="the API key id")
+    role: str
+    subject: str
+    acting_as: str = Field(description="the actor this request runs as")
+
+
+class Health(Open):
+    status: str
+    database: str
+    version: str
+
+
+class PolicyVersion(Open):
+    version: int
+    kind: str
+    title: dict[str, str]
+
+
+class PolicySummary(Open):
+    name: str
+    selected: bool
+    versions: list[PolicyVersion]
+
+
+# --- webhooks ----------------------------------------------------------------------------
+
+
+class EndpointIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://example.com/hooks/shouhou",
+                    "events": ["case.*", "deadline.approaching"],
+                    "description": "order service",
+                }
+            ]
+        },
+    )
+
+    url: Annotated[str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$")]
+    events: Annotated[
+        list[Annotated[str, Field(pattern=r"^(\*|[a-z_]+\.(\*|[a-z_]+))$", max_length=64)]],
+        Field(min_length=1, max_length=MAX_LIST),
+    ] = ["*"]
+    description: Annotated[Text, Field(max_length=200)] = ""
+
+
+class EndpointView(Open):
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    created_at: str
+    disabled_at: str | None
+
+
+class EndpointCreated(EndpointView):
+    secret: str = Field(description="the signing secret (whsec_…); shown only here")
+
+
+class AttemptView(Open):
+    number: int
+    at: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryView(Open):
+    id: int
+    event: str
+    endpoint: str
+    status: str = Field(description="pending, delivered or failed")
+    attempts: int
+    next_attempt_at: str
+    last_status_code: int | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+
+
+class DeliveryDetail(DeliveryView):
+    attempt_log: list[AttemptView]
+
+
+class DeliveryPage(Open):
+    items: list[DeliveryView]
+    next_cursor: str | None
+
+
+class OutboxEventView(Open):
+    id: str
+    type: str
+    occurred_at: str
+    subject: dict[str, str]
+    data: dict[str, Any]
+
+
+class EventPage(Open):
+    items: list[OutboxEventView]
+    next_cursor: str | None
+
+
+class ReplayIn(Strict):
+    endpoint: Ident | None = Field(
+        default=None, description="send to this endpoint only (default: every subscribed one)"
+    )
+
+
+class Replayed(Open):
+    deliveries: list[int]
+
+
+# --- action parameters, generated from the command dataclasses ----------------------------
+
+#: Example bodies for the known actions (others get an example from their defaults).
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "modify": {"kind": "refund_only", "reason": "quality", "amount": 9900},
+    "agree": {"return_address": "上海市浦东新区 … 收货人 张三 13800000000"},
+    "refuse": {"reason": "the goods were used", "note": "photos attached"},
+    "ship_return": {"carrier": "SF", "waybill": "SF1234567890", "method": "express"},
+    "refuse_receipt": {"reason": "tags cut", "condition": "tags_cut"},
+    "propose_remedy": {"type": "partial_refund", "amount": 3000},
+    "reship": {"carrier": "SF", "waybill": "SF0987654321", "method": "express"},
+    "ship": {"carrier": "SF", "waybill": "SF1111111111", "method": "express"},
+    "close": {"reason": "buyer cancelled"},
+    "reopen": {"note": "order checked: the goods were never delivered"},
+}
+#: Public parameter names that differ from the command field names.
+PUBLIC_NAMES = {"order_id": "order", "case_id": "case"}
+
+
+def _wire_type(name: str, hint: Any) -> Any:
+    """The pydantic type the API accepts for one command field."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _wire_type(name, inner[0]) | None
+        return hint
+    if name in c.MONEY_FIELDS and hint is int:
+        return Fen
+    if hint is datetime:
+        return AwareDatetime
+    if hint is str:
+        return Text
+    if hint is int:
+        return Annotated[int, Field(ge=0, le=MAX_FEN)]
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return hint
+    if typing.get_origin(hint) is tuple and args and args[-1] is Ellipsis:
+        return Annotated[list[_wire_type(name, args[0])], Field(max_length=MAX_LIST)]  # type: ignore[misc]
+    return hint
+
+
+def _camel(action: str) -> str:
+    return "".join(part.capitalize() for part in action.split("_"))
+
+
+def params_model(cls: type[c.Command], fixed: frozenset[str]) -> type[BaseModel]:
+    """A request model for ``cls``'s parameters (fields not fixed by the path), extra forbidden."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if field.name in fixed or field.name == "actor":
+            continue
+        wire = _wire_type(field.name, hints[field.name])
+        public = PUBLIC_NAMES.get(field.name, field.name)
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+            if isinstance(default, tuple):
+                default = list(default)
+            fields[public] = (wire, Field(default=default))
+        elif field.default_factory is not dataclasses.MISSING:
+            fields[public] = (wire, Field(default_factory=field.default_factory))
+        else:
+            fields[public] = (wire, Field())
+    examples: list[Any] = [EXAMPLES.get(cls.action, {})]
+    config = ConfigDict(extra="forbid", json_schema_extra={"examples": examples})
+    model: type[BaseModel] = create_model(
+        f"{_camel(cls.action)}Params", __config__=config, **fields
+    )
+    return model
+
+
+def has_required(model: type[BaseModel]) -> bool:
+    return any(f.is_required() for f in model.model_fields.values())

@@ -1,0 +1,208 @@
+"""The worker: ``run_once(now)`` fires due deadlines, announces approaching ones, and delivers
+webhooks; ``run_forever`` repeats it until told to stop.
+
+Each step is its own transaction, so a crash loses nothing: a deadline fires once (the
+services guarantee it), an outbox event is fanned out once (a conditional update), and a
+delivery leased to a worker that died is picked up again when its lease ends. A receiver may
+see a delivery twice (at least once); the ``webhook-id`` header lets it drop duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+
+from shouhou import webhooks
+from shouhou.bootstrap import Engine
+from shouhou.services.handlers import Fired
+from shouhou.services.integration import ApiUnitOfWork, Attempt, Claimed, announce_approaching
+
+log = logging.getLogger("shouhou.worker")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    """The worker's tunables, with their units in the names."""
+
+    #: ``deadline.approaching`` is written this long before a deadline is due.
+    approaching: timedelta = timedelta(hours=24)
+    #: How long one delivery attempt may take.
+    delivery_timeout_s: float = 10.0
+    #: A claimed delivery is another worker's to retry after this long.
+    lease: timedelta = timedelta(minutes=2)
+    #: The first retry waits this long; each next one twice as long, up to ``backoff_cap``.
+    backoff_base: timedelta = timedelta(seconds=30)
+    backoff_cap: timedelta = timedelta(hours=12)
+    #: After this many attempts a delivery is marked failed (replay it by hand).
+    max_attempts: int = 12
+    #: Idempotency keys are kept at least this long.
+    idempotency_retention: timedelta = timedelta(hours=24)
+    #: How many rows one step handles per transaction.
+    batch: int = 100
+    #: Deliveries sent at the same time.
+    concurrency: int = 8
+
+
+def backoff(attempt: int, settings: WorkerSettings) -> timedelta:
+    """The wait after failed attempt number ``attempt`` (1-based): base · 2^(attempt-1), capped."""
+    delay: timedelta = settings.backoff_base * (2 ** min(attempt - 1, 30))
+    return min(delay, settings.backoff_cap)
+
+
+@dataclass
+class Tick:
+    """What one ``run_once`` did."""
+
+    fired: list[Fired] = field(default_factory=list)
+    announced: int = 0
+    dispatched: int = 0
+    delivered: int = 0
+    failed_attempts: int = 0
+    purged: int = 0
+
+
+class Worker:
+    """Deadlines and webhooks for one engine (on SQL storage)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: WorkerSettings | None = None,
+        *,
+        http: httpx.Client | None = None,
+        on_fired: Callable[[Fired], None] | None = None,
+    ) -> None:
+        if engine.integration is None:
+            raise ValueError("the worker needs an engine on SQL storage (Engine.open)")
+        self.engine = engine
+        self.uow: Callable[[], ApiUnitOfWork] = engine.integration
+        self.settings = settings or WorkerSettings()
+        self.http = http or httpx.Client(
+            timeout=self.settings.delivery_timeout_s, follow_redirects=False
+        )
+        self.on_fired = on_fired
+        self._last_purge: datetime | None = None
+
+    def close(self) -> None:
+        self.http.close()
+
+    def run_once(self, now: datetime | None = None) -> Tick:
+        """One pass: deadlines, ``deadline.approaching``, fan-out, deliveries, purge."""
+        now = now or self.engine.clock.now()
+        tick = Tick()
+        tick.fired = self.engine.run_due(now, on_fired=self.on_fired)
+        tick.announced = self.announce(now)
+        tick.dispatched = self.dispatch(now)
+        tick.delivered, tick.failed_attempts = self.deliver(now)
+        tick.purged = self.purge(now)
+        return tick
+
+    def announce(self, now: datetime) -> int:
+        total = 0
+        while True:
+            count = announce_approaching(
+                self.uow(), now, self.settings.approaching, self.settings.batch
+            )
+            total += count
+            if count < self.settings.batch:
+                return total
+
+    def dispatch(self, now: datetime) -> int:
+        total = 0
+        while True:
+            with self.uow() as uow:
+                count = uow.webhooks.dispatch(now, self.settings.batch)
+                uow.commit()
+            total += count
+            if count < self.settings.batch:
+                return total
+
+    def deliver(self, now: datetime) -> tuple[int, int]:
+        """Send the deliveries due at ``now``; (delivered, failed attempts)."""
+        with self.uow() as uow:
+            claimed = uow.webhooks.claim(now, self.settings.lease, self.settings.batch)
+            uow.commit()
+        if not claimed:
+            return 0, 0
+        workers = min(self.settings.concurrency, len(claimed))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
+            results = list(pool.map(lambda one: self._send(one, now), claimed))
+        return sum(results), len(results) - sum(results)
+
+    def _send(self, one: Claimed, now: datetime) -> bool:
+        number = one.delivery.attempts + 1
+        if one.endpoint.disabled_at is not None:
+            self._record(one, number, now, None, "endpoint disabled", 0, final=True)
+            return False
+        body = json.dumps(one.event.envelope(), ensure_ascii=False, separators=(",", ":"))
+        raw = body.encode("utf-8")
+        headers = webhooks.headers(
+            one.endpoint.secret, one.event.public_id, int(now.timestamp()), raw
+        )
+        headers["user-agent"] = "shouhou-webhooks"
+        started = time.monotonic()
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = self.http.post(one.endpoint.url, content=raw, headers=headers)
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}: {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        elapsed = int((time.monotonic() - started) * 1000)
+        self._record(one, number, now, status, error, elapsed, final=False)
+        return error is None
+
+    def _record(
+        self,
+        one: Claimed,
+        number: int,
+        now: datetime,
+        status_code: int | None,
+        error: str | None,
+        elapsed_ms: int,
+        *,
+        final: bool,
+    ) -> None:
+        attempt = Attempt(
+            number=number, at=now, status_code=status_code, error=error, duration_ms=elapsed_ms
+        )
+        if error is None:
+            state, next_at = "delivered", now
+        elif final or number >= self.settings.max_attempts:
+            state, next_at = "failed", now
+        else:
+            state, next_at = "pending", now + backoff(number, self.settings)
+        if error is not None:
+            log.warning("webhook %s to %s: %s", one.event.public_id, one.endpoint.url, error)
+        with self.uow() as uow:
+            uow.webhooks.record(one.delivery.id, attempt, status=state, next_attempt_at=next_at)
+            uow.commit()
+
+    def purge(self, now: datetime) -> int:
+        """Forget idempotency keys older than the retention (at most once an hour)."""
+        if self._last_purge is not None and now - self._last_purge < timedelta(hours=1):
+            return 0
+        self._last_purge = now
+        with self.uow() as uow:
+            count = uow.idempotency.forget_before(now - self.settings.idempotency_retention)
+            uow.commit()
+        return count
+
+    def run_forever(self, stop: threading.Event, interval_s: float = 1.0) -> None:
+        """``run_once`` every ``interval_s`` seconds until ``stop`` is set; errors are logged."""
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("worker pass failed; trying again in %ss", interval_s)
+            stop.wait(interval_s)
