@@ -9,17 +9,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from shouhou.clock import SystemClock
 from shouhou.domain import commands as c
-from shouhou.domain.model import Actor, Case, Order
+from shouhou.domain.model import Actor, Attachment, Case, Order
 from shouhou.errors import Invalid, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
 from shouhou.services import handlers, views
 from shouhou.services.integration import ApiUnitOfWork
-from shouhou.services.ports import Clock, StoredEvent, UnitOfWork
+from shouhou.services.ports import AttachmentStore, Clock, StoredEvent, UnitOfWork
 from shouhou.settings import Settings
 
 #: Public parameter names that differ from the command field names.
@@ -42,8 +43,10 @@ class Engine:
         policies: Sequence[str] | None = None,
         new_id: Callable[[], str] = new_case_id,
         reader: Callable[[], UnitOfWork] | None = None,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         self.uow_factory = uow_factory
+        self.attachments = attachments
         self.reader = reader or uow_factory
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or Registry.default()
@@ -62,10 +65,13 @@ class Engine:
         registry: Registry | None = None,
         migrate: bool = True,
         new_id: Callable[[], str] = new_case_id,
+        attachments: AttachmentStore | None = None,
     ) -> Engine:
-        """An engine on ``url`` (default: ``SHOUHOU_DATABASE_URL`` or a SQLite file)."""
+        """An engine on ``url`` (default: ``SHOUHOU_DATABASE_URL`` or a SQLite file); evidence
+        files go to ``attachments`` (default: ``SHOUHOU_ATTACHMENTS_DIR``)."""
         from shouhou.db import engine as db_engine
         from shouhou.db.api import SqlApiUnitOfWork
+        from shouhou.db.attachments import FileAttachmentStore
 
         sql = db_engine.create(url or Settings.from_env().database_url)
         if migrate:
@@ -77,6 +83,8 @@ class Engine:
             policies=policies,
             registry=registry,
             new_id=new_id,
+            attachments=attachments
+            or FileAttachmentStore(Path(Settings.from_env().attachments_dir)),
         )
         engine.sql_engine = sql
         engine.integration = lambda: SqlApiUnitOfWork(sql)
@@ -137,7 +145,19 @@ class Engine:
         work = uow or self.uow_factory()
         if isinstance(cmd, c.OrderCommand):
             return handlers.order_action(work, cmd, self.rules_at, now)
-        return handlers.case_action(work, cmd, self.rules_at, now, self.new_id)
+        return handlers.case_action(
+            work, cmd, self.rules_at, now, self.new_id, attachments=self.attachments
+        )
+
+    def attach(self, data: bytes, filename: str) -> Attachment:
+        """Keep an evidence file (checked for size and type); submit it by its ``sha256``."""
+        if self.attachments is None:
+            raise Invalid("this engine keeps no attachments")
+        return self.attachments.put(data, filename)
+
+    def intervention_queue(self) -> list[Case]:
+        """Cases in intervention, those awaiting a ruling first, then by stage deadline."""
+        return handlers.intervention_queue(self.reader())
 
     def run_due(self, now: datetime | None = None, **kwargs: Any) -> list[handlers.Fired]:
         """Fire every deadline due at or before ``now`` (default: the clock's now)."""

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shouhou.api import cli as api_cli
 from shouhou.errors import ActionRefused, PolicyError
 from shouhou.settings import Settings
 
@@ -23,10 +24,14 @@ scenario_app = typer.Typer(
 )
 case_app = typer.Typer(help="Look at one case.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+queue_app = typer.Typer(help="Agent work queues.", no_args_is_help=True)
+app.add_typer(queue_app, name="queue")
 app.add_typer(policy_app, name="policy")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(case_app, name="case")
 app.add_typer(db_app, name="db")
+app.add_typer(api_cli.keys_app, name="keys")
+app.command()(api_cli.serve)
 
 console = Console()
 err = Console(stderr=True)
@@ -221,6 +226,74 @@ def _summary(ev: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in ev.items() if k not in skip and v not in ("", None))
 
 
+@queue_app.command("interventions")
+def queue_interventions(
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Cases in platform intervention: awaiting a ruling first, then by stage deadline."""
+    from shouhou.bootstrap import Engine
+    from shouhou.domain.values import format_yuan, local
+
+    engine = Engine.open(_url(db))
+    try:
+        waiting = engine.intervention_queue()
+    finally:
+        engine.close()
+    if as_json:
+        for case in waiting:
+            due = case.deadline.due_at.isoformat() if case.deadline else None
+            stage = case.stage.value if case.stage else None
+            print(
+                json.dumps(
+                    {
+                        "case": case.id,
+                        "stage": stage,
+                        "due_at": due,
+                        "shop": case.shop,
+                        "buyer": case.buyer,
+                        "reason": case.reason.value,
+                    }
+                )
+            )
+        return
+    table = Table("case", "stage", "due (Beijing)", "shop", "buyer", "reason", "requested")
+    for case in waiting:
+        due = local(case.deadline.due_at).strftime("%m-%d %H:%M") if case.deadline else "now"
+        table.add_row(
+            case.id,
+            case.stage.value if case.stage else "",
+            due,
+            case.shop,
+            case.buyer,
+            case.reason.value,
+            format_yuan(case.requested_amount),
+        )
+    console.print(table)
+    console.print(f"{len(waiting)} case(s) in intervention")
+
+
+@app.command()
+def attach(file: Path, db: DbOption = None) -> None:
+    """Keep an evidence file (photo, PDF or MP4, ≤10 MiB); prints the name to submit it by."""
+    from shouhou.bootstrap import Engine
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"can't read {file}: {exc.strerror}") from None
+    engine = Engine.open(_url(db))
+    try:
+        stored = engine.attach(data, file.name)
+    except ActionRefused as exc:
+        raise _fail(exc.message) from None
+    finally:
+        engine.close()
+    print(
+        json.dumps({"sha256": stored.sha256, "media_type": stored.media_type, "size": stored.size})
+    )
+
+
 # --- storage and worker ------------------------------------------------------------------
 
 
@@ -241,8 +314,9 @@ def worker(
     once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
 ) -> None:
-    """Fire due deadlines (exactly once, in due order), forever or once."""
+    """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once."""
     from shouhou.bootstrap import Engine
+    from shouhou.worker import Worker
 
     engine = Engine.open(_url(db))
 
@@ -259,15 +333,17 @@ def worker(
             flush=True,
         )
 
+    runner = Worker(engine, on_fired=report)
     try:
         while True:
-            engine.run_due(on_fired=report)
+            runner.run_once()
             if once:
                 return
             time.sleep(interval)
     except KeyboardInterrupt:
         pass
     finally:
+        runner.close()
         engine.close()
 
 

@@ -13,8 +13,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Generic, TypeVar
 
+from shouhou.db.attachments import check
 from shouhou.domain.events import Event
-from shouhou.domain.model import Case, CaseStatus, Deadline, Order
+from shouhou.domain.model import Attachment, Case, CaseStatus, Deadline, Order
 from shouhou.errors import Conflict
 from shouhou.services.ports import DueDeadline, OutboxMessage, StoredEvent
 
@@ -148,6 +149,25 @@ class MemoryDeadlines:
 
     def pending_count(self) -> int:
         return sum(1 for r in self.store.deadlines if r.status == "pending")
+
+
+class MemoryAttachmentStore:
+    """Attachments in memory, checked like the file store's."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[Attachment, bytes]] = {}
+
+    def put(self, data: bytes, filename: str) -> Attachment:
+        attachment = check(data, filename)
+        self.files.setdefault(attachment.sha256, (attachment, data))
+        return self.files[attachment.sha256][0]
+
+    def get(self, sha256: str) -> Attachment | None:
+        found = self.files.get(sha256)
+        return found[0] if found else None
+
+    def read(self, sha256: str) -> bytes:
+        return self.files[sha256][1]
 
 
 class MemoryUnitOfWork:

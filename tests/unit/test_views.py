@@ -67,9 +67,11 @@ def test_a_refund_by_timeout_names_the_amount_and_the_deadline_rule(
     assert view["deadline"] is None
     assert "Refunded ¥199.00 because the deadline passed" in view["explanation"]["en"]
     assert "已退款 ¥199.00" in view["explanation"]["zh"]
-    [rule] = view["explanation"]["rules"]
+    freight, rule = view["explanation"]["rules"]
     assert rule["id"] == "tmall-standard/seller_respond"
     assert "5d" in rule["en"], "the duration that applied is filled in from the timeline"
+    assert freight["id"] == "tmall-standard/freight_seller_fault"
+    assert "Freight: the buyer bears ¥0.00" in view["explanation"]["en"]
 
 
 def test_a_refund_by_the_seller_names_who_completed_it(desk_for: MakeDesk, rules: Rulebook) -> None:
@@ -78,7 +80,7 @@ def test_a_refund_by_the_seller_names_who_completed_it(desk_for: MakeDesk, rules
     desk.act(c.Agree, T0)
     explanation = view_of(desk, rules)["explanation"]
     assert "completed by seller:s1" in explanation["en"]
-    assert explanation["rules"] == []
+    assert [r["id"] for r in explanation["rules"]] == ["tmall-standard/freight_seller_fault"]
 
 
 def test_the_view_lists_what_each_party_may_do_now(desk_for: MakeDesk, rules: Rulebook) -> None:

@@ -15,11 +15,11 @@ from shouhou.domain import cases, orders
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
 from shouhou.domain.deadlines import is_due
-from shouhou.domain.model import SYSTEM, Case, Deadline, Order
+from shouhou.domain.model import SYSTEM, Case, CaseStatus, Deadline, Order
 from shouhou.domain.rules import Rules
 from shouhou.errors import Conflict, Invalid, NotFound
 from shouhou.services import outbox
-from shouhou.services.ports import DueDeadline, UnitOfWork
+from shouhou.services.ports import AttachmentStore, DueDeadline, UnitOfWork
 
 RulesAt = Callable[[datetime], Rules]
 #: How many lost races in a row a deadline run tolerates before it gives up.
@@ -109,8 +109,11 @@ def case_action(
     rules_at: RulesAt,
     now: datetime,
     new_id: Callable[[], str],
+    attachments: AttachmentStore | None = None,
 ) -> Case:
     """Carry out a case action; returns the case as stored. Refusals change nothing."""
+    if isinstance(cmd, c.SubmitEvidence):
+        cmd = with_files(cmd, attachments)
     with uow:
         if isinstance(cmd, c.Apply):
             case = _open(uow, cmd, rules_at, now, new_id)
@@ -124,6 +127,32 @@ def case_action(
             case, _ = _act(uow, caught, order, cmd, rules_at(now), now)
         uow.commit()
         return case
+
+
+def with_files(cmd: c.SubmitEvidence, store: AttachmentStore | None) -> c.SubmitEvidence:
+    """The command with the stored files its attachment names refer to; ``invalid`` for a name
+    that was never stored."""
+    files = []
+    for sha256 in cmd.attachments:
+        found = store.get(sha256) if store is not None else None
+        if found is None:
+            raise Invalid(f"no stored attachment {sha256}; upload it first", case=cmd.case_id)
+        files.append(found)
+    return replace(cmd, files=tuple(files))
+
+
+def intervention_queue(uow: UnitOfWork, limit: int = 500) -> list[Case]:
+    """Cases in intervention for agents: those awaiting a ruling first (oldest first), then
+    the rest by their stage deadline."""
+    with uow:
+        waiting = uow.cases.list(status=CaseStatus.IN_INTERVENTION, limit=limit)
+
+    def urgency(case: Case) -> tuple[int, datetime]:
+        if case.deadline is None:
+            return (0, case.opened_at)
+        return (1, case.deadline.due_at)
+
+    return sorted(waiting, key=urgency)
 
 
 def _open(

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from shouhou.domain.events import Event
-from shouhou.domain.model import Case, CaseStatus, Deadline, Order
+from shouhou.domain.model import Attachment, Case, CaseStatus, Deadline, Order
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +117,16 @@ class UnitOfWork(Protocol):
         """Leaving without commit rolls back."""
 
     def commit(self) -> None: ...
+
+
+class AttachmentStore(Protocol):
+    """Evidence files named by their content's SHA-256."""
+
+    def put(self, data: bytes, filename: str) -> Attachment: ...
+
+    def get(self, sha256: str) -> Attachment | None: ...
+
+    def read(self, sha256: str) -> bytes: ...
 
 
 class Clock(Protocol):

@@ -8,7 +8,7 @@ from typing import Any
 
 from shouhou.domain import cases
 from shouhou.domain import events as e
-from shouhou.domain.model import Actor, Case, CaseStatus, Deadline, Order
+from shouhou.domain.model import Actor, Case, CaseStatus, Deadline, Freight, Order, Stage
 from shouhou.domain.rules import Rules
 from shouhou.domain.values import format_duration, format_duration_zh, local
 from shouhou.services.ports import StoredEvent
@@ -23,6 +23,12 @@ WHO_ACTS: dict[CaseStatus, tuple[str, str]] = {
     CaseStatus.AWAITING_SELLER_RECEIPT: ("卖家", "the seller"),
     CaseStatus.AWAITING_SELLER_RESHIP: ("卖家", "the seller"),
     CaseStatus.AWAITING_BUYER_CONFIRMATION: ("买家", "the buyer"),
+}
+#: Who must act in each intervention stage (SPEC §4).
+STAGE_WHO: dict[Stage, tuple[str, str]] = {
+    Stage.EVIDENCE: ("买卖双方", "both parties"),
+    Stage.SELLER_HANDLING: ("卖家", "the seller"),
+    Stage.REVIEW: ("平台客服", "an agent"),
 }
 EXPIRY: dict[str, tuple[str, str]] = {
     "refund": ("系统自动全额退款", "the buyer is refunded in full automatically"),
@@ -67,7 +73,9 @@ def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> d
     if case.deadline is not None:
         d = case.deadline
         span, span_zh = format_duration(d.duration), format_duration_zh(d.duration)
-        who_zh, who_en = WHO_ACTS.get(case.status, ("", "someone"))
+        who_zh, who_en = (
+            STAGE_WHO[case.stage] if case.stage else WHO_ACTS.get(case.status, ("", "someone"))
+        )
         due = local(d.due_at).strftime("%Y-%m-%d %H:%M:%S")
         then_zh, then_en = EXPIRY.get(d.on_expiry, (d.on_expiry, d.on_expiry))
         zh.append(
@@ -78,6 +86,37 @@ def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> d
             f"otherwise {then_en}."
         )
         used.append(_rule_entry(rules, d.rule_id, d.duration))
+    if case.stage == Stage.REVIEW:
+        zh.append("双方举证已结束, 等待平台客服判定。")
+        en.append("Evidence is closed; the case awaits an agent's ruling.")
+    if case.ruling_reason is not None:
+        zh.append(f"平台判定 (责任方: {case.liable}): {case.ruling_reason}。")
+        en.append(f"An agent ruled (liable: {case.liable}): {case.ruling_reason}.")
+        used.append(_rule_entry(rules, rules.limit("agent_ruling").rule_id))
+    if case.freight is not None:
+        f = case.freight
+        proof = {"buyer": ("买家", "the buyer"), "seller": ("卖家", "the seller")}.get(
+            f.proof_by or "", ("", "")
+        )
+        zh.append(
+            f"运费: 买家承担 ¥{f.buyer / 100:.2f}, 卖家承担 ¥{f.seller / 100:.2f}"
+            + (f", 由{proof[0]}举证" if f.proof_by else "")
+            + (f"; 运费险另行理赔 ¥{f.insurance_claim / 100:.2f}" if f.insurance_claim else "")
+            + "。"
+        )
+        en.append(
+            f"Freight: the buyer bears ¥{f.buyer / 100:.2f}, the seller ¥{f.seller / 100:.2f}"
+            + (f"; {proof[1]} must prove it" if f.proof_by else "")
+            + (
+                f"; freight insurance pays ¥{f.insurance_claim / 100:.2f}"
+                if f.insurance_claim
+                else ""
+            )
+            + "."
+        )
+        used.append(_rule_entry(rules, f.rule_id))
+        if f.insurance_claim:
+            used.append(_rule_entry(rules, rules.limit("freight_insurance").rule_id))
     if case.terminal:
         outcome_zh, outcome_en = _outcome(case)
         zh.append(outcome_zh)
@@ -182,6 +221,7 @@ CASE_VIEW_FIELDS = frozenset(
         "timeline",
         "explanation",
         "version",
+        "evidence",
     }
 )
 #: The fields of the order view.
@@ -212,6 +252,19 @@ ORDER_VIEW_FIELDS = frozenset(
 )
 
 
+def _freight_view(freight: Freight | None, money: Money) -> dict[str, Any] | None:
+    if freight is None:
+        return None
+    return {
+        "buyer": money(freight.buyer),
+        "seller": money(freight.seller),
+        "rule": freight.rule_id,
+        "proof_by": freight.proof_by,
+        "insurance_claim": money(freight.insurance_claim),
+        "deducted": money(freight.deducted),
+    }
+
+
 def case_view(
     case: Case,
     order: Order,
@@ -232,13 +285,14 @@ def case_view(
         "phase": case.phase.value,
         "reason": case.reason.value,
         "status": case.status.value,
-        "stage": None,
+        "stage": case.stage.value if case.stage else None,
         "requested_amount": money(case.requested_amount),
         "refund_amount": money(case.refund_amount),
         "deadline": deadline_view(case.deadline),
         "closed_reason": case.closed_reason.value if case.closed_reason else None,
         "liable": case.liable,
-        "freight": None,
+        "freight": _freight_view(case.freight, money),
+        "evidence": [_plain(ev, money) for ev in case.evidence],
         "modifications": case.modifications,
         "remedy": _plain(case.remedy, money) if case.remedy else None,
         "available_actions": (

@@ -35,6 +35,7 @@ from shouhou.services.handlers import Fired
 from shouhou.services.views import CASE_VIEW_FIELDS, ORDER_VIEW_FIELDS
 from shouhou.sim import move_clock
 from shouhou.sim.yamlines import Located, line_of, load
+from shouhou.testing import MemoryAttachmentStore
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -404,7 +405,12 @@ class Runner:
         self.sc = scenario
         self.emit = emit
         self.clock = VirtualClock(scenario.start)
-        self.engine = Engine.open(db_url, clock=self.clock, policies=scenario.policies)
+        self.engine = Engine.open(
+            db_url,
+            clock=self.clock,
+            policies=scenario.policies,
+            attachments=MemoryAttachmentStore(),
+        )
         self.pending: list[tuple[datetime, str, str]] = sorted(
             (at, action, order.id) for order, ahead in scenario.orders for at, action in ahead
         )
