@@ -170,7 +170,7 @@ def test_available_actions_are_those_of_the_party_named_by_as(tmp_path: Path) ->
   - expect:
       case: c1
       as: "seller:s1"
-      available_actions: [agree, refuse, intercept, propose_remedy]
+      available_actions: [agree, refuse, propose_remedy]
   - expect: {case: c1, as: "buyer:b1", available_actions: [modify, withdraw]}
   - expect: {case: c1, as: "buyer:b2", available_actions: []}
 """,

@@ -50,23 +50,28 @@ def test_sanbao_goods_take_a_repair_long_after_the_fifteen_day_window(desk_for: 
     assert (case.phase, case.status) == (Phase.AFTER_SALE, CaseStatus.AWAITING_SELLER)
 
 
+@pytest.mark.parametrize("kind", list(CaseKind))
+def test_sanbao_goods_keep_the_fifteen_day_window_for_every_kind(
+    desk_for: Any, kind: CaseKind
+) -> None:
+    desk = sanbao_desk(desk_for)  # the 三包 return period ended at T0 + 6d
+    assert desk.apply(T0 + 15 * D, kind=kind, reason=Reason.QUALITY).kind == kind
+
+
 @pytest.mark.parametrize(
     ("kind", "days_after_delivery", "allowed"),
     [
-        (CaseKind.RETURN_REFUND, 7, True),
-        (CaseKind.RETURN_REFUND, 8, False),
-        (CaseKind.EXCHANGE, 15, True),
-        (CaseKind.EXCHANGE, 16, False),
+        (CaseKind.RETURN_REFUND, 17, False),
+        (CaseKind.EXCHANGE, 17, False),
         (CaseKind.REPAIR, 365, True),
         (CaseKind.REPAIR, 366, False),
     ],
 )
-def test_sanbao_periods_count_from_delivery_per_kind(
+def test_past_the_window_sanbao_periods_count_from_delivery_per_kind(
     desk_for: Any, kind: CaseKind, days_after_delivery: int, allowed: bool
 ) -> None:
     desk = sanbao_desk(desk_for)
-    delivered = desk.order.delivered_at
-    at = delivered + days_after_delivery * D
+    at = desk.order.delivered_at + days_after_delivery * D
     if allowed:
         assert desk.apply(at, kind=kind, reason=Reason.QUALITY).kind == kind
     else:
@@ -75,10 +80,10 @@ def test_sanbao_periods_count_from_delivery_per_kind(
         assert err.value.rule == "tmall-standard/sanbao_periods"
 
 
-def test_sanbao_goods_take_no_refund_only_after_trade_success(desk_for: Any) -> None:
+def test_sanbao_goods_take_no_refund_only_past_the_window(desk_for: Any) -> None:
     desk = sanbao_desk(desk_for)
     with pytest.raises(NotEligible) as err:
-        desk.apply(T0 + D, kind=CaseKind.REFUND_ONLY, reason=Reason.QUALITY)
+        desk.apply(T0 + 16 * D, kind=CaseKind.REFUND_ONLY, reason=Reason.QUALITY)
     assert err.value.rule == "tmall-standard/sanbao_periods"
 
 

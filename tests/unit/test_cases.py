@@ -631,7 +631,10 @@ def test_every_status_change_is_recorded_with_its_action(desk_for: Any) -> None:
 def test_available_actions_follow_the_table_and_the_party(desk_for: Any) -> None:
     desk = desk_for("shipped")
     case = desk.apply(T0)
-    assert cases.available_actions(case, BUYER, now=T0, rules=desk.rules) == ["modify", "withdraw"]
+    assert cases.available_actions(case, BUYER, order=desk.order, rules=desk.rules, now=T0) == [
+        "modify",
+        "withdraw",
+    ]
     assert cases.available_actions(case, SELLER) == [
         "agree",
         "refuse",
@@ -639,7 +642,7 @@ def test_available_actions_follow_the_table_and_the_party(desk_for: Any) -> None
         "propose_remedy",
     ]
     later = T0 + 72 * HOUR
-    assert cases.available_actions(case, BUYER, now=later, rules=desk.rules) == [
+    assert cases.available_actions(case, BUYER, order=desk.order, rules=desk.rules, now=later) == [
         "modify",
         "withdraw",
         "request_intervention",

@@ -23,6 +23,7 @@ from shouhou.domain.model import (
     CaseStatus,
     ClosedReason,
     Deadline,
+    Liable,
     Mark,
     NoReasonReturn,
     Order,
@@ -33,6 +34,7 @@ from shouhou.domain.model import (
     Remedy,
     RemedyType,
     Role,
+    RulingOutcome,
     Shipment,
     ShippingMethod,
     Stage,
@@ -290,9 +292,7 @@ def decide_apply(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> 
             f"order {order.id} already had {order.case_count} cases (limit {limit.value})",
             rule=limit.rule_id,
         )
-    amount = cmd.amount
-    if amount == 0 and cmd.kind in (CaseKind.EXCHANGE, CaseKind.REPAIR):
-        amount = order.total - order.refunded  # what a failed exchange or repair refunds
+    amount = requested(order, cmd.kind, cmd.amount)
     check_request(order, cmd.kind, cmd.reason, amount, rules)
     check_no_reason(order, cmd.reason, rules, now)
     case_id = cmd.case_id
@@ -335,38 +335,49 @@ def application_phase(order: Order, kind: CaseKind, rules: Rules, now: datetime)
 
 
 def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: datetime) -> None:
-    """After trade success: 15 days for ordinary goods (seed Ⅲ, Ⅵ); 三包 goods follow their
-    own periods counted from delivery, per kind; an agent's reopening opens a window too."""
-    if order.reopened_until is not None and now <= order.reopened_until:
-        return
-    if order.sanbao:
-        periods = dict(order.sanbao)
-        name = SANBAO_PERIODS.get(kind)
-        rule = rules.limit("sanbao_periods")
-        start = order.delivered_at or order.trade_success_at
-        assert start is not None
-        if name is None or name not in periods:
-            open_kinds = ", ".join(sorted(k for k in periods)) or "none"
-            raise NotEligible(
-                f"三包 goods: {kind.value} is not covered (periods: {open_kinds})",
-                rule=rule.rule_id,
-            )
-        closes = start + periods[name]
-        if now > closes:
-            raise NotEligible(
-                f"三包 goods: the {name} period of order {order.id} closed at {closes.isoformat()}",
-                rule=rule.rule_id,
-            )
-        return
+    """After trade success: 15 days (seed Ⅲ, Ⅵ 「超出期限的, 维权通道关闭。除非, 该商品属于三包
+    产品」); past them 三包 goods stay open for the kinds whose period, counted from delivery,
+    still runs; an agent's reopening opens the window again for a while."""
     assert order.trade_success_at is not None
     window = rules.limit("after_sale_window")
     assert isinstance(window.value, timedelta)
     closes = order.trade_success_at + window.value
-    if now > closes:
+    if now <= closes:
+        return
+    if order.reopened_until is not None and now <= order.reopened_until:
+        return
+    if order.reopened_until is not None:
+        closes = max(closes, order.reopened_until)
+    if not order.sanbao:
         raise NotEligible(
-            f"the after-sales window of order {order.id} closed at {closes.isoformat()}",
+            f"the after-sales window of order {order.id} closed at {local(closes).isoformat()}",
             rule=window.rule_id,
         )
+    periods = dict(order.sanbao)
+    name = SANBAO_PERIODS.get(kind)
+    rule = rules.limit("sanbao_periods")
+    if name is None or name not in periods:
+        covered = ", ".join(sorted(periods)) or "none"
+        raise NotEligible(
+            f"三包 goods: after the 15-day window only {covered} stay open, not {kind.value}",
+            rule=rule.rule_id,
+        )
+    start = order.delivered_at or order.trade_success_at
+    ends = start + periods[name]
+    if now > ends:
+        when = local(ends).isoformat()
+        raise NotEligible(
+            f"三包 goods: the {name} period of order {order.id} closed at {when}",
+            rule=rule.rule_id,
+        )
+
+
+def requested(order: Order, kind: CaseKind, amount: int) -> int:
+    """The amount a request is worth: for an exchange or repair, 0 means what is still
+    refundable (what a failed exchange or repair refunds)."""
+    if amount == 0 and kind in (CaseKind.EXCHANGE, CaseKind.REPAIR):
+        return order.total - order.refunded
+    return amount
 
 
 def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rules: Rules) -> None:
@@ -399,16 +410,17 @@ def check_no_reason(order: Order, reason: Reason, rules: Rules, now: datetime) -
             f"the goods of order {order.id} are not eligible for no-reason returns",
             rule=rule.rule_id,
         )
-    if order.delivered_at is None:
+    received = order.delivered_at or order.trade_success_at  # 签收, or receipt confirmed
+    if received is None:
         return
     window = rules.limit("no_reason_window")
     assert isinstance(window.value, timedelta)
-    delivery_day = local(order.delivered_at).date()
+    delivery_day = local(received).date()
     first_day = datetime.combine(delivery_day, time(0), tzinfo=SHANGHAI) + timedelta(days=1)
     closes = first_day + window.value
     if now >= closes:
         raise NotEligible(
-            f"the no-reason window of order {order.id} closed at {closes.isoformat()}",
+            f"the no-reason window of order {order.id} closed at {local(closes).isoformat()}",
             rule=window.rule_id,
         )
 
@@ -427,7 +439,7 @@ def _modify(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetim
         )
     kind = cmd.kind or case.kind
     reason = cmd.reason or case.reason
-    amount = case.requested_amount if cmd.amount is None else cmd.amount
+    amount = case.requested_amount if cmd.amount is None else requested(order, kind, cmd.amount)
     check_request(order, kind, reason, amount, rules)
     check_no_reason(order, reason, rules, now)
     if case.phase == Phase.AFTER_SALE and kind != case.kind:
@@ -512,7 +524,7 @@ def _check_second_sale(case: Case, cmd: c.RefuseReceipt, order: Order, rules: Ru
     tags cut, washed, used, parts or gifts missing), shown with evidence; opened packaging
     counts only for goods sold as returnable while unopened."""
     rule = rules.limit("no_reason_second_sale").rule_id
-    if cmd.condition is None or not cmd.evidence:
+    if cmd.condition is None or not any(ref.strip() for ref in cmd.evidence):
         conditions = ", ".join(c.value for c in ReceiptCondition)
         raise Invalid(
             f"refusing a no-reason return needs a condition ({conditions}) and evidence",
@@ -694,11 +706,30 @@ HANDLERS: dict[str, Handler] = {
 ON_EXPIRY = frozenset({"refund", "agree", "close", "complete"})
 
 
+#: Stand-in parameters that let :func:`available_actions` try an action without its inputs.
+PROBES: dict[str, dict[str, object]] = {
+    "refuse": {"reason": "?"},
+    "refuse_receipt": {"reason": "?", "condition": ReceiptCondition.TAGS_CUT, "evidence": ("?",)},
+    "ship_return": {"carrier": "?", "waybill": "?"},
+    "reship": {"carrier": "?", "waybill": "?"},
+    "propose_remedy": {"type": RemedyType.RESHIP},
+    "submit_evidence": {"text": "?"},
+    "rule": {"outcome": RulingOutcome.REJECT, "liable": Liable.NONE, "reason": "?"},
+}
+
+
 def available_actions(
-    case: Case, actor: Actor, *, now: datetime | None = None, rules: Rules | None = None
+    case: Case,
+    actor: Actor,
+    *,
+    order: Order | None = None,
+    rules: Rules | None = None,
+    now: datetime | None = None,
 ) -> list[str]:
-    """The actions ``actor`` may try on ``case``: by the table, the party and the stage; with
-    ``now`` and ``rules``, also by the time rules (intervention only from 72h, or refusal)."""
+    """The actions ``actor`` may take on ``case``: by the table, the party and the stage; given
+    the order, the rules and ``now``, each is also tried (a dry run of :func:`decide`) so that
+    rules like the 72h before intervention or a no-reason request's missing refuse button count.
+    Only the action's own parameters are left for the caller to get right."""
     if case.terminal:
         return []
     names = []
@@ -709,11 +740,15 @@ def available_actions(
             authorize(case, row.actors, actor, row.action)
             if case.status == S.IN_INTERVENTION:
                 transitions.check_stage(case.stage, row.action, actor.role, case=case.id)
-            if row.action == "request_intervention" and now is not None and rules is not None:
-                intervention.check_request(case, rules, now)
+            if row.action in ("accept_remedy", "decline_remedy") and case.remedy is None:
+                continue
+            if order is not None and rules is not None and now is not None:
+                probe = c.CASE_COMMANDS[row.action]
+                cmd = probe(actor=actor, case_id=case.id, **PROBES.get(row.action, {}))  # type: ignore[call-arg]
+                decide(case, cmd, order=order, rules=rules, now=now)
+        except Invalid:
+            pass  # the stand-in parameters, not the action, were refused
         except (Forbidden, NotAllowed, NotEligible):
-            continue
-        if row.action in ("accept_remedy", "decline_remedy") and case.remedy is None:
             continue
         names.append(row.action)
     return names

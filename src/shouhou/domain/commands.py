@@ -47,7 +47,8 @@ class Apply(Command):
     order_id: str
     kind: CaseKind
     reason: Reason
-    amount: int
+    #: In fen; for an exchange or repair 0 (or omitted) means what is still refundable.
+    amount: int = 0
     case_id: str | None = None
     note: str = ""
 

@@ -296,7 +296,7 @@ def case_view(
         "modifications": case.modifications,
         "remedy": _plain(case.remedy, money) if case.remedy else None,
         "available_actions": (
-            cases.available_actions(case, actor, now=now, rules=rules) if actor else []
+            cases.available_actions(case, actor, order=order, rules=rules, now=now) if actor else []
         ),
         "timeline": [event_view(s, money) for s in timeline],
         "explanation": explain(case, rules, timeline),
