@@ -1,0 +1,129 @@
+"""Freight liability (SPEC §5): who bears each leg, under which rule, who must prove it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from shouhou.domain import freight
+from shouhou.domain.model import (
+    Case,
+    CaseKind,
+    Liable,
+    Order,
+    Phase,
+    Reason,
+    Shipment,
+    ShippingMethod,
+)
+from shouhou.domain.values import SHANGHAI
+from shouhou.policy.rulebook import Rulebook
+
+T0 = datetime(2023, 3, 1, 10, 0, tzinfo=SHANGHAI)
+OUTBOUND, BACK = 1000, 1200
+
+
+def order(**fields: Any) -> Order:
+    base = Order(id="o1", shop="s1", buyer="b1", total=20000, shipping_fee=OUTBOUND, created_at=T0)
+    return replace(base, **fields)
+
+
+def case(reason: Reason, *, shipped_back: bool = True) -> Case:
+    shipment = Shipment(carrier="SF", waybill="1", method=ShippingMethod.EXPRESS, fee=BACK)
+    return Case(
+        id="c1",
+        order_id="o1",
+        shop="s1",
+        buyer="b1",
+        kind=CaseKind.RETURN_REFUND,
+        phase=Phase.IN_SALE,
+        reason=reason,
+        requested_amount=20000,
+        opened_at=T0,
+        return_shipment=shipment if shipped_back else None,
+    )
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        Reason.QUALITY,
+        Reason.WRONG_ITEM,
+        Reason.MISSING_ITEM,
+        Reason.DAMAGED,
+        Reason.NOT_AS_DESCRIBED,
+    ],
+)
+def test_the_seller_at_fault_bears_both_legs(rules: Rulebook, reason: Reason) -> None:
+    split = freight.split(case(reason), order(), rules)
+    assert (split.buyer, split.seller) == (0, OUTBOUND + BACK)
+    assert split.rule_id == "tmall-standard/freight_seller_fault"
+    assert split.deducted == 0
+
+
+def test_a_no_reason_return_of_free_shipping_goods_splits_the_legs(rules: Rulebook) -> None:
+    split = freight.split(case(Reason.NO_REASON), order(free_shipping=True, shipping_fee=0), rules)
+    assert (split.buyer, split.seller) == (BACK, 0)
+    assert split.rule_id == "tmall-standard/freight_no_reason_free_shipping"
+
+
+def test_a_no_reason_return_without_free_shipping_costs_the_buyer_both_legs(
+    rules: Rulebook,
+) -> None:
+    the_case, the_order = case(Reason.NO_REASON), order()
+    split = freight.split(the_case, the_order, rules)
+    assert (split.buyer, split.seller) == (OUTBOUND + BACK, 0)
+    assert split.rule_id == "tmall-standard/freight_buyer_bears"
+    assert split.deducted == OUTBOUND
+    assert freight.full_refund(the_case, the_order, split) == 20000 - OUTBOUND
+
+
+def test_a_refund_of_the_goods_alone_is_not_cut_twice(rules: Rulebook) -> None:
+    the_case = replace(case(Reason.NO_REASON), requested_amount=20000 - OUTBOUND)
+    split = freight.split(the_case, order(), rules)
+    assert freight.full_refund(the_case, order(), split) == 20000 - OUTBOUND
+
+
+def test_refused_delivery_without_a_reason_costs_the_buyer_and_the_seller_proves_it(
+    rules: Rulebook,
+) -> None:
+    split = freight.split(case(Reason.REFUSED_DELIVERY), order(), rules)
+    assert (split.buyer, split.seller, split.proof_by) == (OUTBOUND + BACK, 0, "seller")
+    assert split.rule_id == "tmall-standard/freight_refused_without_reason"
+
+
+def test_refused_delivery_with_a_reason_costs_the_seller_and_the_buyer_proves_it(
+    rules: Rulebook,
+) -> None:
+    split = freight.split(case(Reason.REFUSED_DELIVERY), order(), rules, Liable.SELLER)
+    assert (split.buyer, split.seller, split.proof_by) == (0, OUTBOUND + BACK, "buyer")
+    assert split.rule_id == "tmall-standard/freight_refused_with_reason"
+
+
+def test_a_ruling_against_the_buyer_moves_the_freight_to_the_buyer(rules: Rulebook) -> None:
+    split = freight.split(case(Reason.QUALITY), order(), rules, Liable.BUYER)
+    assert (split.buyer, split.seller) == (OUTBOUND + BACK, 0)
+
+
+def test_freight_insurance_pays_the_buyers_return_leg_without_changing_the_refund(
+    rules: Rulebook,
+) -> None:
+    the_case = case(Reason.NO_REASON)
+    insured = order(free_shipping=True, shipping_fee=0, freight_insurance=True)
+    split = freight.split(the_case, insured, rules)
+    assert split.insurance_claim == BACK
+    assert freight.full_refund(the_case, insured, split) == 20000
+
+
+def test_without_a_fault_each_side_keeps_its_leg(rules: Rulebook) -> None:
+    split = freight.split(case(Reason.OTHER), order(), rules)
+    assert (split.buyer, split.seller, split.deducted) == (BACK, OUTBOUND, 0)
+    assert split.rule_id == "tmall-standard/freight_own_leg"
+
+
+def test_nothing_sent_back_means_no_return_leg(rules: Rulebook) -> None:
+    split = freight.split(case(Reason.QUALITY, shipped_back=False), order(), rules)
+    assert (split.buyer, split.seller) == (0, OUTBOUND)
