@@ -112,12 +112,13 @@ def policy_show(name: str, version: Annotated[int | None, typer.Option()] = None
 @policy_app.command("validate")
 def policy_validate(files: list[Path]) -> None:
     """Validate pack files against the strict schema; exit 1 if any is invalid."""
-    from shouhou.policy.loader import load_file
+    from shouhou.policy.loader import bundled, load_file
 
+    parents = {loaded.pack.name: loaded for loaded in bundled()}
     bad = 0
     for path in files:
         try:
-            loaded = load_file(path)
+            loaded = load_file(path, parents)
         except PolicyError as exc:
             bad += 1
             err.print(f"[red]✗[/red] {exc}", highlight=False)

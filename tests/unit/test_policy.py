@@ -18,6 +18,7 @@ from shouhou.domain.values import SHANGHAI
 from shouhou.errors import PolicyError
 from shouhou.policy.loader import LoadedPack, Registry, bundled, parse_pack
 from shouhou.policy.rulebook import Rulebook
+from shouhou.policy.schema import BasePack
 
 DAY = timedelta(days=1)
 #: libyaml's loader and dumper when present: the tests read and write the packs many times.
@@ -54,11 +55,25 @@ def sh(*args: int) -> datetime:
 
 def test_the_bundled_packs_validate() -> None:
     packs = {p.pack.name: p for p in bundled()}
-    assert set(packs) == {"tmall-standard", "cny-2020", "cny-2022"}
+    assert set(packs) == {"tmall-standard", "taobao", "cny-2020", "cny-2022"}
     assert packs["tmall-standard"].pack.kind == "base"
     assert {packs["cny-2020"].pack.kind, packs["cny-2022"].pack.kind} == {"holiday"}
     for loaded in packs.values():
-        assert parse_pack(loaded.text).digest == loaded.digest
+        assert parse_pack(loaded.text, parents=packs).digest == loaded.digest
+
+
+def test_a_pack_that_extends_another_inherits_all_it_does_not_say() -> None:
+    packs = {p.pack.name: p.pack for p in bundled()}
+    taobao, tmall = packs["taobao"], packs["tmall-standard"]
+    assert isinstance(taobao, BasePack) and isinstance(tmall, BasePack)
+    assert (taobao.compensation.rate, taobao.compensation.maximum) == ("0.05", "30.00")
+    assert taobao.deadlines == tmall.deadlines
+    assert taobao.complaints == tmall.complaints
+
+
+def test_a_pack_extending_an_unknown_pack_is_refused() -> None:
+    with pytest.raises(PolicyError, match="extends unknown pack"):
+        parse_pack("name: x\nversion: 1\nkind: base\nextends: nowhere\n")
 
 
 def test_the_default_selection_is_the_base_pack_then_every_holiday() -> None:

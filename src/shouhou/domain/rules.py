@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Protocol
 
 from shouhou.domain.model import CaseKind, Mark, Promotion, Reason, ShippingMethod
@@ -56,6 +57,32 @@ class ReasonRule:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CompensationRule:
+    """SPEC §7: ``rate`` of the refunded goods amount, between ``minimum`` and ``maximum`` fen."""
+
+    rate: Decimal
+    minimum: int
+    maximum: int
+    paid_as: str
+    points_per_yuan: int
+    reasons: frozenset[Reason]
+    rule_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComplaintRule:
+    """SPEC §6: a complaint subtype's penalty points and filing condition."""
+
+    type: str
+    subtype: str
+    points: int
+    compensates: bool
+    when: str
+    case_reason: Reason | None
+    rule_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RuleInfo:
     """A rule as shown in explanations."""
 
@@ -78,3 +105,7 @@ class Rules(Protocol):
     def reason(self, reason: Reason) -> ReasonRule: ...
 
     def describe(self, rule_id: str) -> RuleInfo: ...
+
+    def compensation(self) -> CompensationRule: ...
+
+    def complaint(self, type: str, subtype: str) -> ComplaintRule | None: ...

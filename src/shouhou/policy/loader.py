@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -33,14 +33,45 @@ class LoadedPack:
         return f"{self.pack.name}@{self.pack.version}"
 
 
-def parse_pack(text: str, origin: str = "<text>") -> LoadedPack:
-    """Validate one pack's YAML text; PolicyError says what is wrong and where."""
+def read_yaml(text: str, origin: str) -> dict[str, Any]:
+    """A pack's YAML as a mapping; PolicyError for anything else."""
     try:
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{origin}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{origin}: a pack is a mapping with name, version, kind …")
+    return data
+
+
+def merged(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``child`` over ``parent``: mappings merge key by key, anything else is replaced."""
+    out = dict(parent)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_pack(
+    text: str, origin: str = "<text>", parents: Mapping[str, LoadedPack] | None = None
+) -> LoadedPack:
+    """Validate one pack's YAML text; PolicyError says what is wrong and where.
+
+    A base pack may say ``extends: NAME``: it then holds only what differs from that pack,
+    which must be among ``parents``.
+    """
+    data = read_yaml(text, origin)
+    parent_name = data.pop("extends", None)
+    if parent_name is not None:
+        parent = (parents or {}).get(str(parent_name))
+        if parent is None:
+            raise PolicyError(f"{origin}: extends unknown pack {parent_name!r}")
+        inherited = read_yaml(parent.text, parent.origin)
+        inherited.pop("extends", None)
+        data = merged(inherited, data)
     kind = data.get("kind")
     model: type[BasePack] | type[HolidayPack]
     if kind == "base":
@@ -61,22 +92,48 @@ def parse_pack(text: str, origin: str = "<text>") -> LoadedPack:
     return LoadedPack(pack=pack, origin=origin, digest=digest, text=text)
 
 
-def load_file(path: Path) -> LoadedPack:
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: can't read: {exc.strerror}") from None
-    return parse_pack(text, str(path))
 
 
-def bundled() -> list[LoadedPack]:
-    """The packs shipped with shouhou, in name order."""
+def load_file(path: Path, parents: Mapping[str, LoadedPack] | None = None) -> LoadedPack:
+    """Validate a pack file (one that extends a pack finds it among ``parents``)."""
+    return parse_pack(_read(path), str(path), parents)
+
+
+def parse_all(texts: Iterable[tuple[str, str]]) -> list[LoadedPack]:
+    """Validate (text, origin) pairs, each pack after the pack it extends."""
+    pending = [(text, origin, read_yaml(text, origin).get("extends")) for text, origin in texts]
+    done: dict[str, LoadedPack] = {}
+    loaded: list[LoadedPack] = []
+    while pending:
+        ready = [p for p in pending if p[2] is None or p[2] in done]
+        if not ready:
+            names = ", ".join(origin for _, origin, _ in pending)
+            raise PolicyError(f"packs extend unknown or circular parents: {names}")
+        for item in ready:
+            pending.remove(item)
+            pack = parse_pack(item[0], item[1], done)
+            done[pack.pack.name] = pack
+            loaded.append(pack)
+    return loaded
+
+
+def _shipped() -> list[tuple[str, str]]:
     root = resources.files("shouhou.policy") / "packs"
     return [
-        parse_pack(entry.read_text(encoding="utf-8"), f"bundled:{entry.name}")
+        (entry.read_text(encoding="utf-8"), f"bundled:{entry.name}")
         for entry in sorted(root.iterdir(), key=lambda p: p.name)
         if entry.name.endswith(".yaml")
     ]
+
+
+def bundled() -> list[LoadedPack]:
+    """The packs shipped with shouhou, parents before the packs that extend them."""
+    return parse_all(_shipped())
 
 
 class Registry:
@@ -98,7 +155,7 @@ class Registry:
 
     @classmethod
     def default(cls, extra: Iterable[Path] = ()) -> Registry:
-        return cls([*bundled(), *(load_file(p) for p in extra)])
+        return cls(parse_all([*((_read(p), str(p)) for p in extra), *_shipped()]))
 
     def names(self) -> list[str]:
         return sorted(self._packs)
@@ -121,6 +178,6 @@ class Registry:
         return candidates[-1]
 
     def default_selection(self) -> list[str]:
-        """The base pack ``tmall-standard`` followed by every bundled holiday pack."""
+        """The base pack ``tmall-standard`` followed by every holiday pack."""
         holidays = [n for n in self.names() if self.versions(n)[-1].pack.kind == "holiday"]
         return ["tmall-standard", *holidays]

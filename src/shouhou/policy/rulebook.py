@@ -10,10 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from shouhou.domain.model import CaseKind, Reason
-from shouhou.domain.rules import DeadlineContext, DeadlineRule, LimitRule, ReasonRule, RuleInfo
-from shouhou.domain.values import SHANGHAI, parse_duration
+from shouhou.domain.rules import (
+    CompensationRule,
+    ComplaintRule,
+    DeadlineContext,
+    DeadlineRule,
+    LimitRule,
+    ReasonRule,
+    RuleInfo,
+)
+from shouhou.domain.values import SHANGHAI, parse_duration, parse_yuan
 from shouhou.errors import PolicyError
 from shouhou.policy.calendar import add_business_days
 from shouhou.policy.loader import LoadedPack, Registry
@@ -127,6 +136,32 @@ class Rulebook:
             rule_id=f"{self.base_pack.name}/reason.{reason.value}",
         )
 
+    def compensation(self) -> CompensationRule:
+        spec = self.base_pack.compensation
+        return CompensationRule(
+            rate=Decimal(spec.rate),
+            minimum=parse_yuan(spec.minimum),
+            maximum=parse_yuan(spec.maximum),
+            paid_as=spec.paid_as,
+            points_per_yuan=spec.points_per_yuan,
+            reasons=frozenset(spec.reasons),
+            rule_id=f"{self.base_pack.name}/compensation",
+        )
+
+    def complaint(self, type: str, subtype: str) -> ComplaintRule | None:
+        spec = self.base_pack.complaints.get(type, {}).get(subtype)
+        if spec is None:
+            return None
+        return ComplaintRule(
+            type=type,
+            subtype=subtype,
+            points=spec.points,
+            compensates=spec.compensates,
+            when=spec.when,
+            case_reason=spec.case_reason,
+            rule_id=f"{self.base_pack.name}/complaint.{type}.{subtype}",
+        )
+
     def describe(self, rule_id: str) -> RuleInfo:
         """The provenance and text of any rule id this rulebook can produce."""
         found = self._rules.get(rule_id)
@@ -145,6 +180,13 @@ class Rulebook:
                 (f"{base.name}/reason.{r.value}", spec.provenance, spec.text)
                 for r, spec in base.reasons.items()
             ),
+        ]
+        comp = base.compensation
+        entries.append((f"{base.name}/compensation", comp.provenance, comp.text))
+        entries += [
+            (f"{base.name}/complaint.{kind}.{sub}", spec.provenance, spec.text)
+            for kind, subs in base.complaints.items()
+            for sub, spec in subs.items()
         ]
         for holiday in self.holidays:
             assert isinstance(holiday.pack, HolidayPack)

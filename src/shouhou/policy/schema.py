@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -138,6 +139,46 @@ class ReasonSpec(Strict):
     text: Text
 
 
+class CompensationSpec(Strict):
+    """Automatic buyer compensation (SPEC §7, seed Ⅲ): rate of the refunded goods amount."""
+
+    rate: Annotated[str, Field(pattern=r"^0(\.\d+)?$|^1(\.0+)?$")]
+    minimum: Annotated[str, Field(pattern=r"^\d+(\.\d{1,2})?$")] = "0.00"
+    maximum: Annotated[str, Field(pattern=r"^\d+(\.\d{1,2})?$")]
+    paid_as: Literal["points", "cash"] = "points"
+    points_per_yuan: Annotated[int, Field(ge=1)] = 100
+    currency: Literal["CNY"] = "CNY"
+    reasons: list[Reason] = Field(min_length=1)
+    provenance: Provenance
+    text: Text
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CompensationSpec:
+        if Decimal(self.minimum) > Decimal(self.maximum):
+            raise ValueError("compensation minimum is above its maximum")
+        return self
+
+
+COMPLAINT_CONDITIONS = Literal["case_reason", "before_payment", "after_payment", "ship_by_missed"]
+
+
+class ComplaintSpec(Strict):
+    """A complaint subtype (SPEC §6): penalty points and when it may be filed."""
+
+    points: Annotated[int, Field(ge=0)]
+    compensates: bool = False
+    when: COMPLAINT_CONDITIONS
+    case_reason: Reason | None = None
+    provenance: Provenance
+    text: Text
+
+    @model_validator(mode="after")
+    def _reason(self) -> ComplaintSpec:
+        if (self.when == "case_reason") != (self.case_reason is not None):
+            raise ValueError("case_reason goes with when: case_reason, and only with it")
+        return self
+
+
 class BasePack(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     version: Annotated[int, Field(ge=1)]
@@ -149,6 +190,8 @@ class BasePack(Strict):
     deadlines: dict[str, DeadlineSpec]
     limits: dict[str, LimitSpec]
     reasons: dict[Reason, ReasonSpec]
+    compensation: CompensationSpec
+    complaints: dict[str, dict[str, ComplaintSpec]] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _complete(self) -> BasePack:
