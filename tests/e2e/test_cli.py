@@ -41,7 +41,7 @@ def test_policy_show_prints_rules_with_their_source() -> None:
 def test_policy_validate_accepts_the_bundled_packs() -> None:
     result = shouhou("policy", "validate", *map(str, sorted(PACKS.glob("*.yaml"))))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("✓") == 3
+    assert result.stdout.count("✓") == 4
 
 
 def test_policy_validate_refuses_an_unknown_key_and_says_where(tmp_path: Path) -> None:
