@@ -1,7 +1,12 @@
-"""Domain state and events to JSON and back, through pydantic's dataclass support."""
+"""Domain state and events to JSON and back, through pydantic's dataclass support.
+
+The ``*_json`` functions go straight between objects and JSON text, without an intermediate
+dict: the storage hot path uses them (docs/performance.md).
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -24,6 +29,12 @@ def dump(value: object) -> Any:
     return _adapter(type(value)).dump_python(value, mode="json")
 
 
+def dump_json(value: object) -> str:
+    """A domain dataclass as JSON text (an order or case snapshot without its version)."""
+    exclude = {"version"} if isinstance(value, Case | Order) else None  # a column of its own
+    return _adapter(type(value)).dump_json(value, exclude=exclude).decode()
+
+
 def load_case(data: Any, version: int) -> Case:
     case: Case = _adapter(Case).validate_python({**data, "version": version})
     return case
@@ -34,7 +45,22 @@ def load_order(data: Any, version: int) -> Order:
     return order
 
 
+def load_case_json(text: str | bytes, version: int) -> Case:
+    case: Case = _adapter(Case).validate_json(text)
+    return replace(case, version=version)
+
+
+def load_order_json(text: str | bytes, version: int) -> Order:
+    order: Order = _adapter(Order).validate_json(text)
+    return replace(order, version=version)
+
+
 def load_event(kind: str, data: Any) -> Event:
     cls = EVENT_TYPES[kind]
     event: Event = _adapter(cls).validate_python(data)
+    return event
+
+
+def load_event_json(kind: str, text: str | bytes) -> Event:
+    event: Event = _adapter(EVENT_TYPES[kind]).validate_json(text)
     return event

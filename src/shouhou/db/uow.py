@@ -1,68 +1,261 @@
-"""The SQL unit of work and repositories. Repositories never commit; the unit of work does."""
+"""The SQL unit of work and repositories. Repositories never commit; the unit of work does.
+
+The statements every transition runs (load, save, append events, sync and fire deadlines,
+claim) are plain SQL written once per dialect and run on the driver's cursor, inside the
+transaction SQLAlchemy opened: building and compiling a Core statement costs ten to a hundred
+times what SQLite needs to run it (docs/performance.md). The rest goes through SQLAlchemy Core.
+
+Concurrency (docs/deployment.md). On PostgreSQL the order row is the lock of everything that
+belongs to the order: its cases, their deadlines and their events. A writing unit of work
+locks the order when it loads it, before it changes anything (``FOR NO KEY UPDATE``); a worker
+claims a due deadline together with its order's lock and passes over deadlines whose order
+another process holds (``FOR NO KEY UPDATE OF d, o SKIP LOCKED``). As every process takes the
+order first, none waits for another in a cycle. A stale write is still refused by the version
+check, and firing is a conditional update whose row count is checked. On SQLite, ``BEGIN
+IMMEDIATE`` makes writers take turns. Lost races and unique-key collisions become ``Conflict``.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, select
 
 from shouhou.db import serial, tables
-from shouhou.db.outbox import SqlOutbox
 from shouhou.domain.events import Event
 from shouhou.domain.model import Case, CaseStatus, Deadline, Order
 from shouhou.errors import Conflict
-from shouhou.services.ports import DueDeadline, StoredEvent
+from shouhou.services.ports import DueDeadline, OutboxMessage, StoredEvent
 
 T = TypeVar("T", Case, Order)
 
+#: SQLSTATEs of a lost race on PostgreSQL: unique violation, serialization failure, deadlock,
+#: lock not available. The transaction is aborted; doing the use case again may succeed.
+CONFLICT_SQLSTATES = frozenset({"23505", "40001", "40P01", "55P03"})
 
-def _append(
-    conn: Connection, stream: str, stream_id: str, start: int, events: Sequence[Event]
-) -> None:
+# --- the statements ----------------------------------------------------------------------
+# Written with :name placeholders; PostgreSQL gets %(name)s. {state} reads a JSON column as
+# text, {lock} locks the row of a writing unit of work on PostgreSQL.
+
+_SQL = {
+    "get_order": "SELECT {state}, version FROM orders WHERE id = :id{lock}",
+    "get_case": "SELECT {state}, version FROM cases WHERE id = :id",
+    "insert_order": (
+        "INSERT INTO orders (id, shop, buyer, status, state, version, created_at, updated_at)"
+        " VALUES (:id, :shop, :buyer, :status, :state, 1, :created_at, :updated_at)"
+    ),
+    "insert_case": (
+        "INSERT INTO cases (id, order_id, shop, buyer, kind, status, state, version,"
+        " opened_at, updated_at) VALUES (:id, :order_id, :shop, :buyer, :kind, :status,"
+        " :state, 1, :opened_at, :updated_at)"
+    ),
+    "save_order": (
+        "UPDATE orders SET state = :state, version = :version + 1, status = :status,"
+        " updated_at = coalesce(:updated_at, updated_at) WHERE id = :id AND version = :version"
+    ),
+    "save_case": (
+        "UPDATE cases SET state = :state, version = :version + 1, status = :status,"
+        " kind = :kind, updated_at = coalesce(:updated_at, updated_at)"
+        " WHERE id = :id AND version = :version"
+    ),
+    # Each row takes the next number of its stream; rows of one call are inserted in turn.
+    # (The casts give PostgreSQL one type for a parameter used twice.)
+    "append": (
+        "INSERT INTO events (stream, stream_id, seq, type, at, actor, data) VALUES ({stream},"
+        " {stream_id}, (SELECT coalesce(max(seq), 0) + 1 FROM events WHERE stream = {stream}"
+        " AND stream_id = {stream_id}), :type, :at, :actor, :data)"
+    ),
+    "outbox": (
+        "INSERT INTO outbox (type, subject_type, subject_id, occurred_at, data)"
+        " VALUES (:type, :subject_type, :subject_id, :occurred_at, :data)"
+    ),
+    "timeline": (
+        "SELECT seq, type, {data} FROM events WHERE stream = :stream AND stream_id = :stream_id"
+        " ORDER BY seq"
+    ),
+    "pending": (
+        "SELECT id, name, due_at, rule_id FROM deadlines WHERE subject_type = :subject_type"
+        " AND subject_id = :subject_id AND status = 'pending'"
+    ),
+    "cancel": (
+        "UPDATE deadlines SET status = 'cancelled' WHERE subject_type = :subject_type"
+        " AND subject_id = :subject_id AND status = 'pending'"
+    ),
+    "schedule": (
+        "INSERT INTO deadlines (subject_type, subject_id, name, due_at, on_expiry, rule_id,"
+        " policy, status) VALUES (:subject_type, :subject_id, :name, :due_at, :on_expiry,"
+        " :rule_id, :policy, 'pending')"
+    ),
+    "fire": (
+        "UPDATE deadlines SET status = 'fired', fired_at = :fired_at"
+        " WHERE subject_type = :subject_type AND subject_id = :subject_id"
+        " AND status = 'pending' AND name = :name AND due_at = :due_at"
+    ),
+    "next_due": (
+        "SELECT id, subject_type, subject_id, name, due_at FROM deadlines"
+        " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT 1"
+    ),
+}
+
+#: On PostgreSQL a worker claims the earliest due deadline whose order nobody holds, and
+#: locks both; a deadline whose subject row is missing is never claimed.
+_CLAIM_POSTGRESQL = """
+SELECT d.id, d.subject_type, d.subject_id, d.name, d.due_at
+FROM deadlines AS d
+LEFT JOIN cases AS c ON d.subject_type = 'case' AND c.id = d.subject_id
+JOIN orders AS o
+  ON o.id = CASE WHEN d.subject_type = 'order' THEN d.subject_id ELSE c.order_id END
+WHERE d.status = 'pending' AND d.due_at <= :now
+ORDER BY d.due_at, d.id
+LIMIT 1
+FOR NO KEY UPDATE OF d, o SKIP LOCKED
+"""
+
+#: The services never leave a deadline without its subject; should one exist, the claim
+#: above passes over it, and this one still hands it out, so that the error surfaces.
+_CLAIM_ORPHAN_POSTGRESQL = """
+SELECT d.id, d.subject_type, d.subject_id, d.name, d.due_at
+FROM deadlines AS d
+WHERE d.status = 'pending' AND d.due_at <= :now
+  AND NOT EXISTS (SELECT 1 FROM orders AS o WHERE d.subject_type = 'order' AND o.id = d.subject_id)
+  AND NOT EXISTS (SELECT 1 FROM cases AS c WHERE d.subject_type = 'case' AND c.id = d.subject_id)
+ORDER BY d.due_at, d.id
+LIMIT 1
+FOR NO KEY UPDATE OF d SKIP LOCKED
+"""
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class _Dialect:
+    """The statements for one database, and the value conversions SQLAlchemy's types do."""
+
+    def __init__(self, name: str, *, readonly: bool) -> None:
+        self.postgresql = name == "postgresql"
+        self.readonly = readonly
+        lock = not readonly
+        fill = {
+            "state": "CAST(state AS TEXT)" if self.postgresql else "state",
+            "data": "CAST(data AS TEXT)" if self.postgresql else "data",
+            "lock": " FOR NO KEY UPDATE" if self.postgresql and lock else "",
+            "stream": "CAST(:stream AS VARCHAR(16))",
+            "stream_id": "CAST(:stream_id AS VARCHAR(64))",
+        }
+        sql = {key: text.format(**fill) for key, text in _SQL.items()}
+        if self.postgresql:
+            sql["next_due"] = _CLAIM_POSTGRESQL
+            sql["next_orphan"] = _CLAIM_ORPHAN_POSTGRESQL
+            sql = {key: _PLACEHOLDER.sub(r"%(\1)s", text) for key, text in sql.items()}
+        self.sql = sql
+
+    def moment(self, value: datetime) -> Any:
+        """``value`` as the database stores it: UTC, naive text on SQLite (as SQLAlchemy)."""
+        if value.tzinfo is None:
+            raise ValueError(f"a timezone-aware datetime is required, got {value!r}")
+        utc = value.astimezone(UTC)
+        return utc if self.postgresql else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def read_moment(self, value: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+_DIALECTS: dict[tuple[str, bool], _Dialect] = {}
+
+
+def _dialect(name: str, *, readonly: bool) -> _Dialect:
+    found = _DIALECTS.get((name, readonly))
+    if found is None:
+        found = _DIALECTS[(name, readonly)] = _Dialect(name, readonly=readonly)
+    return found
+
+
+class _Cursor:
+    """The driver's cursor inside the unit of work's transaction; lost races become Conflict."""
+
+    def __init__(self, conn: Connection, dialect: _Dialect) -> None:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        self.cursor = dbapi.cursor()
+        self.d = dialect
+        self.sql = dialect.sql
+
+    def run(self, key: str, params: dict[str, Any]) -> Any:
+        try:
+            self.cursor.execute(self.sql[key], params)
+        except Exception as exc:
+            _raise_conflict(exc, key)
+            raise
+        return self.cursor
+
+    def run_many(self, key: str, params: list[dict[str, Any]]) -> None:
+        try:
+            self.cursor.executemany(self.sql[key], params)
+        except Exception as exc:
+            _raise_conflict(exc, key)
+            raise
+
+    def one(self, key: str, params: dict[str, Any]) -> Any:
+        return self.run(key, params).fetchone()
+
+    def close(self) -> None:
+        self.cursor.close()
+
+
+def _raise_conflict(exc: Exception, what: str) -> None:
+    """Raise Conflict for a lost race: another transaction wrote the same key first."""
+    state = getattr(exc, "sqlstate", None)
+    unique = isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+    if state in CONFLICT_SQLSTATES or unique:
+        raise Conflict(
+            f"another transaction changed the same data first ({what}); try again"
+        ) from exc
+
+
+def _append(cur: _Cursor, stream: str, stream_id: str, events: Sequence[Event]) -> None:
     if not events:
         return
-    conn.execute(
-        insert(tables.events),
+    moment = cur.d.moment
+    cur.run_many(
+        "append",
         [
             {
                 "stream": stream,
                 "stream_id": stream_id,
-                "seq": start + i,
                 "type": type(ev).__name__,
-                "at": ev.at,
+                "at": moment(ev.at),
                 "actor": ev.actor,
-                "data": serial.dump(ev),
+                "data": serial.dump_json(ev),
             }
-            for i, ev in enumerate(events)
+            for ev in events
         ],
     )
 
 
-def _timeline(conn: Connection, stream: str, stream_id: str) -> list[StoredEvent]:
-    rows = conn.execute(
-        select(tables.events.c.seq, tables.events.c.type, tables.events.c.data)
-        .where(tables.events.c.stream == stream, tables.events.c.stream_id == stream_id)
-        .order_by(tables.events.c.seq)
-    )
-    return [StoredEvent(seq=r.seq, event=serial.load_event(r.type, r.data)) for r in rows]
+def _timeline(cur: _Cursor, stream: str, stream_id: str) -> list[StoredEvent]:
+    rows = cur.run("timeline", {"stream": stream, "stream_id": stream_id}).fetchall()
+    return [
+        StoredEvent(seq=seq, event=serial.load_event_json(kind, data)) for seq, kind, data in rows
+    ]
 
 
-def _next_seq(conn: Connection, stream: str, stream_id: str) -> int:
-    last = conn.execute(
-        select(func.max(tables.events.c.seq)).where(
-            tables.events.c.stream == stream, tables.events.c.stream_id == stream_id
-        )
-    ).scalar()
-    return 1 if last is None else int(last) + 1
+#: What identifies a pending deadline row: name, due time, rule.
+Slot = tuple[str, datetime, str]
+#: The pending deadline that each subject loaded or synced in this unit of work has in the
+#: table (None: none), so that an unchanged deadline costs no statement and a changed one no
+#: read. Subjects not in it are looked up.
+Known = dict[tuple[str, str], Slot | None]
 
 
-def _state(value: Case | Order) -> Any:
-    data = serial.dump(value)
-    data.pop("version", None)
-    return data
+def _slot(deadline: Deadline | None) -> Slot | None:
+    return None if deadline is None else (deadline.name, deadline.due_at, deadline.rule_id)
 
 
 class _Aggregates(Generic[T]):
@@ -71,10 +264,12 @@ class _Aggregates(Generic[T]):
     stream: str
     table: Table
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, cur: _Cursor, known: Known) -> None:
         self.conn = conn
+        self.cur = cur
+        self.known = known
 
-    def _load(self, state: Any, version: int) -> T:
+    def _load(self, state: str, version: int) -> T:
         raise NotImplementedError
 
     def _columns(self, item: T) -> dict[str, Any]:
@@ -89,46 +284,55 @@ class _Aggregates(Generic[T]):
         raise NotImplementedError
 
     def get(self, key: str) -> T | None:
-        t = self.table
-        row = self.conn.execute(select(t.c.state, t.c.version).where(t.c.id == key)).first()
-        return None if row is None else self._load(row.state, row.version)
+        row = self.cur.one(f"get_{self.stream}", {"id": key})
+        if row is None:
+            return None
+        item = self._load(row[0], row[1])
+        if not self.cur.d.readonly:
+            self.known[(self.stream, key)] = _slot(item.deadline)
+        return item
 
     def add(self, item: T, events: Sequence[Event]) -> None:
-        created = self._created(item)
-        self.conn.execute(
-            insert(self.table).values(
-                id=item.id,
-                state=_state(item),
-                version=1,
-                **created,
+        self.cur.run(
+            f"insert_{self.stream}",
+            {
+                "id": item.id,
+                "state": serial.dump_json(item),
+                **self._created(item),
                 **self._columns(item),
-                updated_at=events[-1].at if events else self._born(item),
-            )
+                "updated_at": self.cur.d.moment(events[-1].at if events else self._born(item)),
+            },
         )
-        _append(self.conn, self.stream, item.id, 1, events)
+        _append(self.cur, self.stream, item.id, events)
+        self.known[(self.stream, item.id)] = None  # new, so nothing of it is pending yet
 
     def save(self, item: T, events: Sequence[Event]) -> None:
-        t = self.table
-        values = {"state": _state(item), "version": item.version + 1, **self._columns(item)}
-        if events:
-            values["updated_at"] = events[-1].at
-        result = self.conn.execute(
-            update(t).where(t.c.id == item.id, t.c.version == item.version).values(**values)
+        updated_at = self.cur.d.moment(events[-1].at) if events else None
+        saved = self.cur.run(
+            f"save_{self.stream}",
+            {
+                "id": item.id,
+                "version": item.version,
+                "state": serial.dump_json(item),
+                "updated_at": updated_at,
+                **self._columns(item),
+            },
         )
-        if result.rowcount != 1:
+        if saved.rowcount != 1:
             raise Conflict(f"{self.stream} {item.id} was changed by someone else; load it again")
-        seq = _next_seq(self.conn, self.stream, item.id)
-        _append(self.conn, self.stream, item.id, seq, events)
+        _append(self.cur, self.stream, item.id, events)
 
     def timeline(self, key: str) -> list[StoredEvent]:
-        return _timeline(self.conn, self.stream, key)
+        return _timeline(self.cur, self.stream, key)
 
 
 class SqlOrders(_Aggregates[Order]):
+    """Orders. In a writing unit of work on PostgreSQL, :meth:`get` locks the order row."""
+
     stream, table = "order", tables.orders
 
-    def _load(self, state: Any, version: int) -> Order:
-        return serial.load_order(state, version)
+    def _load(self, state: str, version: int) -> Order:
+        return serial.load_order_json(state, version)
 
     def _columns(self, item: Order) -> dict[str, Any]:
         return {"status": item.status.value}
@@ -137,14 +341,18 @@ class SqlOrders(_Aggregates[Order]):
         return item.created_at
 
     def _created(self, item: Order) -> dict[str, Any]:
-        return {"created_at": item.created_at, "shop": item.shop, "buyer": item.buyer}
+        return {
+            "created_at": self.cur.d.moment(item.created_at),
+            "shop": item.shop,
+            "buyer": item.buyer,
+        }
 
 
 class SqlCases(_Aggregates[Case]):
     stream, table = "case", tables.cases
 
-    def _load(self, state: Any, version: int) -> Case:
-        return serial.load_case(state, version)
+    def _load(self, state: str, version: int) -> Case:
+        return serial.load_case_json(state, version)
 
     def _columns(self, item: Case) -> dict[str, Any]:
         return {"status": item.status.value, "kind": item.kind.value}
@@ -154,7 +362,7 @@ class SqlCases(_Aggregates[Case]):
 
     def _created(self, item: Case) -> dict[str, Any]:
         return {
-            "opened_at": item.opened_at,
+            "opened_at": self.cur.d.moment(item.opened_at),
             "order_id": item.order_id,
             "shop": item.shop,
             "buyer": item.buyer,
@@ -180,87 +388,73 @@ class SqlCases(_Aggregates[Case]):
 
 
 class SqlDeadlines:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, cur: _Cursor, known: Known) -> None:
         self.conn = conn
+        self.cur = cur
+        self.known = known
         self.t = tables.deadlines
 
-    def _pending(self, subject_type: str, subject_id: str) -> Any:
-        return self.conn.execute(
-            select(self.t.c.id, self.t.c.name, self.t.c.due_at, self.t.c.rule_id).where(
-                self.t.c.subject_type == subject_type,
-                self.t.c.subject_id == subject_id,
-                self.t.c.status == "pending",
-            )
-        ).first()
+    def _stored(self, subject_type: str, subject_id: str) -> Slot | None:
+        key = (subject_type, subject_id)
+        if key in self.known:
+            return self.known[key]
+        row = self.cur.one("pending", {"subject_type": subject_type, "subject_id": subject_id})
+        return None if row is None else (row[1], self.cur.d.read_moment(row[2]), row[3])
 
     def sync(self, subject_type: str, subject_id: str, deadline: Deadline | None) -> None:
-        row = self._pending(subject_type, subject_id)
-        if (
-            row is not None
-            and deadline is not None
-            and (row.name, row.due_at, row.rule_id)
-            == (deadline.name, deadline.due_at, deadline.rule_id)
-        ):
+        stored, wanted = self._stored(subject_type, subject_id), _slot(deadline)
+        if stored == wanted:
             return
-        if row is not None:
-            self.conn.execute(
-                update(self.t).where(self.t.c.id == row.id).values(status="cancelled")
-            )
+        subject = {"subject_type": subject_type, "subject_id": subject_id}
+        if stored is not None and self.cur.run("cancel", subject).rowcount != 1:
+            raise Conflict(f"{subject_type} {subject_id}: its deadline changed meanwhile")
         if deadline is not None:
-            self.conn.execute(
-                insert(self.t).values(
-                    subject_type=subject_type,
-                    subject_id=subject_id,
-                    name=deadline.name,
-                    due_at=deadline.due_at,
-                    on_expiry=deadline.on_expiry,
-                    rule_id=deadline.rule_id,
-                    policy=deadline.policy,
-                    status="pending",
-                )
+            self.cur.run(
+                "schedule",
+                {
+                    **subject,
+                    "name": deadline.name,
+                    "due_at": self.cur.d.moment(deadline.due_at),
+                    "on_expiry": deadline.on_expiry,
+                    "rule_id": deadline.rule_id,
+                    "policy": deadline.policy,
+                },
             )
+        self.known[(subject_type, subject_id)] = wanted
 
     def fire(
         self, subject_type: str, subject_id: str, name: str, due_at: datetime, fired_at: datetime
     ) -> None:
-        result = self.conn.execute(
-            update(self.t)
-            .where(
-                self.t.c.subject_type == subject_type,
-                self.t.c.subject_id == subject_id,
-                self.t.c.status == "pending",
-                self.t.c.name == name,
-                self.t.c.due_at == due_at,
-            )
-            .values(status="fired", fired_at=fired_at)
+        moment = self.cur.d.moment
+        fired = self.cur.run(
+            "fire",
+            {
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "name": name,
+                "due_at": moment(due_at),
+                "fired_at": moment(fired_at),
+            },
         )
-        if result.rowcount != 1:
+        if fired.rowcount != 1:
             raise Conflict(f"{subject_type} {subject_id}: deadline {name} was already handled")
+        self.known[(subject_type, subject_id)] = None
 
     def next_due(self, now: datetime) -> DueDeadline | None:
-        query = (
-            select(
-                self.t.c.id,
-                self.t.c.subject_type,
-                self.t.c.subject_id,
-                self.t.c.name,
-                self.t.c.due_at,
-            )
-            .where(self.t.c.status == "pending", self.t.c.due_at <= now)
-            .order_by(self.t.c.due_at, self.t.c.id)
-            .limit(1)
-        )
-        if self.conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        row = self.conn.execute(query).first()
+        """The earliest due deadline; on PostgreSQL locked with its order, or None."""
+        params = {"now": self.cur.d.moment(now)}
+        row = self.cur.one("next_due", params)
+        if row is None and self.cur.d.postgresql:
+            row = self.cur.one("next_orphan", params)
         if row is None:
             return None
+        row_id, subject_type, subject_id, name, due_at = row
         return DueDeadline(
-            id=row.id,
-            subject_type=row.subject_type,
-            subject_id=row.subject_id,
-            name=row.name,
-            due_at=row.due_at,
+            id=row_id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            name=name,
+            due_at=self.cur.d.read_moment(due_at),
         )
 
     def pending_count(self) -> int:
@@ -268,6 +462,32 @@ class SqlDeadlines:
             self.conn.execute(
                 select(func.count()).select_from(self.t).where(self.t.c.status == "pending")
             ).scalar_one()
+        )
+
+
+class _Outbox:
+    """The rows of :class:`shouhou.db.outbox.SqlOutbox`, written through the unit of work's
+    cursor: the outbox is written by every transition, so it is on the hot path."""
+
+    def __init__(self, cur: _Cursor) -> None:
+        self.cur = cur
+
+    def add(self, messages: Sequence[OutboxMessage]) -> None:
+        if not messages:
+            return
+        moment = self.cur.d.moment
+        self.cur.run_many(
+            "outbox",
+            [
+                {
+                    "type": m.type,
+                    "subject_type": m.subject_type,
+                    "subject_id": m.subject_id,
+                    "occurred_at": moment(m.occurred_at),
+                    "data": json.dumps(m.data),
+                }
+                for m in messages
+            ],
         )
 
 
@@ -283,10 +503,12 @@ class SqlUnitOfWork:
         options = {"shouhou_readonly": True} if self.readonly else {}
         self.conn = self.engine.connect().execution_options(**options)
         self.conn.begin()
-        self.orders = SqlOrders(self.conn)
-        self.cases = SqlCases(self.conn)
-        self.deadlines = SqlDeadlines(self.conn)
-        self.outbox = SqlOutbox(self.conn)
+        self._cursor = _Cursor(self.conn, _dialect(self.conn.dialect.name, readonly=self.readonly))
+        known: Known = {}
+        self.orders = SqlOrders(self.conn, self._cursor, known)
+        self.cases = SqlCases(self.conn, self._cursor, known)
+        self.deadlines = SqlDeadlines(self.conn, self._cursor, known)
+        self.outbox = _Outbox(self._cursor)
         return self
 
     def __exit__(
@@ -297,6 +519,7 @@ class SqlUnitOfWork:
     ) -> None:
         assert self.conn is not None
         try:
+            self._cursor.close()
             if self.conn.in_transaction():
                 self.conn.rollback()
         finally:
