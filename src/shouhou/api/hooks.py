@@ -66,7 +66,7 @@ def attempt_view(attempt: Attempt) -> dict[str, Any]:
 
 def event_number(event_id: str) -> int:
     digits = event_id.removeprefix("evt_")
-    if not digits.isdigit() or len(digits) > 18:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         raise NotFound(f"no event {event_id}")
     return int(digits)
 

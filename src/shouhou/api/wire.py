@@ -13,7 +13,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    create_model,
+)
 
 from shouhou.domain import commands as c
 from shouhou.domain.model import (
@@ -51,7 +60,7 @@ Ident = Annotated[
         description="an id: letters, digits, _ . - (at most 64)",
     ),
 ]
-Fen = Annotated[int, Field(ge=0, le=MAX_FEN, description="an amount in fen (1 yuan = 100)")]
+Fen = Annotated[StrictInt, Field(ge=0, le=MAX_FEN, description="an amount in fen (1 yuan = 100)")]
 Duration = Annotated[
     str,
     Field(pattern=r"^(\d{1,4}d)?(\d{1,5}h)?(\d{1,6}m)?(\d{1,7}s)?$", min_length=2, max_length=24),
@@ -88,7 +97,7 @@ class ErrorBody(Open):
 class ItemIn(Strict):
     sku: Ident
     title: Text = ""
-    quantity: Annotated[int, Field(ge=1, le=100000)] = 1
+    quantity: Annotated[StrictInt, Field(ge=1, le=100000)] = 1
     unit_price: Fen = 0
 
 
@@ -119,7 +128,7 @@ class OrderIn(Strict):
     buyer: Ident
     total: Fen = Field(description="what the buyer paid, shipping included, in fen")
     shipping_fee: Fen = 0
-    free_shipping: bool = False
+    free_shipping: StrictBool = False
     items: Annotated[list[ItemIn], Field(max_length=MAX_LIST)] = []
     promotion: Promotion = Promotion.NORMAL
     promised_ship_by: AwareDatetime | None = None
@@ -128,7 +137,7 @@ class OrderIn(Strict):
     sanbao: dict[str, Duration] | None = Field(
         default=None, description='三包 periods from delivery, e.g. {"return": "7d"}'
     )
-    freight_insurance: bool = False
+    freight_insurance: StrictBool = False
     created_at: AwareDatetime | None = Field(default=None, description="default: now")
     paid_at: AwareDatetime | None = None
     shipped_at: AwareDatetime | None = None
@@ -397,7 +406,9 @@ def _wire_type(name: str, hint: Any) -> Any:
     if hint is str:
         return Text
     if hint is int:
-        return Annotated[int, Field(ge=0, le=MAX_FEN)]
+        return Annotated[StrictInt, Field(ge=0, le=MAX_FEN)]
+    if hint is bool:
+        return StrictBool
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         return hint
     if typing.get_origin(hint) is tuple and args and args[-1] is Ellipsis:

@@ -1,0 +1,277 @@
+"""Writes through a real server: idempotency keys, refusals, and bad requests get clear 4xx."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import httpx
+import pytest
+from conftest import ApiServer
+
+from shouhou.worker import Worker
+
+APPLY = {"order": "o1", "kind": "return_refund", "reason": "quality", "amount": 19900}
+
+
+def _cases(api: ApiServer) -> list[str]:
+    return [c["id"] for c in api.client("agent:a1").get("/v1/cases").json()["items"]]
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+def test_the_same_key_and_body_replays_the_first_answer_and_acts_once(api: ApiServer) -> None:
+    api.order("o1")
+    client = api.client("buyer:b1", **{"Idempotency-Key": "apply-o1"})
+
+    first = client.post("/v1/cases", json=APPLY)
+    again = client.post("/v1/cases", json=APPLY)
+
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert _cases(api) == [first.json()["id"]]
+
+
+def test_the_same_key_with_another_body_is_refused_and_changes_nothing(api: ApiServer) -> None:
+    api.order("o1")
+    client = api.client("buyer:b1", **{"Idempotency-Key": "k-1"})
+    first = client.post("/v1/cases", json=APPLY)
+
+    other = client.post("/v1/cases", json={**APPLY, "amount": 100})
+
+    assert other.status_code == 422
+    error = other.json()["error"]
+    assert error["code"] == "invalid"
+    assert error["rule"] == "shouhou/idempotency"
+    assert "Idempotency-Key 'k-1' was used for another request" in error["message"]
+    assert _cases(api) == [first.json()["id"]]
+
+
+def test_the_same_key_on_another_path_is_refused(api: ApiServer) -> None:
+    api.order("o1")
+    case = api.client("buyer:b1", **{"Idempotency-Key": "k-2"}).post("/v1/cases", json=APPLY)
+    seller = api.client("seller:s1", **{"Idempotency-Key": "k-2"})
+
+    # a different API key has its own keys: k-2 is new for the seller
+    agreed = seller.post(f"/v1/cases/{case.json()['id']}/actions/agree", json={})
+    refused = seller.post(f"/v1/cases/{case.json()['id']}/actions/refuse", json={"reason": "x"})
+
+    assert agreed.status_code == 200
+    assert refused.status_code == 422
+    assert refused.json()["error"]["rule"] == "shouhou/idempotency"
+
+
+def test_a_refused_write_is_not_remembered_so_it_can_be_sent_again_later(
+    api: ApiServer,
+) -> None:
+    api.order("o1")
+    case_id = api.case("o1")["id"]
+    seller = api.client("seller:s1", **{"Idempotency-Key": "receipt"})
+    too_early = seller.post(f"/v1/cases/{case_id}/actions/confirm_receipt")
+    assert too_early.status_code == 409
+    assert api.client("seller:s1").post(f"/v1/cases/{case_id}/actions/agree").status_code == 200
+    ship = {"carrier": "SF", "waybill": "SF1"}
+    shipped = api.client("buyer:b1").post(f"/v1/cases/{case_id}/actions/ship_return", json=ship)
+    assert shipped.status_code == 200
+
+    now_in_time = seller.post(f"/v1/cases/{case_id}/actions/confirm_receipt")
+
+    assert now_in_time.status_code == 200
+    assert now_in_time.json()["status"] == "refunded"
+
+
+def test_keys_are_kept_a_day_then_forgotten(api: ApiServer) -> None:
+    api.order("o1")
+    client = api.client("buyer:b1", **{"Idempotency-Key": "kept"})
+    first = client.post("/v1/cases", json=APPLY)
+    worker = Worker(api.engine)
+    try:
+        worker.purge(api.clock.now() + timedelta(hours=23, minutes=59))
+        assert client.post("/v1/cases", json=APPLY).headers.get("idempotent-replayed") == "true"
+
+        worker._last_purge = None
+        worker.purge(api.clock.now() + timedelta(hours=24, minutes=1))
+    finally:
+        worker.close()
+    after = client.post("/v1/cases", json=APPLY)
+
+    assert first.status_code == 201
+    assert after.status_code == 422  # a new request: the order already has an open case
+    assert after.json()["error"]["code"] == "not_eligible"
+
+
+def test_concurrent_requests_with_one_key_act_once(api: ApiServer) -> None:
+    api.order("o1")
+    token = api.key("buyer:b1")
+    answers: list[httpx.Response] = []
+
+    def send() -> None:
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "race"}
+        answers.append(httpx.post(f"{api.url}/v1/cases", json=APPLY, headers=headers))
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(_cases(api)) == 1
+    assert {a.status_code for a in answers} <= {201, 409}
+    assert {a.json()["id"] for a in answers if a.status_code == 201} == set(_cases(api))
+
+
+# --- refusals ------------------------------------------------------------------------------
+
+
+def test_a_refusal_names_its_code_and_rule_with_the_matching_status(api: ApiServer) -> None:
+    api.order("o1")
+    case_id = api.case("o1")["id"]
+
+    not_allowed = api.client("buyer:b1").post(
+        f"/v1/cases/{case_id}/actions/ship_return", json={"carrier": "SF", "waybill": "1"}
+    )
+    not_eligible = api.client("buyer:b1").post("/v1/cases", json=APPLY)
+
+    assert not_allowed.status_code == 409
+    assert not_allowed.json()["error"] == {
+        "code": "not_allowed",
+        "message": not_allowed.json()["error"]["message"],
+        "rule": "shouhou/transition-table",
+        "case": case_id,
+        "status": "awaiting_seller",
+    }
+    assert not_eligible.status_code == 422
+    assert not_eligible.json()["error"]["code"] == "not_eligible"
+    assert not_eligible.json()["error"]["rule"].startswith("tmall-standard/")
+
+
+def test_an_unknown_case_is_not_found(api: ApiServer) -> None:
+    response = api.client("agent:a1").get("/v1/cases/nope")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+# --- bad requests --------------------------------------------------------------------------
+
+
+def test_malformed_json_is_a_400_that_says_so(api: ApiServer) -> None:
+    response = api.client("buyer:b1").post(
+        "/v1/cases", content=b'{"order": "o1",', headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "the body is not valid JSON"
+
+
+def test_an_unknown_field_is_refused_by_name(api: ApiServer) -> None:
+    response = api.client("buyer:b1").post("/v1/cases", json={**APPLY, "amout": 1})
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["message"].startswith("body.amout: Extra inputs are not permitted")
+    assert error["errors"][0]["loc"] == ["body", "amout"]
+
+
+def test_unknown_action_parameters_are_refused_too(api: ApiServer) -> None:
+    api.order("o1")
+    case_id = api.case("o1")["id"]
+
+    response = api.client("seller:s1").post(
+        f"/v1/cases/{case_id}/actions/agree", json={"address": "x"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["errors"][0]["loc"] == ["body", "address"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("amount", "199.00"),
+        ("amount", -1),
+        ("amount", 1.5),
+        ("kind", "refund"),
+        ("order", 7),
+        ("order", "o1 x"),
+        ("note", "a\x00b"),
+    ],
+)
+def test_wrong_types_and_values_are_422_naming_the_field(
+    api: ApiServer, field: str, value: object
+) -> None:
+    response = api.client("buyer:b1").post("/v1/cases", json={**APPLY, field: value})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["errors"][0]["loc"][:2] == ["body", field]
+
+
+def test_times_without_an_offset_are_refused(api: ApiServer) -> None:
+    order = {
+        "id": "o3",
+        "shop": "s1",
+        "buyer": "b1",
+        "total": 100,
+        "paid_at": "2026-03-01T10:00:00",
+    }
+
+    response = api.client("platform").post("/v1/orders", json=order)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["errors"][0]["loc"] == ["body", "paid_at"]
+
+
+def test_a_huge_body_is_refused_with_413_before_it_is_read(api: ApiServer) -> None:
+    response = api.client("buyer:b1").post(
+        "/v1/cases",
+        content=b"[" + b"1," * 200_000 + b"1]",
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_huge_streamed_body_without_a_length_is_refused_too(api: ApiServer) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(100):
+            yield b" " * 10_000
+
+    response = api.client("buyer:b1").post(
+        "/v1/cases", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+
+
+def test_a_body_that_is_not_json_is_415(api: ApiServer) -> None:
+    response = api.client("buyer:b1").post(
+        "/v1/cases",
+        content=b"order=o1",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(api: ApiServer) -> None:
+    client = api.client("agent:a1")
+
+    missing = client.get("/v1/nothing-here")
+    wrong_method = client.put("/v1/cases")
+
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_bad_cursor_is_refused_clearly(api: ApiServer) -> None:
+    response = api.client("agent:a1").get("/v1/cases", params={"cursor": "garbage"})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("bad cursor")

@@ -1,0 +1,269 @@
+"""Webhooks delivered by the worker to a real HTTP receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from conftest import ApiServer
+
+from shouhou import webhooks
+from shouhou.worker import Worker, WorkerSettings
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """Records every POST; answers ``fail_next`` of them with 500 first."""
+
+    url: str
+    got: list[Received] = field(default_factory=list)
+    fail_next: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def types(self) -> list[str]:
+        return [r.event["type"] for r in self.got]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            with state.lock:
+                failing = state.fail_next > 0
+                state.fail_next -= 1 if failing else 0
+                state.got.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(500 if failing else 204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def worker(api: ApiServer) -> Iterator[Worker]:
+    runner = Worker(api.engine, WorkerSettings(approaching=timedelta(hours=24)))
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+def subscribe(api: ApiServer, url: str, events: list[str] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"url": url}
+    if events is not None:
+        body["events"] = events
+    response = api.client("platform").post("/v1/webhooks/endpoints", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def test_case_events_arrive_signed_and_verifiable(
+    api: ApiServer, receiver: Receiver, worker: Worker
+) -> None:
+    endpoint = subscribe(api, receiver.url)
+    api.order("o1")
+    case_id = api.case("o1")["id"]
+
+    tick = worker.run_once(api.clock.now())
+
+    assert tick.delivered == len(receiver.got) > 0
+    assert "case.applied" in receiver.types()
+    assert "deadline.scheduled" in receiver.types()
+    assert "order.placed" in receiver.types()
+    applied = next(r for r in receiver.got if r.event["type"] == "case.applied")
+    assert applied.event["data"]["case"] == case_id
+    assert applied.event["data"]["status"] == "awaiting_seller"
+    assert applied.event["data"]["event"]["amount"] == 19900
+    assert applied.headers["webhook-id"] == applied.event["id"]
+    now = int(api.clock.now().timestamp())
+    for one in receiver.got:
+        webhooks.verify(endpoint["secret"], one.headers, one.body, now=now)
+    with pytest.raises(webhooks.WebhookVerificationError):
+        webhooks.verify(endpoint["secret"], applied.headers, applied.body + b" ", now=now)
+
+
+def test_an_endpoint_gets_only_the_events_it_subscribed_to(
+    api: ApiServer, receiver: Receiver, worker: Worker
+) -> None:
+    subscribe(api, receiver.url, ["case.*"])
+    api.order("o1")
+    api.case("o1")
+
+    worker.run_once(api.clock.now())
+
+    assert receiver.types()
+    assert all(t.startswith("case.") for t in receiver.types())
+
+
+def test_a_failing_receiver_is_retried_with_exponential_backoff_and_every_attempt_logged(
+    api: ApiServer, receiver: Receiver, worker: Worker
+) -> None:
+    subscribe(api, receiver.url, ["order.placed"])
+    receiver.fail_next = 2
+    api.order("o1")
+    start = api.clock.now()
+    platform = api.client("platform")
+
+    worker.run_once(start)
+    worker.run_once(start + timedelta(seconds=29))  # too early for the first retry
+    first = platform.get("/v1/webhooks/deliveries").json()["items"][0]
+    worker.run_once(start + timedelta(seconds=30))
+    worker.run_once(start + timedelta(seconds=30 + 59))  # too early for the second
+    worker.run_once(start + timedelta(seconds=30 + 60))
+
+    assert first["status"] == "pending"
+    assert datetime.fromisoformat(first["next_attempt_at"]) == start + timedelta(seconds=30)
+    assert len(receiver.got) == 3
+    detail = platform.get(f"/v1/webhooks/deliveries/{first['id']}").json()
+    assert detail["status"] == "delivered"
+    assert [(a["number"], a["status_code"]) for a in detail["attempt_log"]] == [
+        (1, 500),
+        (2, 500),
+        (3, 204),
+    ]
+    assert detail["attempt_log"][0]["error"].startswith("HTTP 500")
+    # the same event id on every retry lets the receiver drop duplicates
+    assert len({r.headers["webhook-id"] for r in receiver.got}) == 1
+
+
+def test_a_delivery_that_keeps_failing_is_marked_failed_then_replayed_by_event_id(
+    api: ApiServer, receiver: Receiver
+) -> None:
+    worker = Worker(api.engine, WorkerSettings(max_attempts=2))
+    subscribe(api, receiver.url, ["order.placed"])
+    receiver.fail_next = 5
+    api.order("o1")
+    start = api.clock.now()
+    platform = api.client("platform")
+    try:
+        worker.run_once(start)
+        worker.run_once(start + timedelta(hours=1))
+        failed = platform.get("/v1/webhooks/deliveries", params={"status": "failed"}).json()
+        receiver.fail_next = 0
+        event_id = failed["items"][0]["event"]
+        replay = platform.post(f"/v1/webhooks/events/{event_id}/replay")
+        worker.run_once(start + timedelta(hours=1))
+    finally:
+        worker.close()
+
+    assert len(failed["items"]) == 1
+    assert replay.status_code == 202
+    delivered = platform.get("/v1/webhooks/deliveries", params={"status": "delivered"}).json()
+    assert [d["event"] for d in delivered["items"]] == [event_id]
+    assert receiver.got[-1].event["id"] == event_id
+    assert len(receiver.got) == 3
+
+
+def test_a_receiver_that_is_down_counts_as_a_failed_attempt(api: ApiServer, worker: Worker) -> None:
+    subscribe(api, "http://127.0.0.1:9/nothing-listens-here", ["order.placed"])
+    api.order("o1")
+
+    tick = worker.run_once(api.clock.now())
+
+    assert tick.failed_attempts == 1
+    item = api.client("platform").get("/v1/webhooks/deliveries").json()["items"][0]
+    assert item["status"] == "pending"
+    assert item["last_status_code"] is None
+    assert "Connect" in item["last_error"]
+
+
+def test_deadline_approaching_is_sent_once_a_day_before_and_fired_when_due(
+    api: ApiServer, receiver: Receiver, worker: Worker
+) -> None:
+    subscribe(api, receiver.url, ["deadline.*"])
+    api.order("o1")
+    case = api.case("o1")
+    due_at = case["deadline"]["due_at"]
+    due = api.clock.now() + timedelta(days=5)  # seller_respond is 5 days
+
+    worker.run_once(due - timedelta(hours=25))
+    before = receiver.types().count("deadline.approaching")
+    worker.run_once(due - timedelta(hours=24))
+    worker.run_once(due - timedelta(hours=2))
+    api.clock.set(due)
+    worker.run_once(due)
+
+    approaching = [r.event for r in receiver.got if r.event["type"] == "deadline.approaching"]
+    assert before == 0
+    case_notices = [a for a in approaching if a["subject"]["type"] == "case"]
+    assert len(case_notices) == 1
+    assert case_notices[0]["data"]["deadline"]["name"] == "seller_respond"
+    notice_due = case_notices[0]["data"]["deadline"]["due_at"]
+    assert datetime.fromisoformat(notice_due) == datetime.fromisoformat(due_at)
+    assert case_notices[0]["data"]["buyer"] == "b1"
+    fired = [r.event for r in receiver.got if r.event["type"] == "deadline.fired"]
+    assert any(f["data"]["event"]["name"] == "seller_respond" for f in fired)
+
+
+def test_a_refused_action_writes_nothing_to_the_outbox(api: ApiServer) -> None:
+    api.order("o1")
+    case_id = api.case("o1")["id"]
+    platform = api.client("platform")
+    before = platform.get("/v1/webhooks/events", params={"limit": 200}).json()["items"]
+
+    refused = api.client("buyer:b1").post(f"/v1/cases/{case_id}/actions/confirm_received")
+
+    after = platform.get("/v1/webhooks/events", params={"limit": 200}).json()["items"]
+    assert refused.status_code in (403, 409)
+    assert after == before
+    assert [e["type"] for e in after][:1] == ["order.placed"]
+
+
+def test_the_outbox_pages_and_events_read_by_id(api: ApiServer) -> None:
+    api.order("o1")
+    platform = api.client("platform")
+
+    first = platform.get("/v1/webhooks/events", params={"limit": 2}).json()
+    second = platform.get("/v1/webhooks/events", params={"cursor": first["next_cursor"]}).json()
+    one = platform.get(f"/v1/webhooks/events/{first['items'][0]['id']}").json()
+
+    assert len(first["items"]) == 2
+    assert second["items"][0]["id"] != first["items"][-1]["id"]
+    assert one == first["items"][0]
+    assert platform.get("/v1/webhooks/events/evt_999999").status_code == 404
+
+
+def test_a_disabled_endpoint_gets_nothing_new(
+    api: ApiServer, receiver: Receiver, worker: Worker
+) -> None:
+    endpoint = subscribe(api, receiver.url)
+    platform = api.client("platform")
+
+    disabled = platform.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
+    api.order("o1")
+    worker.run_once(api.clock.now())
+
+    assert disabled.status_code == 200
+    assert disabled.json()["disabled_at"] is not None
+    assert receiver.got == []
