@@ -213,3 +213,19 @@ def test_the_import_check_resolves_relative_imports(code: str, file: str, module
     node = ast.parse(code).body[0]
     assert isinstance(node, ast.ImportFrom)
     assert _absolute(node, PACKAGE / file) == module
+
+
+WEB_FRAMEWORKS = ("fastapi", "starlette", "uvicorn")
+WEB_LAYERS = ("api", "console")
+
+
+def test_only_the_api_and_console_import_the_web_framework() -> None:
+    web = [PACKAGE / layer for layer in WEB_LAYERS]
+    wrong = [
+        str(imp)
+        for path in _sources()
+        if not any(path.is_relative_to(layer) for layer in web)
+        for imp in _imports(path)
+        if _is_under(imp.module, WEB_FRAMEWORKS)
+    ]
+    assert wrong == []

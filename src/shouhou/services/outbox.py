@@ -22,6 +22,8 @@ SPECIAL_NAMES: dict[type[e.Event], str] = {
     e.Applied: "applied",
     e.DeadlineFired: "deadline.fired",
     e.OrderPlaced: "placed",
+    e.CaseOpenedOnOrder: "case_opened",
+    e.CaseEndedOnOrder: "case_ended",
 }
 
 
