@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/shouhou demo --db var/demo.db --fresh
+	$(BIN)/shouhou serve --db var/demo.db --demo-keys
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -144,7 +144,8 @@ def serve(
     from shouhou.worker import Worker, WorkerSettings
 
     lead = _duration(approaching)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("shouhou").setLevel(logging.INFO)
     engine = Engine.open(_url(db))
     app = create_app(engine)
     base = f"http://{host}:{port}"
@@ -175,6 +176,8 @@ def serve(
         )
     try:
         uvicorn.run(app, host=host, port=port, log_level="info")
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: uvicorn has shut down; stop the worker too
     finally:
         stop.set()
         if runner is not None:
