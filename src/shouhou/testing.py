@@ -11,13 +11,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from shouhou.db.attachments import check
 from shouhou.domain.events import Event
-from shouhou.domain.model import Attachment, Case, CaseStatus, Deadline, Order
+from shouhou.domain.model import Attachment, Case, CaseStatus, Complaint, Deadline, Order
 from shouhou.errors import Conflict
-from shouhou.services.ports import DueDeadline, OutboxMessage, StoredEvent
+from shouhou.services.ports import (
+    DueDeadline,
+    LedgerEntry,
+    LoggedEvent,
+    OutboxMessage,
+    StoredEvent,
+)
 
 
 @dataclass
@@ -39,9 +45,11 @@ class MemoryStore:
     streams: dict[tuple[str, str], list[StoredEvent]] = field(default_factory=dict)
     deadlines: list[_Row] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
+    complaints: dict[str, Complaint] = field(default_factory=dict)
+    ledger: list[LedgerEntry] = field(default_factory=list)
 
 
-T = TypeVar("T", Case, Order)
+T = TypeVar("T", Case, Order, Complaint)
 
 
 class _Versioned(Generic[T]):
@@ -170,6 +178,64 @@ class MemoryAttachmentStore:
         return self.files[sha256][1]
 
 
+class MemoryComplaints(_Versioned[Complaint]):
+    def add(self, item: Complaint, events: Sequence[Event]) -> None:
+        if self.for_order(item.order_id) is not None:
+            raise Conflict(f"order {item.order_id} already has a complaint")
+        super().add(item, events)
+
+    def for_order(self, order_id: str) -> Complaint | None:
+        return next((k for k in self.items.values() if k.order_id == order_id), None)
+
+    def list(
+        self, *, shop: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[Complaint]:
+        found = [
+            k
+            for k in self.items.values()
+            if (shop is None or k.shop == shop) and (status is None or k.status.value == status)
+        ]
+        return sorted(found, key=lambda k: (k.filed_at, k.id))[:limit]
+
+
+class MemoryLedger:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def add(self, entries: Sequence[LedgerEntry]) -> None:
+        for entry in entries:
+            if any((x.kind, x.source) == (entry.kind, entry.source) for x in self.store.ledger):
+                raise Conflict(f"{entry.kind} for {entry.source} was already written")
+            self.store.ledger.append(entry)
+
+    def entries(self, account: str, kind: str | None = None) -> list[LedgerEntry]:
+        return [
+            x
+            for x in self.store.ledger
+            if x.account == account and (kind is None or x.kind == kind)
+        ]
+
+
+class MemoryEventLog:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def for_shop(self, shop: str, since: datetime, until: datetime) -> list[LoggedEvent]:
+        owners: dict[str, dict[str, Any]] = {
+            "case": self.store.cases,
+            "order": self.store.orders,
+            "complaint": self.store.complaints,
+        }
+        found = [
+            LoggedEvent(stream=stream, stream_id=key, event=stored.event)
+            for (stream, key), log in self.store.streams.items()
+            if stream in owners and key in owners[stream] and owners[stream][key].shop == shop
+            for stored in log
+            if since <= stored.event.at <= until
+        ]
+        return sorted(found, key=lambda x: x.event.at)
+
+
 class MemoryUnitOfWork:
     """A unit of work over a :class:`MemoryStore`; changes are visible only after commit."""
 
@@ -182,7 +248,13 @@ class MemoryUnitOfWork:
         self.cases = MemoryCases(self.work, "case", self.work.cases)
         self.deadlines = MemoryDeadlines(self.work)
         self.outbox = MemoryOutbox(self.work)
+        self._attach_more()
         return self
+
+    def _attach_more(self) -> None:
+        self.complaints = MemoryComplaints(self.work, "complaint", self.work.complaints)
+        self.ledger = MemoryLedger(self.work)
+        self.log = MemoryEventLog(self.work)
 
     def __exit__(
         self,
@@ -193,13 +265,14 @@ class MemoryUnitOfWork:
         del self.work
 
     def commit(self) -> None:
-        for name in ("orders", "cases", "streams", "deadlines", "outbox"):
+        for name in ("orders", "cases", "streams", "deadlines", "outbox", "complaints", "ledger"):
             setattr(self.shared, name, getattr(self.work, name))
         self.work = copy.deepcopy(self.shared)
         self.orders = _Versioned[Order](self.work, "order", self.work.orders)
         self.cases = MemoryCases(self.work, "case", self.work.cases)
         self.deadlines = MemoryDeadlines(self.work)
         self.outbox = MemoryOutbox(self.work)
+        self._attach_more()
 
 
 class MemoryOutbox:

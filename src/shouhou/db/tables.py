@@ -211,3 +211,35 @@ deadline_notices = Table(
     Column("deadline_id", Id, primary_key=True, autoincrement=False),
     Column("sent_at", UTCDateTime, nullable=False),
 )
+
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("order_id", String(64), nullable=False, unique=True),
+    Column("shop", String(64), nullable=False, index=True),
+    Column("buyer", String(64), nullable=False, index=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("state", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("filed_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Penalty points of shops and compensation of buyers; ``source`` makes each entry unique, so
+#: no case or complaint is ever paid or penalised twice.
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account", String(96), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("amount", Integer, nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("source", String(96), nullable=False),
+    Column("rule_id", String(128), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("kind", "source"),
+    Index("ix_ledger_account_kind_at", "account", "kind", "at"),
+)

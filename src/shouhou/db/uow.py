@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, Engine, Table, func, select
 
 from shouhou.db import serial, tables
+from shouhou.db.complaints import SqlComplaints, SqlEventLog, SqlLedger
 from shouhou.domain.events import Event
 from shouhou.domain.model import Case, CaseStatus, Deadline, Order
 from shouhou.errors import Conflict
@@ -509,6 +510,9 @@ class SqlUnitOfWork:
         self.cases = SqlCases(self.conn, self._cursor, known)
         self.deadlines = SqlDeadlines(self.conn, self._cursor, known)
         self.outbox = _Outbox(self._cursor)
+        self.complaints = SqlComplaints(self.conn)
+        self.ledger = SqlLedger(self.conn)
+        self.log = SqlEventLog(self.conn)
         return self
 
     def __exit__(

@@ -12,8 +12,8 @@ from datetime import datetime, time, timedelta
 from functools import reduce
 
 from shouhou.domain import commands as c
+from shouhou.domain import compensation, intervention, servicelog, transitions
 from shouhou.domain import events as e
-from shouhou.domain import intervention, transitions
 from shouhou.domain.deadlines import fired as fired_event
 from shouhou.domain.deadlines import is_due, schedule
 from shouhou.domain.model import (
@@ -123,6 +123,12 @@ def apply(case: Case, event: e.Event) -> Case:
             return replace(case, evidence=(*others, event.evidence))
         case e.StageChanged():
             return replace(case, stage=event.stage)
+        case e.CompensationAwarded():
+            return replace(case, compensation=event.compensation)
+        case e.CaseNoted():
+            return replace(case, notes=(*case.notes, event.note))
+        case e.CaseClassified():
+            return replace(case, classification=event.classification)
         case e.Ruled():
             return replace(
                 case, liable=event.liable.value, freight=event.freight, ruling_reason=event.reason
@@ -186,6 +192,8 @@ def decide(
         return decide_apply(cmd, order=order, rules=rules, now=now)
     if case is None:
         raise Invalid(f"{cmd.action} needs an existing case")
+    if cmd.action in servicelog.ACTIONS:
+        return servicelog.decide(case, cmd, now)
     row = transitions.find(case.status, cmd.action, case=case.id)
     authorize(case, row.actors, cmd.actor, cmd.action)
     if case.status == S.IN_INTERVENTION:
@@ -225,6 +233,11 @@ def finish(
             status=case.status,
         )
     events = list(outcome.events)
+    for refund in [ev for ev in events if isinstance(ev, e.Refunded)]:
+        ruled = next((ev.liable.value for ev in events if isinstance(ev, e.Ruled)), None)
+        awarded = compensation.on_refund(case, order, rules, refund, ruled)
+        if awarded is not None:
+            events.append(awarded)
     moved = outcome.target != case.status
     if moved:
         events.append(

@@ -19,7 +19,9 @@ from shouhou.domain.model import (
     Actor,
     Attachment,
     CaseKind,
+    Cause,
     Liable,
+    NoteStep,
     Reason,
     ReceiptCondition,
     RemedyType,
@@ -28,6 +30,11 @@ from shouhou.domain.model import (
     parse_enum,
 )
 from shouhou.errors import Invalid
+
+
+class ComplaintDecision(StrEnum):
+    UPHELD = "upheld"
+    DISMISSED = "dismissed"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,10 +177,62 @@ class Rule(CaseCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AddNote(CaseCommand):
+    """A service-log entry (SPEC §8): what was done at which step."""
+
+    action: ClassVar[str] = "note"
+    step: NoteStep
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Classify(CaseCommand):
+    """登记备案: the category and cause of an ended case."""
+
+    action: ClassVar[str] = "classify"
+    category: str
+    cause: Cause
+
+
+@dataclass(frozen=True, kw_only=True)
 class Timeout(CaseCommand):
     """Fire the case's current deadline (actor ``system``)."""
 
     action: ClassVar[str] = "timeout"
+
+
+# --- complaints ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComplaintCommand(Command):
+    complaint_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileComplaint(ComplaintCommand):
+    action: ClassVar[str] = "file_complaint"
+    order_id: str
+    type: str
+    subtype: str = "default"
+    case_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithdrawComplaint(ComplaintCommand):
+    action: ClassVar[str] = "withdraw_complaint"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleComplaint(ComplaintCommand):
+    action: ClassVar[str] = "rule_complaint"
+    decision: ComplaintDecision
+    reason: str
+
+
+COMPLAINT_COMMANDS: Mapping[str, type[Command]] = {
+    cls.action: cls for cls in (FileComplaint, WithdrawComplaint, RuleComplaint)
+}
 
 
 # --- orders ------------------------------------------------------------------------------
@@ -248,6 +307,8 @@ CASE_COMMANDS: Mapping[str, type[Command]] = {
         SubmitEvidence,
         CompleteEvidence,
         Rule,
+        AddNote,
+        Classify,
         Timeout,
     )
 }

@@ -10,11 +10,14 @@ from datetime import datetime, timedelta
 
 from shouhou.domain.model import (
     CaseKind,
+    Classification,
     ClosedReason,
+    Compensation,
     Deadline,
     Evidence,
     Freight,
     Liable,
+    Note,
     Order,
     Phase,
     Reason,
@@ -135,6 +138,61 @@ class Refunded(Event):
     amount: int
     rule_id: str | None = None
     freight: Freight | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompensationAwarded(Event):
+    """Compensation for the buyer, written once (a case's, or a late-shipment complaint's)."""
+
+    compensation: Compensation
+    buyer: str
+    shop: str
+    order_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseNoted(Event):
+    note: Note
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseClassified(Event):
+    classification: Classification
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComplaintFiled(Event):
+    complaint_id: str
+    order_id: str
+    shop: str
+    buyer: str
+    type: str
+    subtype: str
+    case_id: str | None
+    rule_id: str
+    points: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComplaintWithdrawn(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComplaintRuled(Event):
+    decision: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PenaltyRecorded(Event):
+    """Penalty points written to a shop's ledger for an upheld complaint (SPEC §6)."""
+
+    shop: str
+    points: int
+    complaint_id: str
+    case_id: str | None
+    rule_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -287,6 +345,13 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ReceivedConfirmed,
         DeadlineFired,
         Refunded,
+        CompensationAwarded,
+        CaseNoted,
+        CaseClassified,
+        ComplaintFiled,
+        ComplaintWithdrawn,
+        ComplaintRuled,
+        PenaltyRecorded,
         InterventionRequested,
         EvidenceSubmitted,
         EvidenceCompleted,

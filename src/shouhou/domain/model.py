@@ -244,6 +244,80 @@ class Freight:
     deducted: int = 0
 
 
+class NoteStep(StrEnum):
+    """The steps of a seller's service log (seed Ⅱ: 联系, 核实, 安抚道歉, 协调方案, 跟进)."""
+
+    CONTACTED = "contacted"
+    VERIFIED = "verified"
+    APOLOGISED = "apologised"
+    REMEDY = "remedy"
+    FOLLOW_UP = "follow_up"
+
+
+class Cause(StrEnum):
+    """Why a case happened, for 登记备案 (seed Ⅱ 6)."""
+
+    PRODUCT_QUALITY = "product_quality"
+    DESCRIPTION = "description"
+    LOGISTICS = "logistics"
+    SERVICE = "service"
+    BUYER_PREFERENCE = "buyer_preference"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Note:
+    step: NoteStep
+    text: str
+    author: str
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Classification:
+    category: str
+    cause: Cause
+    author: str
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compensation:
+    """Compensation written to a buyer's ledger (SPEC §7): ``amount`` in fen, and as points."""
+
+    amount: int
+    points: int
+    paid_as: str
+    rule_id: str
+
+
+class ComplaintStatus(StrEnum):
+    FILED = "filed"
+    WITHDRAWN = "withdrawn"
+    UPHELD = "upheld"
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Complaint:
+    """A rule complaint (规则类投诉, SPEC §6): straight to an agent, one per order."""
+
+    id: str
+    order_id: str
+    shop: str
+    buyer: str
+    type: str
+    subtype: str
+    case_id: str | None = None
+    status: ComplaintStatus = ComplaintStatus.FILED
+    points: int = 0
+    rule_id: str
+    filed_at: datetime
+    ruled_at: datetime | None = None
+    decision_reason: str | None = None
+    compensation: Compensation | None = None
+    version: int = 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Mark:
     """A dated fact about a case that holiday overrides can be triggered by."""
@@ -313,6 +387,9 @@ class Case:
     evidence: tuple[Evidence, ...] = ()
     freight: Freight | None = None
     ruling_reason: str | None = None
+    compensation: Compensation | None = None
+    notes: tuple[Note, ...] = ()
+    classification: Classification | None = None
     opened_at: datetime
     resolved_at: datetime | None = None
     resolution_rule: str | None = None

@@ -181,7 +181,7 @@ def _act(
     """Decide and save ``cmd`` on ``case``; a case that ends releases its order."""
     events = cases.decide(case, cmd, order=order, rules=rules, now=now)
     after = _save_case(uow, case, events)
-    if after.terminal:
+    if after.terminal and not case.terminal:  # a note on an ended case ends nothing
         order = _save_order(uow, order, orders.on_case_ended(order, after, rules, now))
     return after, order
 

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from shouhou.domain.events import Event
-from shouhou.domain.model import Attachment, Case, CaseStatus, Deadline, Order
+from shouhou.domain.model import Attachment, Case, CaseStatus, Complaint, Deadline, Order
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +93,58 @@ class Outbox(Protocol):
         """Queue ``messages`` in the current transaction (gone if it rolls back)."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class LedgerEntry:
+    """One line of a ledger: a shop's penalty points or a buyer's compensation."""
+
+    account: str
+    kind: str
+    amount: int
+    unit: str
+    order_id: str
+    source: str
+    rule_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggedEvent:
+    """An event of the log with its stream (``case``, ``order``, ``complaint``)."""
+
+    stream: str
+    stream_id: str
+    event: Event
+
+
+class ComplaintRepository(Protocol):
+    def get(self, complaint_id: str) -> Complaint | None: ...
+
+    def for_order(self, order_id: str) -> Complaint | None: ...
+
+    def add(self, complaint: Complaint, events: Sequence[Event]) -> None: ...
+
+    def save(self, complaint: Complaint, events: Sequence[Event]) -> None:
+        """Store ``complaint`` if its stored version is still its ``version``; else Conflict."""
+
+    def timeline(self, complaint_id: str) -> list[StoredEvent]: ...
+
+    def list(
+        self, *, shop: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[Complaint]: ...
+
+
+class Ledger(Protocol):
+    def add(self, entries: Sequence[LedgerEntry]) -> None:
+        """Write ``entries``; Conflict when one's ``(kind, source)`` was written before."""
+
+    def entries(self, account: str, kind: str | None = None) -> list[LedgerEntry]: ...
+
+
+class EventLog(Protocol):
+    def for_shop(self, shop: str, since: datetime, until: datetime) -> list[LoggedEvent]:
+        """Every event between the times on the shop's orders, cases and complaints, in order."""
+
+
 class UnitOfWork(Protocol):
     @property
     def orders(self) -> OrderRepository: ...
@@ -105,6 +157,15 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def complaints(self) -> ComplaintRepository: ...
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    @property
+    def log(self) -> EventLog: ...
 
     def __enter__(self) -> UnitOfWork: ...
 
