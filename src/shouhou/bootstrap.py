@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from shouhou.clock import SystemClock
 from shouhou.domain import commands as c
-from shouhou.domain.model import Actor, Attachment, Case, Order
+from shouhou.domain.metrics import Metrics
+from shouhou.domain.model import Actor, Attachment, Case, Complaint, Order
 from shouhou.errors import Invalid, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
-from shouhou.services import handlers, views
+from shouhou.services import complaints, handlers, views
 from shouhou.services.integration import ApiUnitOfWork
 from shouhou.services.ports import AttachmentStore, Clock, StoredEvent, UnitOfWork
 from shouhou.settings import Settings
 
 #: Public parameter names that differ from the command field names.
 ALIASES = {"order": "order_id", "case": "case_id"}
+
+
+#: The rolling window of shop metrics (SPEC §9).
+METRICS_WINDOW = timedelta(days=30)
 
 
 def new_case_id() -> str:
@@ -132,19 +137,25 @@ class Engine:
         who = Actor.parse(actor) if isinstance(actor, str) else actor
         on_order = "order_id" in target and "case_id" not in target and action in c.ORDER_COMMANDS
         table = c.ORDER_COMMANDS if on_order else c.CASE_COMMANDS
+        if action in c.COMPLAINT_COMMANDS:
+            table = c.COMPLAINT_COMMANDS
         cls = table.get(action)
         if cls is None:
-            known = ", ".join(sorted(set(c.CASE_COMMANDS) | set(c.ORDER_COMMANDS)))
+            known = ", ".join(
+                sorted(set(c.CASE_COMMANDS) | set(c.ORDER_COMMANDS) | set(c.COMPLAINT_COMMANDS))
+            )
             raise Invalid(f"unknown action {action!r}; known actions: {known}")
         plain = {ALIASES.get(k, k): v for k, v in (params or {}).items()}
         return c.build(cls, {"actor": who, **target}, plain, money=money, moment=moment)
 
-    def execute(self, cmd: c.Command, *, uow: UnitOfWork | None = None) -> Case | Order:
+    def execute(self, cmd: c.Command, *, uow: UnitOfWork | None = None) -> Case | Order | Complaint:
         """Carry out ``cmd``; in ``uow`` when given (an open unit of work that commits later)."""
         now = self.clock.now()
         work = uow or self.uow_factory()
         if isinstance(cmd, c.OrderCommand):
             return handlers.order_action(work, cmd, self.rules_at, now)
+        if isinstance(cmd, c.ComplaintCommand):
+            return complaints.complaint_action(work, cmd, self.rules_at(now), now)
         return handlers.case_action(
             work, cmd, self.rules_at, now, self.new_id, attachments=self.attachments
         )
@@ -154,6 +165,27 @@ class Engine:
         if self.attachments is None:
             raise Invalid("this engine keeps no attachments")
         return self.attachments.put(data, filename)
+
+    def complaint(self, complaint_id: str) -> Complaint:
+        with self.reader() as uow:
+            found = uow.complaints.get(complaint_id)
+        if found is None:
+            raise NotFound(f"no complaint {complaint_id}")
+        return found
+
+    def complaint_queue(self) -> list[Complaint]:
+        """Complaints waiting for an agent, oldest first."""
+        return complaints.complaint_queue(self.reader())
+
+    def shop_metrics(
+        self, shop: str, at: datetime | None = None, window: timedelta = METRICS_WINDOW
+    ) -> Metrics:
+        """SPEC §9 metrics of ``shop`` over ``window`` (30 days) ending at ``at`` (now)."""
+        return complaints.shop_metrics(self.reader(), shop, at or self.clock.now(), window)
+
+    def ledger(self, account: str, kind: str) -> int:
+        """A ledger balance: ``shop:s1`` penalty_points, or ``buyer:b1`` compensation (fen)."""
+        return complaints.balance(self.reader(), account, kind)
 
     def intervention_queue(self) -> list[Case]:
         """Cases in intervention, those awaiting a ruling first, then by stage deadline."""

@@ -91,6 +91,7 @@ class MemoryCases(_Versioned[Case]):
         buyer: str | None = None,
         status: CaseStatus | None = None,
         limit: int = 100,
+        order: str | None = None,
     ) -> list[Case]:
         found = [
             c
@@ -98,6 +99,7 @@ class MemoryCases(_Versioned[Case]):
             if (shop is None or c.shop == shop)
             and (buyer is None or c.buyer == buyer)
             and (status is None or c.status == status)
+            and (order is None or c.order_id == order)
         ]
         return sorted(found, key=lambda c: (c.opened_at, c.id))[:limit]
 

@@ -376,8 +376,11 @@ class SqlCases(_Aggregates[Case]):
         buyer: str | None = None,
         status: CaseStatus | None = None,
         limit: int = 100,
+        order: str | None = None,
     ) -> list[Case]:
         query = select(tables.cases.c.state, tables.cases.c.version)
+        if order is not None:
+            query = query.where(tables.cases.c.order_id == order)
         if shop is not None:
             query = query.where(tables.cases.c.shop == shop)
         if buyer is not None:

@@ -55,6 +55,7 @@ LIMITS: dict[str, type] = {
     "freight_refused_without_reason": bool,
     "freight_refused_with_reason": bool,
     "freight_insurance": bool,
+    "complaint_one_per_order": bool,
 }
 
 #: Case facts a holiday trigger may name.

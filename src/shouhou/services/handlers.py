@@ -19,6 +19,7 @@ from shouhou.domain.model import SYSTEM, Case, CaseStatus, Deadline, Order
 from shouhou.domain.rules import Rules
 from shouhou.errors import Conflict, Invalid, NotFound
 from shouhou.services import outbox
+from shouhou.services.complaints import ledger_entries
 from shouhou.services.ports import AttachmentStore, DueDeadline, UnitOfWork
 
 RulesAt = Callable[[datetime], Rules]
@@ -65,6 +66,7 @@ def _save_order(uow: UnitOfWork, order: Order, events: Sequence[e.Event]) -> Ord
 def _save_case(uow: UnitOfWork, case: Case, events: Sequence[e.Event]) -> Case:
     after = cases.fold(case, events)
     uow.cases.save(after, events)
+    uow.ledger.add(ledger_entries("case", after.id, events))
     uow.outbox.add(outbox.messages("case", after, events))
     uow.deadlines.sync("case", after.id, after.deadline)
     return replace(after, version=after.version + 1)

@@ -19,7 +19,10 @@ from shouhou.domain.model import Actor, Case, CaseStatus, Order, OrderStatus, Ro
 from shouhou.errors import Invalid
 from shouhou.services.ports import (
     CaseRepository,
+    ComplaintRepository,
     DeadlineStore,
+    EventLog,
+    Ledger,
     OrderRepository,
     Outbox,
     OutboxMessage,
@@ -408,6 +411,18 @@ class Joined:
     @property
     def outbox(self) -> Outbox:
         return self.outer.outbox
+
+    @property
+    def complaints(self) -> ComplaintRepository:
+        return self.outer.complaints
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.outer.ledger
+
+    @property
+    def log(self) -> EventLog:
+        return self.outer.log
 
     def __enter__(self) -> Joined:
         return self

@@ -59,6 +59,7 @@ class CaseRepository(Protocol):
         buyer: str | None = None,
         status: CaseStatus | None = None,
         limit: int = 100,
+        order: str | None = None,
     ) -> list[Case]: ...
 
 

@@ -8,7 +8,17 @@ from typing import Any
 
 from shouhou.domain import cases
 from shouhou.domain import events as e
-from shouhou.domain.model import Actor, Case, CaseStatus, Deadline, Freight, Order, Stage
+from shouhou.domain.metrics import Metrics
+from shouhou.domain.model import (
+    Actor,
+    Case,
+    CaseStatus,
+    Complaint,
+    Deadline,
+    Freight,
+    Order,
+    Stage,
+)
 from shouhou.domain.rules import Rules
 from shouhou.domain.values import format_duration, format_duration_zh, local
 from shouhou.services.ports import StoredEvent
@@ -329,4 +339,85 @@ def order_view(order: Order, *, money: Money = int) -> dict[str, Any]:
         "trade_success_at": order.trade_success_at.isoformat() if order.trade_success_at else None,
         "reopened_until": order.reopened_until.isoformat() if order.reopened_until else None,
         "version": order.version,
+    }
+
+
+#: The fields of the complaint view.
+COMPLAINT_VIEW_FIELDS = frozenset(
+    {
+        "id",
+        "order",
+        "shop",
+        "buyer",
+        "type",
+        "subtype",
+        "case",
+        "status",
+        "points",
+        "rule_id",
+        "filed_at",
+        "ruled_at",
+        "decision_reason",
+        "compensation",
+        "version",
+    }
+)
+#: The fields of the shop view: its metrics (SPEC §9) and counts behind them.
+SHOP_VIEW_FIELDS = frozenset(
+    {
+        "shop",
+        "since",
+        "until",
+        "paid_orders",
+        "refunds",
+        "disputes",
+        "dispute_rate",
+        "self_completion_rate",
+        "avg_completion_hours",
+        "within_72h_rate",
+        "refund_rate",
+        "penalty_points",
+        "compensation_paid",
+    }
+)
+#: The fields of the buyer view.
+BUYER_VIEW_FIELDS = frozenset({"buyer", "compensation", "compensation_points"})
+
+
+def complaint_view(complaint: Complaint, *, money: Money = int) -> dict[str, Any]:
+    comp = complaint.compensation
+    return {
+        "id": complaint.id,
+        "order": complaint.order_id,
+        "shop": complaint.shop,
+        "buyer": complaint.buyer,
+        "type": complaint.type,
+        "subtype": complaint.subtype,
+        "case": complaint.case_id,
+        "status": complaint.status.value,
+        "points": complaint.points,
+        "rule_id": complaint.rule_id,
+        "filed_at": complaint.filed_at.isoformat(),
+        "ruled_at": complaint.ruled_at.isoformat() if complaint.ruled_at else None,
+        "decision_reason": complaint.decision_reason,
+        "compensation": money(comp.amount) if comp else None,
+        "version": complaint.version,
+    }
+
+
+def shop_view(shop: str, metrics: Metrics, *, money: Money = int) -> dict[str, Any]:
+    return {
+        "shop": shop,
+        "since": metrics.since.isoformat(),
+        "until": metrics.until.isoformat(),
+        "paid_orders": metrics.paid_orders,
+        "refunds": metrics.refunds,
+        "disputes": metrics.disputes,
+        "dispute_rate": metrics.dispute_rate,
+        "self_completion_rate": metrics.self_completion_rate,
+        "avg_completion_hours": metrics.avg_completion_hours,
+        "within_72h_rate": metrics.within_72h_rate,
+        "refund_rate": metrics.refund_rate,
+        "penalty_points": metrics.penalty_points,
+        "compensation_paid": money(metrics.compensation_paid),
     }

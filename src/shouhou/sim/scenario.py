@@ -32,7 +32,15 @@ from shouhou.domain.model import (
 from shouhou.domain.values import format_yuan, local, parse_duration, parse_yuan
 from shouhou.errors import ActionRefused, PolicyError, ScenarioError
 from shouhou.services.handlers import Fired
-from shouhou.services.views import CASE_VIEW_FIELDS, ORDER_VIEW_FIELDS
+from shouhou.services.views import (
+    BUYER_VIEW_FIELDS,
+    CASE_VIEW_FIELDS,
+    COMPLAINT_VIEW_FIELDS,
+    ORDER_VIEW_FIELDS,
+    SHOP_VIEW_FIELDS,
+    complaint_view,
+    shop_view,
+)
 from shouhou.sim import move_clock
 from shouhou.sim.yamlines import Located, line_of, load
 from shouhou.testing import MemoryAttachmentStore
@@ -286,9 +294,12 @@ def _step(raw: Any, now: datetime, file: str, line: int) -> Step:
     if "action" in raw:
         action = str(raw["action"])
         if (
-            action not in c.CASE_COMMANDS and action not in c.ORDER_COMMANDS
+            action not in c.CASE_COMMANDS
+            and action not in c.ORDER_COMMANDS
+            and action not in c.COMPLAINT_COMMANDS
         ) or action == "timeout":
-            known = ", ".join(sorted((set(c.CASE_COMMANDS) | set(c.ORDER_COMMANDS)) - {"timeout"}))
+            every = set(c.CASE_COMMANDS) | set(c.ORDER_COMMANDS) | set(c.COMPLAINT_COMMANDS)
+            known = ", ".join(sorted(every - {"timeout"}))
             raise ScenarioError(f"unknown action {action!r}; known: {known}", file=file, line=line)
         if "actor" not in raw:
             raise ScenarioError(f"action {action} needs an actor", file=file, line=line)
@@ -331,9 +342,13 @@ def _expectation(raw: Any, file: str, line: int) -> dict[str, Any]:
             "expect names exactly one of case, order, complaint, shop, buyer", file=file, line=line
         )
     target = targets[0]
-    fields = {"case": CASE_VIEW_FIELDS, "order": ORDER_VIEW_FIELDS}.get(target)
-    if fields is None:
-        raise ScenarioError(f"expectations on {target} are not supported yet", file=file, line=line)
+    fields = {
+        "case": CASE_VIEW_FIELDS,
+        "order": ORDER_VIEW_FIELDS,
+        "complaint": COMPLAINT_VIEW_FIELDS,
+        "shop": SHOP_VIEW_FIELDS,
+        "buyer": BUYER_VIEW_FIELDS,
+    }[target]
     extra_keys = {target, "as"} if target == "case" else {target}
     rest = {k: v for k, v in raw.items() if k not in extra_keys}
     _unknown(rest, fields, f"expect on {target}", file, line)
@@ -507,10 +522,25 @@ class Runner:
             viewer = Actor.parse(str(expect.pop("as"))) if "as" in expect else None
             actual = self._view(lambda: self.engine.view(key, actor=viewer, money=_money_view))
             what = {"case": key}
-        else:
+        elif "order" in expect:
             key = str(expect.pop("order"))
             actual = self._view(lambda: self.engine.order_view(key, money=_money_view))
             what = {"order": key}
+        elif "complaint" in expect:
+            key = str(expect.pop("complaint"))
+            actual = self._view(
+                lambda: complaint_view(self.engine.complaint(key), money=_money_view)
+            )
+            what = {"complaint": key}
+        elif "shop" in expect:
+            key = str(expect.pop("shop"))
+            actual = shop_view(key, self.engine.shop_metrics(key), money=_money_view)
+            what = {"shop": key}
+        else:
+            key = str(expect.pop("buyer"))
+            fen = self.engine.ledger(f"buyer:{key}", "compensation")
+            actual = {"buyer": key, "compensation": _money_view(fen), "compensation_points": fen}
+            what = {"buyer": key}
         diff = {
             name: {"expected": _plain(value), "actual": actual.get(name) if actual else None}
             for name, value in expect.items()
