@@ -27,7 +27,15 @@ OUTBOUND, BACK = 1000, 1200
 
 
 def order(**fields: Any) -> Order:
-    base = Order(id="o1", shop="s1", buyer="b1", total=20000, shipping_fee=OUTBOUND, created_at=T0)
+    base = Order(
+        id="o1",
+        shop="s1",
+        buyer="b1",
+        total=20000,
+        shipping_fee=OUTBOUND,
+        created_at=T0,
+        shipped_at=T0,
+    )
     return replace(base, **fields)
 
 
@@ -127,3 +135,10 @@ def test_without_a_fault_each_side_keeps_its_leg(rules: Rulebook) -> None:
 def test_nothing_sent_back_means_no_return_leg(rules: Rulebook) -> None:
     split = freight.split(case(Reason.QUALITY, shipped_back=False), order(), rules)
     assert (split.buyer, split.seller) == (0, OUTBOUND)
+
+
+def test_goods_never_shipped_have_no_outbound_leg_to_keep(rules: Rulebook) -> None:
+    the_case, unshipped = case(Reason.NO_REASON, shipped_back=False), order(shipped_at=None)
+    split = freight.split(the_case, unshipped, rules)
+    assert (split.buyer, split.seller, split.deducted) == (0, 0, 0)
+    assert freight.full_refund(the_case, unshipped, split) == 20000

@@ -131,7 +131,11 @@ def apply(case: Case, event: e.Event) -> Case:
             return replace(case, classification=event.classification)
         case e.Ruled():
             return replace(
-                case, liable=event.liable.value, freight=event.freight, ruling_reason=event.reason
+                case,
+                liable=event.liable.value,
+                freight=event.freight,
+                ruling_reason=event.reason,
+                ruled_outcome=event.outcome,
             )
         case e.Completed():
             return _resolved(case, event, event.rule_id)
@@ -389,7 +393,7 @@ def requested(order: Order, kind: CaseKind, amount: int) -> int:
     """The amount a request is worth: for an exchange or repair, 0 means what is still
     refundable (what a failed exchange or repair refunds)."""
     if amount == 0 and kind in (CaseKind.EXCHANGE, CaseKind.REPAIR):
-        return order.total - order.refunded
+        return order.total - order.refunded - order.withheld
     return amount
 
 
@@ -402,7 +406,7 @@ def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rul
     if kind != CaseKind.REFUND_ONLY and order.status not in GOODS_SENT:
         rule = rules.limit("returns_need_shipment")
         raise NotEligible(f"{kind.value} needs goods that were shipped", rule=rule.rule_id)
-    refundable = order.total - order.refunded
+    refundable = order.total - order.refunded - order.withheld
     if amount <= 0:
         raise Invalid("amount must be more than 0.00")
     if amount > refundable:
@@ -572,7 +576,10 @@ def _shipment(cmd: c.ShipReturn | c.Reship, case: Case) -> Shipment:
         raise Invalid(f"{cmd.action} needs a carrier and a waybill", case=case.id)
     if cmd.method == ShippingMethod.VIRTUAL:
         raise Invalid(f"{cmd.action}: goods can't be sent back virtually", case=case.id)
-    return Shipment(carrier=cmd.carrier, waybill=cmd.waybill, method=cmd.method)
+    fee = cmd.fee if isinstance(cmd, c.ShipReturn) else 0
+    if fee < 0:
+        raise Invalid(f"{cmd.action}: the fee can't be negative", case=case.id)
+    return Shipment(carrier=cmd.carrier, waybill=cmd.waybill, method=cmd.method, fee=fee)
 
 
 def _ship_return(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
@@ -586,7 +593,8 @@ def _confirm_receipt(
 ) -> Outcome:
     who = str(cmd.actor)
     confirmed = e.ReceiptConfirmed(at=now, actor=who)
-    if case.kind in (CaseKind.EXCHANGE, CaseKind.REPAIR):
+    ruled_refund = case.ruled_outcome == RulingOutcome.REFUND
+    if case.kind in (CaseKind.EXCHANGE, CaseKind.REPAIR) and not ruled_refund:
         return Outcome(events=[confirmed], target=S.AWAITING_SELLER_RESHIP)
     refund = refunded(case, order, rules, now, who)
     return Outcome(events=[confirmed, refund], target=S.REFUNDED)

@@ -195,7 +195,7 @@ def rule_on(
             )
         )
     if rule.compensates and not compensated:
-        goods = max(0, order.total - order.shipping_fee - order.refunded)
+        goods = max(0, order.total - order.shipping_fee - order.refunded - order.withheld)
         owed = compensation.amount_for(goods, rules)
         awarded = compensation.award(complaint.buyer, complaint.shop, order.id, owed, now)
         if awarded is not None:

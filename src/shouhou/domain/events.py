@@ -312,6 +312,8 @@ class CaseOpenedOnOrder(Event):
 class CaseEndedOnOrder(Event):
     case_id: str
     refunded: int
+    #: Shipping kept out of the refund by the freight rule: no longer refundable either.
+    withheld: int = 0
     blocks_reapply: str | None = None
 
 

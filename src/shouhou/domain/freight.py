@@ -22,7 +22,7 @@ def _party_at_fault(case: Case, rules: Rules, liable: Liable | None) -> Liable:
 
 def split(case: Case, order: Order, rules: Rules, liable: Liable | None = None) -> Freight:
     """Who bears the outbound and the return leg, under which rule (``liable``: a ruling)."""
-    outbound = order.shipping_fee
+    outbound = order.shipping_fee if order.shipped_at is not None else 0  # never shipped: no leg
     back = case.return_shipment.fee if case.return_shipment else 0
     at_fault = _party_at_fault(case, rules, liable)
     proof_by: str | None = None
@@ -63,4 +63,9 @@ def split(case: Case, order: Order, rules: Rules, liable: Liable | None = None) 
 
 def full_refund(case: Case, order: Order, freight: Freight) -> int:
     """A refund "in full": what was asked, less an outbound fee the buyer bears."""
-    return max(0, min(case.requested_amount, order.total - order.refunded - freight.deducted))
+    return max(
+        0,
+        min(
+            case.requested_amount, order.total - order.refunded - order.withheld - freight.deducted
+        ),
+    )

@@ -146,7 +146,9 @@ def _ruled_amount(case: Case, order: Order, cmd: c.Rule, deducted: int) -> int:
             )
         return cmd.amount
     if cmd.outcome == RulingOutcome.REFUND:
-        return max(0, min(case.requested_amount, order.total - order.refunded - deducted))
+        return max(
+            0, min(case.requested_amount, order.total - order.refunded - order.withheld - deducted)
+        )
     return 0
 
 

@@ -355,6 +355,7 @@ class Order:
     open_case: str | None = None
     case_count: int = 0
     refunded: int = 0
+    withheld: int = 0
     no_reapply_rule: str | None = None
     reopened_until: datetime | None = None
     version: int = 0
@@ -387,6 +388,7 @@ class Case:
     evidence: tuple[Evidence, ...] = ()
     freight: Freight | None = None
     ruling_reason: str | None = None
+    ruled_outcome: RulingOutcome | None = None
     compensation: Compensation | None = None
     notes: tuple[Note, ...] = ()
     classification: Classification | None = None

@@ -76,6 +76,7 @@ def apply(order: Order, event: e.Event) -> Order:
                 order,
                 open_case=None,
                 refunded=order.refunded + event.refunded,
+                withheld=order.withheld + event.withheld,
                 no_reapply_rule=order.no_reapply_rule or event.blocks_reapply,
             )
         case e.AutoConfirmPaused():
@@ -246,16 +247,22 @@ def on_case_opened(order: Order, case_id: str, now: datetime) -> list[e.Event]:
 def on_case_ended(order: Order, case: Case, rules: Rules, now: datetime) -> list[e.Event]:
     """A case ended: record the refund, then close the trade or resume ``auto_confirm``."""
     refunded = case.refund_amount if case.status == CaseStatus.REFUNDED else 0
+    withheld = case.freight.deducted if refunded and case.freight else 0
     blocks = None
     if case.closed_reason == ClosedReason.BUYER_TIMEOUT:
         blocks = rules.limit("no_reapply_after_timeout").rule_id
     events: list[e.Event] = [
         e.CaseEndedOnOrder(
-            at=now, actor="system", case_id=case.id, refunded=refunded, blocks_reapply=blocks
+            at=now,
+            actor="system",
+            case_id=case.id,
+            refunded=refunded,
+            withheld=withheld,
+            blocks_reapply=blocks,
         )
     ]
     after = apply(order, events[0])
-    whole = after.refunded >= after.total
+    whole = after.refunded + after.withheld >= after.total
     if case.phase == Phase.IN_SALE and whole and after.status != OS.TRADE_SUCCESS:
         closes = rules.limit("in_sale_full_refund_closes").rule_id
         events += [

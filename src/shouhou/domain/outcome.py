@@ -38,6 +38,7 @@ def refunded(
     liable: Liable | None = None,
 ) -> e.Refunded:
     """The refund event, with its freight split; ``amount`` None means a refund in full."""
-    split = freight.split(case, order, rules, liable)
+    ruled = Liable(case.liable) if liable is None and case.liable else liable
+    split = freight.split(case, order, rules, ruled)
     paid = freight.full_refund(case, order, split) if amount is None else amount
     return e.Refunded(at=now, actor=actor, amount=paid, rule_id=rule_id, freight=split)

@@ -51,6 +51,12 @@ EXPIRY: dict[str, tuple[str, str]] = {
 }
 
 
+#: Keys whose integer values are money (fen) in events and nested values.
+MONEY_KEYS = frozenset(
+    {"amount", "refunded", "withheld", "buyer", "seller", "insurance_claim", "deducted", "fee"}
+)
+
+
 def deadline_view(deadline: Deadline | None) -> dict[str, Any] | None:
     if deadline is None:
         return None
@@ -100,7 +106,8 @@ def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> d
         zh.append("双方举证已结束, 等待平台客服判定。")
         en.append("Evidence is closed; the case awaits an agent's ruling.")
     if case.ruling_reason is not None:
-        zh.append(f"平台判定 (责任方: {case.liable}): {case.ruling_reason}。")
+        liable_zh = {"seller": "卖家", "buyer": "买家", "none": "无"}.get(case.liable or "", "")
+        zh.append(f"平台判定 (责任方: {liable_zh}): {case.ruling_reason}。")
         en.append(f"An agent ruled (liable: {case.liable}): {case.ruling_reason}.")
         used.append(_rule_entry(rules, rules.limit("agent_ruling").rule_id))
     if case.freight is not None:
@@ -139,7 +146,8 @@ def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> d
         f"阶段: {phase_zh}; 原因: {rules.describe(rules.reason(case.reason).rule_id).text_zh}。"
     )
     en.append(f"Phase: {case.phase.value.replace('_', '-')}; reason: {case.reason.value}.")
-    return {"zh": " ".join(zh), "en": " ".join(en), "rules": used}
+    unique = list({rule["id"]: rule for rule in used}.values())
+    return {"zh": " ".join(zh), "en": " ".join(en), "rules": unique}
 
 
 def _fired_duration(timeline: Sequence[StoredEvent], rule_id: str) -> timedelta | None:
@@ -192,7 +200,7 @@ def event_view(stored: StoredEvent, money: Money) -> dict[str, Any]:
 
 
 def _plain(value: Any, money: Money, key: str = "") -> Any:
-    if key in ("amount", "refunded") and isinstance(value, int):
+    if key in MONEY_KEYS and isinstance(value, int) and not isinstance(value, bool):
         return money(value)
     if isinstance(value, Deadline):
         return deadline_view(value)

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
-from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod
+from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod, Stage
 from shouhou.domain.values import SHANGHAI, format_yuan
 from shouhou.errors import ActionRefused
 from shouhou.services.handlers import Fired
@@ -52,6 +52,7 @@ class Demo:
         self.refused = 0
         self.actions: Counter[str] = Counter()
         self.case_ids: list[str] = []
+        self.seen: dict[str, tuple[object, ...]] = {}
 
     def plan(
         self,
@@ -128,6 +129,10 @@ class Demo:
     def react(self, case_id: str) -> None:
         """Plan what the party who must act now will do (or nothing: they go quiet)."""
         case = self.engine.case(case_id)
+        where = (case.status, case.stage, case.remedy)
+        if self.seen.get(case_id) == where:
+            return  # nothing new for anyone to answer
+        self.seen[case_id] = where
         rng, roll = self.rng, self.rng.random()
         seller, buyer = f"seller:{case.shop}", f"buyer:{case.buyer}"
         target = {"case_id": case.id}
@@ -159,6 +164,10 @@ class Demo:
                     self.plan(self.hours(2, 72), buyer, "modify", target, {"note": "more photos"})
                 elif roll < 0.55:
                     self.plan(self.hours(2, 72), buyer, "withdraw", target)
+                elif roll < 0.8:
+                    self.plan(self.hours(1, 48), buyer, "request_intervention", target)
+            case CaseStatus.IN_INTERVENTION:
+                self.intervene(case.stage, buyer, seller, target, roll)
             case CaseStatus.AWAITING_BUYER_RETURN:
                 if roll < 0.85:
                     self.plan(
@@ -191,6 +200,44 @@ class Demo:
             case CaseStatus.AWAITING_BUYER_CONFIRMATION:
                 if roll < 0.7:
                     self.plan(self.hours(24, 120), buyer, "confirm_received", target)
+
+    def intervene(
+        self, stage: Stage | None, buyer: str, seller: str, target: dict[str, str], roll: float
+    ) -> None:
+        """Evidence from both sides, then an agent's ruling (SPEC §4)."""
+        if stage == Stage.EVIDENCE:
+            self.plan(
+                self.hours(2, 48),
+                seller,
+                "submit_evidence",
+                target,
+                {"text": "inspection photos: no defect"},
+            )
+            self.plan(
+                self.hours(2, 72),
+                buyer,
+                "submit_evidence",
+                target,
+                {"text": "photos of the defect"},
+            )
+            if roll < 0.6:
+                self.plan(self.hours(80, 100), buyer, "complete_evidence", target)
+        elif stage == Stage.REVIEW:
+            outcome, liable = (
+                ("refund", "seller")
+                if roll < 0.55
+                else ("partial_refund", "seller")
+                if roll < 0.7
+                else ("reject", "buyer")
+            )
+            params: dict[str, Any] = {
+                "outcome": outcome,
+                "liable": liable,
+                "reason": "decided on both sides' evidence",
+            }
+            if outcome == "partial_refund":
+                params["amount"] = max(1, self.engine.case(target["case_id"]).requested_amount // 2)
+            self.plan(self.hours(2, 30), "agent:a1", "rule", target, params)
 
     # --- running -----------------------------------------------------------------------------
 
