@@ -26,7 +26,7 @@ from shouhou.domain import commands as c
 from shouhou.domain.model import Case, CaseStatus, Role
 from shouhou.errors import NotFound
 from shouhou.services import views
-from shouhou.services.integration import ApiUnitOfWork, CaseFilter, Joined
+from shouhou.services.integration import ApiUnitOfWork, CaseFilter, joined
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -170,7 +170,7 @@ def apply(
         if order is None or not who.sees_order(order):
             raise NotFound(f"no order {body.order}")
         cmd = ctx.engine.build("apply", actor=who.actor, target={}, params=params)
-        case = ctx.engine.execute(cmd, uow=Joined(uow))
+        case = ctx.engine.execute(cmd, uow=joined(uow))
         return 201, view_in(ctx, uow, case.id, who.actor)
 
     return write(ctx, request, who, idempotency_key, params, run)
@@ -191,7 +191,7 @@ def _act(
         visible_case(uow, who, case_id)
         target = {"case_id": case_id}
         cmd = ctx.engine.build(action, actor=who.actor, target=target, params=params)
-        ctx.engine.execute(cmd, uow=Joined(uow))
+        ctx.engine.execute(cmd, uow=joined(uow))
         return 200, view_in(ctx, uow, case_id, who.actor)
 
     return write(ctx, request, who, idempotency_key, params, run)

@@ -27,7 +27,7 @@ from shouhou.domain.model import Item, Order, OrderStatus, Role
 from shouhou.domain.values import parse_duration
 from shouhou.errors import NotFound
 from shouhou.services import views
-from shouhou.services.integration import ApiUnitOfWork, Joined, OrderFilter
+from shouhou.services.integration import ApiUnitOfWork, OrderFilter, joined
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 OrderId = Annotated[str, Path(min_length=1, max_length=64, description="the order id")]
@@ -89,7 +89,7 @@ def place_order(
     payload = body.model_dump(mode="json", exclude_unset=True)
 
     def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
-        order = ctx.engine.place_order(to_order(body, ctx.now()), uow=Joined(uow))
+        order = ctx.engine.place_order(to_order(body, ctx.now()), uow=joined(uow))
         return 201, views.order_view(order)
 
     return write(ctx, request, who, idempotency_key, payload, run)
@@ -163,7 +163,7 @@ def _act(
         visible_order(uow, who, order_id)
         target = {"order_id": order_id}
         cmd = ctx.engine.build(action, actor=who.actor, target=target, params=params)
-        order = ctx.engine.execute(cmd, uow=Joined(uow))
+        order = ctx.engine.execute(cmd, uow=joined(uow))
         assert isinstance(order, Order)
         return 200, views.order_view(order)
 

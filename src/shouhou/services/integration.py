@@ -13,18 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from shouhou.domain.model import Actor, Case, CaseStatus, Order, OrderStatus, Role
 from shouhou.errors import Invalid
 from shouhou.services.ports import (
-    CaseRepository,
-    ComplaintRepository,
-    DeadlineStore,
-    EventLog,
-    Ledger,
-    OrderRepository,
-    Outbox,
     OutboxMessage,
     UnitOfWork,
 )
@@ -386,45 +379,14 @@ def announce_approaching(uow: ApiUnitOfWork, now: datetime, lead: timedelta, lim
     return len(due)
 
 
-class Joined:
-    """A unit of work joined to an open outer one: a use case run in it commits nothing.
-
-    The API runs a use case, renders its answer and stores it under the request's
-    ``Idempotency-Key`` in one transaction; the outer unit of work commits all of it at once.
-    """
-
+class _Joined:
     def __init__(self, outer: UnitOfWork) -> None:
-        self.outer = outer
+        self._outer = outer
 
-    @property
-    def orders(self) -> OrderRepository:
-        return self.outer.orders
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outer, name)  # every repository of the outer unit of work
 
-    @property
-    def cases(self) -> CaseRepository:
-        return self.outer.cases
-
-    @property
-    def deadlines(self) -> DeadlineStore:
-        return self.outer.deadlines
-
-    @property
-    def outbox(self) -> Outbox:
-        return self.outer.outbox
-
-    @property
-    def complaints(self) -> ComplaintRepository:
-        return self.outer.complaints
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.outer.ledger
-
-    @property
-    def log(self) -> EventLog:
-        return self.outer.log
-
-    def __enter__(self) -> Joined:
+    def __enter__(self) -> _Joined:
         return self
 
     def __exit__(
@@ -437,3 +399,13 @@ class Joined:
 
     def commit(self) -> None:
         """The outer unit of work commits."""
+
+
+def joined(outer: UnitOfWork) -> UnitOfWork:
+    """A unit of work joined to an open outer one: a use case run in it commits nothing.
+
+    The API runs a use case, renders its answer and stores it under the request's
+    ``Idempotency-Key`` in one transaction; the outer unit of work commits all of it at once.
+    Entering, leaving and committing do nothing; everything else is the outer one's.
+    """
+    return cast(UnitOfWork, _Joined(outer))
