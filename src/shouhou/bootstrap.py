@@ -19,7 +19,7 @@ from shouhou.domain.model import Actor, Attachment, Case, Complaint, Order
 from shouhou.errors import Invalid, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
-from shouhou.services import complaints, handlers, views
+from shouhou.services import complaints, handlers, report, views
 from shouhou.services.integration import ApiUnitOfWork
 from shouhou.services.ports import AttachmentStore, Clock, StoredEvent, UnitOfWork
 from shouhou.settings import Settings
@@ -182,6 +182,19 @@ class Engine:
     ) -> Metrics:
         """SPEC §9 metrics of ``shop`` over ``window`` (30 days) ending at ``at`` (now)."""
         return complaints.shop_metrics(self.reader(), shop, at or self.clock.now(), window)
+
+    def shop_report(
+        self,
+        shop: str,
+        at: datetime | None = None,
+        *,
+        days: int = report.REPORT_DAYS,
+        window: timedelta = METRICS_WINDOW,
+    ) -> report.ShopReport:
+        """``shop``'s classified cases by product and cause, the cases awaiting a classification,
+        and its metrics at ``at`` (now) and on each of the ``days`` before."""
+        when = at or self.clock.now()
+        return report.shop_report(self.reader(), shop, at=when, window=window, days=days)
 
     def ledger(self, account: str, kind: str) -> int:
         """A ledger balance: ``shop:s1`` penalty_points, or ``buyer:b1`` compensation (fen)."""
