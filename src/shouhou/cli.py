@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shouhou import shop_cli
 from shouhou.api import cli as api_cli
 from shouhou.errors import ActionRefused, PolicyError
 from shouhou.settings import Settings
@@ -30,6 +31,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(case_app, name="case")
 app.add_typer(db_app, name="db")
+app.add_typer(shop_cli.shop_app, name="shop")
+case_app.command("replies")(shop_cli.case_replies)
 app.add_typer(api_cli.keys_app, name="keys")
 app.command()(api_cli.serve)
 
