@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import ApiServer
+from apiserver import ApiServer
 
 #: The callers of the matrix: ``key`` or ``key>on-behalf-of``.
 OWNER_BUYER = "buyer:b1"

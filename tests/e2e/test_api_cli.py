@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import free_socket
+from apiserver import free_socket
 
 #: How long ``shouhou serve`` may take to answer /health, in seconds.
 SERVE_STARTUP_S = 60

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ApiServer
+from apiserver import ApiServer
 
 CLIENT = Path(__file__).parents[2] / "examples" / "api_client.py"
 

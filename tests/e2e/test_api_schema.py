@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import ApiServer, serving
+from apiserver import ApiServer, serving
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import (
     content_type_conformance,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from conftest import ApiServer
+from apiserver import ApiServer
 
 from shouhou.worker import Worker
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import ApiServer
+from apiserver import ApiServer
 
 from shouhou import webhooks
 from shouhou.worker import Worker, WorkerSettings

@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Path
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shouhou.api import cases, errors, hooks, orders, wire
+from shouhou.api import cases, errors, hooks, orders, shops, wire
 from shouhou.api.deps import Caller, Context, Ctx
 from shouhou.bootstrap import Engine
 from shouhou.errors import NotFound, PolicyError
@@ -167,6 +167,8 @@ def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastA
         openapi_tags=[
             {"name": "cases", "description": "After-sales cases and their actions"},
             {"name": "orders", "description": "Orders, recorded by the platform"},
+            {"name": "complaints", "description": "Rule complaints (规则类投诉)"},
+            {"name": "ledgers", "description": "Penalty points, compensation, shop metrics"},
             {"name": "webhooks", "description": "Subscriptions, the outbox, deliveries"},
             {"name": "policies", "description": "Rulebook packs"},
             {"name": "meta", "description": "Health and identity"},
@@ -178,6 +180,7 @@ def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastA
     app.include_router(meta)
     app.include_router(cases.router)
     app.include_router(orders.router)
+    app.include_router(shops.router)
     app.include_router(hooks.router)
     return app
 

@@ -70,12 +70,13 @@ class Principal:
     actor: Actor
 
     def sees_case(self, case: Case) -> bool:
-        return self._sees(case.shop, case.buyer)
+        return self.sees(case.shop, case.buyer)
 
     def sees_order(self, order: Order) -> bool:
-        return self._sees(order.shop, order.buyer)
+        return self.sees(order.shop, order.buyer)
 
-    def _sees(self, shop: str, buyer: str) -> bool:
+    def sees(self, shop: str, buyer: str) -> bool:
+        """Whether this caller may see what belongs to ``shop`` and ``buyer``."""
         if self.actor.role == Role.BUYER:
             return buyer == self.actor.id
         if self.actor.role == Role.SELLER:

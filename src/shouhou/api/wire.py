@@ -253,6 +253,57 @@ class Event(Open):
     actor: str
 
 
+# --- complaints, ledgers, metrics --------------------------------------------------------
+
+
+class ComplaintView(Open):
+    id: str
+    order: str
+    shop: str
+    buyer: str
+    type: str
+    subtype: str
+    status: str
+    points: int
+    rule_id: str
+    filed_at: str
+    version: int
+
+
+class ComplaintPage(Open):
+    items: list[ComplaintView]
+    next_cursor: str | None
+
+
+class LedgerEntryView(Open):
+    kind: str
+    amount: int
+    unit: str
+    order: str
+    source: str
+    rule_id: str
+    at: str
+
+
+class LedgerView(Open):
+    account: str
+    balances: dict[str, int] = Field(description="sum per kind (points, or fen)")
+    entries: list[LedgerEntryView]
+
+
+class MetricsView(Open):
+    shop: str
+    since: str
+    until: str
+    dispute_rate: float
+    self_completion_rate: float
+    avg_completion_hours: dict[str, float]
+    within_72h_rate: float
+    refund_rate: float
+    penalty_points: int
+    compensation_paid: int = Field(description="fen")
+
+
 # --- who am I, health, policies ----------------------------------------------------------
 
 

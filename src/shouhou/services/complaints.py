@@ -13,6 +13,7 @@ from shouhou.domain.metrics import Metrics, compute
 from shouhou.domain.model import Complaint
 from shouhou.domain.rules import Rules
 from shouhou.errors import Invalid, NotFound
+from shouhou.services import outbox
 from shouhou.services.ports import LedgerEntry, UnitOfWork
 
 
@@ -60,6 +61,7 @@ def _save(uow: UnitOfWork, complaint: Complaint, events: Sequence[e.Event]) -> C
     after = complaints.fold(complaint, events)
     uow.complaints.save(after, events)
     uow.ledger.add(ledger_entries("complaint", after.id, events))
+    uow.outbox.add(outbox.messages("complaint", after, events))
     return replace(after, version=after.version + 1)
 
 
@@ -84,6 +86,7 @@ def complaint_action(
             )
             result = complaints.fold(None, events)
             uow.complaints.add(result, events)
+            uow.outbox.add(outbox.messages("complaint", result, events))
             result = replace(result, version=1)
         elif isinstance(cmd, c.WithdrawComplaint):
             complaint = _complaint(uow, cmd.complaint_id)

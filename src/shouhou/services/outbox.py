@@ -2,8 +2,9 @@
 
 Every stored event becomes one message named ``<stream>.<what happened>`` (``case.agreed``,
 ``order.shipped``); deadline events are named ``deadline.scheduled``, ``deadline.cleared`` and
-``deadline.fired`` whatever they belong to. New event classes (complaints, compensation,
-penalties) get a name by the same rule, so nothing here changes when the domain grows.
+``deadline.fired`` whatever they belong to, and so are the families ``complaint.*``,
+``compensation.*`` and ``penalty.*`` (``PenaltyRecorded`` is ``penalty.recorded``). New event
+classes get a name by the same rules, so nothing here changes when the domain grows.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shouhou.domain import events as e
-from shouhou.domain.model import Case, Order
+from shouhou.domain.model import Case, Complaint, Order
 from shouhou.services.ports import OutboxMessage, StoredEvent
 from shouhou.services.views import event_view
 
@@ -25,6 +26,10 @@ SPECIAL_NAMES: dict[type[e.Event], str] = {
     e.CaseOpenedOnOrder: "case_opened",
     e.CaseEndedOnOrder: "case_ended",
 }
+
+
+#: Event families named for themselves whatever stream they are stored in (SPEC §10).
+FAMILIES = ("complaint", "compensation", "penalty")
 
 
 def _snake(name: str) -> str:
@@ -39,12 +44,24 @@ def event_type(stream: str, event: e.Event) -> str:
     if special is not None and "." in special:
         return special
     name = special or _snake(type(event).__name__)
+    for family in FAMILIES:
+        if name.startswith(f"{family}_"):
+            return f"{family}.{name[len(family) + 1 :]}"
     if name.startswith(f"{stream}_"):
         name = name[len(stream) + 1 :]
     return f"{stream}.{name}"
 
 
-def _subject(stream: str, subject: Case | Order) -> dict[str, Any]:
+def _subject(stream: str, subject: Case | Order | Complaint) -> dict[str, Any]:
+    if isinstance(subject, Complaint):
+        return {
+            "complaint": subject.id,
+            "order": subject.order_id,
+            "case": subject.case_id,
+            "shop": subject.shop,
+            "buyer": subject.buyer,
+            "status": subject.status.value,
+        }
     if isinstance(subject, Case):
         return {
             "case": subject.id,
@@ -61,7 +78,9 @@ def _subject(stream: str, subject: Case | Order) -> dict[str, Any]:
     }
 
 
-def messages(stream: str, subject: Case | Order, events: Sequence[e.Event]) -> list[OutboxMessage]:
+def messages(
+    stream: str, subject: Case | Order | Complaint, events: Sequence[e.Event]
+) -> list[OutboxMessage]:
     """One outbox message per event; ``subject`` is the state after all of ``events``."""
     about = _subject(stream, subject)
     out = []
