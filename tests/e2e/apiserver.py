@@ -25,6 +25,7 @@ import uvicorn
 from shouhou.api import create_app
 from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
+from shouhou.db.attachments import FileAttachmentStore
 from shouhou.domain.values import SHANGHAI
 from shouhou.services.integration import create_key
 
@@ -96,7 +97,10 @@ def serving(database: Path, migrated_db: Path) -> Iterator[ApiServer]:
     """A copy of the empty database, and a real server on a free port of 127.0.0.1."""
     clock = VirtualClock(START)
     shutil.copy(migrated_db, database)
-    engine = Engine.open(f"sqlite:///{database}", clock=clock, migrate=False)
+    attachments = FileAttachmentStore(database.parent / "attachments")
+    engine = Engine.open(
+        f"sqlite:///{database}", clock=clock, migrate=False, attachments=attachments
+    )
     sock = free_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(engine), log_level="warning", lifespan="off"))

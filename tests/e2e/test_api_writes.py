@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import timedelta
 
@@ -275,3 +276,53 @@ def test_a_bad_cursor_is_refused_clearly(api: ApiServer) -> None:
 
     assert response.status_code == 422
     assert response.json()["error"]["message"].startswith("bad cursor")
+
+
+# --- evidence files ------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_an_evidence_file_is_uploaded_as_itself_and_named_by_its_hash(api: ApiServer) -> None:
+    client = api.client("buyer:b1")
+
+    response = client.post(
+        "/v1/attachments",
+        params={"filename": "torn.png"},
+        content=PNG,
+        headers={"content-type": "image/png"},
+    )
+    again = client.post(
+        "/v1/attachments",
+        params={"filename": "torn.png"},
+        content=PNG,
+        headers={"content-type": "image/png"},
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "sha256": hashlib.sha256(PNG).hexdigest(),
+        "media_type": "image/png",
+        "size": len(PNG),
+        "filename": "torn.png",
+    }
+    assert again.json() == response.json()
+
+
+def test_a_file_of_a_refused_type_or_too_large_is_refused(api: ApiServer) -> None:
+    client = api.client("buyer:b1")
+
+    program = client.post(
+        "/v1/attachments",
+        content=b"MZ\x90\x00" + b"\x00" * 64,
+        headers={"content-type": "image/png"},
+    )
+    huge = client.post(
+        "/v1/attachments",
+        content=PNG + b"\x00" * (10 * 1024 * 1024),
+        headers={"content-type": "image/png"},
+    )
+
+    assert program.status_code == 422
+    assert "not an accepted type" in program.json()["error"]["message"]
+    assert huge.status_code == 413

@@ -21,6 +21,8 @@ from shouhou.errors import NotFound, PolicyError
 #: The largest request body the API reads, in bytes (requests carry JSON, not files).
 MAX_BODY_BYTES = 256 * 1024
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Routes that take a file, not JSON, and how large it may be in bytes (the store checks too).
+UPLOADS = {"/v1/attachments": 10 * 1024 * 1024}
 
 DESCRIPTION = """\
 The after-sales engine over HTTP: orders, cases and their actions, deadlines, webhooks.
@@ -53,13 +55,16 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        upload = scope["path"] in UPLOADS
+        limit = UPLOADS.get(scope["path"], self.limit)
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.limit:
-            await self._refuse(send, 413, f"the body is over {self.limit} bytes")
+        if length.isdigit() and int(length) > limit:
+            await self._refuse(send, 413, f"the body is over {limit} bytes")
             return
         media = headers.get("content-type", "").split(";")[0].strip().lower()
         has_body = (length.isdigit() and int(length) > 0) or "transfer-encoding" in headers
-        if scope["method"] in WRITE_METHODS and has_body and media and not _is_json(media):
+        json_only = scope["method"] in WRITE_METHODS and not upload
+        if json_only and has_body and media and not _is_json(media):
             await self._refuse(send, 415, f"send JSON (application/json), not {media}")
             return
         seen = 0
@@ -69,8 +74,8 @@ class BodyGuard:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise HTTPException(413, f"the body is over {self.limit} bytes")
+                if seen > limit:
+                    raise HTTPException(413, f"the body is over {limit} bytes")
             return message
 
         await self.app(scope, limited, send)

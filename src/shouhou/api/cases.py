@@ -6,6 +6,7 @@ import inspect
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel
 
@@ -44,7 +45,7 @@ IdQuery = Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 MAX_PAGE = 200
 
 
-def summary(case: Case, who: Principal) -> dict[str, Any]:
+def summary(case: Case, who: Principal, ctx: Context) -> dict[str, Any]:
     return {
         "id": case.id,
         "order": case.order_id,
@@ -59,7 +60,9 @@ def summary(case: Case, who: Principal) -> dict[str, Any]:
         "deadline": views.deadline_view(case.deadline),
         "closed_reason": case.closed_reason.value if case.closed_reason else None,
         "opened_at": case.opened_at.isoformat(),
-        "available_actions": case_rules.available_actions(case, who.actor),
+        "available_actions": case_rules.available_actions(
+            case, who.actor, rules=ctx.engine.rules_at(case.opened_at), now=ctx.now()
+        ),
         "version": case.version,
     }
 
@@ -119,7 +122,7 @@ def list_cases(
     page = found[:limit]
     more = len(found) > limit
     return {
-        "items": [summary(item.case, who) for item in page],
+        "items": [summary(item.case, who, ctx) for item in page],
         "next_cursor": encode_cursor(*page[-1].sort_key) if more else None,
     }
 
@@ -250,3 +253,40 @@ NOT_ROUTED = frozenset({"apply", "timeout"})
 for _name, _cls in c.CASE_COMMANDS.items():
     if _name not in NOT_ROUTED:
         _action_route(_name, _cls)
+
+
+@router.post(
+    "/attachments",
+    status_code=201,
+    response_model=wire.AttachmentView,
+    responses={**ERRORS, 413: {"model": wire.ErrorBody, "description": "over 10 MiB"}},
+    summary="Upload an evidence file (photo, PDF, video); submit it by its sha256",
+    description=(
+        "Send the file itself as the body. Its type is recognised from its content (JPEG, PNG, "
+        "GIF, WebP, PDF, MP4), not from its name; at most 10 MiB. The same content is kept once, "
+        "so sending it again is harmless. Then pass the `sha256` in `submit_evidence`."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("image/jpeg", "image/png", "application/pdf", "video/mp4")
+            },
+        }
+    },
+)
+async def upload_attachment(
+    ctx: Ctx,
+    who: Caller,
+    request: Request,
+    filename: Annotated[str, Query(min_length=1, max_length=200)] = "evidence",
+) -> dict[str, Any]:
+    data = await request.body()
+    attachment = await run_in_threadpool(ctx.engine.attach, data, filename)
+    return {
+        "sha256": attachment.sha256,
+        "media_type": attachment.media_type,
+        "size": attachment.size,
+        "filename": attachment.filename,
+    }

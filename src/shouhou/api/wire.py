@@ -216,6 +216,13 @@ class CaseView(Open):
     version: int
 
 
+class AttachmentView(Open):
+    sha256: str
+    media_type: str
+    size: int
+    filename: str
+
+
 class CaseSummary(Open):
     """A case in a list: the view without timeline and explanation."""
 
