@@ -326,3 +326,39 @@ def test_a_file_of_a_refused_type_or_too_large_is_refused(api: ApiServer) -> Non
     assert program.status_code == 422
     assert "not an accepted type" in program.json()["error"]["message"]
     assert huge.status_code == 413
+
+
+# --- a ruling through the API ----------------------------------------------------------------
+
+
+def test_a_dispute_goes_to_intervention_and_an_agent_rules_it(api: ApiServer) -> None:
+    api.order("o1")
+    case_id = api.case("o1", kind="refund_only")["id"]
+    buyer, seller, agent = (api.client(w) for w in ("buyer:b1", "seller:s1", "agent:a1"))
+    act = f"/v1/cases/{case_id}/actions"
+
+    assert seller.post(f"{act}/refuse", json={"reason": "used"}).status_code == 200
+    escalated = buyer.post(f"{act}/request_intervention", json={"note": "it is broken"})
+    evidence = buyer.post(f"{act}/submit_evidence", json={"text": "photos of the crack"})
+    completed = buyer.post(f"{act}/complete_evidence")
+    api.clock.advance(timedelta(days=3))  # the seller lets the handling stage pass
+    worker = Worker(api.engine)
+    try:
+        worker.run_once(api.clock.now())
+    finally:
+        worker.close()
+    in_review = agent.get(f"/v1/cases/{case_id}").json()
+    ruled = agent.post(
+        f"{act}/rule",
+        json={"outcome": "refund", "liable": "seller", "reason": "crack visible", "amount": 19900},
+    )
+
+    assert escalated.status_code == 200, escalated.text
+    assert escalated.json()["status"] == "in_intervention"
+    assert evidence.status_code == 200, evidence.text
+    assert completed.status_code == 200, completed.text
+    assert in_review["stage"] == "review"
+    assert "rule" in in_review["available_actions"]
+    assert ruled.status_code == 200, ruled.text
+    assert ruled.json()["status"] == "refunded"
+    assert ruled.json()["liable"] == "seller"
