@@ -8,20 +8,49 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+
+from shouhou.errors import Conflict
 
 #: How long a SQLite writer waits for another one before giving up, in seconds.
 SQLITE_BUSY_TIMEOUT_S = 30
+#: Connections a process keeps open to PostgreSQL; a unit of work holds one while it runs.
+POSTGRES_POOL_SIZE = 5
+#: Connections a process may open beyond the pool at a peak (closed again when returned).
+POSTGRES_MAX_OVERFLOW = 5
+#: SQLSTATEs of a lost race that doing the use case again may win: serialization failure,
+#: deadlock detected, lock not available. (Unique violations are left to the code that
+#: inserts, which knows what a duplicate means.)
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 
 
-def create(url: str) -> Engine:
-    """An engine for ``url``; for SQLite, WAL mode and ``BEGIN IMMEDIATE`` for writes."""
+def create(
+    url: str,
+    *,
+    pool_size: int = POSTGRES_POOL_SIZE,
+    max_overflow: int = POSTGRES_MAX_OVERFLOW,
+) -> Engine:
+    """An engine for ``url``; for SQLite, WAL mode and ``BEGIN IMMEDIATE`` for writes.
+
+    ``postgresql://`` means psycopg 3. On PostgreSQL a lost race raised by any statement
+    (deadlock, serialization failure, lock timeout) becomes ``Conflict``; the pool settings
+    apply to PostgreSQL only (docs/deployment.md).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite(url, parsed.database)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+    event.listen(engine, "handle_error", _lost_race)
+    return engine
+
+
+def _lost_race(context: ExceptionContext) -> BaseException | None:
+    state = getattr(context.original_exception, "sqlstate", None)
+    if state in RETRYABLE_SQLSTATES:
+        return Conflict(f"another transaction got in the way ({state}); try again")
+    return None
 
 
 def _sqlite(url: str, database: str | None) -> Engine:

@@ -111,7 +111,7 @@ deadlines = Table(
     Column("policy", String(128), nullable=False),
     Column("status", String(16), nullable=False),
     Column("fired_at", UTCDateTime, nullable=True),
-    Index("ix_deadlines_status_due_at", "status", "due_at"),
+    Index("ix_deadlines_status_due_at_id", "status", "due_at", "id"),  # claim order
     Index("ix_deadlines_subject", "subject_type", "subject_id"),
     Index(
         "uq_deadlines_one_pending",

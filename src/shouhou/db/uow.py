@@ -65,17 +65,6 @@ _SQL = {
         " kind = :kind, updated_at = coalesce(:updated_at, updated_at)"
         " WHERE id = :id AND version = :version"
     ),
-    # Each row takes the next number of its stream; rows of one call are inserted in turn.
-    # (The casts give PostgreSQL one type for a parameter used twice.)
-    "append": (
-        "INSERT INTO events (stream, stream_id, seq, type, at, actor, data) VALUES ({stream},"
-        " {stream_id}, (SELECT coalesce(max(seq), 0) + 1 FROM events WHERE stream = {stream}"
-        " AND stream_id = {stream_id}), :type, :at, :actor, :data)"
-    ),
-    "outbox": (
-        "INSERT INTO outbox (type, subject_type, subject_id, occurred_at, data)"
-        " VALUES (:type, :subject_type, :subject_id, :occurred_at, :data)"
-    ),
     "timeline": (
         "SELECT seq, type, {data} FROM events WHERE stream = :stream AND stream_id = :stream_id"
         " ORDER BY seq"
@@ -101,6 +90,25 @@ _SQL = {
     "next_due": (
         "SELECT id, subject_type, subject_id, name, due_at FROM deadlines"
         " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT 1"
+    ),
+}
+
+#: Inserts of several rows at once: the statement and one row, numbered {i}. On SQLite the
+#: row is run once per item (executemany: no round trips to save), each event taking the
+#: next number of its stream in turn; on PostgreSQL all rows go in one statement, whose
+#: subqueries all see the stream as it was before it, so row {i} takes that number plus {n}.
+#: (The casts give PostgreSQL one type for a parameter used twice.)
+_ROWS = {
+    "append": (
+        "INSERT INTO events (stream, stream_id, seq, type, at, actor, data) VALUES ",
+        "(CAST(:stream AS VARCHAR(16)), CAST(:stream_id AS VARCHAR(64)), (SELECT"
+        " coalesce(max(seq), 0) FROM events WHERE stream = CAST(:stream AS VARCHAR(16)) AND"
+        " stream_id = CAST(:stream_id AS VARCHAR(64))) + {n}, :type{i}, :at{i}, :actor{i},"
+        " :data{i})",
+    ),
+    "outbox": (
+        "INSERT INTO outbox (type, subject_type, subject_id, occurred_at, data) VALUES ",
+        "(:type{i}, :subject_type{i}, :subject_id{i}, :occurred_at{i}, :data{i})",
     ),
 }
 
@@ -145,15 +153,26 @@ class _Dialect:
             "state": "CAST(state AS TEXT)" if self.postgresql else "state",
             "data": "CAST(data AS TEXT)" if self.postgresql else "data",
             "lock": " FOR NO KEY UPDATE" if self.postgresql and lock else "",
-            "stream": "CAST(:stream AS VARCHAR(16))",
-            "stream_id": "CAST(:stream_id AS VARCHAR(64))",
         }
         sql = {key: text.format(**fill) for key, text in _SQL.items()}
         if self.postgresql:
             sql["next_due"] = _CLAIM_POSTGRESQL
             sql["next_orphan"] = _CLAIM_ORPHAN_POSTGRESQL
             sql = {key: _PLACEHOLDER.sub(r"%(\1)s", text) for key, text in sql.items()}
+        if not self.postgresql:
+            for key, (head, row) in _ROWS.items():
+                sql[key] = head + row.format(i="", n=1)
         self.sql = sql
+        self._rows: dict[tuple[str, int], str] = {}
+
+    def rows(self, key: str, count: int) -> str:
+        """On PostgreSQL, the statement inserting ``count`` rows at once."""
+        found = self._rows.get((key, count))
+        if found is None:
+            head, row = _ROWS[key]
+            text = head + ", ".join(row.format(i=f"_{i}", n=i + 1) for i in range(count))
+            found = self._rows[(key, count)] = _PLACEHOLDER.sub(r"%(\1)s", text)
+        return found
 
     def moment(self, value: datetime) -> Any:
         """``value`` as the database stores it: UTC, naive text on SQLite (as SQLAlchemy)."""
@@ -196,9 +215,16 @@ class _Cursor:
             raise
         return self.cursor
 
-    def run_many(self, key: str, params: list[dict[str, Any]]) -> None:
+    def insert(self, key: str, shared: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (each with the ``shared`` values) in one round trip."""
         try:
-            self.cursor.executemany(self.sql[key], params)
+            if self.d.postgresql:
+                params = dict(shared)
+                for i, row in enumerate(rows):
+                    params.update({f"{name}_{i}": value for name, value in row.items()})
+                self.cursor.execute(self.d.rows(key, len(rows)), params)
+            else:
+                self.cursor.executemany(self.sql[key], [shared | row for row in rows])
         except Exception as exc:
             _raise_conflict(exc, key)
             raise
@@ -224,12 +250,11 @@ def _append(cur: _Cursor, stream: str, stream_id: str, events: Sequence[Event]) 
     if not events:
         return
     moment = cur.d.moment
-    cur.run_many(
+    cur.insert(
         "append",
+        {"stream": stream, "stream_id": stream_id},
         [
             {
-                "stream": stream,
-                "stream_id": stream_id,
                 "type": type(ev).__name__,
                 "at": moment(ev.at),
                 "actor": ev.actor,
@@ -480,8 +505,9 @@ class _Outbox:
         if not messages:
             return
         moment = self.cur.d.moment
-        self.cur.run_many(
+        self.cur.insert(
             "outbox",
+            {},
             [
                 {
                     "type": m.type,
