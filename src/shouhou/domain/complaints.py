@@ -192,6 +192,7 @@ def rule_on(
                 complaint_id=complaint.id,
                 case_id=complaint.case_id,
                 rule_id=rule.rule_id,
+                order_id=complaint.order_id,
             )
         )
     if rule.compensates and not compensated:

@@ -193,6 +193,7 @@ class PenaltyRecorded(Event):
     complaint_id: str
     case_id: str | None
     rule_id: str
+    order_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

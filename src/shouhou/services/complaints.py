@@ -41,7 +41,7 @@ def ledger_entries(stream: str, key: str, events: Sequence[e.Event]) -> list[Led
                     kind="penalty_points",
                     amount=ev.points,
                     unit="points",
-                    order_id="",
+                    order_id=ev.order_id,
                     source=f"complaint:{ev.complaint_id}",
                     rule_id=ev.rule_id,
                     at=ev.at,

@@ -11,7 +11,7 @@ import itertools
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -19,14 +19,20 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shouhou.bootstrap import Engine
-from shouhou.clock import VirtualClock
+from shouhou.clock import SystemClock, VirtualClock
 from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod, Stage
-from shouhou.domain.values import SHANGHAI, format_yuan
+from shouhou.domain.values import SHANGHAI, format_yuan, local
 from shouhou.errors import ActionRefused
 from shouhou.services.handlers import Fired
 from shouhou.sim import move_clock
 
-DEMO_START = datetime(2026, 11, 2, 0, 0, tzinfo=SHANGHAI)
+
+def default_start(now: datetime, days: int, settle_days: int) -> datetime:
+    """Beijing midnight far enough back that the simulated weeks end before ``now``."""
+    back = local(now) - timedelta(days=days + settle_days + 1)
+    return datetime.combine(back.date(), time(0), tzinfo=SHANGHAI)
+
+
 TICK = timedelta(hours=1)
 SHOPS = ("s1", "s2", "s3", "s4", "s5")
 ORDER_ACTIONS = frozenset({"pay", "ship", "deliver"})
@@ -267,8 +273,9 @@ class Demo:
         return whole + (1 if self.rng.random() < part / 24 else 0)
 
     def run(self, days: int, settle_days: int, orders_per_day: int, console: Console) -> None:
+        start = self.clock.now()
         """Take orders for ``days``, then let the cases run out for ``settle_days`` more."""
-        selling_ends = DEMO_START + timedelta(days=days)
+        selling_ends = start + timedelta(days=days)
         ticks = (days + settle_days) * 24
         number = 0
         with Progress(
@@ -280,7 +287,7 @@ class Demo:
         ) as progress:
             task = progress.add_task("", total=ticks)
             for tick in range(ticks):
-                hour_end = DEMO_START + (tick + 1) * TICK
+                hour_end = start + (tick + 1) * TICK
                 if hour_end <= selling_ends:
                     for _ in range(self.orders_this_hour(orders_per_day)):
                         number += 1
@@ -288,7 +295,7 @@ class Demo:
                 while self.agenda and self.agenda[0].at <= hour_end:
                     self.carry_out(heapq.heappop(self.agenda))
                 move_clock(self.engine, self.clock, hour_end, self.on_fired)
-                day = (hour_end - DEMO_START).days + 1
+                day = (hour_end - start).days + 1
                 phase = "selling" if hour_end <= selling_ends else "settling"
                 progress.update(
                     task,
@@ -300,10 +307,19 @@ class Demo:
 
 
 def run_demo(
-    url: str, *, days: int, seed: int, orders_per_day: int, console: Console, settle_days: int = 21
+    url: str,
+    *,
+    days: int,
+    seed: int,
+    orders_per_day: int,
+    console: Console,
+    settle_days: int = 21,
+    start: datetime | None = None,
 ) -> None:
-    """Fill ``url`` with a simulated marketplace and print what the engine did."""
-    clock = VirtualClock(DEMO_START)
+    """Fill ``url`` with a simulated marketplace and print what the engine did; by default the
+    simulated weeks end just before today, so a server started on the demo data lives after
+    them."""
+    clock = VirtualClock(start or default_start(SystemClock().now(), days, settle_days))
     numbers = itertools.count(1)
     engine = Engine.open(url, clock=clock, new_id=lambda: f"c{next(numbers):05d}")
     try:
