@@ -1,0 +1,268 @@
+"""Plumbing shared by the benchmarks: fresh databases, a bare driver connection on them,
+recording what the engine sends to the driver and replaying it, and printing results.
+
+The raw baseline of a benchmark is the same statements, with the same parameters and the
+same transaction boundaries, replayed through the bare driver (sqlite3 or psycopg) on an
+identical database: what is left between the two numbers is the engine's own cost (domain,
+serialization, SQLAlchemy's connection handling, the unit of work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+
+from shouhou.db import engine as db_engine
+from shouhou.db import tables
+from shouhou.db import uow as sql_uow
+
+DEFAULT_POSTGRES = os.environ.get(
+    "SHOUHOU_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--url",
+        default=DEFAULT_POSTGRES,
+        help="PostgreSQL server and database; each run works in a schema of its own",
+    )
+    return parser
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+@dataclass
+class Database:
+    """A fresh database: its URL for the engine and a bare driver connection on it."""
+
+    kind: str
+    url: str
+    connect_raw: Callable[[], Any]
+
+    def engine(self) -> sa.Engine:
+        return db_engine.create(self.url)
+
+
+@contextmanager
+def fresh_database(kind: str, server: str, name: str) -> Iterator[Database]:
+    """A new, migrated database, removed afterwards: a SQLite file or a PostgreSQL schema."""
+    if kind == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix=f"shouhou-bench-{name}-"))
+        path = folder / "bench.db"
+        try:
+            db = Database(kind, f"sqlite:///{path}", lambda: _sqlite_raw(path))
+            _migrate(db.url)
+            yield db
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    schema = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+    admin = db_engine.create(server)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            url = sa.make_url(server).update_query_dict({"options": f"-csearch_path={schema}"})
+            rendered = url.render_as_string(hide_password=False)
+            db = Database(kind, rendered, lambda: _postgres_raw(server, schema))
+            _migrate(db.url)
+            yield db
+        finally:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+def _migrate(url: str) -> None:
+    sql = db_engine.create(url)
+    try:
+        db_engine.upgrade(sql)
+    finally:
+        sql.dispose()
+
+
+def _sqlite_raw(path: Path) -> sqlite3.Connection:
+    """sqlite3 set up as the engine sets it up: WAL, synchronous=NORMAL, explicit BEGIN."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=db_engine.SQLITE_BUSY_TIMEOUT_S)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _postgres_raw(server: str, schema: str) -> Any:
+    import psycopg
+
+    url = sa.make_url(server)
+    return psycopg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        options=f"-csearch_path={schema}",
+    )
+
+
+def analyze(db: Database) -> None:
+    """Statistics for PostgreSQL's planner, as autovacuum would have them in production."""
+    if db.kind == "postgresql":
+        sql = db.engine()
+        try:
+            with sql.connect() as conn:
+                conn.execute(sa.text("ANALYZE"))
+                conn.commit()
+        finally:
+            sql.dispose()
+
+
+class OneTransaction:
+    """Every use case run in it joins one open unit of work: for building data fast."""
+
+    def __init__(self, outer: Any) -> None:
+        self.outer = outer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.outer, name)
+
+    def __enter__(self) -> OneTransaction:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """The outer unit of work commits or rolls back."""
+
+    def commit(self) -> None:
+        """The outer unit of work commits."""
+
+
+def mark_outbox_delivered(db: Database) -> None:
+    sql = db.engine()
+    try:
+        with sql.begin() as conn:
+            conn.execute(sa.update(tables.outbox).values(dispatched_at=sa.func.now()))
+    finally:
+        sql.dispose()
+
+
+# --- recording and replay ----------------------------------------------------------------
+
+
+@dataclass
+class Recording:
+    """What the engine sent to the driver, transaction by transaction."""
+
+    transactions: list[list[tuple[str, Any, bool]]] = field(default_factory=list)
+    current: list[tuple[str, Any, bool]] = field(default_factory=list)
+
+    def statements(self) -> int:
+        return sum(len(t) for t in self.transactions)
+
+
+class _RecordingCursor:
+    def __init__(self, cursor: Any, recording: Recording) -> None:
+        self._cursor = cursor
+        self._recording = recording
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        self._recording.current.append((sql, params, False))
+        return self._cursor.execute(sql, params)
+
+    def executemany(self, sql: str, params: Any) -> Any:
+        params = list(params)
+        self._recording.current.append((sql, params, True))
+        return self._cursor.executemany(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+@contextmanager
+def recording(sql: sa.Engine) -> Iterator[Recording]:
+    """Record every statement the unit of work sends, and where transactions end."""
+    rec = Recording()
+    original = sql_uow._Cursor.__init__
+
+    def init(self: Any, conn: Any, dialect: Any) -> None:
+        original(self, conn, dialect)
+        self.cursor = _RecordingCursor(self.cursor, rec)
+
+    def statement(conn: Any, cursor: Any, text: str, params: Any, ctx: Any, many: bool) -> None:
+        rec.current.append((text, params, many))
+
+    def end(conn: Any) -> None:
+        if rec.current:
+            rec.transactions.append(rec.current)
+        rec.current = []
+
+    def rolled_back(conn: Any) -> None:
+        rec.current = []
+
+    sql_uow._Cursor.__init__ = init  # type: ignore[method-assign]
+    sa.event.listen(sql, "before_cursor_execute", statement)
+    sa.event.listen(sql, "commit", end)
+    sa.event.listen(sql, "rollback", rolled_back)
+    try:
+        yield rec
+    finally:
+        sql_uow._Cursor.__init__ = original  # type: ignore[method-assign]
+        sa.event.remove(sql, "before_cursor_execute", statement)
+        sa.event.remove(sql, "commit", end)
+        sa.event.remove(sql, "rollback", rolled_back)
+
+
+def replay(db: Database, rec: Recording) -> float:
+    """Run the recorded transactions through the bare driver; the seconds it took."""
+    with closing(db.connect_raw()) as conn:
+        cursor = conn.cursor()
+        started = time.perf_counter()
+        for transaction in rec.transactions:
+            for sql, params, many in transaction:
+                if many:
+                    cursor.executemany(sql, params)
+                else:
+                    cursor.execute(sql, params)
+            conn.commit()
+        return time.perf_counter() - started
+
+
+# --- printing ----------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def header(title: str, db: str) -> None:
+    print(f"# {title} — {db} — {machine()}")
+
+
+def row(label: str, ours: float, raw: float, unit: str = "/s") -> None:
+    """Our rate next to the baseline's, and the ratio (ours ÷ baseline)."""
+    print(
+        f"{label:<34} ours {ours:>10.0f}{unit}   raw {raw:>10.0f}{unit}   ratio {ours / raw:6.2f}"
+    )

@@ -1,0 +1,182 @@
+"""Deadlines fired per second with a million pending, next to the same statements run raw.
+
+The database holds ``--pending`` refund-only cases awaiting the seller, each with its order
+and its pending ``seller_respond`` deadline, due one second apart; the first ``--due`` of
+them are due. One case is built through the library; the rest are copies of it made by bulk
+SQL, with their own ids and due times (in the rows and inside the JSON snapshots). The
+engine's ``run_due`` fires the due ones, one unit of work each (claim, load, refund, order
+released, events, outbox, commit); the recorded statements are then replayed through the
+bare driver on a second database built the same way: the raw baseline.
+
+    .venv/bin/python benchmarks/firing.py --db sqlite
+    .venv/bin/python benchmarks/firing.py --db postgresql --pending 1000000 --due 5000
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import _common
+import sqlalchemy as sa
+
+from shouhou.bootstrap import Engine
+from shouhou.clock import VirtualClock
+from shouhou.db import engine as db_engine
+from shouhou.db.uow import SqlUnitOfWork
+from shouhou.domain.model import Order
+
+OPENED = datetime(2024, 3, 1, 2, tzinfo=UTC)
+#: The template case's deadline; copy n is due n seconds after it.
+TEMPLATE_DUE = OPENED + timedelta(days=5)
+
+# Copies of the template: n runs from 1; {series} yields n. Ids are fixed-width so that
+# they sort like the numbers.
+_SERIES = {
+    "postgresql": "generate_series(1, :count) AS s(n)",
+    "sqlite": "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :count)"
+    " SELECT n FROM s) AS s",
+}
+_ID = "lpad(CAST(s.n AS TEXT), 8, '0')"
+_ID_SQLITE = "substr('0000000' || s.n, -8, 8)"
+#: The due time of copy n, as stored in the table and as written inside a JSON snapshot.
+_DUE = {
+    "postgresql": (
+        "(CAST(:due AS TIMESTAMPTZ) + s.n * INTERVAL '1 second')",
+        "to_char((CAST(:due AS TIMESTAMPTZ) + s.n * INTERVAL '1 second') AT TIME ZONE 'UTC',"
+        ' \'YYYY-MM-DD"T"HH24\\:MI\\:SS"Z"\')',
+    ),
+    "sqlite": (
+        "strftime('%Y-%m-%d %H:%M:%S', :due, '+' || s.n || ' seconds') || '.000000'",
+        "strftime('%Y-%m-%dT%H:%M:%SZ', :due, '+' || s.n || ' seconds')",
+    ),
+}
+
+
+def _copies(kind: str) -> list[str]:
+    """The bulk statements that copy the template order, case, deadline and events."""
+    series, (due, due_json) = _SERIES[kind], _DUE[kind]
+    ident = _ID if kind == "postgresql" else _ID_SQLITE
+    text = "CAST({} AS TEXT)" if kind == "postgresql" else "{}"
+    json = "CAST({} AS JSON)" if kind == "postgresql" else "{}"
+
+    def renamed(column: str) -> str:
+        out = text.format(column)
+        for old, new in (("oTEMPLATE", "o"), ("cTEMPLATE", "c"), ("bTEMPLATE", "b")):
+            out = f"replace({out}, '{old}', '{new}' || {ident})"
+        return out
+
+    state_with_due = f"replace({renamed('t.state')}, :due_json, '\"' || {due_json} || '\"')"
+    return [
+        "INSERT INTO orders (id, shop, buyer, status, state, version, created_at, updated_at)"
+        f" SELECT 'o' || {ident}, t.shop, 'b' || {ident}, t.status,"
+        f" {json.format(renamed('t.state'))},"
+        f" t.version, t.created_at, t.updated_at FROM orders AS t, {series}"
+        " WHERE t.id = 'oTEMPLATE'",
+        "INSERT INTO cases (id, order_id, shop, buyer, kind, status, state, version, opened_at,"
+        f" updated_at) SELECT 'c' || {ident}, 'o' || {ident}, t.shop, 'b' || {ident}, t.kind,"
+        f" t.status, {json.format(state_with_due)}, t.version, t.opened_at, t.updated_at"
+        f" FROM cases AS t, {series} WHERE t.id = 'cTEMPLATE'",
+        "INSERT INTO deadlines (subject_type, subject_id, name, due_at, on_expiry, rule_id,"
+        f" policy, status) SELECT t.subject_type, 'c' || {ident}, t.name, {due}, t.on_expiry,"
+        f" t.rule_id, t.policy, t.status FROM deadlines AS t, {series}"
+        " WHERE t.subject_id = 'cTEMPLATE' AND t.status = 'pending'",
+        # Timelines for the cases that will fire (the others are never read).
+        "INSERT INTO events (stream, stream_id, seq, type, at, actor, data)"
+        f" SELECT t.stream, {renamed('t.stream_id')}, t.seq, t.type, t.at, t.actor,"
+        f" {json.format(renamed('t.data'))} FROM events AS t, {series}"
+        " WHERE t.stream_id IN ('oTEMPLATE', 'cTEMPLATE') AND s.n <= :due_count",
+    ]
+
+
+_CLEANUP = [
+    "DELETE FROM events WHERE stream_id IN ('oTEMPLATE', 'cTEMPLATE')",
+    "DELETE FROM deadlines WHERE subject_id IN ('oTEMPLATE', 'cTEMPLATE')",
+    "DELETE FROM outbox",
+    "DELETE FROM cases WHERE id = 'cTEMPLATE'",
+    "DELETE FROM orders WHERE id = 'oTEMPLATE'",
+]
+
+
+def build(db: _common.Database, pending: int, due: int) -> None:
+    """``pending`` cases with a pending deadline, the first ``due`` of them due."""
+    sql = db.engine()
+    clock = VirtualClock(OPENED)
+    engine = Engine(lambda: SqlUnitOfWork(sql), clock=clock)
+    try:
+        engine.place_order(
+            Order(
+                id="oTEMPLATE",
+                shop="s1",
+                buyer="bTEMPLATE",
+                total=19_900,
+                created_at=OPENED - timedelta(days=2),
+                paid_at=OPENED - timedelta(days=2),
+                shipped_at=OPENED - timedelta(days=1),
+            )
+        )
+        engine.execute(
+            engine.build(
+                "apply",
+                actor="buyer:bTEMPLATE",
+                target={"order_id": "oTEMPLATE", "case_id": "cTEMPLATE"},
+                params={"kind": "refund_only", "reason": "not_received", "amount": 19_900},
+            )
+        )
+        due_json = f'"{TEMPLATE_DUE.strftime("%Y-%m-%dT%H:%M:%SZ")}"'
+        params = {
+            "count": pending,
+            "due_count": due,
+            "due": TEMPLATE_DUE.strftime("%Y-%m-%d %H:%M:%S")
+            if db.kind == "sqlite"
+            else TEMPLATE_DUE,
+            "due_json": due_json,
+        }
+        with sql.begin() as conn:
+            for statement in _copies(db.kind):
+                conn.execute(sa.text(statement), params)
+            for statement in _CLEANUP:
+                conn.execute(sa.text(statement))
+    finally:
+        sql.dispose()
+    _common.analyze(db)
+
+
+def fire(db: _common.Database, due: int) -> tuple[float, _common.Recording]:
+    sql = db_engine.create(db.url)
+    now = TEMPLATE_DUE + timedelta(seconds=due)
+    engine = Engine(lambda: SqlUnitOfWork(sql), clock=VirtualClock(now))
+    try:
+        with _common.recording(sql) as rec:
+            started = time.perf_counter()
+            fired = engine.run_due(now)
+            seconds = time.perf_counter() - started
+        assert len(fired) == due, f"fired {len(fired)}, expected {due}"
+        assert {f.status for f in fired} == {"refunded"}
+    finally:
+        sql.dispose()
+    return seconds, rec
+
+
+def main() -> None:
+    parser = _common.arguments(__doc__.splitlines()[0])
+    parser.add_argument("--pending", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=5_000, help="how many of them are fired")
+    args = parser.parse_args()
+    _common.header(f"deadlines fired with {args.pending:,} pending", args.db)
+    with (
+        _common.fresh_database(args.db, args.url, "ours") as ours,
+        _common.fresh_database(args.db, args.url, "raw") as raw,
+    ):
+        for db in (ours, raw):
+            started = time.perf_counter()
+            build(db, args.pending, args.due)
+            print(f"built {args.pending:,} pending in {time.perf_counter() - started:.0f} s")
+        seconds, rec = fire(ours, args.due)
+        raw_seconds = _common.replay(raw, rec)
+        per = rec.statements() / len(rec.transactions)
+        _common.row(f"fired ({per:.1f} statements)", args.due / seconds, args.due / raw_seconds)
+
+
+if __name__ == "__main__":
+    main()

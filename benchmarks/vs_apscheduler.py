@@ -1,0 +1,170 @@
+"""The same one-off deadlines through shouhou's deadline store and through APScheduler 3.
+
+Both schedule ``--jobs`` deadlines, one transaction each (as an application does when each
+comes from its own change), all already due, then fire every one exactly once, calling the
+same trivial job. shouhou: ``DeadlineStore.sync`` in a unit of work to schedule; the claim
+loop of the worker (``next_due`` — ``SKIP LOCKED`` with the order's lock on PostgreSQL — then
+the conditional ``fire`` and commit) to fire. APScheduler 3: ``add_job`` with a ``date``
+trigger into its ``SQLAlchemyJobStore``, then a ``BackgroundScheduler`` (thread pool) runs them
+(misfire grace unlimited, so none is skipped). Both run on the same database settings
+(SQLite in WAL mode, or PostgreSQL), each in a fresh database. Needs the ``bench`` extra.
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python benchmarks/vs_apscheduler.py --db sqlite
+    .venv/bin/python benchmarks/vs_apscheduler.py --db postgresql --jobs 100000
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import _common
+import sqlalchemy as sa
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobEvent
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from shouhou.db.uow import SqlUnitOfWork
+from shouhou.domain.model import Deadline
+
+DUE_FROM = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+class Counter:
+    """The job both run: count, thread-safely."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def __call__(self, n: int) -> None:
+        with self.lock:
+            self.count += 1
+
+
+COUNTER = Counter()
+
+
+def job(n: int) -> None:
+    COUNTER(n)
+
+
+def due_at(n: int) -> datetime:
+    return DUE_FROM + timedelta(milliseconds=n)
+
+
+def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
+    """Seconds to schedule and to fire ``jobs`` deadlines with the engine's deadline store."""
+    sql = db.engine()
+    try:
+        with sql.begin() as conn:  # the orders the deadlines belong to (not timed)
+            conn.execute(
+                sa.text(
+                    "INSERT INTO orders (id, shop, buyer, status, state, version, created_at,"
+                    " updated_at) VALUES ('o' || :n, 's1', 'b', 'paid', '{}', 1, :at, :at)"
+                ),
+                [{"n": n, "at": _at(db, DUE_FROM)} for n in range(jobs)],
+            )
+        started = time.perf_counter()
+        for n in range(jobs):
+            with SqlUnitOfWork(sql) as uow:
+                uow.deadlines.sync("order", f"o{n}", _deadline(n))
+                uow.commit()
+        scheduled = time.perf_counter()
+        COUNTER.count = 0
+        now = datetime.now(UTC)
+        while True:
+            with SqlUnitOfWork(sql) as uow:
+                due = uow.deadlines.next_due(now)
+                if due is None:
+                    break
+                uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, now)
+                job(int(due.subject_id[1:]))
+                uow.commit()
+        fired = time.perf_counter()
+        assert COUNTER.count == jobs, COUNTER.count
+    finally:
+        sql.dispose()
+    return scheduled - started, fired - scheduled
+
+
+def _at(db: _common.Database, moment: datetime) -> object:
+    return moment if db.kind == "postgresql" else moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _deadline(n: int) -> Deadline:
+    return Deadline(
+        name="ship_by",
+        due_at=due_at(n),
+        on_expiry="mark_late",
+        rule_id="tmall-standard/ship_by",
+        policy="tmall-standard@1",
+        started_at=due_at(n) - timedelta(hours=72),
+        duration=timedelta(hours=72),
+    )
+
+
+def apscheduler_run(db: _common.Database, jobs: int) -> tuple[float, float]:
+    """Seconds for APScheduler 3 to add and to run ``jobs`` one-off jobs."""
+    sql = db.engine()
+    done = threading.Event()
+    COUNTER.count = 0
+
+    failures: list[JobEvent] = []
+
+    def listener(event: JobEvent) -> None:
+        if event.code != EVENT_JOB_EXECUTED:
+            failures.append(event)
+        if COUNTER.count >= jobs or failures:
+            done.set()
+
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=sql)},
+        job_defaults={"misfire_grace_time": None, "coalesce": False},
+        timezone=UTC,
+    )
+    scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    try:
+        scheduler.start(paused=True)
+        started = time.perf_counter()
+        for n in range(jobs):
+            scheduler.add_job(job, "date", run_date=due_at(n), args=[n], id=f"j{n}")
+        scheduled = time.perf_counter()
+        scheduler.resume()
+        if not done.wait(timeout=24 * 3600):
+            raise SystemExit("APScheduler did not finish")
+        fired = time.perf_counter()
+        if failures:
+            raise SystemExit(f"APScheduler did not run every job: {failures[:3]}")
+    finally:
+        scheduler.shutdown()
+        sql.dispose()
+    assert COUNTER.count == jobs, COUNTER.count
+    return scheduled - started, fired - scheduled
+
+
+def main() -> None:
+    parser = _common.arguments(__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100_000)
+    args = parser.parse_args()
+    _common.header(f"{args.jobs:,} one-off deadlines: shouhou vs APScheduler 3", args.db)
+    with _common.fresh_database(args.db, args.url, "ours") as ours:
+        ours_schedule, ours_fire = shouhou_run(ours, args.jobs)
+    with _common.fresh_database(args.db, args.url, "aps") as aps:
+        aps_schedule, aps_fire = apscheduler_run(aps, args.jobs)
+    n = args.jobs
+    for label, mine, theirs in (
+        ("schedule (one transaction each)", ours_schedule, aps_schedule),
+        ("fire (exactly once each)", ours_fire, aps_fire),
+        ("schedule + fire", ours_schedule + ours_fire, aps_schedule + aps_fire),
+    ):
+        print(
+            f"{label:<34} shouhou {n / mine:>8.0f}/s   APScheduler {n / theirs:>8.0f}/s"
+            f"   shouhou ÷ APScheduler {theirs / mine:6.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
