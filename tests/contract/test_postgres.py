@@ -1,0 +1,152 @@
+"""What PostgreSQL adds to the storage contract: the migrations build the declared schema
+there too, the order row is the lock of its deadlines, and lost races become ``conflict``.
+
+PostgreSQL runs at ``$SHOUHOU_TEST_POSTGRES_URL`` (default ``postgresql://127.0.0.1:5432/test``),
+each test in a schema of its own; skipped where no server runs, a failure in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from shouhou.db import engine as db_engine
+from shouhou.db.tables import metadata
+from shouhou.db.uow import SqlUnitOfWork
+from shouhou.domain.model import Deadline, Order
+from shouhou.errors import Conflict
+
+POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def sql() -> Iterator[sa.Engine]:
+    """An engine whose connections work in a fresh schema, dropped afterwards."""
+    schema = f"contract_pg_{uuid.uuid4().hex[:12]}"
+    admin = db_engine.create(POSTGRES_URL)
+    try:
+        try:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        except sa.exc.OperationalError as exc:
+            reason = f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc.orig}"
+            if os.environ.get("CI"):
+                pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
+            pytest.skip(reason)
+        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        engine = db_engine.create(url.render_as_string(hide_password=False))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+def schema_diff(engine: sa.Engine) -> list[Any]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def partial_indexes(engine: sa.Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT indexname, indexdef FROM pg_indexes"
+                " WHERE schemaname = current_schema() AND indexdef LIKE '% WHERE %'"
+            )
+        )
+        return {name: definition.split(" WHERE ", 1)[1] for name, definition in rows}
+
+
+def test_the_migrations_build_the_declared_schema_on_postgresql(sql: sa.Engine) -> None:
+    db_engine.upgrade(sql)
+    assert schema_diff(sql) == []
+    assert partial_indexes(sql) == {
+        "uq_deadlines_one_pending": "((status)::text = 'pending'::text)"
+    }
+
+    command.downgrade(db_engine.alembic_config(sql), "base")
+    db_engine.upgrade(sql)
+    assert schema_diff(sql) == []
+
+
+def _order(order_id: str) -> Order:
+    return Order(id=order_id, shop="s1", buyer="b1", total=100, created_at=T0)
+
+
+def _deadline(due_at: datetime) -> Deadline:
+    return Deadline(
+        name="ship_by",
+        due_at=due_at,
+        on_expiry="mark_late",
+        rule_id="tmall-standard/ship_by",
+        policy="tmall-standard@1",
+        started_at=due_at - timedelta(hours=72),
+        duration=timedelta(hours=72),
+    )
+
+
+def test_a_claim_passes_over_a_deadline_whose_order_a_writer_holds(sql: sa.Engine) -> None:
+    db_engine.upgrade(sql)
+    with SqlUnitOfWork(sql) as uow:
+        for n, order_id in enumerate(("o1", "o2")):
+            uow.orders.add(_order(order_id), [])
+            uow.deadlines.sync("order", order_id, _deadline(T0 + timedelta(minutes=n)))
+        uow.commit()
+
+    with SqlUnitOfWork(sql) as writer:
+        assert writer.orders.get("o1") is not None  # locks o1 until the writer ends
+        with SqlUnitOfWork(sql) as worker:
+            due = worker.deadlines.next_due(T0 + timedelta(hours=1))
+        assert due is not None and due.subject_id == "o2"
+    with SqlUnitOfWork(sql) as worker:
+        due = worker.deadlines.next_due(T0 + timedelta(hours=1))
+    assert due is not None and due.subject_id == "o1"
+
+
+def test_a_read_only_unit_of_work_takes_no_lock(sql: sa.Engine) -> None:
+    db_engine.upgrade(sql)
+    with SqlUnitOfWork(sql) as uow:
+        uow.orders.add(_order("o1"), [])
+        uow.deadlines.sync("order", "o1", _deadline(T0))
+        uow.commit()
+    with SqlUnitOfWork(sql, readonly=True) as reader:
+        assert reader.orders.get("o1") is not None
+        with SqlUnitOfWork(sql) as worker:
+            assert worker.deadlines.next_due(T0) is not None
+
+
+def test_adding_the_same_order_twice_at_once_is_a_conflict(sql: sa.Engine) -> None:
+    db_engine.upgrade(sql)
+    first, second = SqlUnitOfWork(sql), SqlUnitOfWork(sql)
+    with first, second:
+        first.orders.add(_order("o1"), [])
+        first.commit()
+        with pytest.raises(Conflict):
+            second.orders.add(_order("o1"), [])
+
+
+def test_waiting_too_long_for_a_lock_is_a_conflict(sql: sa.Engine) -> None:
+    db_engine.upgrade(sql)
+    with SqlUnitOfWork(sql) as uow:
+        uow.orders.add(_order("o1"), [])
+        uow.commit()
+    with SqlUnitOfWork(sql) as holder, sql.connect() as other:
+        assert holder.orders.get("o1") is not None
+        other.execute(sa.text("SET lock_timeout = '50ms'"))
+        with pytest.raises(Conflict):
+            other.execute(sa.text("SELECT 1 FROM orders WHERE id = 'o1' FOR UPDATE"))
