@@ -213,6 +213,10 @@ def recording(sql: sa.Engine) -> Iterator[Recording]:
     def statement(conn: Any, cursor: Any, text: str, params: Any, ctx: Any, many: bool) -> None:
         rec.current.append((text, params, many))
 
+    def begin(conn: Any) -> None:
+        if conn.dialect.name == "sqlite":  # the engine's BEGIN IMMEDIATE goes to the driver
+            rec.current.append(("BEGIN IMMEDIATE", (), False))
+
     def end(conn: Any) -> None:
         if rec.current:
             rec.transactions.append(rec.current)
@@ -223,6 +227,7 @@ def recording(sql: sa.Engine) -> Iterator[Recording]:
 
     sql_uow._Cursor.__init__ = init  # type: ignore[method-assign]
     sa.event.listen(sql, "before_cursor_execute", statement)
+    sa.event.listen(sql, "begin", begin)
     sa.event.listen(sql, "commit", end)
     sa.event.listen(sql, "rollback", rolled_back)
     try:
@@ -230,6 +235,7 @@ def recording(sql: sa.Engine) -> Iterator[Recording]:
     finally:
         sql_uow._Cursor.__init__ = original  # type: ignore[method-assign]
         sa.event.remove(sql, "before_cursor_execute", statement)
+        sa.event.remove(sql, "begin", begin)
         sa.event.remove(sql, "commit", end)
         sa.event.remove(sql, "rollback", rolled_back)
 
