@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -240,19 +240,42 @@ def recording(sql: sa.Engine) -> Iterator[Recording]:
         sa.event.remove(sql, "rollback", rolled_back)
 
 
-def replay(db: Database, rec: Recording) -> float:
-    """Run the recorded transactions through the bare driver; the seconds it took."""
-    with closing(db.connect_raw()) as conn:
-        cursor = conn.cursor()
-        started = time.perf_counter()
-        for transaction in rec.transactions:
-            for sql, params, many in transaction:
-                if many:
-                    cursor.executemany(sql, params)
-                else:
-                    cursor.execute(sql, params)
-            conn.commit()
-        return time.perf_counter() - started
+def replay(conn: Any, rec: Recording) -> float:
+    """Run the recorded transactions on a bare driver connection; the seconds it took."""
+    cursor = conn.cursor()
+    started = time.perf_counter()
+    for transaction in rec.transactions:
+        for sql, params, many in transaction:
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
+        conn.commit()
+    return time.perf_counter() - started
+
+
+#: Transactions run by one side before the other takes its turn: ours and the baseline
+#: alternate in blocks, so that a change in the machine's load hits both alike.
+BLOCK = 100
+
+
+@dataclass
+class Race:
+    """Our seconds and the baseline's, and the statements per transaction, added up."""
+
+    ours: float = 0.0
+    raw: float = 0.0
+    statements: int = 0
+    transactions: int = 0
+
+    def add(self, ours: float, raw: float, rec: Recording) -> None:
+        self.ours += ours
+        self.raw += raw
+        self.statements += rec.statements()
+        self.transactions += len(rec.transactions)
+
+    def per_transaction(self) -> float:
+        return self.statements / max(1, self.transactions)
 
 
 # --- printing ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ the database as it was before: the raw baseline.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import _common
@@ -60,34 +61,41 @@ def place_orders(db: _common.Database, count: int) -> None:
     _common.analyze(db)
 
 
-def run_steps(db: _common.Database, count: int) -> list[tuple[str, float, _common.Recording]]:
-    """Each step for every case through the engine: (step, seconds, what it sent)."""
-    sql = db_engine.create(db.url)
+def race(
+    ours: _common.Database, raw: _common.Database, count: int
+) -> list[tuple[str, _common.Race]]:
+    """Each step for every case through the engine on ``ours``, block by block, each block
+    replayed at once through the bare driver on ``raw``."""
+    sql = db_engine.create(ours.url)
     clock = VirtualClock(T0)
     engine = Engine(lambda: SqlUnitOfWork(sql), clock=clock)
     results = []
     try:
-        for n, (action, role, params) in enumerate(STEPS):
-            clock.set(T0 + timedelta(hours=n + 1))
-            commands = [
-                engine.build(
-                    action,
-                    actor=f"buyer:b{i}" if role == "buyer" else f"seller:s{i % 50}",
-                    target={"order_id": f"o{i:06d}", "case_id": f"c{i:06d}"}
-                    if action == "apply"
-                    else {"case_id": f"c{i:06d}"},
-                    params=params,
-                )
-                for i in range(count)
-            ]
-            with _common.recording(sql) as rec:
-                started = time.perf_counter()
-                for cmd in commands:
-                    engine.execute(cmd)
-                seconds = time.perf_counter() - started
-            results.append((action, seconds, rec))
-        with sql.connect() as conn:
-            refunded = conn.execute(
+        with closing(raw.connect_raw()) as conn:
+            for n, (action, role, params) in enumerate(STEPS):
+                clock.set(T0 + timedelta(hours=n + 1))
+                commands = [
+                    engine.build(
+                        action,
+                        actor=f"buyer:b{i}" if role == "buyer" else f"seller:s{i % 50}",
+                        target={"order_id": f"o{i:06d}", "case_id": f"c{i:06d}"}
+                        if action == "apply"
+                        else {"case_id": f"c{i:06d}"},
+                        params=params,
+                    )
+                    for i in range(count)
+                ]
+                result = _common.Race()
+                for start in range(0, count, _common.BLOCK):
+                    with _common.recording(sql) as rec:
+                        started = time.perf_counter()
+                        for cmd in commands[start : start + _common.BLOCK]:
+                            engine.execute(cmd)
+                        seconds = time.perf_counter() - started
+                    result.add(seconds, _common.replay(conn, rec), rec)
+                results.append((action, result))
+        with sql.connect() as check:
+            refunded = check.execute(
                 sa.select(sa.func.count())
                 .select_from(tables.cases)
                 .where(tables.cases.c.status == "refunded")
@@ -109,20 +117,17 @@ def main() -> None:
     ):
         place_orders(ours, args.cases)
         place_orders(raw, args.cases)
-        results = run_steps(ours, args.cases)
-        total_ours = total_raw = 0.0
-        for action, seconds, rec in results:
-            raw_seconds = _common.replay(raw, rec)
-            total_ours += seconds
-            total_raw += raw_seconds
-            per = rec.statements() / len(rec.transactions)
+        total = _common.Race()
+        for action, result in race(ours, raw, args.cases):
+            total.ours += result.ours
+            total.raw += result.raw
             _common.row(
-                f"{action} ({per:.1f} statements)",
-                args.cases / seconds,
-                args.cases / raw_seconds,
+                f"{action} ({result.per_transaction():.1f} statements)",
+                args.cases / result.ours,
+                args.cases / result.raw,
             )
         steps = args.cases * len(STEPS)
-        _common.row("all transitions", steps / total_ours, steps / total_raw)
+        _common.row("all transitions", steps / total.ours, steps / total.raw)
     print(f"{args.cases} cases × {len(STEPS)} transitions, one commit each")
 
 
