@@ -7,7 +7,8 @@ loop of the worker (``next_due`` — ``SKIP LOCKED`` with the order's lock on Po
 the conditional ``fire`` and commit) to fire. APScheduler 3: ``add_job`` with a ``date``
 trigger into its ``SQLAlchemyJobStore``, then a ``BackgroundScheduler`` (thread pool) runs them
 (misfire grace unlimited, so none is skipped). Both run on the same database settings
-(SQLite in WAL mode, or PostgreSQL), each in a fresh database. Needs the ``bench`` extra.
+(SQLite in WAL mode, or PostgreSQL), each in a fresh database; ``--aps-engine default`` gives
+APScheduler SQLAlchemy's defaults instead (on SQLite: no WAL). Needs the ``bench`` extra.
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python benchmarks/vs_apscheduler.py --db sqlite
@@ -106,9 +107,17 @@ def _deadline(n: int) -> Deadline:
     )
 
 
-def apscheduler_run(db: _common.Database, jobs: int) -> tuple[float, float]:
-    """Seconds for APScheduler 3 to add and to run ``jobs`` one-off jobs."""
-    sql = db.engine()
+def apscheduler_run(db: _common.Database, jobs: int, engine: str) -> tuple[float, float]:
+    """Seconds for APScheduler 3 to add and to run ``jobs`` one-off jobs, on shouhou's
+    database settings (``same``) or on SQLAlchemy's defaults (``default``: on SQLite, the
+    rollback journal instead of WAL)."""
+    if engine == "same":
+        sql = db.engine()
+    else:
+        url = sa.make_url(db.url)
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        sql = sa.create_engine(url)
     done = threading.Event()
     COUNTER.count = 0
 
@@ -148,12 +157,19 @@ def apscheduler_run(db: _common.Database, jobs: int) -> tuple[float, float]:
 def main() -> None:
     parser = _common.arguments(__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument(
+        "--aps-engine",
+        choices=["same", "default"],
+        default="same",
+        help="APScheduler on shouhou's database settings, or on SQLAlchemy's defaults",
+    )
     args = parser.parse_args()
-    _common.header(f"{args.jobs:,} one-off deadlines: shouhou vs APScheduler 3", args.db)
+    title = f"{args.jobs:,} one-off deadlines: shouhou vs APScheduler 3 ({args.aps_engine} engine)"
+    _common.header(title, args.db)
     with _common.fresh_database(args.db, args.url, "ours") as ours:
         ours_schedule, ours_fire = shouhou_run(ours, args.jobs)
     with _common.fresh_database(args.db, args.url, "aps") as aps:
-        aps_schedule, aps_fire = apscheduler_run(aps, args.jobs)
+        aps_schedule, aps_fire = apscheduler_run(aps, args.jobs, args.aps_engine)
     n = args.jobs
     for label, mine, theirs in (
         ("schedule (one transaction each)", ours_schedule, aps_schedule),
