@@ -47,7 +47,7 @@ def load_order(data: Any, version: int) -> Order:
 def _with_version(text: str, version: int) -> str:
     """The snapshot ``{...}`` with its version added as the last key (cheaper than a
     ``dataclasses.replace`` of the loaded object, which runs every field again)."""
-    return f'{text[:text.rindex("}")]},"version":{int(version)}}}'
+    return f'{text[: text.rindex("}")]},"version":{int(version)}}}'
 
 
 def load_case_json(text: str, version: int) -> Case:
