@@ -25,6 +25,10 @@ from shouhou.services.ports import AttachmentStore, DueDeadline, UnitOfWork
 RulesAt = Callable[[datetime], Rules]
 #: How many lost races in a row a deadline run tolerates before it gives up.
 MAX_CONFLICTS_IN_A_ROW = 100
+#: Deadlines ``run_due`` fires in one transaction at most: one commit for many (the commit
+#: is most of a firing's cost on PostgreSQL), while the orders they belong to stay locked no
+#: longer than a few tens of milliseconds (docs/performance.md).
+FIRE_BATCH = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,35 +240,50 @@ def fire_next(uow: UnitOfWork, rules_at: RulesAt, now: datetime) -> Fired | None
     The deadline is stamped with its due time, so what it starts runs from there. Returns
     None when nothing is due.
     """
+    fired = fire_due(uow, rules_at, now, limit=1)
+    return fired[0] if fired else None
+
+
+def fire_due(uow: UnitOfWork, rules_at: RulesAt, now: datetime, *, limit: int) -> list[Fired]:
+    """Fire up to ``limit`` deadlines due at or before ``now``, earliest first, in one
+    transaction: all of them, or none if one fails. Each is stamped with its due time."""
+    fired: list[Fired] = []
     with uow:
-        due = uow.deadlines.next_due(now)
-        if due is None:
-            return None
-        if due.subject_type == "order":
-            order = _order(uow, due.subject_id)
-            deadline = order.deadline
-            _check_in_step(due, deadline)
-            assert deadline is not None
-            order = _fire_order(uow, order, rules_at, due.due_at)
-            status = order.status.value
-        else:
-            case = _case(uow, due.subject_id)
-            deadline = case.deadline
-            _check_in_step(due, deadline)
-            assert deadline is not None
-            order = _order(uow, case.order_id)
-            order, caught = _catch_up(uow, order, case, rules_at, due.due_at)
-            assert caught is not None
-            status = caught.status.value
-        uow.commit()
-        return Fired(
-            subject_type=due.subject_type,
-            subject_id=due.subject_id,
-            name=due.name,
-            due_at=due.due_at,
-            rule_id=deadline.rule_id,
-            status=status,
-        )
+        while len(fired) < limit:
+            due = uow.deadlines.next_due(now)
+            if due is None:
+                break
+            fired.append(_fire(uow, due, rules_at))
+        if fired:
+            uow.commit()
+    return fired
+
+
+def _fire(uow: UnitOfWork, due: DueDeadline, rules_at: RulesAt) -> Fired:
+    if due.subject_type == "order":
+        order = _order(uow, due.subject_id)
+        deadline = order.deadline
+        _check_in_step(due, deadline)
+        assert deadline is not None
+        order = _fire_order(uow, order, rules_at, due.due_at)
+        status = order.status.value
+    else:
+        case = _case(uow, due.subject_id)
+        deadline = case.deadline
+        _check_in_step(due, deadline)
+        assert deadline is not None
+        order = _order(uow, case.order_id)
+        order, caught = _catch_up(uow, order, case, rules_at, due.due_at)
+        assert caught is not None
+        status = caught.status.value
+    return Fired(
+        subject_type=due.subject_type,
+        subject_id=due.subject_id,
+        name=due.name,
+        due_at=due.due_at,
+        rule_id=deadline.rule_id,
+        status=status,
+    )
 
 
 class OutOfStep(RuntimeError):
@@ -287,21 +306,26 @@ def run_due(
     limit: int | None = None,
     on_fired: Callable[[Fired], None] | None = None,
 ) -> list[Fired]:
-    """Fire every deadline due at or before ``now``, one transaction each, in due order."""
+    """Fire every deadline due at or before ``now``, in due order, up to FIRE_BATCH in one
+    transaction; after a lost race, one at a time until one succeeds."""
     fired: list[Fired] = []
     conflicts = 0
     while limit is None or len(fired) < limit:
+        size = 1 if conflicts else FIRE_BATCH
+        if limit is not None:
+            size = min(size, limit - len(fired))
         try:
-            one = fire_next(uow_factory(), rules_at, now)
+            batch = fire_due(uow_factory(), rules_at, now, limit=size)
         except Conflict:
-            conflicts += 1  # another worker fired or changed it first: look again
+            conflicts += 1  # another worker fired or changed one first: look again
             if conflicts > MAX_CONFLICTS_IN_A_ROW:
                 raise
             continue
         conflicts = 0
-        if one is None:
+        for one in batch:
+            fired.append(one)
+            if on_fired is not None:
+                on_fired(one)
+        if len(batch) < size:
             break
-        fired.append(one)
-        if on_fired is not None:
-            on_fired(one)
     return fired
