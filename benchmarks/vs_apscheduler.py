@@ -29,6 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Deadline
+from shouhou.services.handlers import FIRE_BATCH
 
 DUE_FROM = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -76,14 +77,16 @@ def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
         scheduled = time.perf_counter()
         COUNTER.count = 0
         now = datetime.now(UTC)
-        while True:
+        while True:  # the worker's loop: up to FIRE_BATCH claims in one transaction
             with SqlUnitOfWork(sql) as uow:
-                due = uow.deadlines.next_due(now)
-                if due is None:
-                    break
-                uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, now)
-                job(int(due.subject_id[1:]))
+                batch = 0
+                while batch < FIRE_BATCH and (due := uow.deadlines.next_due(now)) is not None:
+                    uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, now)
+                    job(int(due.subject_id[1:]))
+                    batch += 1
                 uow.commit()
+            if batch < FIRE_BATCH:
+                break
         fired = time.perf_counter()
         assert COUNTER.count == jobs, COUNTER.count
     finally:
