@@ -8,6 +8,7 @@ each test in a schema of its own; skipped where no server runs, a failure in CI.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -150,3 +151,22 @@ def test_waiting_too_long_for_a_lock_is_a_conflict(sql: sa.Engine) -> None:
         other.execute(sa.text("SET lock_timeout = '50ms'"))
         with pytest.raises(Conflict):
             other.execute(sa.text("SELECT 1 FROM orders WHERE id = 'o1' FOR UPDATE"))
+
+
+def test_processes_migrating_at_once_take_turns(sql: sa.Engine) -> None:
+    """Without the advisory lock, four concurrent upgrades block one another."""
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            db_engine.upgrade(sql)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert schema_diff(sql) == []

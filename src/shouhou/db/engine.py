@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
 
 from shouhou.errors import Conflict
@@ -92,6 +92,23 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+#: The PostgreSQL advisory lock that makes processes migrating at once take turns.
+MIGRATION_LOCK = 0x5348_4F55  # "SHOU"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (all migrations by default)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the schema to ``revision`` (all migrations by default).
+
+    On PostgreSQL several processes starting together take turns (an advisory lock): the first
+    migrates, the others find the schema at ``revision``. SQLite's writers take turns anyway.
+    """
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            lock.commit()
