@@ -155,7 +155,7 @@ class Engine:
         if isinstance(cmd, c.OrderCommand):
             return handlers.order_action(work, cmd, self.rules_at, now)
         if isinstance(cmd, c.ComplaintCommand):
-            return complaints.complaint_action(work, cmd, self.rules_at(now), now)
+            return complaints.complaint_action(work, cmd, self.rules_at, now)
         return handlers.case_action(
             work, cmd, self.rules_at, now, self.new_id, attachments=self.attachments
         )

@@ -22,10 +22,9 @@ the rules of SPEC §6–7 written out in this file (not with the engine's code):
 - every case and complaint is paid at most once, and the shop metrics over a window covering the
   whole history show the same totals as the ledgers.
 
-Known engine bugs are kept out of the main property, each pinned by a strict xfail test below:
-a case refunded after an upheld late-shipment complaint pays a second time (such histories are
-skipped with ``assume``), and a refund agreed by the ``platform`` key on the seller's behalf pays
-nothing (the plans never use the platform key for a party).
+Defects this test found are kept as tests at the end:
+a case refunded after an upheld late-shipment complaint paid a second time, and a refund agreed
+by the ``platform`` key on the seller's behalf paid nothing; both are fixed and kept as tests.
 """
 
 from __future__ import annotations
@@ -37,8 +36,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shouhou.bootstrap import Engine
@@ -87,7 +85,7 @@ COMPENSATING = {"late_shipment", "out_of_stock"}
 
 def owed(goods: int, pack: Pack) -> int:
     """What the rule pays on ``goods`` fen (0: nothing is written)."""
-    if goods <= 0 and pack.minimum == 0:
+    if goods <= 0:
         return 0
     fen = int((Decimal(goods) * pack.rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     return min(max(fen, pack.minimum), pack.maximum)
@@ -410,8 +408,6 @@ class Expected:
     compensation: Counter[str] = field(default_factory=Counter)
     by_case: dict[str, int] = field(default_factory=dict)
     by_complaint: dict[str, int] = field(default_factory=dict)
-    #: orders whose late shipment a complaint compensated before a case did: a known bug
-    double_paid: set[str] = field(default_factory=set)
 
 
 def check_filing(order: Order, complaint: Complaint) -> None:
@@ -420,7 +416,7 @@ def check_filing(order: Order, complaint: Complaint) -> None:
     paid_before = order.paid_at is not None and order.paid_at <= at
     if complaint.subtype == "refused_before_payment":
         closed = order.closed_at is not None and order.closed_at <= at
-        assert not paid_before and (at <= order.created_at + SHIP_BY or closed)
+        assert not paid_before and (at < order.created_at + SHIP_BY or closed)
     elif complaint.type == "late_shipment":
         assert paid_before and late_at(order, at)
     elif complaint.type == "breach_of_promise" and complaint.subtype != "invoice":
@@ -462,8 +458,11 @@ def expected(h: History, pack: Pack) -> Expected:
             amount = owed(order.total - order.shipping_fee - refunded, pack)
         want.by_complaint[complaint.id] = amount
         want.compensation[order.buyer] += amount
-        if amount and any(r.at > ruled_at for r in paid.values()):
-            want.double_paid.add(order.id)
+        if amount:  # the order is compensated: a later refund pays nothing more (SPEC §7)
+            for key, refund in paid.items():
+                if refund.at > ruled_at:
+                    want.compensation[order.buyer] -= want.by_case[key]
+                    want.by_case[key] = 0
     return want
 
 
@@ -501,9 +500,6 @@ def check_ledgers(h: History, want: Expected) -> None:
 def test_ledgers_equal_what_the_rules_give(policy: str, plans: list[OrderPlan]) -> None:
     h = run(policy, plans)
     want = expected(h, PACKS[policy])
-    # a late shipment compensated by a complaint and then by a case is a known bug (strict
-    # xfail below); such histories are left out here rather than counted as right
-    assume(not want.double_paid)
     check_ledgers(h, want)
 
 
@@ -571,14 +567,9 @@ def test_a_fixed_history_through_every_path() -> None:
     assert h.engine.ledger("shop:s1", "penalty_points") == 6
 
 
-# --- known bugs (strict xfail: a fix turns these into failures, to remove the mark) -------
+# --- regressions: defects this test found, fixed ----------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="a case refunded after an upheld late-shipment complaint is compensated again "
-    "(compensation.on_refund checks only the case, not the order's complaint)",
-    strict=True,
-)
 def test_a_late_shipment_is_compensated_once_complaint_then_case() -> None:
     plan = OrderPlan(
         11_000,
@@ -593,11 +584,6 @@ def test_a_late_shipment_is_compensated_once_complaint_then_case() -> None:
     assert h.engine.ledger("buyer:b0", "compensation") == 3_000  # once, not 6_000
 
 
-@pytest.mark.xfail(
-    reason="a refund agreed by the platform key on the seller's behalf is not compensated "
-    "(compensation.on_refund only accepts seller:… or system as the refund's actor)",
-    strict=True,
-)
 def test_platform_agreeing_for_the_seller_compensates() -> None:
     h = run("tmall-standard", [OrderPlan(10_000, paid_ago=96)])
     params = {"order": "o0", "kind": "refund_only", "reason": "late_shipment", "amount": 10_000}
@@ -607,12 +593,6 @@ def test_platform_agreeing_for_the_seller_compensates() -> None:
     assert h.engine.ledger("buyer:b0", "compensation") == 3_000
 
 
-@pytest.mark.xfail(
-    reason="file_complaint does not fire the order's due ship_by first (case actions do): "
-    "before a worker runs, a late-shipment complaint after ship_by is refused with an "
-    "allowed_from in the past",
-    strict=True,
-)
 def test_a_late_shipment_complaint_does_not_wait_for_the_worker() -> None:
     h = start("tmall-standard", [OrderPlan(10_000)])
     h.clock.set(T0 + SHIP_BY + timedelta(hours=1))  # no run_due since payment

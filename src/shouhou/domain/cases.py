@@ -239,7 +239,7 @@ def finish(
     events = list(outcome.events)
     for refund in [ev for ev in events if isinstance(ev, e.Refunded)]:
         ruled = next((ev.liable.value for ev in events if isinstance(ev, e.Ruled)), None)
-        awarded = compensation.on_refund(case, order, rules, refund, ruled)
+        awarded = compensation.on_refund(case, order, rules, refund, row.action, ruled)
         if awarded is not None:
             events.append(awarded)
     moved = outcome.target != case.status

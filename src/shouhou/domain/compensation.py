@@ -20,7 +20,7 @@ from shouhou.domain.values import percent_of
 def amount_for(goods: int, rules: Rules) -> Compensation:
     """What ``goods`` fen of refunded goods earn the buyer under the rulebook."""
     rule = rules.compensation()
-    fen = min(max(percent_of(goods, rule.rate), rule.minimum), rule.maximum)
+    fen = min(max(percent_of(goods, rule.rate), rule.minimum), rule.maximum) if goods > 0 else 0
     return Compensation(
         amount=fen,
         points=fen * rule.points_per_yuan // 100,
@@ -38,14 +38,26 @@ def reason_holds(reason: Reason, order: Order) -> bool:
     return False
 
 
+#: The moves by which the seller lets a request's reason stand (SPEC §7): agreeing, confirming
+#: the goods back, or letting the deadline pass. An accepted remedy is a settlement instead.
+REASON_STANDS = frozenset({"agree", "confirm_receipt", "timeout"})
+
+
 def on_refund(
-    case: Case, order: Order, rules: Rules, refund: e.Refunded, ruled_liable: str | None
+    case: Case,
+    order: Order,
+    rules: Rules,
+    refund: e.Refunded,
+    action: str,
+    ruled_liable: str | None,
 ) -> e.CompensationAwarded | None:
-    """The compensation a completed refund earns, or None (never a second time)."""
-    if case.compensation is not None or case.reason not in rules.compensation().reasons:
+    """The compensation a completed refund earns, or None (never twice for a case or an
+    order: a late-shipment complaint may have paid already)."""
+    if case.compensation is not None or order.compensated:
         return None
-    seller_let_it_stand = refund.actor == "system" or refund.actor.startswith("seller:")
-    if not (seller_let_it_stand or ruled_liable == "seller"):
+    if case.reason not in rules.compensation().reasons:
+        return None
+    if not (action in REASON_STANDS or ruled_liable == "seller"):
         return None
     if not reason_holds(case.reason, order):
         return None

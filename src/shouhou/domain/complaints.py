@@ -49,7 +49,7 @@ def apply(complaint: Complaint | None, event: e.Event) -> Complaint:
     assert complaint is not None
     match event:
         case e.ComplaintWithdrawn():
-            return replace(complaint, status=ComplaintStatus.WITHDRAWN, ruled_at=event.at)
+            return replace(complaint, status=ComplaintStatus.WITHDRAWN)
         case e.ComplaintRuled():
             return replace(
                 complaint,
@@ -134,9 +134,10 @@ def _check_condition(
             return matching[-1]
         case "before_payment":
             waiting = order.status == OrderStatus.AWAITING_PAYMENT and (
-                now <= order.created_at + BEFORE_PAYMENT_WINDOW
+                now < order.created_at + BEFORE_PAYMENT_WINDOW
             )
             closed_unpaid = order.status == OrderStatus.CLOSED and order.paid_at is None
+            # within 72h: like a deadline, the limit is passed at the 72nd hour itself
             if not (waiting or closed_unpaid):
                 raise refuse("only while awaiting payment (72h) or after the order closed unpaid")
         case "after_payment":
@@ -144,7 +145,11 @@ def _check_condition(
                 raise refuse("only after payment")
         case "ship_by_missed":
             if order.paid_at is None or not order.late:
-                raise refuse("only once the ship-by deadline passed unshipped", order.ship_by)
+                pending = order.shipped_at is None and order.ship_by and now < order.ship_by
+                raise refuse(
+                    "only once the ship-by deadline passed unshipped",
+                    order.ship_by if pending else None,
+                )
     return None
 
 
@@ -195,7 +200,7 @@ def rule_on(
                 order_id=complaint.order_id,
             )
         )
-    if rule.compensates and not compensated:
+    if rule.compensates and not compensated and not order.compensated:
         goods = max(0, order.total - order.shipping_fee - order.refunded - order.withheld)
         owed = compensation.amount_for(goods, rules)
         awarded = compensation.award(complaint.buyer, complaint.shop, order.id, owed, now)

@@ -315,7 +315,15 @@ class CaseEndedOnOrder(Event):
     refunded: int
     #: Shipping kept out of the refund by the freight rule: no longer refundable either.
     withheld: int = 0
+    compensated: bool = False
     blocks_reapply: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderCompensated(Event):
+    """The buyer was compensated on this order (by a complaint): never again (SPEC §7)."""
+
+    source: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -376,5 +384,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CaseEndedOnOrder,
         AutoConfirmPaused,
         AutoConfirmResumed,
+        OrderCompensated,
     )
 }

@@ -356,6 +356,7 @@ class Order:
     case_count: int = 0
     refunded: int = 0
     withheld: int = 0
+    compensated: bool = False
     no_reapply_rule: str | None = None
     reopened_until: datetime | None = None
     version: int = 0

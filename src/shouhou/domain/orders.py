@@ -77,8 +77,11 @@ def apply(order: Order, event: e.Event) -> Order:
                 open_case=None,
                 refunded=order.refunded + event.refunded,
                 withheld=order.withheld + event.withheld,
+                compensated=order.compensated or event.compensated,
                 no_reapply_rule=order.no_reapply_rule or event.blocks_reapply,
             )
+        case e.OrderCompensated():
+            return replace(order, compensated=True)
         case e.AutoConfirmPaused():
             return replace(order, auto_confirm_remaining=event.remaining)
         case e.AutoConfirmResumed():
@@ -258,6 +261,7 @@ def on_case_ended(order: Order, case: Case, rules: Rules, now: datetime) -> list
             case_id=case.id,
             refunded=refunded,
             withheld=withheld,
+            compensated=case.compensation is not None,
             blocks_reapply=blocks,
         )
     ]

@@ -11,43 +11,11 @@ from shouhou.domain import complaints
 from shouhou.domain import events as e
 from shouhou.domain.metrics import Metrics, compute
 from shouhou.domain.model import Complaint
-from shouhou.domain.rules import Rules
-from shouhou.errors import Invalid, NotFound
-from shouhou.services import outbox
-from shouhou.services.ports import LedgerEntry, UnitOfWork
-
-
-def ledger_entries(stream: str, key: str, events: Sequence[e.Event]) -> list[LedgerEntry]:
-    """The ledger lines ``events`` write: compensation for buyers, penalty points for shops."""
-    lines = []
-    for ev in events:
-        if isinstance(ev, e.CompensationAwarded):
-            lines.append(
-                LedgerEntry(
-                    account=f"buyer:{ev.buyer}",
-                    kind="compensation",
-                    amount=ev.compensation.amount,
-                    unit="fen",
-                    order_id=ev.order_id,
-                    source=f"{stream}:{key}",
-                    rule_id=ev.compensation.rule_id,
-                    at=ev.at,
-                )
-            )
-        elif isinstance(ev, e.PenaltyRecorded):
-            lines.append(
-                LedgerEntry(
-                    account=f"shop:{ev.shop}",
-                    kind="penalty_points",
-                    amount=ev.points,
-                    unit="points",
-                    order_id=ev.order_id,
-                    source=f"complaint:{ev.complaint_id}",
-                    rule_id=ev.rule_id,
-                    at=ev.at,
-                )
-            )
-    return lines
+from shouhou.errors import Conflict, NotFound
+from shouhou.services import handlers, outbox
+from shouhou.services.handlers import RulesAt
+from shouhou.services.ledger import ledger_entries
+from shouhou.services.ports import UnitOfWork
 
 
 def _complaint(uow: UnitOfWork, complaint_id: str) -> Complaint:
@@ -66,22 +34,23 @@ def _save(uow: UnitOfWork, complaint: Complaint, events: Sequence[e.Event]) -> C
 
 
 def complaint_action(
-    uow: UnitOfWork, cmd: c.ComplaintCommand, rules: Rules, now: datetime
+    uow: UnitOfWork, cmd: c.ComplaintCommand, rules_at: RulesAt, now: datetime
 ) -> Complaint:
     """File, withdraw or rule on a complaint; the ledgers change in the same transaction."""
     with uow:
         if isinstance(cmd, c.FileComplaint):
-            order = uow.orders.get(cmd.order_id)
-            if order is None:
+            found = uow.orders.get(cmd.order_id)
+            if found is None:
                 raise NotFound(f"no order {cmd.order_id}")
+            order, _ = handlers.catch_up(uow, found, None, rules_at, now)  # a due ship_by first
             if uow.complaints.get(cmd.complaint_id) is not None:
-                raise Invalid(f"complaint id {cmd.complaint_id} is taken")
+                raise Conflict(f"complaint id {cmd.complaint_id} is taken")
             events = complaints.file(
                 cmd,
                 order=order,
                 cases=uow.cases.list(order=order.id, limit=1000),
                 existing=uow.complaints.for_order(order.id),
-                rules=rules,
+                rules=rules_at(now),
                 now=now,
             )
             result = complaints.fold(None, events)
@@ -94,15 +63,24 @@ def complaint_action(
         else:
             assert isinstance(cmd, c.RuleComplaint)
             complaint = _complaint(uow, cmd.complaint_id)
-            order = uow.orders.get(complaint.order_id)
-            assert order is not None
+            stored = uow.orders.get(complaint.order_id)
+            assert stored is not None
+            order = stored
             compensated = any(
                 k.compensation is not None for k in uow.cases.list(order=order.id, limit=1000)
             )
             events = complaints.rule_on(
-                complaint, cmd, order=order, compensated=compensated, rules=rules, now=now
+                complaint,
+                cmd,
+                order=order,
+                compensated=compensated,
+                rules=rules_at(now),
+                now=now,
             )
             result = _save(uow, complaint, events)
+            if any(isinstance(ev, e.CompensationAwarded) for ev in events):
+                paid = e.OrderCompensated(at=now, actor="system", source=f"complaint:{result.id}")
+                handlers.save_order(uow, order, [paid])
         uow.commit()
         return result
 

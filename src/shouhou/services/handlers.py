@@ -19,7 +19,7 @@ from shouhou.domain.model import SYSTEM, Case, CaseStatus, Deadline, Order
 from shouhou.domain.rules import Rules
 from shouhou.errors import Conflict, Invalid, NotFound
 from shouhou.services import outbox
-from shouhou.services.complaints import ledger_entries
+from shouhou.services.ledger import ledger_entries
 from shouhou.services.ports import AttachmentStore, DueDeadline, UnitOfWork
 
 RulesAt = Callable[[datetime], Rules]
@@ -57,7 +57,7 @@ def _case(uow: UnitOfWork, case_id: str) -> Case:
     return case
 
 
-def _save_order(uow: UnitOfWork, order: Order, events: Sequence[e.Event]) -> Order:
+def save_order(uow: UnitOfWork, order: Order, events: Sequence[e.Event]) -> Order:
     if not events:
         return order
     after = orders.fold(order, list(events))
@@ -100,8 +100,8 @@ def order_action(uow: UnitOfWork, cmd: c.OrderCommand, rules_at: RulesAt, now: d
     """Carry out a platform action on an order (pay, ship, deliver, confirm_receipt, close)."""
     with uow:
         order = _order(uow, cmd.order_id)
-        order, _ = _catch_up(uow, order, None, rules_at, now)
-        order = _save_order(uow, order, orders.decide(order, cmd, rules=rules_at(now), now=now))
+        order, _ = catch_up(uow, order, None, rules_at, now)
+        order = save_order(uow, order, orders.decide(order, cmd, rules=rules_at(now), now=now))
         uow.commit()
         return order
 
@@ -128,7 +128,7 @@ def case_action(
                 raise Invalid(f"{cmd.action} is not a case action")
             case = _case(uow, cmd.case_id)
             order = _order(uow, case.order_id)
-            order, caught = _catch_up(uow, order, case, rules_at, now)
+            order, caught = catch_up(uow, order, case, rules_at, now)
             assert caught is not None
             case, _ = _act(uow, caught, order, cmd, rules_at(now), now)
         uow.commit()
@@ -165,7 +165,7 @@ def _open(
     uow: UnitOfWork, cmd: c.Apply, rules_at: RulesAt, now: datetime, new_id: Callable[[], str]
 ) -> Case:
     order = _order(uow, cmd.order_id)
-    order, _ = _catch_up(uow, order, None, rules_at, now)
+    order, _ = catch_up(uow, order, None, rules_at, now)
     case_id = cmd.case_id or new_id()
     if uow.cases.get(case_id) is not None:
         raise Conflict(f"case {case_id} already exists", case=case_id)
@@ -177,7 +177,7 @@ def _open(
     uow.cases.add(case, events)
     uow.outbox.add(outbox.messages("case", case, events))
     uow.deadlines.sync("case", case.id, case.deadline)
-    _save_order(uow, order, orders.on_case_opened(order, case.id, now))
+    save_order(uow, order, orders.on_case_opened(order, case.id, now))
     return replace(case, version=1)
 
 
@@ -188,11 +188,11 @@ def _act(
     events = cases.decide(case, cmd, order=order, rules=rules, now=now)
     after = _save_case(uow, case, events)
     if after.terminal and not case.terminal:  # a note on an ended case ends nothing
-        order = _save_order(uow, order, orders.on_case_ended(order, after, rules, now))
+        order = save_order(uow, order, orders.on_case_ended(order, after, rules, now))
     return after, order
 
 
-def _catch_up(
+def catch_up(
     uow: UnitOfWork, order: Order, case: Case | None, rules_at: RulesAt, now: datetime
 ) -> tuple[Order, Case | None]:
     """Fire the order's and the case's deadlines that are due at ``now``, earliest first."""
@@ -219,7 +219,7 @@ def _fire_order(uow: UnitOfWork, order: Order, rules_at: RulesAt, at: datetime) 
         order, c.OrderTimeout(actor=SYSTEM, order_id=order.id), rules=rules_at(at), now=at
     )
     uow.deadlines.fire("order", order.id, deadline.name, deadline.due_at, at)
-    return _save_order(uow, order, events)
+    return save_order(uow, order, events)
 
 
 def _fire_case(
@@ -273,7 +273,7 @@ def _fire(uow: UnitOfWork, due: DueDeadline, rules_at: RulesAt) -> Fired:
         _check_in_step(due, deadline)
         assert deadline is not None
         order = _order(uow, case.order_id)
-        order, caught = _catch_up(uow, order, case, rules_at, due.due_at)
+        order, caught = catch_up(uow, order, case, rules_at, due.due_at)
         assert caught is not None
         status = caught.status.value
     return Fired(

@@ -90,6 +90,9 @@ STEP_KEYS = {
     "note",
 }
 TARGETS = ("case", "order", "complaint")
+#: What an ``expect`` may be about, in the order that decides it when several names appear
+#: (a complaint's view has ``case`` and ``order`` fields, a case's ``order``, ``shop``, ``buyer``).
+EXPECT_TARGETS = ("complaint", "case", "order", "shop", "buyer")
 ERROR_CODES = {"not_allowed", "not_eligible", "forbidden", "invalid", "not_found", "conflict"}
 
 
@@ -336,7 +339,8 @@ def _step(raw: Any, now: datetime, file: str, line: int) -> Step:
 def _expectation(raw: Any, file: str, line: int) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ScenarioError("expect is a mapping", file=file, line=line)
-    targets = [k for k in ("case", "order", "complaint", "shop", "buyer") if k in raw]
+    # the first of these names the target; later ones may be fields of its view
+    targets = [k for k in EXPECT_TARGETS if k in raw][:1]
     if len(targets) != 1:
         raise ScenarioError(
             "expect names exactly one of case, order, complaint, shop, buyer", file=file, line=line
@@ -517,30 +521,24 @@ class Runner:
 
     def _check(self, step: Step) -> bool:
         expect = dict(step.expect or {})
-        if "case" in expect:
-            key = str(expect.pop("case"))
-            viewer = Actor.parse(str(expect.pop("as"))) if "as" in expect else None
-            actual = self._view(lambda: self.engine.view(key, actor=viewer, money=_money_view))
-            what = {"case": key}
-        elif "order" in expect:
-            key = str(expect.pop("order"))
-            actual = self._view(lambda: self.engine.order_view(key, money=_money_view))
-            what = {"order": key}
-        elif "complaint" in expect:
-            key = str(expect.pop("complaint"))
+        target = next(k for k in EXPECT_TARGETS if k in expect)
+        key = str(expect.pop(target))
+        what = {target: key}
+        actual: dict[str, Any] | None
+        if target == "complaint":
             actual = self._view(
                 lambda: complaint_view(self.engine.complaint(key), money=_money_view)
             )
-            what = {"complaint": key}
-        elif "shop" in expect:
-            key = str(expect.pop("shop"))
+        elif target == "case":
+            viewer = Actor.parse(str(expect.pop("as"))) if "as" in expect else None
+            actual = self._view(lambda: self.engine.view(key, actor=viewer, money=_money_view))
+        elif target == "order":
+            actual = self._view(lambda: self.engine.order_view(key, money=_money_view))
+        elif target == "shop":
             actual = shop_view(key, self.engine.shop_metrics(key), money=_money_view)
-            what = {"shop": key}
         else:
-            key = str(expect.pop("buyer"))
             fen = self.engine.ledger(f"buyer:{key}", "compensation")
             actual = {"buyer": key, "compensation": _money_view(fen), "compensation_points": fen}
-            what = {"buyer": key}
         diff = {
             name: {"expected": _plain(value), "actual": actual.get(name) if actual else None}
             for name, value in expect.items()
