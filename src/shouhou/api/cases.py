@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel
 
 from shouhou.api import wire
+from shouhou.api.actions import add_action_route
 from shouhou.api.deps import (
     Caller,
     Context,
@@ -200,59 +200,24 @@ def _act(
     return write(ctx, request, who, idempotency_key, params, run)
 
 
-def _action_route(action: str, cls: type[c.Command]) -> None:
-    model = wire.params_model(cls, frozenset({"case_id"}))
-    required = wire.has_required(model)
-
-    def endpoint(**kwargs: Any) -> JSONResponse:
-        return _act(
-            kwargs["ctx"],
-            kwargs["who"],
-            kwargs["request"],
-            action,
-            kwargs["case_id"],
-            kwargs["body"],
-            kwargs["idempotency_key"],
-        )
-
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("ctx", keyword, annotation=Ctx),
-            inspect.Parameter("who", keyword, annotation=Caller),
-            inspect.Parameter("request", keyword, annotation=Request),
-            inspect.Parameter("case_id", keyword, annotation=CaseId),
-            inspect.Parameter(
-                "body",
-                keyword,
-                annotation=model if required else model | None,
-                default=Body() if required else Body(default=None),
-            ),
-            inspect.Parameter("idempotency_key", keyword, annotation=IdempotencyKey, default=None),
-        ]
-    )
-    doc = (cls.__doc__ or "").strip()
-    generated = doc.startswith(cls.__name__ + "(")  # dataclasses write a signature as doc
-    router.add_api_route(
-        f"/cases/{{case_id}}/actions/{action}",
-        endpoint,
-        methods=["POST"],
-        response_model=wire.CaseView,
-        responses=ERRORS,
-        name=f"case_{action}",
-        summary=f"{action} (SPEC §1 action)",
-        description=("" if generated else doc + "\n\n")
-        + "Refused with not_allowed (409), not_eligible (422), forbidden (403) or invalid "
-        "(422), naming the rule; the answer is the case view after the action.",
-    )
-
-
 #: Actions no API caller sends: ``apply`` is POST /v1/cases, ``timeout`` is the system's.
 NOT_ROUTED = frozenset({"apply", "timeout"})
 
 for _name, _cls in c.CASE_COMMANDS.items():
     if _name not in NOT_ROUTED:
-        _action_route(_name, _cls)
+        add_action_route(
+            router,
+            subject="case",
+            id_type=CaseId,
+            action=_name,
+            cls=_cls,
+            act=_act,
+            response_model=wire.CaseView,
+            responses=ERRORS,
+            summary=f"{_name} (SPEC §1 action)",
+            note="Refused with not_allowed (409), not_eligible (422), forbidden (403) or invalid "
+            "(422), naming the rule; the answer is the case view after the action.",
+        )
 
 
 @router.post(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from shouhou.api import wire
+from shouhou.api.actions import add_action_route
 from shouhou.api.cases import ERRORS, MAX_PAGE, IdQuery
 from shouhou.api.deps import (
     Caller,
@@ -170,52 +170,17 @@ def _act(
     return write(ctx, request, who, idempotency_key, params, run)
 
 
-def _action_route(action: str, cls: type[c.Command]) -> None:
-    model = wire.params_model(cls, frozenset({"order_id"}))
-    required = wire.has_required(model)
-
-    def endpoint(**kwargs: Any) -> JSONResponse:
-        return _act(
-            kwargs["ctx"],
-            kwargs["who"],
-            kwargs["request"],
-            action,
-            kwargs["order_id"],
-            kwargs["body"],
-            kwargs["idempotency_key"],
-        )
-
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("ctx", keyword, annotation=Ctx),
-            inspect.Parameter("who", keyword, annotation=Caller),
-            inspect.Parameter("request", keyword, annotation=Request),
-            inspect.Parameter("order_id", keyword, annotation=OrderId),
-            inspect.Parameter(
-                "body",
-                keyword,
-                annotation=model if required else model | None,
-                default=Body() if required else Body(default=None),
-            ),
-            inspect.Parameter("idempotency_key", keyword, annotation=IdempotencyKey, default=None),
-        ]
-    )
-    doc = (cls.__doc__ or "").strip()
-    generated = doc.startswith(cls.__name__ + "(")
-    router.add_api_route(
-        f"/orders/{{order_id}}/actions/{action}",
-        endpoint,
-        methods=["POST"],
-        response_model=wire.OrderView,
-        responses=ERRORS,
-        name=f"order_{action}",
-        summary=f"{action} an order",
-        description=("" if generated else doc + "\n\n")
-        + "Platform keys (agents for reopen); the answer is the order after the action.",
-    )
-
-
 for _name, _cls in c.ORDER_COMMANDS.items():
     if _name != "timeout":
-        _action_route(_name, _cls)
+        add_action_route(
+            router,
+            subject="order",
+            id_type=OrderId,
+            action=_name,
+            cls=_cls,
+            act=_act,
+            response_model=wire.OrderView,
+            responses=ERRORS,
+            summary=f"{_name} an order",
+            note="Platform keys (agents for reopen); the answer is the order after the action.",
+        )
