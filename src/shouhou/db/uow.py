@@ -17,7 +17,6 @@ IMMEDIATE`` makes writers take turns. Lost races and unique-key collisions becom
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from pydantic_core import to_json
 from sqlalchemy import Connection, Engine, Table, func, select
 
 from shouhou.db import serial, tables
@@ -178,8 +178,8 @@ class _Dialect:
         """``value`` as the database stores it: UTC, naive text on SQLite (as SQLAlchemy)."""
         if value.tzinfo is None:
             raise ValueError(f"a timezone-aware datetime is required, got {value!r}")
-        utc = value.astimezone(UTC)
-        return utc if self.postgresql else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+        return utc if self.postgresql else utc.isoformat(" ", "microseconds")[:-6]  # "+00:00"
 
     def read_moment(self, value: Any) -> datetime:
         if isinstance(value, datetime):
@@ -514,7 +514,7 @@ class _Outbox:
                     "subject_type": m.subject_type,
                     "subject_id": m.subject_id,
                     "occurred_at": moment(m.occurred_at),
-                    "data": json.dumps(m.data),
+                    "data": to_json(m.data).decode(),
                 }
                 for m in messages
             ],

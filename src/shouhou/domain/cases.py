@@ -7,7 +7,6 @@ events that record what happened, ending with the status change and the new dead
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import datetime, time, timedelta
 from functools import reduce
 
@@ -38,6 +37,7 @@ from shouhou.domain.model import (
     Shipment,
     ShippingMethod,
     Stage,
+    evolve,
 )
 from shouhou.domain.outcome import Fresh, Outcome, refunded
 from shouhou.domain.rules import DeadlineContext, Rules
@@ -90,10 +90,10 @@ def apply(case: Case, event: e.Event) -> Case:
     """``case`` after ``event``; pure."""
     mark = MARKS.get(type(event))
     if mark is not None and not isinstance(event, e.Applied):
-        case = replace(case, marks=(*case.marks, Mark(event=mark, at=event.at)))
+        case = evolve(case, marks=(*case.marks, Mark(event=mark, at=event.at)))
     match event:
         case e.Modified():
-            return replace(
+            return evolve(
                 case,
                 kind=event.kind,
                 reason=event.reason,
@@ -102,35 +102,35 @@ def apply(case: Case, event: e.Event) -> Case:
                 remedy=None,
             )
         case e.Agreed():
-            return replace(case, return_address=event.return_address)
+            return evolve(case, return_address=event.return_address)
         case e.ReturnShipped():
-            return replace(case, return_shipment=event.shipment)
+            return evolve(case, return_shipment=event.shipment)
         case e.RemedyProposed():
-            return replace(case, remedy=event.remedy)
+            return evolve(case, remedy=event.remedy)
         case e.RemedyAccepted():
-            return replace(case, remedy=None, outcome=event.remedy)
+            return evolve(case, remedy=None, outcome=event.remedy)
         case e.RemedyDeclined():
-            return replace(case, remedy=None)
+            return evolve(case, remedy=None)
         case e.Reshipped():
-            return replace(case, reshipment=event.shipment)
+            return evolve(case, reshipment=event.shipment)
         case e.Refunded():
             resolved = _resolved(case, event, event.rule_id, refund_amount=event.amount)
-            return replace(resolved, freight=event.freight or case.freight)
+            return evolve(resolved, freight=event.freight or case.freight)
         case e.InterventionRequested():
-            return replace(case, suspended=event.suspended, stage=Stage.EVIDENCE)
+            return evolve(case, suspended=event.suspended, stage=Stage.EVIDENCE)
         case e.EvidenceSubmitted():
             others = tuple(ev for ev in case.evidence if ev.party != event.evidence.party)
-            return replace(case, evidence=(*others, event.evidence))
+            return evolve(case, evidence=(*others, event.evidence))
         case e.StageChanged():
-            return replace(case, stage=event.stage)
+            return evolve(case, stage=event.stage)
         case e.CompensationAwarded():
-            return replace(case, compensation=event.compensation)
+            return evolve(case, compensation=event.compensation)
         case e.CaseNoted():
-            return replace(case, notes=(*case.notes, event.note))
+            return evolve(case, notes=(*case.notes, event.note))
         case e.CaseClassified():
-            return replace(case, classification=event.classification)
+            return evolve(case, classification=event.classification)
         case e.Ruled():
-            return replace(
+            return evolve(
                 case,
                 liable=event.liable.value,
                 freight=event.freight,
@@ -144,10 +144,10 @@ def apply(case: Case, event: e.Event) -> Case:
         case e.StatusChanged():
             status = CaseStatus(event.target)
             if status == S.IN_INTERVENTION:
-                return replace(case, status=status)
-            return replace(case, status=status, stage=None, suspended=None)
+                return evolve(case, status=status)
+            return evolve(case, status=status, stage=None, suspended=None)
         case e.DeadlineSet():
-            return replace(case, deadline=event.deadline)
+            return evolve(case, deadline=event.deadline)
     return case
 
 
@@ -159,7 +159,7 @@ def _resolved(
     refund_amount: int = 0,
     closed_reason: ClosedReason | None = None,
 ) -> Case:
-    return replace(
+    return evolve(
         case,
         refund_amount=refund_amount,
         closed_reason=closed_reason,

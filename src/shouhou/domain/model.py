@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from shouhou.errors import Invalid
 
@@ -136,6 +136,30 @@ class RemedyType(StrEnum):
 
 
 E = TypeVar("E", bound=StrEnum)
+D = TypeVar("D")
+
+#: The field names of each dataclass :func:`evolve` has copied.
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def evolve(obj: D, /, **changes: Any) -> D:
+    """``obj`` with ``changes``: what ``dataclasses.replace`` returns for the frozen dataclasses
+    of this module (none has ``__post_init__`` or ``InitVar``), at a sixth of the cost: the
+    domain folds every event into a new state, and ``replace`` ran ``__init__`` over all the
+    fields each time (docs/performance.md). Unknown field names are refused as by ``replace``.
+    """
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(obj.__dataclass_fields__)  # type: ignore[attr-defined]
+    if not changes.keys() <= names:
+        unknown = ", ".join(sorted(changes.keys() - names))
+        raise TypeError(f"{cls.__name__} has no field {unknown}")
+    new = object.__new__(cls)
+    state = new.__dict__
+    state.update(obj.__dict__)
+    state.update(changes)
+    return new
 
 
 def parse_enum(enum: type[E], value: object, what: str) -> E:

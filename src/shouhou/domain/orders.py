@@ -7,7 +7,6 @@ refund of the whole order in the in-sale phase closes the trade (SPEC §2–3).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import reduce
 
@@ -26,6 +25,7 @@ from shouhou.domain.model import (
     Promotion,
     Role,
     Shipment,
+    evolve,
 )
 from shouhou.domain.rules import DeadlineContext, Rules
 from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
@@ -50,9 +50,9 @@ def apply(order: Order, event: e.Event) -> Order:
         case e.OrderPlaced():
             return event.order
         case e.OrderPaid():
-            return replace(order, status=OS.PAID, paid_at=event.at, ship_by=event.ship_by)
+            return evolve(order, status=OS.PAID, paid_at=event.at, ship_by=event.ship_by)
         case e.OrderShipped():
-            return replace(
+            return evolve(
                 order,
                 status=OS.SHIPPED,
                 shipped_at=event.recorded_at,
@@ -60,19 +60,19 @@ def apply(order: Order, event: e.Event) -> Order:
                 late=event.late,
             )
         case e.OrderDelivered():
-            return replace(order, status=OS.DELIVERED, delivered_at=event.at)
+            return evolve(order, status=OS.DELIVERED, delivered_at=event.at)
         case e.TradeSucceeded():
-            return replace(order, status=OS.TRADE_SUCCESS, trade_success_at=event.at)
+            return evolve(order, status=OS.TRADE_SUCCESS, trade_success_at=event.at)
         case e.OrderClosed():
-            return replace(order, status=OS.CLOSED, closed_at=event.at)
+            return evolve(order, status=OS.CLOSED, closed_at=event.at)
         case e.MarkedLate():
-            return replace(order, late=True)
+            return evolve(order, late=True)
         case e.AfterSaleReopened():
-            return replace(order, reopened_until=event.until)
+            return evolve(order, reopened_until=event.until)
         case e.CaseOpenedOnOrder():
-            return replace(order, open_case=event.case_id, case_count=order.case_count + 1)
+            return evolve(order, open_case=event.case_id, case_count=order.case_count + 1)
         case e.CaseEndedOnOrder():
-            return replace(
+            return evolve(
                 order,
                 open_case=None,
                 refunded=order.refunded + event.refunded,
@@ -81,13 +81,13 @@ def apply(order: Order, event: e.Event) -> Order:
                 no_reapply_rule=order.no_reapply_rule or event.blocks_reapply,
             )
         case e.OrderCompensated():
-            return replace(order, compensated=True)
+            return evolve(order, compensated=True)
         case e.AutoConfirmPaused():
-            return replace(order, auto_confirm_remaining=event.remaining)
+            return evolve(order, auto_confirm_remaining=event.remaining)
         case e.AutoConfirmResumed():
-            return replace(order, auto_confirm_remaining=None)
+            return evolve(order, auto_confirm_remaining=None)
         case e.DeadlineSet():
-            return replace(order, deadline=event.deadline)
+            return evolve(order, deadline=event.deadline)
     return order
 
 
@@ -276,7 +276,7 @@ def on_case_ended(order: Order, case: Case, rules: Rules, now: datetime) -> list
     elif after.auto_confirm_remaining is not None and after.status in (OS.SHIPPED, OS.DELIVERED):
         remaining = after.auto_confirm_remaining
         rule = auto_confirm(after, rules, now)
-        resumed = replace(rule, due_at=now + remaining, duration=remaining)
+        resumed = evolve(rule, due_at=now + remaining, duration=remaining)
         events += [
             e.AutoConfirmResumed(at=now, actor="system", remaining=remaining),
             _set(now, resumed),
@@ -290,7 +290,7 @@ def place(order: Order, rules: Rules) -> list[e.Event]:
     An order listed with ``paid_at``/``shipped_at``/… starts in the matching status, with its
     deadlines running from those times (SPEC §11).
     """
-    start = replace(
+    start = evolve(
         order,
         status=OS.AWAITING_PAYMENT,
         paid_at=None,

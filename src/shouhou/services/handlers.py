@@ -15,7 +15,7 @@ from shouhou.domain import cases, orders
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
 from shouhou.domain.deadlines import is_due
-from shouhou.domain.model import SYSTEM, Case, CaseStatus, Deadline, Order
+from shouhou.domain.model import SYSTEM, Case, CaseStatus, Deadline, Order, evolve
 from shouhou.domain.rules import Rules
 from shouhou.errors import Conflict, Invalid, NotFound
 from shouhou.services import outbox
@@ -64,7 +64,7 @@ def save_order(uow: UnitOfWork, order: Order, events: Sequence[e.Event]) -> Orde
     uow.orders.save(after, events)
     uow.outbox.add(outbox.messages("order", after, events))
     uow.deadlines.sync("order", after.id, after.deadline)
-    return replace(after, version=after.version + 1)
+    return evolve(after, version=after.version + 1)
 
 
 def _save_case(uow: UnitOfWork, case: Case, events: Sequence[e.Event]) -> Case:
@@ -73,7 +73,7 @@ def _save_case(uow: UnitOfWork, case: Case, events: Sequence[e.Event]) -> Case:
     uow.ledger.add(ledger_entries("case", after.id, events))
     uow.outbox.add(outbox.messages("case", after, events))
     uow.deadlines.sync("case", after.id, after.deadline)
-    return replace(after, version=after.version + 1)
+    return evolve(after, version=after.version + 1)
 
 
 # --- orders ------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ def _open(
     uow.outbox.add(outbox.messages("case", case, events))
     uow.deadlines.sync("case", case.id, case.deadline)
     save_order(uow, order, orders.on_case_opened(order, case.id, now))
-    return replace(case, version=1)
+    return evolve(case, version=1)
 
 
 def _act(

@@ -36,10 +36,22 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+#: The webhook names worked out so far, by stream and event class (DeadlineSet excluded).
+_NAMES: dict[tuple[str, type[e.Event]], str] = {}
+
+
 def event_type(stream: str, event: e.Event) -> str:
     """The public webhook name of ``event`` in ``stream`` (``case.agreed``, ``deadline.fired``)."""
     if isinstance(event, e.DeadlineSet):
         return "deadline.scheduled" if event.deadline is not None else "deadline.cleared"
+    key = (stream, type(event))
+    found = _NAMES.get(key)
+    if found is None:
+        found = _NAMES[key] = _name(stream, event)
+    return found
+
+
+def _name(stream: str, event: e.Event) -> str:
     special = SPECIAL_NAMES.get(type(event))
     if special is not None and "." in special:
         return special

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from shouhou.domain import cases
@@ -199,9 +200,18 @@ def event_view(stored: StoredEvent, money: Money) -> dict[str, Any]:
     return out
 
 
+#: Values that are already plain JSON, returned as they are (the common case, checked first).
+_SCALARS = frozenset({str, float, bool, type(None)})
+
+
 def _plain(value: Any, money: Money, key: str = "") -> Any:
-    if key in MONEY_KEYS and isinstance(value, int) and not isinstance(value, bool):
-        return money(value)
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is int:
+        return money(value) if key in MONEY_KEYS else value
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, Deadline):
         return deadline_view(value)
     if hasattr(value, "isoformat"):
