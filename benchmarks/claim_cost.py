@@ -94,7 +94,7 @@ def raw(db: _common.Database, conn: object) -> tuple[float, float]:
         if db.kind == "sqlite":
             cursor.execute("BEGIN IMMEDIATE")
         before = time.perf_counter()
-        cursor.execute(claim, {"now": now})
+        cursor.execute(claim, {"now": now, "limit": 1})
         _, subject_type, subject_id, name, due_at = cursor.fetchone()
         selecting += time.perf_counter() - before
         cursor.execute(

@@ -3,8 +3,8 @@
 Both schedule ``--jobs`` deadlines, one transaction each (as an application does when each
 comes from its own change), all already due, then fire every one exactly once, calling the
 same trivial job. shouhou: ``DeadlineStore.sync`` in a unit of work to schedule; the claim
-loop of the worker (``next_due`` — ``SKIP LOCKED`` with the order's lock on PostgreSQL — then
-the conditional ``fire`` and commit) to fire. APScheduler 3: ``add_job`` with a ``date``
+loop of the worker (``claim_due`` — ``SKIP LOCKED`` with the orders' locks on PostgreSQL — then
+the conditional ``fire`` of each, one commit per batch) to fire. APScheduler 3: ``add_job`` with a ``date``
 trigger into its ``SQLAlchemyJobStore``, then a ``BackgroundScheduler`` (thread pool) runs them
 (misfire grace unlimited, so none is skipped). Both run on the same database settings
 (SQLite in WAL mode, or PostgreSQL), each in a fresh database; ``--aps-engine default`` gives
@@ -77,15 +77,14 @@ def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
         scheduled = time.perf_counter()
         COUNTER.count = 0
         now = datetime.now(UTC)
-        while True:  # the worker's loop: up to FIRE_BATCH claims in one transaction
+        while True:  # the worker's loop: FIRE_BATCH claimed at once, one transaction
             with SqlUnitOfWork(sql) as uow:
-                batch = 0
-                while batch < FIRE_BATCH and (due := uow.deadlines.next_due(now)) is not None:
+                claimed = uow.deadlines.claim_due(now, FIRE_BATCH)
+                for due in claimed:
                     uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, now)
                     job(int(due.subject_id[1:]))
-                    batch += 1
                 uow.commit()
-            if batch < FIRE_BATCH:
+            if len(claimed) < FIRE_BATCH:
                 break
         fired = time.perf_counter()
         assert COUNTER.count == jobs, COUNTER.count

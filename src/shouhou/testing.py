@@ -107,6 +107,7 @@ class MemoryCases(_Versioned[Case]):
 class MemoryDeadlines:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
+        self.first_new = len(store.deadlines)  # rows from here on were added by this work
 
     def _pending(self, subject_type: str, subject_id: str) -> _Row | None:
         for row in self.store.deadlines:
@@ -143,18 +144,34 @@ class MemoryDeadlines:
         row.status, row.fired_at = "fired", fired_at
 
     def next_due(self, now: datetime) -> DueDeadline | None:
+        claimed = self.claim_due(now, 1)
+        return claimed[0] if claimed else None
+
+    def claim_due(self, now: datetime, limit: int) -> list[DueDeadline]:
         due = [
             r for r in self.store.deadlines if r.status == "pending" and r.deadline.due_at <= now
         ]
-        if not due:
-            return None
-        row = min(due, key=lambda r: (r.deadline.due_at, r.id))
-        return DueDeadline(
-            id=row.id,
-            subject_type=row.subject_type,
-            subject_id=row.subject_id,
-            name=row.deadline.name,
-            due_at=row.deadline.due_at,
+        due.sort(key=lambda r: (r.deadline.due_at, r.id))
+        return [
+            DueDeadline(
+                id=row.id,
+                subject_type=row.subject_type,
+                subject_id=row.subject_id,
+                name=row.deadline.name,
+                due_at=row.deadline.due_at,
+            )
+            for row in due[:limit]
+        ]
+
+    def earliest_scheduled(self) -> datetime | None:
+        new = self.store.deadlines[self.first_new :]
+        return min((r.deadline.due_at for r in new if r.status == "pending"), default=None)
+
+    def still_due(self, due: DueDeadline) -> bool:
+        row = self._pending(due.subject_type, due.subject_id)
+        return row is not None and (row.deadline.name, row.deadline.due_at) == (
+            due.name,
+            due.due_at,
         )
 
     def pending_count(self) -> int:

@@ -517,6 +517,40 @@ class TestStorageContract:
             fired.append(due.subject_id)
         assert fired == ["z", "a", "m"]
 
+    def test_claim_due_takes_a_batch_in_due_order_and_no_more(self, storage: Storage) -> None:
+        with storage.new_uow() as uow:
+            for subject, hours in (("c3", 3), ("c1", 1), ("c4", 4), ("c2", 2), ("c9", 9)):
+                uow.deadlines.sync("case", subject, deadline(T0 + timedelta(hours=hours)))
+            uow.commit()
+        with storage.new_uow() as uow:
+            three = uow.deadlines.claim_due(T0 + timedelta(hours=5), 3)
+            all_due = uow.deadlines.claim_due(T0 + timedelta(hours=5), 10)
+            none = uow.deadlines.claim_due(T0, 10)
+        assert [d.subject_id for d in three] == ["c1", "c2", "c3"]
+        assert [d.subject_id for d in all_due] == ["c1", "c2", "c3", "c4"]
+        assert none == []
+        assert all(d.due_at.utcoffset() is not None for d in all_due)
+
+    def test_a_claimed_deadline_fired_or_replaced_in_the_same_work_is_no_longer_due(
+        self, storage: Storage
+    ) -> None:
+        with storage.new_uow() as uow:
+            for subject in ("c1", "c2", "c3"):
+                uow.deadlines.sync("case", subject, deadline(T0))
+            uow.commit()
+        with storage.new_uow() as uow:
+            c1, c2, c3 = uow.deadlines.claim_due(T0, 3)
+            assert uow.deadlines.earliest_scheduled() is None
+            uow.deadlines.fire("case", "c1", c1.name, c1.due_at, T0)
+            uow.deadlines.sync("case", "c2", deadline(T0 - timedelta(minutes=5), name="other"))
+            assert not uow.deadlines.still_due(c1)
+            assert not uow.deadlines.still_due(c2)
+            assert uow.deadlines.still_due(c3)
+            # the replacement is due before the batch's own deadlines: the batch must stop
+            assert uow.deadlines.earliest_scheduled() == T0 - timedelta(minutes=5)
+            uow.deadlines.fire("case", "c2", "other", T0 - timedelta(minutes=5), T0)
+            assert uow.deadlines.earliest_scheduled() is None
+
     def test_a_deadline_due_exactly_now_is_due_and_one_due_later_is_not(
         self, storage: Storage
     ) -> None:

@@ -89,7 +89,7 @@ _SQL = {
     ),
     "next_due": (
         "SELECT id, subject_type, subject_id, name, due_at FROM deadlines"
-        " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT 1"
+        " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"
     ),
 }
 
@@ -122,7 +122,7 @@ JOIN orders AS o
   ON o.id = CASE WHEN d.subject_type = 'order' THEN d.subject_id ELSE c.order_id END
 WHERE d.status = 'pending' AND d.due_at <= :now
 ORDER BY d.due_at, d.id
-LIMIT 1
+LIMIT :limit
 FOR NO KEY UPDATE OF d, o SKIP LOCKED
 """
 
@@ -135,7 +135,7 @@ WHERE d.status = 'pending' AND d.due_at <= :now
   AND NOT EXISTS (SELECT 1 FROM orders AS o WHERE d.subject_type = 'order' AND o.id = d.subject_id)
   AND NOT EXISTS (SELECT 1 FROM cases AS c WHERE d.subject_type = 'case' AND c.id = d.subject_id)
 ORDER BY d.due_at, d.id
-LIMIT 1
+LIMIT :limit
 FOR NO KEY UPDATE OF d SKIP LOCKED
 """
 
@@ -422,6 +422,7 @@ class SqlDeadlines:
         self.cur = cur
         self.known = known
         self.t = tables.deadlines
+        self.scheduled: set[tuple[str, str]] = set()  # subjects given a deadline here
 
     def _stored(self, subject_type: str, subject_id: str) -> Slot | None:
         key = (subject_type, subject_id)
@@ -449,6 +450,7 @@ class SqlDeadlines:
                     "policy": deadline.policy,
                 },
             )
+            self.scheduled.add((subject_type, subject_id))
         self.known[(subject_type, subject_id)] = wanted
 
     def fire(
@@ -471,20 +473,39 @@ class SqlDeadlines:
 
     def next_due(self, now: datetime) -> DueDeadline | None:
         """The earliest due deadline; on PostgreSQL locked with its order, or None."""
-        params = {"now": self.cur.d.moment(now)}
-        row = self.cur.one("next_due", params)
-        if row is None and self.cur.d.postgresql:
-            row = self.cur.one("next_orphan", params)
-        if row is None:
-            return None
-        row_id, subject_type, subject_id, name, due_at = row
-        return DueDeadline(
-            id=row_id,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            name=name,
-            due_at=self.cur.d.read_moment(due_at),
-        )
+        claimed = self.claim_due(now, 1)
+        return claimed[0] if claimed else None
+
+    def claim_due(self, now: datetime, limit: int) -> list[DueDeadline]:
+        params = {"now": self.cur.d.moment(now), "limit": limit}
+        rows = self.cur.run("next_due", params).fetchall()
+        if not rows and self.cur.d.postgresql:
+            rows = self.cur.run("next_orphan", params).fetchall()
+        read = self.cur.d.read_moment
+        return [
+            DueDeadline(
+                id=row_id,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                name=name,
+                due_at=read(due_at),
+            )
+            for row_id, subject_type, subject_id, name, due_at in rows
+        ]
+
+    def earliest_scheduled(self) -> datetime | None:
+        slots = (self.known[key] for key in self.scheduled)
+        return min((slot[1] for slot in slots if slot is not None), default=None)
+
+    def still_due(self, due: DueDeadline) -> bool:
+        """Asks nothing of the database: a claimed deadline is locked (PostgreSQL) or the
+        writer holds the database (SQLite), so only this unit of work can have changed it,
+        and it records every change of a subject's deadline it makes."""
+        key = (due.subject_type, due.subject_id)
+        if key not in self.known:
+            return True
+        slot = self.known[key]
+        return slot is not None and (slot[0], slot[1]) == (due.name, due.due_at)
 
     def pending_count(self) -> int:
         return int(

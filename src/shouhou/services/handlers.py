@@ -247,16 +247,31 @@ def fire_next(uow: UnitOfWork, rules_at: RulesAt, now: datetime) -> Fired | None
 def fire_due(uow: UnitOfWork, rules_at: RulesAt, now: datetime, *, limit: int) -> list[Fired]:
     """Fire up to ``limit`` deadlines due at or before ``now``, earliest first, in one
     transaction: all of them, or none if one fails. Each is stamped with its due time."""
+    return _fire_claimed(uow, rules_at, now, limit)[0]
+
+
+def _fire_claimed(
+    uow: UnitOfWork, rules_at: RulesAt, now: datetime, limit: int
+) -> tuple[list[Fired], int]:
+    """What :func:`fire_due` fired, and whether more may be due.
+
+    The batch is claimed at once, then fired in due order; it passes over the claimed ones
+    that firing an earlier one fired or replaced, and stops before one due after a deadline
+    the batch itself started (the next claim takes them in order)."""
     fired: list[Fired] = []
     with uow:
-        while len(fired) < limit:
-            due = uow.deadlines.next_due(now)
-            if due is None:
+        claimed = uow.deadlines.claim_due(now, limit)
+        more = len(claimed) == limit
+        for due in claimed:
+            started = uow.deadlines.earliest_scheduled()
+            if started is not None and started < due.due_at:
+                more = True
                 break
-            fired.append(_fire(uow, due, rules_at))
+            if uow.deadlines.still_due(due):
+                fired.append(_fire(uow, due, rules_at))
         if fired:
             uow.commit()
-    return fired
+    return fired, more
 
 
 def _fire(uow: UnitOfWork, due: DueDeadline, rules_at: RulesAt) -> Fired:
@@ -315,7 +330,7 @@ def run_due(
         if limit is not None:
             size = min(size, limit - len(fired))
         try:
-            batch = fire_due(uow_factory(), rules_at, now, limit=size)
+            batch, more = _fire_claimed(uow_factory(), rules_at, now, size)
         except Conflict:
             conflicts += 1  # another worker fired or changed one first: look again
             if conflicts > MAX_CONFLICTS_IN_A_ROW:
@@ -326,6 +341,6 @@ def run_due(
             fired.append(one)
             if on_fired is not None:
                 on_fired(one)
-        if len(batch) < size:
+        if not more:
             break
     return fired

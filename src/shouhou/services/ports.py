@@ -75,6 +75,20 @@ class DeadlineStore(Protocol):
     def next_due(self, now: datetime) -> DueDeadline | None:
         """The earliest pending deadline due at or before ``now`` (ties by id)."""
 
+    def claim_due(self, now: datetime, limit: int) -> list[DueDeadline]:
+        """Up to ``limit`` pending deadlines due at or before ``now``, earliest first (ties by
+        id), in one statement; on PostgreSQL each is locked with its order, and deadlines
+        whose order another transaction holds are passed over."""
+
+    def still_due(self, due: DueDeadline) -> bool:
+        """Whether ``due``, claimed in this unit of work, is still the subject's pending
+        deadline: firing an earlier one of a batch may have fired or replaced it."""
+
+    def earliest_scheduled(self) -> datetime | None:
+        """The earliest due time of the deadlines this unit of work scheduled that are still
+        pending: the batch stops before a claimed deadline due later than it, so that
+        deadlines fire in due order however they were claimed."""
+
     def pending_count(self) -> int: ...
 
 
