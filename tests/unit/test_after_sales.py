@@ -10,6 +10,7 @@ import pytest
 
 from shouhou.domain import commands as c
 from shouhou.domain import orders
+from shouhou.domain.deadlines import schedule
 from shouhou.domain.model import (
     PLATFORM,
     Actor,
@@ -277,6 +278,10 @@ def test_a_rulebook_may_count_its_deadlines_in_working_days() -> None:
     rule = rules.deadline(ctx)
     assert rule.calendar == "business"
     assert rules.due_at(rule, start) == datetime(2025, 10, 11, 10, 0, tzinfo=SHANGHAI)
+    # and a deadline scheduled under it falls there, not three natural days on
+    scheduled = schedule(rules, ctx)
+    assert scheduled.due_at == datetime(2025, 10, 11, 10, 0, tzinfo=SHANGHAI)
+    assert scheduled.duration == scheduled.due_at - start
 
 
 def test_natural_days_stay_the_default(rules: Rulebook) -> None:

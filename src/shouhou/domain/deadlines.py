@@ -15,18 +15,18 @@ def schedule(rules: Rules, ctx: DeadlineContext, *, due_at: datetime | None = No
     ``due_at`` is used for rules without a duration (a presale's promised date).
     """
     rule = rules.deadline(ctx)
-    if due_at is None and rule.duration is not None:
-        due_at = rules.due_at(rule, ctx.start_at)
+    if rule.duration is not None:
+        due_at = rules.due_at(rule, ctx.start_at)  # in natural time or in working days
     return from_rule(rule, ctx.start_at, due_at=due_at)
 
 
 def from_rule(
     rule: DeadlineRule, start_at: datetime, *, due_at: datetime | None = None
 ) -> Deadline:
-    if rule.duration is not None:
-        due = start_at + rule.duration
-    elif due_at is not None:
+    if due_at is not None:
         due = due_at
+    elif rule.duration is not None:
+        due = start_at + rule.duration
     else:
         raise ValueError(f"rule {rule.rule_id} has no duration and no date was given")
     return Deadline(
