@@ -164,6 +164,9 @@ class _Dialect:
                 sql[key] = head + row.format(i="", n=1)
         self.sql = sql
         self._rows: dict[tuple[str, int], str] = {}
+        #: The last moment converted, and what it became: the events and messages of one
+        #: change share their time, so most conversions repeat the one before.
+        self._last: tuple[datetime | None, Any] = (None, None)
 
     def rows(self, key: str, count: int) -> str:
         """On PostgreSQL, the statement inserting ``count`` rows at once."""
@@ -176,10 +179,15 @@ class _Dialect:
 
     def moment(self, value: datetime) -> Any:
         """``value`` as the database stores it: UTC, naive text on SQLite (as SQLAlchemy)."""
+        last = self._last
+        if last[0] is value:
+            return last[1]
         if value.tzinfo is None:
             raise ValueError(f"a timezone-aware datetime is required, got {value!r}")
         utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-        return utc if self.postgresql else utc.isoformat(" ", "microseconds")[:-6]  # "+00:00"
+        out = utc if self.postgresql else utc.isoformat(" ", "microseconds")[:-6]  # "+00:00"
+        self._last = (value, out)  # one assignment: safe when threads share the dialect
+        return out
 
     def read_moment(self, value: Any) -> datetime:
         if isinstance(value, datetime):

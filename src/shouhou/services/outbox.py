@@ -15,8 +15,8 @@ from typing import Any
 
 from shouhou.domain import events as e
 from shouhou.domain.model import Case, Complaint, Order
-from shouhou.services.ports import OutboxMessage, StoredEvent
-from shouhou.services.views import event_view
+from shouhou.services.ports import OutboxMessage
+from shouhou.services.views import event_fields
 
 #: Event classes whose webhook name is not derived from the class name.
 SPECIAL_NAMES: dict[type[e.Event], str] = {
@@ -95,17 +95,13 @@ def messages(
 ) -> list[OutboxMessage]:
     """One outbox message per event; ``subject`` is the state after all of ``events``."""
     about = _subject(stream, subject)
-    out = []
-    for event in events:
-        fields = event_view(StoredEvent(seq=0, event=event), int)
-        del fields["seq"]
-        out.append(
-            OutboxMessage(
-                type=event_type(stream, event),
-                subject_type=stream,
-                subject_id=subject.id,
-                occurred_at=event.at,
-                data={**about, "event": fields},
-            )
+    return [
+        OutboxMessage(
+            type=event_type(stream, event),
+            subject_type=stream,
+            subject_id=subject.id,
+            occurred_at=event.at,
+            data={**about, "event": event_fields(event, int)},
         )
-    return out
+        for event in events
+    ]

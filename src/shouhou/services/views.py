@@ -186,17 +186,15 @@ def _outcome(case: Case) -> tuple[str, str]:
 
 
 def event_view(stored: StoredEvent, money: Money) -> dict[str, Any]:
-    ev = stored.event
-    out: dict[str, Any] = {
-        "seq": stored.seq,
-        "type": type(ev).__name__,
-        "at": ev.at.isoformat(),
-        "actor": ev.actor,
-    }
+    return {"seq": stored.seq, **event_fields(stored.event, money)}
+
+
+def event_fields(ev: e.Event, money: Money) -> dict[str, Any]:
+    """What happened, by whom and when, and the event's own fields, as plain JSON."""
+    out: dict[str, Any] = {"type": type(ev).__name__, "at": ev.at.isoformat(), "actor": ev.actor}
     for key, value in vars(ev).items():
-        if key in ("at", "actor"):
-            continue
-        out[key] = _plain(value, money, key)
+        if key != "at" and key != "actor":
+            out[key] = _plain(value, money, key)
     return out
 
 
