@@ -57,6 +57,18 @@ class Rulebook:
         self.base = base
         self.holidays = list(holidays)
         self._rules = self._index()
+        #: The base pack's rule for each deadline context that decides it (name, kind,
+        #: promotion, shipping and return method): worked out once, looked up after.
+        self._base_rules: dict[tuple[object, ...], DeadlineRule] = {}
+        #: Each holiday pack's window as aware instants: [start, end).
+        self._windows = {
+            id(h.pack): (
+                _shanghai(h.pack.window.start),
+                _shanghai(h.pack.window.end) + ONE_SECOND,
+            )
+            for h in self.holidays
+            if isinstance(h.pack, HolidayPack)
+        }
 
     @classmethod
     def select(
@@ -75,11 +87,10 @@ class Rulebook:
     # --- the Rules port ------------------------------------------------------------------
 
     def deadline(self, ctx: DeadlineContext) -> DeadlineRule:
-        spec = self.base_pack.deadlines.get(ctx.name)
-        if spec is None:
-            raise PolicyError(f"{self.base.ref} has no deadline {ctx.name}")
-        on_expiry = self._on_expiry(spec, ctx.kind)
-        calendar = spec.calendar or self.base_pack.calendar
+        key = (ctx.name, ctx.kind, ctx.promotion, ctx.shipping_method, ctx.return_method)
+        base = self._base_rules.get(key)
+        if base is None:
+            base = self._base_rules[key] = self._base_deadline(ctx)
         for holiday in self.holidays:
             assert isinstance(holiday.pack, HolidayPack)
             for rule in holiday.pack.rules:
@@ -87,24 +98,30 @@ class Rulebook:
                     return DeadlineRule(
                         name=ctx.name,
                         duration=parse_duration(rule.set[ctx.name]),
-                        on_expiry=on_expiry,
+                        on_expiry=base.on_expiry,
                         rule_id=f"{holiday.pack.name}/{rule.id}",
                         policy=holiday.ref,
                         source=rule.provenance.label(),
                         text_zh=rule.text.zh,
                         text_en=rule.text.en,
-                        calendar=calendar,
+                        calendar=base.calendar,
                     )
+        return base
+
+    def _base_deadline(self, ctx: DeadlineContext) -> DeadlineRule:
+        spec = self.base_pack.deadlines.get(ctx.name)
+        if spec is None:
+            raise PolicyError(f"{self.base.ref} has no deadline {ctx.name}")
         return DeadlineRule(
             name=ctx.name,
             duration=self._duration(spec, ctx),
-            on_expiry=on_expiry,
+            on_expiry=self._on_expiry(spec, ctx.kind),
             rule_id=f"{self.base_pack.name}/{ctx.name}",
             policy=self.base.ref,
             source=spec.provenance.label(),
             text_zh=spec.text.zh,
             text_en=spec.text.en,
-            calendar=calendar,
+            calendar=spec.calendar or self.base_pack.calendar,
         )
 
     def due_at(self, rule: DeadlineRule, start: datetime) -> datetime:
@@ -224,10 +241,8 @@ class Rulebook:
             raise PolicyError(f"deadline {ctx.name} has no duration for {key!r} and no default")
         return None if text == PROMISED else parse_duration(text)
 
-    @staticmethod
-    def _matches(pack: HolidayPack, rule: OverrideRule, ctx: DeadlineContext) -> bool:
-        start = _shanghai(pack.window.start)
-        end = _shanghai(pack.window.end) + ONE_SECOND
+    def _matches(self, pack: HolidayPack, rule: OverrideRule, ctx: DeadlineContext) -> bool:
+        start, end = self._windows[id(pack)]
 
         def inside(moment: datetime) -> bool:
             return start <= moment < end
