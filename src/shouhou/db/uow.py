@@ -559,8 +559,9 @@ class SqlUnitOfWork:
         self.conn: Connection | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
-        options = {"shouhou_readonly": True} if self.readonly else {}
-        self.conn = self.engine.connect().execution_options(**options)
+        self.conn = self.engine.connect()
+        if self.readonly:
+            self.conn.execution_options(shouhou_readonly=True)
         self.conn.begin()
         self._cursor = _Cursor(self.conn, _dialect(self.conn.dialect.name, readonly=self.readonly))
         known: Known = {}
