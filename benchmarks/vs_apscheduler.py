@@ -2,11 +2,12 @@
 
 Both schedule ``--jobs`` deadlines, one transaction each (as an application does when each
 comes from its own change), all already due, then fire every one exactly once, calling the
-same trivial job. shouhou: ``DeadlineStore.sync`` in a unit of work to schedule; the claim
-loop of the worker (``claim_due`` — ``SKIP LOCKED`` with the orders' locks on PostgreSQL — then
-the conditional ``fire`` of each, one commit per batch) to fire. APScheduler 3: ``add_job`` with a ``date``
-trigger into its ``SQLAlchemyJobStore``, then a ``BackgroundScheduler`` (thread pool) runs them
-(misfire grace unlimited, so none is skipped). Both run on the same database settings
+same trivial job. shouhou: ``DeadlineStore.sync`` in a unit of work to schedule; the loop of
+the worker to fire: ``claim_due`` takes a batch (``SKIP LOCKED`` with the orders' locks on
+PostgreSQL), then the conditional ``fire`` of each, one commit per batch. APScheduler 3:
+``add_job`` with a ``date`` trigger into its ``SQLAlchemyJobStore``, then a
+``BackgroundScheduler`` (thread pool) runs them (misfire grace unlimited, so none is
+skipped). Both run on the same database settings
 (SQLite in WAL mode, or PostgreSQL), each in a fresh database; ``--aps-engine default`` gives
 APScheduler SQLAlchemy's defaults instead (on SQLite: no WAL). Needs the ``bench`` extra.
 
