@@ -429,13 +429,15 @@ def expected(h: History, pack: Pack) -> Expected:
         order = h.order(placed.id)
         cases = [h.case(cid) for cid in h.cases.get(order.id, [])]
         refunds: dict[str, Refund] = {}
-        for case in cases:
+        for case in cases:  # one open case at a time: in the order they were refunded
             refund = refund_of(h, case)
             assert (refund is not None) == (case.status == CaseStatus.REFUNDED), case
             amount = 0
             if refund is not None:
                 refunds[case.id] = refund
                 amount = case_owes(order, case, refund, pack)
+            if any(want.by_case.get(earlier.id) for earlier in cases[: cases.index(case)]):
+                amount = 0  # an order is compensated once: an earlier case paid (SPEC §7)
             want.by_case[case.id] = amount
             want.compensation[order.buyer] += amount
         complaint_id = h.complaints.get(order.id)
