@@ -91,7 +91,14 @@ def apply(case: Case, event: e.Event) -> Case:
     mark = MARKS.get(type(event))
     if mark is not None and not isinstance(event, e.Applied):
         case = evolve(case, marks=(*case.marks, Mark(event=mark, at=event.at)))
-    match event:
+    match event:  # the commonest first: each arm is an isinstance check
+        case e.DeadlineSet():
+            return evolve(case, deadline=event.deadline)
+        case e.StatusChanged():
+            status = CaseStatus(event.target)
+            if status == S.IN_INTERVENTION:
+                return evolve(case, status=status)
+            return evolve(case, status=status, stage=None, suspended=None)
         case e.Modified():
             return evolve(
                 case,
@@ -141,13 +148,6 @@ def apply(case: Case, event: e.Event) -> Case:
             return _resolved(case, event, event.rule_id)
         case e.Closed():
             return _resolved(case, event, event.rule_id, closed_reason=event.reason)
-        case e.StatusChanged():
-            status = CaseStatus(event.target)
-            if status == S.IN_INTERVENTION:
-                return evolve(case, status=status)
-            return evolve(case, status=status, stage=None, suspended=None)
-        case e.DeadlineSet():
-            return evolve(case, deadline=event.deadline)
     return case
 
 
@@ -196,8 +196,17 @@ def decide(
         return decide_apply(cmd, order=order, rules=rules, now=now)
     if case is None:
         raise Invalid(f"{cmd.action} needs an existing case")
+    return step(case, cmd, order=order, rules=rules, now=now)[0]
+
+
+def step(
+    case: Case, cmd: c.Command, *, order: Order, rules: Rules, now: datetime
+) -> tuple[list[e.Event], Case]:
+    """:func:`decide` on an existing case, with the case after the events: deciding folds
+    them anyway (the next deadline depends on the new state), so saving need not again."""
     if cmd.action in servicelog.ACTIONS:
-        return servicelog.decide(case, cmd, now)
+        events = servicelog.decide(case, cmd, now)
+        return events, fold(case, events)
     row = transitions.find(case.status, cmd.action, case=case.id)
     authorize(case, row.actors, cmd.actor, cmd.action)
     if case.status == S.IN_INTERVENTION:
@@ -228,8 +237,9 @@ def finish(
     order: Order,
     rules: Rules,
     now: datetime,
-) -> list[e.Event]:
-    """Check the move against the table, then add the status change and the new deadline."""
+) -> tuple[list[e.Event], Case]:
+    """Check the move against the table, then add the status change and the new deadline;
+    the events, and the case after them."""
     if outcome.target not in row.targets:
         raise TransitionNotAllowed(
             f"{row.action} can't lead from {case.status.value} to {outcome.target.value}",
@@ -254,13 +264,17 @@ def finish(
             )
         )
     after = fold(case, events)
+    deadline_set: e.DeadlineSet | None = None
     if not isinstance(outcome.deadline, Fresh):
-        events.append(e.DeadlineSet(at=now, actor="system", deadline=outcome.deadline))
+        deadline_set = e.DeadlineSet(at=now, actor="system", deadline=outcome.deadline)
     elif moved or row.restarts_deadline or after.stage != case.stage:
-        events.append(
-            e.DeadlineSet(at=now, actor="system", deadline=next_deadline(after, order, rules))
+        deadline_set = e.DeadlineSet(
+            at=now, actor="system", deadline=next_deadline(after, order, rules)
         )
-    return events
+    if deadline_set is not None:
+        events.append(deadline_set)
+        after = apply(after, deadline_set)
+    return events, after
 
 
 def next_deadline(case: Case, order: Order, rules: Rules) -> Deadline | None:

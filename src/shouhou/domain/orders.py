@@ -46,7 +46,9 @@ ORDER_ACTORS: dict[str, frozenset[Role]] = {"reopen": frozenset({Role.AGENT})}
 
 def apply(order: Order, event: e.Event) -> Order:
     """``order`` after ``event``; pure."""
-    match event:
+    match event:  # the commonest first: each arm is an isinstance check
+        case e.DeadlineSet():
+            return evolve(order, deadline=event.deadline)
         case e.OrderPlaced():
             return event.order
         case e.OrderPaid():
@@ -86,8 +88,6 @@ def apply(order: Order, event: e.Event) -> Order:
             return evolve(order, auto_confirm_remaining=event.remaining)
         case e.AutoConfirmResumed():
             return evolve(order, auto_confirm_remaining=None)
-        case e.DeadlineSet():
-            return evolve(order, deadline=event.deadline)
     return order
 
 

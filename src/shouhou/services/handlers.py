@@ -67,8 +67,8 @@ def save_order(uow: UnitOfWork, order: Order, events: Sequence[e.Event]) -> Orde
     return evolve(after, version=after.version + 1)
 
 
-def _save_case(uow: UnitOfWork, case: Case, events: Sequence[e.Event]) -> Case:
-    after = cases.fold(case, events)
+def _save_case(uow: UnitOfWork, after: Case, events: Sequence[e.Event]) -> Case:
+    """Save ``after``, the case after ``events``."""
     uow.cases.save(after, events)
     uow.ledger.add(ledger_entries("case", after.id, events))
     uow.outbox.add(outbox.messages("case", after, events))
@@ -185,8 +185,8 @@ def _act(
     uow: UnitOfWork, case: Case, order: Order, cmd: c.Command, rules: Rules, now: datetime
 ) -> tuple[Case, Order]:
     """Decide and save ``cmd`` on ``case``; a case that ends releases its order."""
-    events = cases.decide(case, cmd, order=order, rules=rules, now=now)
-    after = _save_case(uow, case, events)
+    events, after = cases.step(case, cmd, order=order, rules=rules, now=now)
+    after = _save_case(uow, after, events)
     if after.terminal and not case.terminal:  # a note on an ended case ends nothing
         order = save_order(uow, order, orders.on_case_ended(order, after, rules, now))
     return after, order
