@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -58,6 +59,17 @@ class Engine:
         self.policies = list(policies or self.registry.default_selection())
         self.new_id = new_id
         self._rulebooks: dict[tuple[str, ...], Rulebook] = {}
+        #: The instants at which a selected pack gets a new version, in order: between two
+        #: of them the same rulebook is in force (the registry never changes once loaded).
+        self._changes = sorted(
+            {
+                v.pack.effective_from
+                for name in self.policies
+                for v in self.registry.versions(name)
+                if v.pack.effective_from is not None
+            }
+        )
+        self._by_period: dict[int, Rulebook] = {}
         self.rules_at(None)  # fail now, not on first use, when a pack is unknown
 
     @classmethod
@@ -109,11 +121,16 @@ class Engine:
 
     def rules_at(self, at: datetime | None) -> Rulebook:
         """The rulebook in force at ``at`` (the newest version of each selected pack)."""
+        period = -1 if at is None else bisect.bisect_right(self._changes, at)
+        found = self._by_period.get(period)
+        if found is not None:
+            return found
         refs = tuple(self.registry.in_force(name, at).ref for name in self.policies)
         book = self._rulebooks.get(refs)
         if book is None:
             book = Rulebook.select(self.registry, self.policies, at)
             self._rulebooks[refs] = book
+        self._by_period[period] = book
         return book
 
     # --- commands ------------------------------------------------------------------------
