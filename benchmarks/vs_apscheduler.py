@@ -28,7 +28,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from shouhou.db.uow import SqlUnitOfWork
+from shouhou.db.uow import SqlUnitOfWork, _dialect
 from shouhou.domain.model import Deadline
 from shouhou.services.handlers import FIRE_BATCH
 
@@ -92,6 +92,36 @@ def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
     finally:
         sql.dispose()
     return scheduled - started, fired - scheduled
+
+
+def floor_run(db: _common.Database, jobs: int) -> float:
+    """Seconds for the bare driver to insert ``jobs`` deadline rows, one commit each: the
+    least any scheduler that commits each deadline must pay on this database."""
+    dialect = _dialect(db.kind, readonly=False)
+    conn = db.connect_raw()
+    try:
+        cursor = conn.cursor()
+        started = time.perf_counter()
+        for n in range(jobs):
+            deadline = _deadline(n)
+            if db.kind == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(
+                dialect.sql["schedule"],
+                {
+                    "subject_type": "order",
+                    "subject_id": f"o{n}",
+                    "name": deadline.name,
+                    "due_at": dialect.moment(deadline.due_at),
+                    "on_expiry": deadline.on_expiry,
+                    "rule_id": deadline.rule_id,
+                    "policy": deadline.policy,
+                },
+            )
+            conn.commit()
+        return time.perf_counter() - started
+    finally:
+        conn.close()
 
 
 def _at(db: _common.Database, moment: datetime) -> object:
@@ -173,6 +203,8 @@ def main() -> None:
         ours_schedule, ours_fire = shouhou_run(ours, args.jobs)
     with _common.fresh_database(args.db, args.url, "aps") as aps:
         aps_schedule, aps_fire = apscheduler_run(aps, args.jobs, args.aps_engine)
+    with _common.fresh_database(args.db, args.url, "floor") as floor:
+        floor_schedule = floor_run(floor, args.jobs)
     n = args.jobs
     for label, mine, theirs in (
         ("schedule (one transaction each)", ours_schedule, aps_schedule),
@@ -183,6 +215,13 @@ def main() -> None:
             f"{label:<34} shouhou {n / mine:>8.0f}/s   APScheduler {n / theirs:>8.0f}/s"
             f"   shouhou ÷ APScheduler {theirs / mine:6.2f}"
         )
+    floor = n / floor_schedule
+    tenfold = 10 * n / aps_schedule
+    print(
+        f"{'floor: bare INSERT + COMMIT each':<34} driver  {floor:>8.0f}/s"
+        f"   10× APScheduler's scheduling would be {tenfold:.0f}/s"
+        f" ({'above' if tenfold > floor else 'below'} the floor)"
+    )
 
 
 if __name__ == "__main__":
