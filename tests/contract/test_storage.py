@@ -623,3 +623,84 @@ class TestStorageContract:
         with storage.new_uow() as uow:
             assert len(uow.cases.list(limit=2)) == 2
             assert uow.cases.list(status=CaseStatus.CLOSED) == [replace(closed, version=2)]
+
+
+# --- firing batches in due order -----------------------------------------------------------
+
+
+def _engine_with_cases(storage: Storage, applied: dict[str, tuple[str, timedelta]]) -> Any:
+    """An engine over ``storage`` with one delivered order per case, each case applied for
+    (kind, that long after T0)."""
+    from shouhou.bootstrap import Engine
+    from shouhou.clock import VirtualClock
+
+    clock = VirtualClock(T0)
+    engine = Engine(storage.new_uow, clock=clock)
+    for case_id, (kind, after) in sorted(applied.items(), key=lambda item: item[1][1]):
+        clock.set(T0 + after)
+        engine.place_order(
+            Order(
+                id=f"o-{case_id}",
+                shop="s1",
+                buyer="b1",
+                total=1000,
+                created_at=T0 - timedelta(days=3),
+                paid_at=T0 - timedelta(days=3),
+                shipped_at=T0 - timedelta(days=2),
+                delivered_at=T0 - timedelta(days=1),
+            )
+        )
+        engine.execute(
+            engine.build(
+                "apply",
+                actor="buyer:b1",
+                target={"order_id": f"o-{case_id}", "case_id": case_id},
+                params={"kind": kind, "reason": "other", "amount": 1000},
+            )
+        )
+    return engine
+
+
+class TestFiringInDueOrder:
+    """A batch is claimed at once, but a deadline that firing starts and that is already due
+    must still fire in its place (SPEC §2: in due order), and before ``run_due`` returns."""
+
+    def test_a_deadline_started_by_the_batch_fires_before_a_later_claimed_one(
+        self, storage: Storage
+    ) -> None:
+        # c1's seller_respond (day 5) agrees, starting buyer_ship_return (day 12); c2's
+        # seller_respond is due on day 8 and c3's on day 15: all four are due on day 30.
+        engine = _engine_with_cases(
+            storage,
+            {
+                "c1": ("return_refund", timedelta(0)),
+                "c2": ("refund_only", timedelta(days=3)),
+                "c3": ("refund_only", timedelta(days=10)),
+            },
+        )
+        fired = engine.run_due(T0 + timedelta(days=30))
+        assert [f.due_at for f in fired] == sorted(f.due_at for f in fired)
+        assert [
+            (f.subject_id, f.name, f.due_at - T0) for f in fired if f.subject_type == "case"
+        ] == [
+            ("c1", "seller_respond", timedelta(days=5)),
+            ("c2", "seller_respond", timedelta(days=8)),
+            ("c1", "buyer_ship_return", timedelta(days=12)),
+            ("c3", "seller_respond", timedelta(days=15)),
+        ]
+        assert [engine.case(cid).status.value for cid in ("c1", "c2", "c3")] == [
+            "closed",
+            "refunded",
+            "refunded",
+        ]
+
+    def test_run_due_does_not_return_while_a_deadline_it_started_is_due(
+        self, storage: Storage
+    ) -> None:
+        engine = _engine_with_cases(storage, {"c1": ("return_refund", timedelta(0))})
+        fired = engine.run_due(T0 + timedelta(days=30))
+        assert [f.name for f in fired if f.subject_type == "case"] == [
+            "seller_respond",
+            "buyer_ship_return",
+        ]
+        assert engine.run_due(T0 + timedelta(days=30)) == []

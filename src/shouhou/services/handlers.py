@@ -261,14 +261,14 @@ def _fire_claimed(
     fired: list[Fired] = []
     with uow:
         claimed = uow.deadlines.claim_due(now, limit)
-        more = len(claimed) == limit
         for due in claimed:
             started = uow.deadlines.earliest_scheduled()
             if started is not None and started < due.due_at:
-                more = True
                 break
             if uow.deadlines.still_due(due):
                 fired.append(_fire(uow, due, rules_at))
+        started = uow.deadlines.earliest_scheduled()
+        more = len(claimed) == limit or (started is not None and started <= now)
         if fired:
             uow.commit()
     return fired, more
