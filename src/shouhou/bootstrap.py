@@ -115,7 +115,9 @@ class Engine:
 
     def close(self) -> None:
         if self.sql_engine is not None:
-            self.sql_engine.dispose()
+            from shouhou.db import engine as db_engine
+
+            db_engine.dispose(self.sql_engine)
 
     # --- rules ---------------------------------------------------------------------------
 

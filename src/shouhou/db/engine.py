@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
 
 from shouhou.errors import Conflict
@@ -46,6 +48,84 @@ def create(
     return engine
 
 
+class _Held:
+    """The connection one thread keeps between its units of work; returned to the pool when
+    the thread ends (its thread-local storage goes, and this with it)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn: Connection | None = conn
+
+    def __del__(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+
+
+class ConnectionKeeper:
+    """Lets each thread keep the connection of its last writing unit of work for the next one.
+
+    Checking a connection out of SQLAlchemy's pool and back costs a SQLite transition about
+    7 % of its time (docs/performance.md). Only SQLite files keep connections: there they are
+    file handles, and a thread keeps one only while the pool has room for the other threads
+    (``pool_size`` kept at most), so the API's thread pool never waits for one. PostgreSQL
+    connections stay in the pool, shared by all threads.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.local = threading.local()
+
+    def take(self) -> Connection:
+        """The thread's kept connection, or a new one from the pool."""
+        held: _Held | None = getattr(self.local, "held", None)
+        if held is not None and held.conn is not None:
+            conn, held.conn = held.conn, None
+            if not conn.closed and not conn.invalidated:
+                return conn
+            conn.close()
+        return self.engine.connect()
+
+    def give_back(self, conn: Connection) -> None:
+        """Keep ``conn`` (out of any transaction) for the thread's next unit of work if the pool
+        has room, else return it to the pool."""
+        pool = self.engine.pool
+        room = getattr(pool, "size", None)
+        checked_out = getattr(pool, "checkedout", None)
+        if (
+            conn.invalidated
+            or conn.in_transaction()
+            or room is None
+            or checked_out is None
+            or checked_out() > room()
+        ):
+            conn.close()
+            return
+        self.local.held = _Held(conn)
+
+    def release(self) -> None:
+        """Return the calling thread's kept connection to the pool (before ``dispose``)."""
+        held: _Held | None = getattr(self.local, "held", None)
+        if held is not None and held.conn is not None:
+            conn, held.conn = held.conn, None
+            conn.close()
+
+
+def keeper(engine: Engine) -> ConnectionKeeper | None:
+    """The connection keeper of an engine made by :func:`create`, if it keeps connections."""
+    found: ConnectionKeeper | None = engine.__dict__.get("shouhou_keeper")
+    return found
+
+
+def dispose(engine: Engine) -> None:
+    """Close the engine's connections, the calling thread's kept one included."""
+    kept = keeper(engine)
+    if kept is not None:
+        kept.release()
+    engine.dispose()
+
+
 def _lost_race(context: ExceptionContext) -> BaseException | None:
     state = getattr(context.original_exception, "sqlstate", None)
     if state in RETRYABLE_SQLSTATES:
@@ -74,6 +154,9 @@ def _sqlite(url: str, database: str | None) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    if not memory:  # a memory database has one connection, shared already
+        engine.__dict__["shouhou_keeper"] = ConnectionKeeper(engine)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

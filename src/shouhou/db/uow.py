@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 from pydantic_core import to_json
 from sqlalchemy import Connection, Engine, Table, func, select
 
+from shouhou.db import engine as db_engine
 from shouhou.db import serial, tables
 from shouhou.db.complaints import SqlComplaints, SqlEventLog, SqlLedger
 from shouhou.domain.events import Event
@@ -559,7 +560,9 @@ class SqlUnitOfWork:
         self.conn: Connection | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
-        self.conn = self.engine.connect()
+        kept = None if self.readonly else db_engine.keeper(self.engine)
+        self._kept = kept
+        self.conn = kept.take() if kept is not None else self.engine.connect()
         if self.readonly:
             self.conn.execution_options(shouhou_readonly=True)
         self.conn.begin()
@@ -586,7 +589,10 @@ class SqlUnitOfWork:
             if self.conn.in_transaction():
                 self.conn.rollback()
         finally:
-            self.conn.close()
+            if self._kept is not None and exc_type is None:
+                self._kept.give_back(self.conn)
+            else:
+                self.conn.close()
             self.conn = None
 
     def commit(self) -> None:
