@@ -60,6 +60,11 @@ class Rulebook:
         #: The base pack's rule for each deadline context that decides it (name, kind,
         #: promotion, shipping and return method): worked out once, looked up after.
         self._base_rules: dict[tuple[object, ...], DeadlineRule] = {}
+        #: Limits and reasons by name, and the compensation rule, as worked out: a timeout
+        #: asks for several of them, and each used to parse its spec again.
+        self._limits: dict[str, LimitRule] = {}
+        self._reasons: dict[Reason, ReasonRule] = {}
+        self._compensation: CompensationRule | None = None
         #: Each holiday pack's window as aware instants: [start, end).
         self._windows = {
             id(h.pack): (
@@ -132,6 +137,12 @@ class Rulebook:
         return start + rule.duration
 
     def limit(self, name: str) -> LimitRule:
+        found = self._limits.get(name)
+        if found is None:
+            found = self._limits[name] = self._limit(name)
+        return found
+
+    def _limit(self, name: str) -> LimitRule:
         spec = self.base_pack.limits.get(name)
         if spec is None:
             raise PolicyError(f"{self.base.ref} has no limit {name}")
@@ -143,6 +154,12 @@ class Rulebook:
         )
 
     def reason(self, reason: Reason) -> ReasonRule:
+        found = self._reasons.get(reason)
+        if found is None:
+            found = self._reasons[reason] = self._reason(reason)
+        return found
+
+    def _reason(self, reason: Reason) -> ReasonRule:
         spec = self.base_pack.reasons[reason]
         return ReasonRule(
             reason=reason,
@@ -154,6 +171,11 @@ class Rulebook:
         )
 
     def compensation(self) -> CompensationRule:
+        if self._compensation is None:
+            self._compensation = self._compensation_rule()
+        return self._compensation
+
+    def _compensation_rule(self) -> CompensationRule:
         spec = self.base_pack.compensation
         return CompensationRule(
             rate=Decimal(spec.rate),
