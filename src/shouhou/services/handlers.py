@@ -252,7 +252,7 @@ def fire_due(uow: UnitOfWork, rules_at: RulesAt, now: datetime, *, limit: int) -
 
 def _fire_claimed(
     uow: UnitOfWork, rules_at: RulesAt, now: datetime, limit: int
-) -> tuple[list[Fired], int]:
+) -> tuple[list[Fired], bool]:
     """What :func:`fire_due` fired, and whether more may be due.
 
     The batch is claimed at once, then fired in due order; it passes over the claimed ones
