@@ -318,7 +318,11 @@ def worker(
     once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
 ) -> None:
-    """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once."""
+    """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
+
+    A pass that fails (the database restarting, say) rolls back, is reported on stderr and is
+    tried again after the interval; with --once the command fails instead.
+    """
     from shouhou.bootstrap import Engine
     from shouhou.worker import Worker
 
@@ -340,7 +344,19 @@ def worker(
     runner = Worker(engine, on_fired=report)
     try:
         while True:
-            runner.run_once()
+            try:
+                runner.run_once()
+            except Exception as exc:
+                if once:
+                    raise
+                # The database restarting, a lock held too long: the pass rolled back, so
+                # nothing is half done; the next pass takes it from the start.
+                print(
+                    f"worker pass failed ({type(exc).__name__}: {exc}); "
+                    f"trying again in {interval:g}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if once:
                 return
             time.sleep(interval)

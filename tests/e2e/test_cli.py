@@ -84,3 +84,59 @@ def test_case_show_of_an_unknown_case_is_a_clear_error(tmp_path: Path) -> None:
     result = shouhou("case", "show", "nope", "--db", str(tmp_path / "x.db"))
     assert result.returncode == 1
     assert "no case nope" in result.stderr
+
+
+def test_a_worker_reports_a_failed_pass_and_carries_on(tmp_path: Path) -> None:
+    """A pass that fails (here: the deadlines table is away) rolls back and is reported on
+    stderr; the worker keeps polling and fires the deadline once the table is back."""
+    import signal
+    import time
+    from datetime import datetime, timedelta
+
+    from shouhou.bootstrap import Engine
+    from shouhou.domain.model import Order
+    from shouhou.domain.values import SHANGHAI
+
+    db = tmp_path / "worker.db"
+    paid = datetime(2024, 3, 1, 10, tzinfo=SHANGHAI)
+    engine = Engine.open(f"sqlite:///{db}", attachments=None)
+    try:
+        engine.place_order(
+            Order(id="o1", shop="s1", buyer="b1", total=100, created_at=paid, paid_at=paid)
+        )
+    finally:
+        engine.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE deadlines RENAME TO deadlines_away")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "shouhou", "worker", "--db", str(db), "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "SHOUHOU_ATTACHMENTS_DIR": str(tmp_path / "files")},
+    )
+    try:
+        assert worker.stderr is not None and worker.stdout is not None
+        failure = worker.stderr.readline()
+        assert "worker pass failed" in failure and "deadlines" in failure, failure
+        time.sleep(0.5)
+        assert worker.poll() is None, "the worker stopped after a failed pass"
+        with sqlite3.connect(db) as conn:
+            conn.execute("ALTER TABLE deadlines_away RENAME TO deadlines")
+        fired = json.loads(worker.stdout.readline())
+        assert (fired["fired"], fired["order"]) == ("ship_by", "o1")
+        assert datetime.fromisoformat(fired["due_at"]) == paid + timedelta(hours=72)
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.communicate(timeout=30)  # waits, and closes the pipes
+    assert worker.returncode == 0
+
+
+def test_a_worker_run_once_fails_loudly(tmp_path: Path) -> None:
+    db = tmp_path / "once.db"
+    assert shouhou("db", "upgrade", "--db", str(db)).returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE deadlines RENAME TO deadlines_away")
+    result = shouhou("worker", "--once", "--db", str(db))
+    assert result.returncode != 0
+    assert "deadlines" in result.stderr
