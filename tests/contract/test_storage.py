@@ -704,3 +704,57 @@ class TestFiringInDueOrder:
             "buyer_ship_return",
         ]
         assert engine.run_due(T0 + timedelta(days=30)) == []
+
+
+# --- outbox rows keep the stored event; readers get the event's view ----------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    if request.param == "sqlite":
+        yield from _sql(f"sqlite:///{tmp_path / 'outbox.db'}", "sqlite")
+    else:
+        yield from _postgres(POSTGRES_URL)
+
+
+def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
+    sql_storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An outbox row stores its event as the timeline does and is rendered when read; what a
+    subscriber gets must be exactly the payload the change produced, for every kind of event
+    a return, a refund and a timeout write."""
+    from shouhou.db import uow as sql_uow
+    from shouhou.db.api import SqlWebhooks
+    from shouhou.services import outbox as outbox_service
+
+    written: list[dict[str, Any]] = []
+    add = sql_uow._Outbox.add
+
+    def record(self: Any, messages: Sequence[Any]) -> None:
+        written.extend(outbox_service.payload(m) for m in messages)
+        add(self, messages)
+
+    monkeypatch.setattr(sql_uow._Outbox, "add", record)
+    engine = _engine_with_cases(
+        sql_storage,
+        {"c1": ("return_refund", timedelta(0)), "c2": ("refund_only", timedelta(days=1))},
+    )
+    engine.execute(engine.build("agree", actor="seller:s1", target={"case_id": "c1"}))
+    engine.execute(
+        engine.build(
+            "ship_return",
+            actor="buyer:b1",
+            target={"case_id": "c1"},
+            params={"carrier": "SF", "waybill": "SF1", "method": "express"},
+        )
+    )
+    engine.execute(engine.build("confirm_receipt", actor="seller:s1", target={"case_id": "c1"}))
+    engine.run_due(T0 + timedelta(days=30))  # c2's seller never answers: refunded
+    with sql_storage.new_uow() as uow:
+        assert isinstance(uow, SqlUnitOfWork) and uow.conn is not None
+        read = [e.data for e in SqlWebhooks(uow.conn).events(after=0, limit=1000)]
+    assert len(read) == len(written) > 20
+    assert read == written
+    kinds = {p["event"]["type"] for p in read if "event" in p}
+    assert {"Applied", "Agreed", "ReturnShipped", "Refunded", "DeadlineSet"} <= kinds
+    assert {"DeadlineFired", "StatusChanged", "OrderPlaced", "CaseEndedOnOrder"} <= kinds

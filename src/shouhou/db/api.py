@@ -26,6 +26,7 @@ from shouhou.db import serial, tables
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Role
 from shouhou.errors import Conflict
+from shouhou.services import outbox
 from shouhou.services.integration import (
     ApiKey,
     Approaching,
@@ -230,7 +231,7 @@ class SqlWebhooks:
             subject_type=row.subject_type,
             subject_id=row.subject_id,
             occurred_at=row.occurred_at,
-            data=row.data,
+            data=outbox.from_stored(row.data, serial.load_event),
         )
 
     @staticmethod

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, insert
 
 from shouhou.db import tables
+from shouhou.services import outbox
 from shouhou.services.ports import OutboxMessage
 
 
@@ -25,7 +26,7 @@ class SqlOutbox:
                     "subject_type": m.subject_type,
                     "subject_id": m.subject_id,
                     "occurred_at": m.occurred_at,
-                    "data": m.data,
+                    "data": outbox.payload(m),
                 }
                 for m in messages
             ],

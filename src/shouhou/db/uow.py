@@ -33,6 +33,7 @@ from shouhou.db.complaints import SqlComplaints, SqlEventLog, SqlLedger
 from shouhou.domain.events import Event
 from shouhou.domain.model import Case, CaseStatus, Deadline, Order
 from shouhou.errors import Conflict
+from shouhou.services import outbox
 from shouhou.services.ports import DueDeadline, OutboxMessage, StoredEvent
 
 T = TypeVar("T", Case, Order)
@@ -215,6 +216,18 @@ class _Cursor:
         self.cursor = dbapi.cursor()
         self.d = dialect
         self.sql = dialect.sql
+        #: Each event appended in this unit of work, as JSON, by ``id``: the outbox keeps the
+        #: same text. The event is held with it, so that its ``id`` is not reused meanwhile.
+        self.dumped: dict[int, tuple[Event, str]] = {}
+
+    def event_json(self, event: Event) -> str:
+        """``event`` as the timeline stores it (serialized once per unit of work)."""
+        found = self.dumped.get(id(event))
+        if found is not None and found[0] is event:
+            return found[1]
+        text = serial.dump_json(event)
+        self.dumped[id(event)] = (event, text)
+        return text
 
     def run(self, key: str, params: dict[str, Any]) -> Any:
         try:
@@ -267,7 +280,7 @@ def _append(cur: _Cursor, stream: str, stream_id: str, events: Sequence[Event]) 
                 "type": type(ev).__name__,
                 "at": moment(ev.at),
                 "actor": ev.actor,
-                "data": serial.dump_json(ev),
+                "data": cur.event_json(ev),
             }
             for ev in events
         ],
@@ -530,6 +543,8 @@ class _Outbox:
 
     def __init__(self, cur: _Cursor) -> None:
         self.cur = cur
+        #: The data last serialized, and its text: the messages of one change share it.
+        self._last: tuple[dict[str, Any], str] | None = None
 
     def add(self, messages: Sequence[OutboxMessage]) -> None:
         if not messages:
@@ -544,11 +559,29 @@ class _Outbox:
                     "subject_type": m.subject_type,
                     "subject_id": m.subject_id,
                     "occurred_at": moment(m.occurred_at),
-                    "data": to_json(m.data).decode(),
+                    "data": self._data(m),
                 }
                 for m in messages
             ],
         )
+
+    def _data(self, message: OutboxMessage) -> str:
+        """The row's JSON: the data, and the event as the timeline stores it (the payload's
+        view of it is rendered when the row is read, by :func:`outbox.from_stored`)."""
+        data = message.data
+        last = self._last
+        if last is not None and last[0] is data:
+            text = last[1]
+        else:
+            text = to_json(data).decode()
+            self._last = (data, text)
+        if message.event is None:
+            return text
+        stored = (
+            f'"{outbox.STORED_EVENT}":{{"type":"{type(message.event).__name__}",'
+            f'"data":{self.cur.event_json(message.event)}}}'
+        )
+        return f"{text[:-1]},{stored}}}" if text != "{}" else f"{{{stored}}}"
 
 
 class SqlUnitOfWork:

@@ -10,7 +10,7 @@ classes get a name by the same rules, so nothing here changes when the domain gr
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shouhou.domain import events as e
@@ -93,7 +93,8 @@ def _subject(stream: str, subject: Case | Order | Complaint) -> dict[str, Any]:
 def messages(
     stream: str, subject: Case | Order | Complaint, events: Sequence[e.Event]
 ) -> list[OutboxMessage]:
-    """One outbox message per event; ``subject`` is the state after all of ``events``."""
+    """One outbox message per event; ``subject`` is the state after all of ``events``. The
+    messages share one ``data``: the subject's fields (the event's view is added on reading)."""
     about = _subject(stream, subject)
     return [
         OutboxMessage(
@@ -101,7 +102,31 @@ def messages(
             subject_type=stream,
             subject_id=subject.id,
             occurred_at=event.at,
-            data={**about, "event": event_fields(event, int)},
+            data=about,
+            event=event,
         )
         for event in events
     ]
+
+
+def payload(message: OutboxMessage) -> dict[str, Any]:
+    """The whole payload of ``message``: its data, and the view of its event if it has one."""
+    if message.event is None:
+        return message.data
+    return {**message.data, "event": event_fields(message.event, int)}
+
+
+#: The key under which a stored outbox row keeps its event as the timeline stores it
+#: (``{"type": "Refunded", "data": {…}}``) until it is read (:func:`from_stored`).
+STORED_EVENT = "stored_event"
+
+
+def from_stored(data: dict[str, Any], load: Callable[[str, Any], e.Event]) -> dict[str, Any]:
+    """The payload of a stored outbox row: as stored, or with its stored event, loaded with
+    ``load`` (kind, data), turned into the event's view: the same view the API's timeline
+    shows, since the timeline is read from the same stored events."""
+    stored = data.get(STORED_EVENT)
+    if stored is None:
+        return data
+    about = {key: value for key, value in data.items() if key != STORED_EVENT}
+    return {**about, "event": event_fields(load(stored["type"], stored["data"]), int)}

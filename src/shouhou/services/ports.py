@@ -94,13 +94,20 @@ class DeadlineStore(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class OutboxMessage:
-    """A webhook event waiting to be delivered, written in the transaction of its change."""
+    """A webhook event waiting to be delivered, written in the transaction of its change.
+
+    The payload is ``data``; with ``event`` it is ``data`` plus the event's view under
+    ``"event"`` (:func:`shouhou.services.outbox.payload`). The view is left to whoever reads
+    the message, so that storage may keep the event as the timeline stores it and render the
+    view when the message is delivered: off the path of the change (docs/performance.md).
+    """
 
     type: str  # ``case.agreed``, ``deadline.fired``, ``order.shipped`` …
     subject_type: str  # ``case`` or ``order``
     subject_id: str
     occurred_at: datetime
     data: dict[str, Any]
+    event: Event | None = None
 
 
 class Outbox(Protocol):
