@@ -102,3 +102,28 @@ def test_only_sqlite_files_keep_connections(tmp_path: Path) -> None:
     finally:
         memory.dispose()
         postgres.dispose()
+
+
+def test_a_writer_that_cannot_begin_holds_nothing_and_the_next_one_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_S", 0.1)
+    path = tmp_path / "busy.db"
+    sql = db_engine.create(f"sqlite:///{path}")
+    db_engine.upgrade(sql)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database
+        locked = (sqlite3.OperationalError, sa.exc.OperationalError)
+        with pytest.raises(locked), SqlUnitOfWork(sql):
+            pass
+        assert checked_out(sql) == 0
+        blocker.execute("ROLLBACK")
+        with SqlUnitOfWork(sql) as uow:
+            assert uow.deadlines.pending_count() == 0
+            uow.commit()
+    finally:
+        blocker.close()
+        db_engine.dispose(sql)

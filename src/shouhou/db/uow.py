@@ -598,7 +598,12 @@ class SqlUnitOfWork:
         self.conn = kept.take() if kept is not None else self.engine.connect()
         if self.readonly:
             self.conn.execution_options(shouhou_readonly=True)
-        self.conn.begin()
+        try:
+            self.conn.begin()  # on SQLite, BEGIN IMMEDIATE may time out behind another writer
+        except BaseException:
+            self.conn.close()  # not kept: it may be in any state
+            self.conn = None
+            raise
         self._cursor = _Cursor(self.conn, _dialect(self.conn.dialect.name, readonly=self.readonly))
         known: Known = {}
         self.orders = SqlOrders(self.conn, self._cursor, known)
