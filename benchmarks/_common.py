@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
@@ -133,30 +132,6 @@ def analyze(db: Database) -> None:
                 conn.commit()
         finally:
             sql.dispose()
-
-
-class OneTransaction:
-    """Every use case run in it joins one open unit of work: for building data fast."""
-
-    def __init__(self, outer: Any) -> None:
-        self.outer = outer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.outer, name)
-
-    def __enter__(self) -> OneTransaction:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """The outer unit of work commits or rolls back."""
-
-    def commit(self) -> None:
-        """The outer unit of work commits."""
 
 
 def mark_outbox_delivered(db: Database) -> None:

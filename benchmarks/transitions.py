@@ -25,6 +25,7 @@ from shouhou.db import engine as db_engine
 from shouhou.db import tables
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Order
+from shouhou.services.integration import joined
 
 T0 = datetime(2024, 3, 1, 2, tzinfo=UTC)
 STEPS = [
@@ -40,7 +41,7 @@ def place_orders(db: _common.Database, count: int) -> None:
     sql = db.engine()
     try:
         with SqlUnitOfWork(sql) as uow:
-            engine = Engine(lambda: _common.OneTransaction(uow), clock=VirtualClock(T0))
+            engine = Engine(lambda: joined(uow), clock=VirtualClock(T0))
             for i in range(count):
                 engine.place_order(
                     Order(

@@ -34,7 +34,6 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -47,6 +46,7 @@ from shouhou.db import tables
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Order
 from shouhou.errors import ActionRefused, Conflict, NotAllowed
+from shouhou.services.integration import joined
 
 POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 #: Cases whose seller_respond deadline is long past when the test runs: the workers' work.
@@ -159,31 +159,6 @@ def kind(i: int) -> str:
     return "return_refund" if i % 3 == 0 else "refund_only"
 
 
-class OneTransaction:
-    """Every use case run in it joins one open unit of work: building thousands of cases
-    costs one commit instead of thousands."""
-
-    def __init__(self, outer: SqlUnitOfWork) -> None:
-        self.outer = outer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.outer, name)
-
-    def __enter__(self) -> OneTransaction:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """The outer unit of work commits or rolls back, at the end."""
-
-    def commit(self) -> None:
-        """The outer unit of work commits, at the end."""
-
-
 def _open_cases(engine: Engine, clock: VirtualClock, numbers: range, opened_at: datetime) -> None:
     clock.set(opened_at)
     for i in numbers:
@@ -214,7 +189,7 @@ def build_marketplace(url: str, now: datetime) -> None:
         db_engine.upgrade(sql)
         with SqlUnitOfWork(sql) as uow:
             clock = VirtualClock(now - timedelta(days=10))
-            engine = Engine(lambda: OneTransaction(uow), clock=clock)  # type: ignore[arg-type, return-value]
+            engine = Engine(lambda: joined(uow), clock=clock)
             _open_cases(engine, clock, range(DUE_CASES), now - timedelta(days=10))
             live = range(DUE_CASES, DUE_CASES + LIVE_CASES)
             _open_cases(engine, clock, live, now - timedelta(hours=1))
