@@ -129,6 +129,8 @@ def test_lists_show_each_caller_only_what_they_may_see(
     orders = {o["id"] for o in client.get("/v1/orders").json()["items"]}
     # asking for someone else's cases by filter shows nothing either
     snooping = client.get("/v1/cases", params={"buyer": "b1", "shop": "s1"}).json()["items"]
+    params = {"buyer": "b1", "shop": "s1"}
+    snooped_orders = {o["id"] for o in client.get("/v1/orders", params=params).json()["items"]}
 
     assert cases == ([world] if who in SEES else [])
     assert [c["id"] for c in snooping] == ([world] if who in SEES else [])
@@ -142,6 +144,7 @@ def test_lists_show_each_caller_only_what_they_may_see(
         PLATFORM_AS_SELLER: {"o1"},
     }
     assert orders == mine.get(who, {"o1", "o2"})
+    assert snooped_orders == {"o1"} & mine.get(who, {"o1", "o2"})
 
 
 #: Expected status of each case action by caller: the seller's agree, the buyer's withdraw.

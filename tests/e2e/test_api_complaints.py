@@ -54,6 +54,10 @@ def test_complaints_ledgers_and_metrics_are_seen_only_by_their_parties(api: ApiS
     assert status("buyer:b1", "/v1/shops/s1/metrics") == 403
     assert status("platform", "/v1/shops/s1/metrics") == 200
     assert api.client("buyer:b2").get("/v1/complaints").json()["items"] == []
+    snooping = api.client("seller:s2").get("/v1/complaints", params={"shop": "s1"}).json()
+    assert snooping["items"] == []
+    mine = api.client("seller:s1").get("/v1/complaints", params={"shop": "s1"}).json()
+    assert [k["id"] for k in mine["items"]] == [complaint_id]
 
 
 def test_only_the_buyer_withdraws_and_only_an_agent_rules(api: ApiServer) -> None:

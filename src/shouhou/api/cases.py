@@ -24,7 +24,7 @@ from shouhou.api.deps import (
 )
 from shouhou.domain import cases as case_rules
 from shouhou.domain import commands as c
-from shouhou.domain.model import Case, CaseStatus, Role
+from shouhou.domain.model import Case, CaseStatus
 from shouhou.errors import NotFound
 from shouhou.services import views
 from shouhou.services.integration import ApiUnitOfWork, CaseFilter, joined
@@ -100,14 +100,10 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:
-    if who.actor.role == Role.BUYER:
-        if buyer not in (None, who.actor.id):
-            return {"items": [], "next_cursor": None}
-        buyer = who.actor.id
-    if who.actor.role == Role.SELLER:
-        if shop not in (None, who.actor.id):
-            return {"items": [], "next_cursor": None}
-        shop = who.actor.id
+    scoped = who.scope(shop, buyer)
+    if scoped is None:
+        return {"items": [], "next_cursor": None}
+    shop, buyer = scoped
     where = CaseFilter(
         statuses=tuple(status),
         shop=shop,

@@ -83,6 +83,15 @@ class Principal:
             return shop == self.actor.id
         return True  # agents and the platform see everything
 
+    def scope(self, shop: str | None, buyer: str | None) -> tuple[str | None, str | None] | None:
+        """A list's ``shop`` and ``buyer`` filters narrowed to what this caller may see, or
+        None when the filters ask for someone else's (the list is then empty)."""
+        if self.actor.role == Role.BUYER:
+            return None if buyer not in (None, self.actor.id) else (shop, self.actor.id)
+        if self.actor.role == Role.SELLER:
+            return None if shop not in (None, self.actor.id) else (self.actor.id, buyer)
+        return shop, buyer
+
     def require(self, *roles: Role) -> None:
         if self.actor.role not in roles:
             who = " or ".join(r.value for r in roles)

@@ -110,14 +110,10 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:
-    if who.actor.role == Role.BUYER:
-        if buyer not in (None, who.actor.id):
-            return {"items": [], "next_cursor": None}
-        buyer = who.actor.id
-    if who.actor.role == Role.SELLER:
-        if shop not in (None, who.actor.id):
-            return {"items": [], "next_cursor": None}
-        shop = who.actor.id
+    scoped = who.scope(shop, buyer)
+    if scoped is None:
+        return {"items": [], "next_cursor": None}
+    shop, buyer = scoped
     where = OrderFilter(statuses=tuple(status), shop=shop, buyer=buyer, after=decode_cursor(cursor))
     with ctx.reader() as uow:
         found = uow.queries.orders(where, limit + 1)

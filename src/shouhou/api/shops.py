@@ -104,10 +104,10 @@ def list_complaints(
     shop: Annotated[str | None, IdQuery] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
-    if who.actor.role == Role.SELLER:
-        if shop not in (None, who.actor.id):
-            return {"items": [], "next_cursor": None}
-        shop = who.actor.id
+    scoped = who.scope(shop, None)
+    if scoped is None:
+        return {"items": [], "next_cursor": None}
+    shop = scoped[0]  # a buyer's own complaints are picked below
     with ctx.reader() as uow:
         found = uow.complaints.list(shop=shop, status=status, limit=10 * MAX_PAGE)
     mine = [k for k in found if who.sees(k.shop, k.buyer)][:limit]
