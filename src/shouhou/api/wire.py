@@ -195,8 +195,8 @@ class Explanation(Open):
     rules: list[dict[str, Any]]
 
 
-class CaseView(Open):
-    """The case view of SPEC §1, with the actions the caller may take now."""
+class _CaseFields(Open):
+    """What a case view and a case in a list both show."""
 
     id: str
     order: str
@@ -210,6 +210,11 @@ class CaseView(Open):
     refund_amount: int
     deadline: Deadline | None
     closed_reason: str | None
+
+
+class CaseView(_CaseFields):
+    """The case view of SPEC §1, with the actions the caller may take now."""
+
     available_actions: list[str]
     timeline: list[dict[str, Any]]
     explanation: Explanation
@@ -223,21 +228,9 @@ class AttachmentView(Open):
     filename: str
 
 
-class CaseSummary(Open):
+class CaseSummary(_CaseFields):
     """A case in a list: the view without timeline and explanation."""
 
-    id: str
-    order: str
-    shop: str
-    buyer: str
-    kind: str
-    phase: str
-    reason: str
-    status: str
-    requested_amount: int
-    refund_amount: int
-    deadline: Deadline | None
-    closed_reason: str | None
     opened_at: str
     available_actions: list[str]
     version: int
