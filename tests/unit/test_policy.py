@@ -189,6 +189,26 @@ def test_the_registry_picks_the_newest_version_in_force_at_an_instant() -> None:
     assert registry.in_force("tmall-standard", sh(2024, 1, 1)).ref == "tmall-standard@2"
 
 
+def test_the_engine_hands_out_the_rulebook_in_force_at_each_instant() -> None:
+    """``Engine.rules_at`` remembers a rulebook per period between version changes; the
+    period starts at the new version's ``effective_from`` itself."""
+    from shouhou.bootstrap import Engine
+    from shouhou.testing import MemoryUnitOfWork
+
+    def edit(data: dict[str, Any]) -> None:
+        data["version"] = 2
+        data["effective_from"] = "2024-01-01T00:00:00+08:00"
+
+    registry = Registry([_bundled("tmall-standard"), parse_pack(_edited("tmall-standard", edit))])
+    engine = Engine(MemoryUnitOfWork, registry=registry, policies=["tmall-standard"])
+    before, boundary = sh(2023, 12, 31, 23, 59), sh(2024, 1, 1)
+    for _ in range(2):  # the second round comes from what the engine remembered
+        assert engine.rules_at(before).ref == "tmall-standard@1"
+        assert engine.rules_at(boundary).ref == "tmall-standard@2"
+        assert engine.rules_at(boundary - timedelta(microseconds=1)).ref == "tmall-standard@1"
+        assert engine.rules_at(None).ref == "tmall-standard@2"
+
+
 def test_an_unknown_pack_name_is_refused() -> None:
     with pytest.raises(PolicyError, match="unknown pack 'nope'"):
         Registry.default().versions("nope")
