@@ -121,3 +121,29 @@ def test_naive_times_are_refused() -> None:
 def test_aware_times_pass_through() -> None:
     moment = datetime(2023, 3, 1, 10, 0, tzinfo=SHANGHAI)
     assert require_aware(moment) is moment
+
+
+def test_evolve_gives_what_dataclasses_replace_gives_and_refuses_unknown_fields() -> None:
+    from dataclasses import replace
+
+    from shouhou.domain.model import Case, CaseKind, CaseStatus, Phase, Reason, evolve
+
+    case = Case(
+        id="c1",
+        order_id="o1",
+        shop="s1",
+        buyer="b1",
+        kind=CaseKind.REFUND_ONLY,
+        phase=Phase.IN_SALE,
+        reason=Reason.QUALITY,
+        requested_amount=100,
+        opened_at=datetime(2024, 3, 1),
+    )
+    changed = evolve(case, status=CaseStatus.REFUNDED, refund_amount=100)
+    assert changed == replace(case, status=CaseStatus.REFUNDED, refund_amount=100)
+    assert hash(changed) == hash(replace(case, status=CaseStatus.REFUNDED, refund_amount=100))
+    assert case.status == CaseStatus.AWAITING_SELLER  # the original is untouched
+    with pytest.raises(TypeError, match="no field colour"):
+        evolve(case, colour="red")
+    with pytest.raises(AttributeError):
+        changed.status = CaseStatus.CLOSED  # type: ignore[misc]  # still frozen
