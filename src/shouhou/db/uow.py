@@ -538,8 +538,8 @@ class SqlDeadlines:
 
 
 class _Outbox:
-    """The rows of :class:`shouhou.db.outbox.SqlOutbox`, written through the unit of work's
-    cursor: the outbox is written by every transition, so it is on the hot path."""
+    """The outbox table (``tables.outbox``), written through the unit of work's cursor: every
+    transition writes to it, so it is on the hot path."""
 
     def __init__(self, cur: _Cursor) -> None:
         self.cur = cur
