@@ -234,26 +234,12 @@ def _fire_case(
 # --- deadlines ---------------------------------------------------------------------------
 
 
-def fire_next(uow: UnitOfWork, rules_at: RulesAt, now: datetime) -> Fired | None:
-    """Fire the earliest deadline due at or before ``now`` in its own transaction.
-
-    The deadline is stamped with its due time, so what it starts runs from there. Returns
-    None when nothing is due.
-    """
-    fired = fire_due(uow, rules_at, now, limit=1)
-    return fired[0] if fired else None
-
-
-def fire_due(uow: UnitOfWork, rules_at: RulesAt, now: datetime, *, limit: int) -> list[Fired]:
-    """Fire up to ``limit`` deadlines due at or before ``now``, earliest first, in one
-    transaction: all of them, or none if one fails. Each is stamped with its due time."""
-    return _fire_claimed(uow, rules_at, now, limit)[0]
-
-
-def _fire_claimed(
+def fire_due(
     uow: UnitOfWork, rules_at: RulesAt, now: datetime, limit: int
 ) -> tuple[list[Fired], bool]:
-    """What :func:`fire_due` fired, and whether more may be due.
+    """Fire up to ``limit`` deadlines due at or before ``now`` in one transaction (all of
+    them, or none if one fails), each stamped with its due time; what fired, and whether more
+    may be due.
 
     The batch is claimed at once, then fired in due order; it passes over the claimed ones
     that firing an earlier one fired or replaced, and stops before one due after a deadline
@@ -330,7 +316,7 @@ def run_due(
         if limit is not None:
             size = min(size, limit - len(fired))
         try:
-            batch, more = _fire_claimed(uow_factory(), rules_at, now, size)
+            batch, more = fire_due(uow_factory(), rules_at, now, size)
         except Conflict:
             conflicts += 1  # another worker fired or changed one first: look again
             if conflicts > MAX_CONFLICTS_IN_A_ROW:
