@@ -15,8 +15,8 @@ from rich.table import Table
 
 from shouhou import shop_cli
 from shouhou.api import cli as api_cli
+from shouhou.cli_options import DbOption, db_url
 from shouhou.errors import ActionRefused, PolicyError
-from shouhou.settings import Settings
 
 app = typer.Typer(help="shouhou (售后): the after-sales engine.", no_args_is_help=True)
 policy_app = typer.Typer(help="Rulebook packs: list, show, validate.", no_args_is_help=True)
@@ -38,17 +38,6 @@ app.command()(api_cli.serve)
 
 console = Console()
 err = Console(stderr=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL or SQLite file (default: $SHOUHOU_DATABASE_URL)."),
-]
-
-
-def _url(db: str | None) -> str:
-    if db is None:
-        return Settings.from_env().database_url
-    return db if "://" in db else f"sqlite:///{db}"
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -142,7 +131,7 @@ def scenario_run(
     """Run scenario files; print JSON lines; exit 0 (all hold), 1 (a failure), 2 (invalid file)."""
     from shouhou.sim.scenario import print_json, run_files
 
-    raise typer.Exit(run_files(files, print_json, _url(db)))
+    raise typer.Exit(run_files(files, print_json, db_url(db)))
 
 
 # --- cases -------------------------------------------------------------------------------
@@ -159,7 +148,7 @@ def case_show(
     from shouhou.bootstrap import Engine
     from shouhou.domain.values import format_yuan, local
 
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         view = engine.view(case_id, money=format_yuan)
     except ActionRefused as exc:
@@ -200,7 +189,7 @@ def case_explain(
     """Print why a case stands where it does, with every rule behind it."""
     from shouhou.bootstrap import Engine
 
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         view = engine.view(case_id)
     except ActionRefused as exc:
@@ -239,7 +228,7 @@ def queue_interventions(
     from shouhou.bootstrap import Engine
     from shouhou.domain.values import format_yuan, local
 
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         waiting = engine.intervention_queue()
     finally:
@@ -286,7 +275,7 @@ def attach(file: Path, db: DbOption = None) -> None:
         data = file.read_bytes()
     except OSError as exc:
         raise _fail(f"can't read {file}: {exc.strerror}") from None
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         stored = engine.attach(data, file.name)
     except ActionRefused as exc:
@@ -306,7 +295,7 @@ def db_upgrade(db: DbOption = None) -> None:
     """Create or migrate the schema to the newest version."""
     from shouhou.db import engine as db_engine
 
-    sql = db_engine.create(_url(db))
+    sql = db_engine.create(db_url(db))
     db_engine.upgrade(sql)
     sql.dispose()
     console.print("schema is up to date")
@@ -326,7 +315,7 @@ def worker(
     from shouhou.bootstrap import Engine
     from shouhou.worker import Worker
 
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
 
     def report(fired: Any) -> None:
         print(

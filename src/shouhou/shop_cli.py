@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shouhou.cli_options import DbOption, db_url
 from shouhou.domain.values import SHANGHAI, format_yuan, local, parse_duration
 from shouhou.errors import ActionRefused
 from shouhou.services.report import REPORT_DAYS
-from shouhou.settings import Settings
 
 shop_app = typer.Typer(help="A shop's metrics and after-sales report.", no_args_is_help=True)
 console = Console()
@@ -26,10 +26,6 @@ err = Console(stderr=True)
 #: The longest history a report draws, in days.
 MAX_REPORT_DAYS = 730
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL or SQLite file (default: $SHOUHOU_DATABASE_URL)."),
-]
 AtOption = Annotated[
     str | None,
     typer.Option(
@@ -40,12 +36,6 @@ AtOption = Annotated[
 WindowOption = Annotated[
     str, typer.Option("--window", help="Length of the rolling window (30d, 7d, 72h).")
 ]
-
-
-def _url(db: str | None) -> str:
-    if db is None:
-        return Settings.from_env().database_url
-    return db if "://" in db else f"sqlite:///{db}"
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -124,7 +114,7 @@ def shop_metrics(
     from shouhou.services.views import shop_view
 
     when, span = _moment(at), _window(window)
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         metrics = engine.shop_metrics(shop, when, span)
     finally:
@@ -160,7 +150,7 @@ def shop_report(
     from shouhou.services.report import report_view
 
     when, span = _moment(at), _window(window)
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         report = engine.shop_report(shop, when, days=days, window=span)
     finally:
@@ -229,7 +219,7 @@ def case_replies(
         chosen = language(lang)
     except ActionRefused as exc:
         raise typer.BadParameter(exc.message, param_hint="--lang") from None
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         case = engine.case(case_id)
         order = engine.order(case.order_id)

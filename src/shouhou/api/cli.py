@@ -11,24 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shouhou.cli_options import DbOption, db_url
 from shouhou.domain.values import format_duration, parse_duration
 from shouhou.errors import ActionRefused
-from shouhou.settings import Settings
 
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL or SQLite file (default: $SHOUHOU_DATABASE_URL)."),
-]
-
-
-def _url(db: str | None) -> str:
-    if db is None:
-        return Settings.from_env().database_url
-    return db if "://" in db else f"sqlite:///{db}"
 
 
 def _duration(text: str) -> timedelta:
@@ -48,7 +37,7 @@ def keys_create(
     from shouhou.bootstrap import Engine
     from shouhou.services.integration import create_key
 
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         assert engine.integration is not None
         key, token = create_key(engine.integration(), principal, name, engine.clock.now())
@@ -66,7 +55,7 @@ def keys_list(db: DbOption = None) -> None:
     """List API keys (never their secrets)."""
     from shouhou.bootstrap import Engine
 
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         assert engine.integration_reader is not None
         with engine.integration_reader() as uow:
@@ -91,7 +80,7 @@ def keys_revoke(key_id: str, db: DbOption = None) -> None:
     """Revoke an API key at once; exit 1 if there is no such active key."""
     from shouhou.bootstrap import Engine
 
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     try:
         assert engine.integration is not None
         with engine.integration() as uow:
@@ -146,7 +135,7 @@ def serve(
     lead = _duration(approaching)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("shouhou").setLevel(logging.INFO)
-    engine = Engine.open(_url(db))
+    engine = Engine.open(db_url(db))
     app = create_app(engine)
     base = f"http://{host}:{port}"
     console.print(f"shouhou API on [bold]{base}[/bold]  (OpenAPI docs: {base}/docs)")

@@ -13,7 +13,7 @@ from shouhou.domain.model import TERMINAL_STATUSES, Order
 from shouhou.domain.servicereport import Product, ServiceSummary, summarise
 from shouhou.services.complaints import LOOKBACK
 from shouhou.services.ports import LoggedEvent, UnitOfWork
-from shouhou.services.views import Money, shop_view
+from shouhou.services.views import SHOP_METRICS, Money, shop_view
 
 #: Days of history a report covers by default: its summary and its chart.
 REPORT_DAYS = 90
@@ -124,16 +124,4 @@ def report_view(report: ShopReport, *, money: Money = int) -> dict[str, Any]:
 
 def _point(shop: str, metrics: Metrics, money: Money) -> dict[str, Any]:
     view = shop_view(shop, metrics, money=money)
-    return {"until": view["until"], **{name: view[name] for name in SERIES}}
-
-
-#: The metrics each point of a report's series carries (SPEC §9 names).
-SERIES = (
-    "dispute_rate",
-    "self_completion_rate",
-    "avg_completion_hours",
-    "within_72h_rate",
-    "refund_rate",
-    "penalty_points",
-    "compensation_paid",
-)
+    return {"until": view["until"], **{name: view[name] for name in SHOP_METRICS}}
