@@ -10,7 +10,6 @@ buyer instead (SPEC §7), once per order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from shouhou.domain import commands as c
@@ -23,6 +22,7 @@ from shouhou.domain.model import (
     Order,
     OrderStatus,
     Role,
+    evolve,
 )
 from shouhou.domain.rules import ComplaintRule, Rules
 from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
@@ -49,16 +49,16 @@ def apply(complaint: Complaint | None, event: e.Event) -> Complaint:
     assert complaint is not None
     match event:
         case e.ComplaintWithdrawn():
-            return replace(complaint, status=ComplaintStatus.WITHDRAWN)
+            return evolve(complaint, status=ComplaintStatus.WITHDRAWN)
         case e.ComplaintRuled():
-            return replace(
+            return evolve(
                 complaint,
                 status=ComplaintStatus(event.decision),
                 ruled_at=event.at,
                 decision_reason=event.reason,
             )
         case e.CompensationAwarded():
-            return replace(complaint, compensation=event.compensation)
+            return evolve(complaint, compensation=event.compensation)
     return complaint
 
 

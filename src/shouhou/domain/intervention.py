@@ -7,7 +7,6 @@ agent rules in ``review``. A ruling of ``continue`` resumes the suspended status
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from shouhou.domain import commands as c
@@ -26,6 +25,7 @@ from shouhou.domain.model import (
     RulingOutcome,
     Stage,
     Suspended,
+    evolve,
 )
 from shouhou.domain.outcome import Outcome, refunded
 from shouhou.domain.rules import Rules
@@ -158,7 +158,7 @@ def _resume(case: Case, ruled: e.Ruled, now: datetime) -> Outcome:
     assert suspended is not None
     deadline = suspended.deadline
     if deadline is not None and suspended.remaining is not None:
-        deadline = replace(
+        deadline = evolve(
             deadline, due_at=now + suspended.remaining, started_at=now, duration=suspended.remaining
         )
     return Outcome(events=[ruled], target=suspended.status, deadline=deadline)

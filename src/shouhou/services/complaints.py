@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from shouhou.domain import commands as c
 from shouhou.domain import complaints
 from shouhou.domain import events as e
 from shouhou.domain.metrics import Metrics, compute
-from shouhou.domain.model import Complaint
+from shouhou.domain.model import Complaint, evolve
 from shouhou.errors import Conflict, NotFound
 from shouhou.services import handlers, outbox
 from shouhou.services.handlers import RulesAt
@@ -30,7 +29,7 @@ def _save(uow: UnitOfWork, complaint: Complaint, events: Sequence[e.Event]) -> C
     uow.complaints.save(after, events)
     uow.ledger.add(ledger_entries("complaint", after.id, events))
     uow.outbox.add(outbox.messages("complaint", after, events))
-    return replace(after, version=after.version + 1)
+    return evolve(after, version=after.version + 1)
 
 
 def complaint_action(
@@ -56,7 +55,7 @@ def complaint_action(
             result = complaints.fold(None, events)
             uow.complaints.add(result, events)
             uow.outbox.add(outbox.messages("complaint", result, events))
-            result = replace(result, version=1)
+            result = evolve(result, version=1)
         elif isinstance(cmd, c.WithdrawComplaint):
             complaint = _complaint(uow, cmd.complaint_id)
             result = _save(uow, complaint, complaints.withdraw(complaint, cmd, now))
