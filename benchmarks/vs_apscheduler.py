@@ -76,8 +76,10 @@ def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
                 uow.deadlines.sync("order", f"o{n}", _deadline(n))
                 uow.commit()
         scheduled = time.perf_counter()
+        _common.analyze(db)  # not timed: as autovacuum would after a burst, both sides
         COUNTER.count = 0
         now = datetime.now(UTC)
+        firing = time.perf_counter()
         while True:  # the worker's loop: FIRE_BATCH claimed at once, one transaction
             with SqlUnitOfWork(sql) as uow:
                 claimed = uow.deadlines.claim_due(now, FIRE_BATCH)
@@ -91,7 +93,7 @@ def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
         assert COUNTER.count == jobs, COUNTER.count
     finally:
         sql.dispose()
-    return scheduled - started, fired - scheduled
+    return scheduled - started, fired - firing
 
 
 def floor_run(db: _common.Database, jobs: int) -> float:
@@ -174,6 +176,8 @@ def apscheduler_run(db: _common.Database, jobs: int, engine: str) -> tuple[float
         for n in range(jobs):
             scheduler.add_job(job, "date", run_date=due_at(n), args=[n], id=f"j{n}")
         scheduled = time.perf_counter()
+        _common.analyze(db)
+        firing = time.perf_counter()
         scheduler.resume()
         if not done.wait(timeout=24 * 3600):
             raise SystemExit("APScheduler did not finish")
@@ -184,7 +188,7 @@ def apscheduler_run(db: _common.Database, jobs: int, engine: str) -> tuple[float
         scheduler.shutdown()
         sql.dispose()
     assert COUNTER.count == jobs, COUNTER.count
-    return scheduled - started, fired - scheduled
+    return scheduled - started, fired - firing
 
 
 def main() -> None:

@@ -591,6 +591,66 @@ class TestStorageContract:
                 uow.deadlines.fire("case", "c1", "seller_respond", T0, T0)
             assert uow.deadlines.pending_count() == 1
 
+    def test_claimed_deadlines_fired_together_are_fired_once_at_commit_and_not_before(
+        self, storage: Storage
+    ) -> None:
+        """A worker's batch: claimed, fired, and (on SQL) marked in one statement. Inside the
+        unit of work they are gone at once; leaving without commit keeps them pending."""
+        with storage.new_uow() as uow:
+            for subject, minutes in (("c1", 1), ("c2", 2), ("c3", 3), ("c4", 4)):
+                uow.deadlines.sync("case", subject, deadline(T0 + timedelta(minutes=minutes)))
+            uow.commit()
+        later = T0 + timedelta(hours=1)
+        with storage.new_uow() as uow:
+            batch = uow.deadlines.claim_due(later, 3)
+            for due in batch:
+                uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, later)
+            assert [d.subject_id for d in uow.deadlines.claim_due(later, 10)] == ["c4"]
+            assert uow.deadlines.pending_count() == 1
+            # not committed: rolled back
+        with storage.new_uow() as uow:
+            assert uow.deadlines.pending_count() == 4
+            batch = uow.deadlines.claim_due(later, 3)
+            for due in batch:
+                uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, later)
+            with pytest.raises(Conflict):  # the same one again, in the same unit of work
+                uow.deadlines.fire("case", "c2", batch[1].name, batch[1].due_at, later)
+            uow.commit()
+        with storage.new_uow() as uow:
+            assert [d.subject_id for d in uow.deadlines.claim_due(later, 10)] == ["c4"]
+            with pytest.raises(Conflict):  # and again in the next one
+                uow.deadlines.fire("case", "c1", batch[0].name, batch[0].due_at, later)
+
+    def test_a_claimed_deadline_fired_and_followed_by_the_next_commits_both(
+        self, storage: Storage
+    ) -> None:
+        """Firing a case's deadline starts its next one in the same unit of work: the fired
+        row must be marked before the new one is written (one pending per subject)."""
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", deadline(T0))
+            uow.commit()
+        with storage.new_uow() as uow:
+            (due,) = uow.deadlines.claim_due(T0, 5)
+            uow.deadlines.fire("case", "c1", due.name, due.due_at, T0)
+            uow.deadlines.sync("case", "c1", deadline(T0 + timedelta(days=1), name="buyer_ship"))
+            uow.commit()
+        with storage.new_uow() as uow:
+            assert uow.deadlines.pending_count() == 1
+            nxt = uow.deadlines.next_due(FAR_FUTURE)
+            assert nxt is not None and nxt.name == "buyer_ship"
+
+    def test_a_claimed_deadline_replaced_before_it_fires_is_a_conflict(
+        self, storage: Storage
+    ) -> None:
+        with storage.new_uow() as uow:
+            uow.deadlines.sync("case", "c1", deadline(T0))
+            uow.commit()
+        with storage.new_uow() as uow:
+            (due,) = uow.deadlines.claim_due(T0, 5)
+            uow.deadlines.sync("case", "c1", deadline(T0 + timedelta(days=1)))
+            with pytest.raises(Conflict):
+                uow.deadlines.fire("case", "c1", due.name, due.due_at, T0)
+
     def test_cases_can_be_listed_by_shop_buyer_and_status(self, storage: Storage) -> None:
         parties = {"c1": ("s1", "b1"), "c2": ("s1", "b2"), "c3": ("s2", "b1"), "c4": ("s2", "b2")}
         with storage.new_uow() as uow:
@@ -758,3 +818,29 @@ def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
     kinds = {p["event"]["type"] for p in read if "event" in p}
     assert {"Applied", "Agreed", "ReturnShipped", "Refunded", "DeadlineSet"} <= kinds
     assert {"DeadlineFired", "StatusChanged", "OrderPlaced", "CaseEndedOnOrder"} <= kinds
+
+
+# --- the batch of claimed deadlines is marked in one statement whose row count is checked --
+
+
+def test_marking_a_claimed_batch_refuses_a_row_changed_behind_the_claim(
+    sql_storage: Storage,
+) -> None:
+    """A claimed row is locked, so the check cannot lose a race in service; changed on the
+    claim's own connection (what a bug would do), the commit must fail, not mark it."""
+    with sql_storage.new_uow() as uow:
+        for subject in ("c1", "c2"):
+            uow.deadlines.sync("case", subject, deadline(T0))
+        uow.commit()
+    with sql_storage.new_uow() as uow:
+        assert isinstance(uow, SqlUnitOfWork) and uow.conn is not None
+        claimed = uow.deadlines.claim_due(T0, 5)
+        for due in claimed:
+            uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, T0)
+        uow.conn.execute(
+            sa.text("UPDATE deadlines SET status = 'cancelled' WHERE subject_id = 'c2'")
+        )
+        with pytest.raises(Conflict, match="1 claimed deadlines"):
+            uow.commit()
+    with sql_storage.new_uow() as uow:
+        assert uow.deadlines.pending_count() == 2

@@ -6,7 +6,7 @@ Claims are correct with several workers: a conditional update whose row count is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -144,10 +144,13 @@ def _after(sort_col: Any, id_col: Any, after: tuple[datetime, str] | None) -> An
 
 
 class SqlQueries:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
         self.conn = conn
+        #: Marks the deadlines this unit of work fired before a query reads the table.
+        self.before_deadlines = before_deadlines
 
     def cases(self, where: CaseFilter, limit: int) -> list[ListedCase]:
+        self.before_deadlines()
         c, d = tables.cases, tables.deadlines
         pending = and_(
             d.c.subject_type == "case", d.c.subject_id == c.c.id, d.c.status == "pending"
@@ -198,8 +201,12 @@ class SqlQueries:
 
 
 class SqlWebhooks:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(
+        self, conn: Connection, before_deadlines: Callable[[], None] = lambda: None
+    ) -> None:
         self.conn = conn
+        #: Marks the deadlines this unit of work fired before a query reads the table.
+        self.before_deadlines = before_deadlines
         self.e = tables.webhook_endpoints
         self.d = tables.webhook_deliveries
         self.o = tables.outbox
@@ -434,6 +441,7 @@ class SqlWebhooks:
     # --- deadline.approaching ---
 
     def approaching(self, now: datetime, until: datetime, limit: int) -> list[Approaching]:
+        self.before_deadlines()
         d, n = tables.deadlines, tables.deadline_notices
         rows = self.conn.execute(
             select(d)
@@ -506,6 +514,6 @@ class SqlApiUnitOfWork(SqlUnitOfWork):
         assert self.conn is not None
         self.keys = SqlKeys(self.conn)
         self.idempotency = SqlIdempotency(self.conn)
-        self.queries = SqlQueries(self.conn)
-        self.webhooks = SqlWebhooks(self.conn)
+        self.queries = SqlQueries(self.conn, self.deadlines.flush)
+        self.webhooks = SqlWebhooks(self.conn, self.deadlines.flush)
         return self

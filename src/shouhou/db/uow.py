@@ -251,6 +251,15 @@ class _Cursor:
             _raise_conflict(exc, key)
             raise
 
+    def many(self, key: str, rows: list[dict[str, Any]]) -> int:
+        """Run ``key`` once per row (SQLite: no round trips to save); the rows changed."""
+        try:
+            self.cursor.executemany(self.sql[key], rows)
+        except Exception as exc:
+            _raise_conflict(exc, key)
+            raise
+        return int(self.cursor.rowcount)
+
     def one(self, key: str, params: dict[str, Any]) -> Any:
         return self.run(key, params).fetchone()
 
@@ -445,11 +454,19 @@ class SqlDeadlines:
         self.known = known
         self.t = tables.deadlines
         self.scheduled: set[tuple[str, str]] = set()  # subjects given a deadline here
+        #: What this unit of work claimed, by subject: (name, due time). A claimed
+        #: row is locked (PostgreSQL) or the writer holds the database (SQLite), so only this
+        #: unit of work can change it until it ends.
+        self.claimed: dict[tuple[str, str], tuple[str, datetime]] = {}
+        #: Claimed deadlines fired here and not yet marked, as parameters of ``fire``. They
+        #: are marked together before any other statement on deadlines, and before commit.
+        self.firing: list[dict[str, Any]] = []
 
     def _stored(self, subject_type: str, subject_id: str) -> Slot | None:
         key = (subject_type, subject_id)
         if key in self.known:
             return self.known[key]
+        self.flush()
         row = self.cur.one("pending", {"subject_type": subject_type, "subject_id": subject_id})
         return None if row is None else (row[1], self.cur.d.read_moment(row[2]), row[3])
 
@@ -457,6 +474,7 @@ class SqlDeadlines:
         stored, wanted = self._stored(subject_type, subject_id), _slot(deadline)
         if stored == wanted:
             return
+        self.flush()
         subject = {"subject_type": subject_type, "subject_id": subject_id}
         if stored is not None and self.cur.run("cancel", subject).rowcount != 1:
             raise Conflict(f"{subject_type} {subject_id}: its deadline changed meanwhile")
@@ -478,20 +496,33 @@ class SqlDeadlines:
     def fire(
         self, subject_type: str, subject_id: str, name: str, due_at: datetime, fired_at: datetime
     ) -> None:
-        moment = self.cur.d.moment
-        fired = self.cur.run(
-            "fire",
-            {
-                "subject_type": subject_type,
-                "subject_id": subject_id,
-                "name": name,
-                "due_at": moment(due_at),
-                "fired_at": moment(fired_at),
-            },
-        )
-        if fired.rowcount != 1:
+        key = (subject_type, subject_id)
+        row = self._fire_row(subject_type, subject_id, name, due_at, fired_at)
+        claim = self.claimed.get(key)
+        if claim is not None and claim == (name, due_at):
+            slot = self.known.get(key, claim)
+            if slot is not None and (slot[0], slot[1]) == claim:
+                # Claimed here and unchanged since, so pending: marked with the batch.
+                del self.claimed[key]
+                self.firing.append(row)
+                self.known[key] = None
+                return
+        self.flush()
+        if self.cur.run("fire", row).rowcount != 1:
             raise Conflict(f"{subject_type} {subject_id}: deadline {name} was already handled")
-        self.known[(subject_type, subject_id)] = None
+        self.known[key] = None
+
+    def _fire_row(
+        self, subject_type: str, subject_id: str, name: str, due_at: datetime, fired_at: datetime
+    ) -> dict[str, Any]:
+        moment = self.cur.d.moment
+        return {
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "name": name,
+            "due_at": moment(due_at),
+            "fired_at": moment(fired_at),
+        }
 
     def next_due(self, now: datetime) -> DueDeadline | None:
         """The earliest due deadline; on PostgreSQL locked with its order, or None."""
@@ -499,12 +530,13 @@ class SqlDeadlines:
         return claimed[0] if claimed else None
 
     def claim_due(self, now: datetime, limit: int) -> list[DueDeadline]:
+        self.flush()
         params = {"now": self.cur.d.moment(now), "limit": limit}
         rows = self.cur.run("next_due", params).fetchall()
         if not rows and self.cur.d.postgresql:
             rows = self.cur.run("next_orphan", params).fetchall()
         read = self.cur.d.read_moment
-        return [
+        claimed = [
             DueDeadline(
                 id=row_id,
                 subject_type=subject_type,
@@ -514,6 +546,21 @@ class SqlDeadlines:
             )
             for row_id, subject_type, subject_id, name, due_at in rows
         ]
+        if not self.cur.d.readonly:
+            for due in claimed:
+                self.claimed[(due.subject_type, due.subject_id)] = (due.name, due.due_at)
+        return claimed
+
+    def flush(self) -> None:
+        """Mark the claimed deadlines fired here with the conditional statement of ``fire``,
+        sent at once (on PostgreSQL one pipeline, not a round trip each); a row that was not
+        pending any more fails the commit (the claim's lock makes that a bug, not a race)."""
+        if not self.firing:
+            return
+        firing, self.firing = self.firing, []
+        marked = self.cur.many("fire", firing)
+        if marked != len(firing):
+            raise Conflict(f"{len(firing) - marked} claimed deadlines were handled meanwhile")
 
     def earliest_scheduled(self) -> datetime | None:
         slots = (self.known[key] for key in self.scheduled)
@@ -530,6 +577,7 @@ class SqlDeadlines:
         return slot is not None and (slot[0], slot[1]) == (due.name, due.due_at)
 
     def pending_count(self) -> int:
+        self.flush()
         return int(
             self.conn.execute(
                 select(func.count()).select_from(self.t).where(self.t.c.status == "pending")
@@ -635,4 +683,5 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         assert self.conn is not None
+        self.deadlines.flush()
         self.conn.commit()
