@@ -306,14 +306,26 @@ def worker(
     db: DbOption = None,
     once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
+    keep_days: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Days to keep fired or cancelled deadline rows (past their due time) and "
+            "delivered webhook events (past their fan-out); their history stays in the "
+            "timelines.",
+        ),
+    ] = 30,
 ) -> None:
     """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
 
     A pass that fails (the database restarting, say) rolls back, is reported on stderr and is
-    tried again after the interval; with --once the command fails instead.
+    tried again after the interval; with --once the command fails instead. Once an hour it
+    forgets what is older than --keep-days (events with a failed delivery are kept).
     """
+    from datetime import timedelta
+
     from shouhou.bootstrap import Engine
-    from shouhou.worker import Worker
+    from shouhou.worker import Worker, WorkerSettings
 
     engine = Engine.open(db_url(db))
 
@@ -330,7 +342,9 @@ def worker(
             flush=True,
         )
 
-    runner = Worker(engine, on_fired=report)
+    keep = timedelta(days=keep_days)
+    settings = WorkerSettings(deadline_retention=keep, event_retention=keep)
+    runner = Worker(engine, settings, on_fired=report)
     try:
         while True:
             try:

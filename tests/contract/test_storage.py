@@ -844,3 +844,87 @@ def test_marking_a_claimed_batch_refuses_a_row_changed_behind_the_claim(
             uow.commit()
     with sql_storage.new_uow() as uow:
         assert uow.deadlines.pending_count() == 2
+
+
+# --- retention: what nothing reads any more is forgotten, oldest first, in chunks ---------
+
+
+def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
+    sql_storage: Storage,
+) -> None:
+    from shouhou.db.api import SqlApiUnitOfWork
+    from shouhou.services.integration import Attempt, Endpoint
+    from shouhou.services.ports import OutboxMessage
+
+    probe = sql_storage.new_uow()
+    assert isinstance(probe, SqlUnitOfWork)
+    sql = probe.engine
+    old, recent = T0, T0 + timedelta(days=40)
+    cutoff = T0 + timedelta(days=30)
+
+    with SqlApiUnitOfWork(sql) as uow:
+        for subject, due in (("fired_old", old), ("fired_new", recent), ("cancelled_old", old)):
+            uow.deadlines.sync("case", subject, deadline(due))
+        uow.deadlines.sync("case", "pending_old", deadline(old - timedelta(days=1)))
+        uow.commit()
+    with SqlApiUnitOfWork(sql) as uow:
+        soon = uow.webhooks.approaching(old - timedelta(days=2), old, 10)
+        (notice,) = [a for a in soon if a.subject_id == "fired_old"]
+        uow.webhooks.announced(notice.deadline_id, old - timedelta(days=1))
+        uow.deadlines.fire("case", "fired_old", "seller_respond", old, old)
+        uow.deadlines.fire("case", "fired_new", "seller_respond", recent, recent)
+        uow.deadlines.sync("case", "cancelled_old", None)
+        uow.webhooks.add_endpoint(
+            Endpoint(
+                id="ep1",
+                url="http://127.0.0.1:9/",
+                secret="s",
+                events=("order.placed",),
+                description="",
+                created_by="platform",
+                created_at=old,
+            )
+        )
+        uow.outbox.add(
+            [
+                OutboxMessage(
+                    type=kind, subject_type="order", subject_id=f"o{i}", occurred_at=old, data={}
+                )
+                for i, kind in enumerate(
+                    ["order.placed", "order.placed", "order.placed", "order.shipped"]
+                )
+            ]
+        )
+        assert uow.webhooks.dispatch(old, 10) == 4  # o0, o1, o2 get a delivery each; o3 none
+        for delivery_id, status in zip(
+            [d.id for d in uow.webhooks.deliveries(limit=10)],
+            ["delivered", "failed", "pending"],
+            strict=True,
+        ):
+            attempt = Attempt(number=1, at=old, status_code=200, error=None, duration_ms=1)
+            uow.webhooks.record(delivery_id, attempt, status=status, next_attempt_at=old)
+        uow.commit()
+
+    with SqlApiUnitOfWork(sql) as uow:  # in chunks of one: the oldest first
+        assert uow.retention.forget_deadlines(cutoff, 1) == 1
+        assert uow.retention.forget_events(cutoff, 1) == 1
+        uow.commit()
+    with SqlApiUnitOfWork(sql) as uow:
+        assert uow.retention.forget_deadlines(cutoff, 10) == 1
+        assert uow.retention.forget_events(cutoff, 10) == 1
+        assert uow.retention.forget_deadlines(cutoff, 10) == 0
+        assert uow.retention.forget_events(cutoff, 10) == 0
+        uow.commit()
+    with SqlApiUnitOfWork(sql) as uow:
+        assert uow.conn is not None
+        rows = uow.conn.execute(
+            sa.text("SELECT subject_id, status FROM deadlines ORDER BY subject_id")
+        ).all()
+        notices = uow.conn.execute(sa.text("SELECT count(*) FROM deadline_notices")).scalar()
+        left = [(e.subject_id, e.type) for e in uow.webhooks.events(after=0, limit=10)]
+        deliveries = sorted(d.status for d in uow.webhooks.deliveries(limit=10))
+    assert [tuple(r) for r in rows] == [("fired_new", "fired"), ("pending_old", "pending")]
+    assert notices == 0  # the old fired deadline's notice went with it
+    # the delivered one and the one nobody subscribed to are gone; failed and pending stay
+    assert left == [("o1", "order.placed"), ("o2", "order.placed")]
+    assert deliveries == ["failed", "pending"]

@@ -140,3 +140,33 @@ def test_a_worker_run_once_fails_loudly(tmp_path: Path) -> None:
     result = shouhou("worker", "--once", "--db", str(db))
     assert result.returncode != 0
     assert "deadlines" in result.stderr
+
+
+def test_a_worker_forgets_handled_deadlines_older_than_keep_days(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shouhou.bootstrap import Engine
+    from shouhou.domain.model import Order
+
+    db = tmp_path / "keep.db"
+    paid = datetime.now(UTC) - timedelta(days=13)  # ship_by (72 h) was due 10 days ago
+    engine = Engine.open(f"sqlite:///{db}", attachments=None)
+    try:
+        engine.place_order(
+            Order(id="o1", shop="s1", buyer="b1", total=100, created_at=paid, paid_at=paid)
+        )
+    finally:
+        engine.close()
+
+    def fired() -> int:
+        with sqlite3.connect(db) as conn:
+            query = "SELECT count(*) FROM deadlines WHERE status = 'fired'"
+            return int(conn.execute(query).fetchone()[0])
+
+    first = shouhou("worker", "--once", "--db", str(db))
+    after_first = fired()
+    second = shouhou("worker", "--once", "--db", str(db), "--keep-days", "7")
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert json.loads(first.stdout)["fired"] == "ship_by"
+    assert after_first == 1  # within the default 30 days: kept
+    assert fired() == 0  # 10 days past due, kept 7: forgotten

@@ -267,3 +267,43 @@ def test_a_disabled_endpoint_gets_nothing_new(
     assert disabled.status_code == 200
     assert disabled.json()["disabled_at"] is not None
     assert receiver.got == []
+
+
+def test_the_worker_forgets_old_rows_in_chunks_and_keeps_what_a_replay_needs(
+    api: ApiServer, receiver: Receiver
+) -> None:
+    worker = Worker(api.engine, WorkerSettings(max_attempts=1, purge_batch=2, purge_chunks=1))
+    subscribe(api, receiver.url, ["order.placed"])
+    receiver.fail_next = 1  # o1's order.placed fails, and with one attempt allowed, for good
+    api.order("o1")
+    api.order("o2")
+    case_id = api.case("o2", kind="refund_only")["id"]
+    start = api.clock.now()
+    platform = api.client("platform")
+    due = start + timedelta(days=5)  # the seller never answers: refunded when this passes
+    try:
+        worker.run_once(start)
+        api.clock.set(due)
+        worker.run_once(due)
+        events = platform.get("/v1/webhooks/events", params={"limit": 200}).json()["items"]
+        worker.purge(start + timedelta(days=29))  # no event is 30 days old yet
+        kept = platform.get("/v1/webhooks/events", params={"limit": 200}).json()["items"]
+        worker._last_purge = None  # as an hour later
+
+        later = due + timedelta(days=31)
+        passes = []
+        while (forgotten := worker.purge(later)) and len(passes) < 50:
+            passes.append(forgotten)
+        throttled = worker.purge(later + timedelta(minutes=59))
+    finally:
+        worker.close()
+
+    assert len(events) > 6 and kept == events
+    assert len(passes) > 2 and all(n <= 4 for n in passes)  # two kinds, two rows a chunk
+    assert throttled == 0  # done: the next purge waits an hour
+    left = platform.get("/v1/webhooks/events", params={"limit": 200}).json()["items"]
+    failed = platform.get("/v1/webhooks/deliveries", params={"status": "failed"}).json()
+    assert [e["type"] for e in left] == ["order.placed"]
+    assert [d["event"] for d in failed["items"]] == [left[0]["id"]]
+    timeline = api.client("platform").get(f"/v1/cases/{case_id}/events").json()
+    assert "DeadlineFired" in [e["type"] for e in timeline]  # history stays in the timeline

@@ -503,6 +503,45 @@ class SqlWebhooks:
             raise Conflict(f"deadline {deadline_id} was announced already") from None
 
 
+class SqlRetention:
+    def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
+        self.conn = conn
+        self.before_deadlines = before_deadlines
+
+    def _ids(self, query: Any) -> list[int]:
+        return [int(r[0]) for r in self.conn.execute(query)]
+
+    def forget_deadlines(self, before: datetime, limit: int) -> int:
+        self.before_deadlines()
+        d, n = tables.deadlines, tables.deadline_notices
+        ids = self._ids(
+            select(d.c.id)
+            .where(d.c.status.in_(["fired", "cancelled"]), d.c.due_at < before)
+            .order_by(d.c.due_at, d.c.id)
+            .limit(limit)
+        )
+        if not ids:
+            return 0
+        self.conn.execute(delete(n).where(n.c.deadline_id.in_(ids)))
+        return int(self.conn.execute(delete(d).where(d.c.id.in_(ids))).rowcount)
+
+    def forget_events(self, before: datetime, limit: int) -> int:
+        o, d, a = tables.outbox, tables.webhook_deliveries, tables.webhook_attempts
+        kept = select(d.c.id).where(d.c.outbox_id == o.c.id, d.c.status != "delivered")
+        ids = self._ids(
+            select(o.c.id)
+            .where(o.c.dispatched_at < before, ~kept.exists())
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        if not ids:
+            return 0
+        deliveries = select(d.c.id).where(d.c.outbox_id.in_(ids))
+        self.conn.execute(delete(a).where(a.c.delivery_id.in_(deliveries)))
+        self.conn.execute(delete(d).where(d.c.outbox_id.in_(ids)))
+        return int(self.conn.execute(delete(o).where(o.c.id.in_(ids))).rowcount)
+
+
 class SqlApiUnitOfWork(SqlUnitOfWork):
     """The SQL unit of work with the integration tables on the same transaction."""
 
@@ -516,4 +555,5 @@ class SqlApiUnitOfWork(SqlUnitOfWork):
         self.idempotency = SqlIdempotency(self.conn)
         self.queries = SqlQueries(self.conn, self.deadlines.flush)
         self.webhooks = SqlWebhooks(self.conn, self.deadlines.flush)
+        self.retention = SqlRetention(self.conn, self.deadlines.flush)
         return self

@@ -290,6 +290,19 @@ class Webhooks(Protocol):
         """Mark a deadline announced; ``conflict`` if another worker did it first."""
 
 
+class Retention(Protocol):
+    """Forgetting what nothing reads any more, a bounded chunk per call (oldest first)."""
+
+    def forget_deadlines(self, before: datetime, limit: int) -> int:
+        """Fired or cancelled deadline rows due before ``before`` (the timelines keep their
+        history), with their ``deadline.approaching`` notices; how many."""
+
+    def forget_events(self, before: datetime, limit: int) -> int:
+        """Outbox events fanned out before ``before`` whose every delivery succeeded, with
+        their deliveries and attempts; events with a failed or unfinished delivery are kept
+        for a replay. How many events."""
+
+
 class ApiUnitOfWork(UnitOfWork, Protocol):
     """A unit of work that also reaches the integration tables."""
 
@@ -306,6 +319,9 @@ class ApiUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def webhooks(self) -> Webhooks: ...
+
+    @property
+    def retention(self) -> Retention: ...
 
 
 # --- use cases ---------------------------------------------------------------------------

@@ -23,7 +23,13 @@ import httpx
 from shouhou import webhooks
 from shouhou.bootstrap import Engine
 from shouhou.services.handlers import Fired
-from shouhou.services.integration import ApiUnitOfWork, Attempt, Claimed, announce_approaching
+from shouhou.services.integration import (
+    ApiUnitOfWork,
+    Attempt,
+    Claimed,
+    Retention,
+    announce_approaching,
+)
 
 log = logging.getLogger("shouhou.worker")
 
@@ -45,6 +51,16 @@ class WorkerSettings:
     max_attempts: int = 12
     #: Idempotency keys are kept at least this long.
     idempotency_retention: timedelta = timedelta(hours=24)
+    #: Fired and cancelled deadline rows are kept this long after their due time (their
+    #: history stays in the timelines); delivered outbox events this long after fan-out
+    #: (``GET /v1/webhooks/events`` shows no older ones). Events with a failed or unfinished
+    #: delivery are kept until it is replayed and succeeds.
+    deadline_retention: timedelta = timedelta(days=30)
+    event_retention: timedelta = timedelta(days=30)
+    #: Rows forgotten per transaction, and transactions per pass: a backlog (a first upgrade)
+    #: is worked off over several passes instead of stalling one.
+    purge_batch: int = 500
+    purge_chunks: int = 20
     #: How many rows one step handles per transaction.
     batch: int = 100
     #: Deliveries sent at the same time.
@@ -189,13 +205,31 @@ class Worker:
             uow.commit()
 
     def purge(self, now: datetime) -> int:
-        """Forget idempotency keys older than the retention (at most once an hour)."""
+        """Forget idempotency keys, handled deadline rows and delivered events older than
+        their retention, at most once an hour, or on every pass while a backlog lasts."""
         if self._last_purge is not None and now - self._last_purge < timedelta(hours=1):
             return 0
-        self._last_purge = now
+        settings = self.settings
         with self.uow() as uow:
-            count = uow.idempotency.forget_before(now - self.settings.idempotency_retention)
+            count = uow.idempotency.forget_before(now - settings.idempotency_retention)
             uow.commit()
+        finished = True
+        kinds: tuple[tuple[Callable[[Retention, datetime, int], int], timedelta], ...] = (
+            (lambda kept, at, n: kept.forget_deadlines(at, n), settings.deadline_retention),
+            (lambda kept, at, n: kept.forget_events(at, n), settings.event_retention),
+        )
+        for forget, before in kinds:
+            for _ in range(settings.purge_chunks):
+                with self.uow() as uow:
+                    forgotten = forget(uow.retention, now - before, settings.purge_batch)
+                    uow.commit()
+                count += forgotten
+                if forgotten < settings.purge_batch:
+                    break
+            else:
+                finished = False  # more is left: the next pass goes on
+        if finished:
+            self._last_purge = now
         return count
 
     def run_forever(self, stop: threading.Event, interval_s: float = 1.0) -> None:
