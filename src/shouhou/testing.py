@@ -207,12 +207,21 @@ class MemoryComplaints(_Versioned[Complaint]):
         return next((k for k in self.items.values() if k.order_id == order_id), None)
 
     def list(
-        self, *, shop: str | None = None, status: str | None = None, limit: int = 100
+        self,
+        *,
+        shop: str | None = None,
+        buyer: str | None = None,
+        status: str | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 100,
     ) -> list[Complaint]:
         found = [
             k
             for k in self.items.values()
-            if (shop is None or k.shop == shop) and (status is None or k.status.value == status)
+            if (shop is None or k.shop == shop)
+            and (buyer is None or k.buyer == buyer)
+            and (status is None or k.status.value == status)
+            and (after is None or (k.filed_at, k.id) > after)
         ]
         return sorted(found, key=lambda k: (k.filed_at, k.id))[:limit]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from apiserver import ApiServer
 
 COMPLAINT = {"order": "o1", "type": "breach_of_promise", "subtype": "promise_unfulfilled"}
@@ -78,3 +80,37 @@ def test_only_the_buyer_withdraws_and_only_an_agent_rules(api: ApiServer) -> Non
     assert withdrawn.json()["status"] == "withdrawn"
     assert again.status_code == 422
     assert again.json()["error"]["code"] == "not_eligible"
+
+
+def test_the_complaint_list_pages_with_a_cursor_and_a_buyer_sees_only_theirs(
+    api: ApiServer,
+) -> None:
+    filed = []
+    for i in range(5):  # b1 files on o0, o2, o4; b2 on o1, o3
+        buyer = f"b{1 + i % 2}"
+        api.clock.set(api.clock.now() + timedelta(minutes=1))
+        api.order(f"o{i}", buyer=buyer)
+        body = {**COMPLAINT, "order": f"o{i}"}
+        response = api.client(f"buyer:{buyer}").post("/v1/complaints", json=body)
+        assert response.status_code == 201, response.text
+        filed.append(response.json()["id"])
+    agent = api.client("agent:a1")
+
+    pages, cursor = [], None
+    for _ in range(5):  # bounded: a cursor that never ends fails instead of hanging
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = agent.get("/v1/complaints", params=params).json()
+        pages.append([k["id"] for k in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    b1 = api.client("buyer:b1").get("/v1/complaints", params={"limit": 2}).json()
+    b1_rest = api.client("buyer:b1").get("/v1/complaints", params={"cursor": b1["next_cursor"]})
+
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [k for p in pages for k in p] == filed  # in filing order, each once
+    assert [k["id"] for k in b1["items"]] + [k["id"] for k in b1_rest.json()["items"]] == [
+        filed[0],
+        filed[2],
+        filed[4],
+    ]

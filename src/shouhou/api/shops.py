@@ -12,7 +12,15 @@ from pydantic import AwareDatetime, ConfigDict, Field
 
 from shouhou.api import wire
 from shouhou.api.cases import ERRORS, MAX_PAGE, IdQuery
-from shouhou.api.deps import Caller, Ctx, IdempotencyKey, Principal, write
+from shouhou.api.deps import (
+    Caller,
+    Ctx,
+    IdempotencyKey,
+    Principal,
+    decode_cursor,
+    encode_cursor,
+    write,
+)
 from shouhou.domain.model import Complaint, Role
 from shouhou.errors import Forbidden, NotFound
 from shouhou.services import views
@@ -103,15 +111,23 @@ def list_complaints(
     status: Literal["filed", "withdrawn", "upheld", "dismissed"] | None = None,
     shop: Annotated[str | None, IdQuery] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:
     scoped = who.scope(shop, None)
     if scoped is None:
         return {"items": [], "next_cursor": None}
-    shop = scoped[0]  # a buyer's own complaints are picked below
+    shop, buyer = scoped
     with ctx.reader() as uow:
-        found = uow.complaints.list(shop=shop, status=status, limit=10 * MAX_PAGE)
-    mine = [k for k in found if who.sees(k.shop, k.buyer)][:limit]
-    return {"items": [views.complaint_view(k) for k in mine], "next_cursor": None}
+        found = uow.complaints.list(
+            shop=shop, buyer=buyer, status=status, after=decode_cursor(cursor), limit=limit + 1
+        )
+    page = found[:limit]
+    return {
+        "items": [views.complaint_view(k) for k in page],
+        "next_cursor": encode_cursor(page[-1].filed_at, page[-1].id)
+        if len(found) > limit
+        else None,
+    }
 
 
 @router.get(

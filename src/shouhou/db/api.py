@@ -136,13 +136,6 @@ class SqlIdempotency:
         return self.conn.execute(delete(self.t).where(self.t.c.created_at < at)).rowcount
 
 
-def _after(sort_col: Any, id_col: Any, after: tuple[datetime, str] | None) -> Any:
-    if after is None:
-        return None
-    at, last_id = after
-    return or_(sort_col > at, and_(sort_col == at, id_col > last_id))
-
-
 class SqlQueries:
     def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
         self.conn = conn
@@ -170,7 +163,7 @@ class SqlQueries:
         sort = d.c.due_at if where.sort == "due_at" else c.c.opened_at
         if where.sort == "due_at":
             query = query.where(d.c.due_at.is_not(None))
-        after = _after(sort, c.c.id, where.after)
+        after = tables.keyset_after(sort, c.c.id, where.after)
         if after is not None:
             query = query.where(after)
         query = query.order_by(sort, c.c.id).limit(limit)
@@ -190,7 +183,7 @@ class SqlQueries:
         for column, value in ((o.c.shop, where.shop), (o.c.buyer, where.buyer)):
             if value is not None:
                 query = query.where(column == value)
-        after = _after(o.c.created_at, o.c.id, where.after)
+        after = tables.keyset_after(o.c.created_at, o.c.id, where.after)
         if after is not None:
             query = query.where(after)
         query = query.order_by(o.c.created_at, o.c.id).limit(limit)

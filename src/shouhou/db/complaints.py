@@ -112,13 +112,20 @@ class SqlComplaints:
         return [StoredEvent(seq=r.seq, event=serial.load_event(r.type, r.data)) for r in rows]
 
     def list(
-        self, *, shop: str | None = None, status: str | None = None, limit: int = 100
+        self,
+        *,
+        shop: str | None = None,
+        buyer: str | None = None,
+        status: str | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 100,
     ) -> list[Complaint]:
         query = select(C.c.state, C.c.version)
-        if shop is not None:
-            query = query.where(C.c.shop == shop)
-        if status is not None:
-            query = query.where(C.c.status == status)
+        for column, value in ((C.c.shop, shop), (C.c.buyer, buyer), (C.c.status, status)):
+            if value is not None:
+                query = query.where(column == value)
+        if after is not None:
+            query = query.where(tables.keyset_after(C.c.filed_at, C.c.id, after))
         rows = self.conn.execute(query.order_by(C.c.filed_at, C.c.id).limit(limit))
         return [_load(r.state, r.version) for r in rows]
 

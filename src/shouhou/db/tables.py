@@ -18,6 +18,8 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    and_,
+    or_,
     text,
 )
 from sqlalchemy.types import TypeDecorator
@@ -243,3 +245,12 @@ ledger = Table(
     UniqueConstraint("kind", "source"),
     Index("ix_ledger_account_kind_at", "account", "kind", "at"),
 )
+
+
+def keyset_after(sort_col: Any, id_col: Any, after: tuple[datetime, str] | None) -> Any:
+    """The condition for the rows after ``after`` (a sort value and an id) in ``(sort_col,
+    id_col)`` order: keyset paging for the lists. None without ``after``."""
+    if after is None:
+        return None
+    at, last_id = after
+    return or_(sort_col > at, and_(sort_col == at, id_col > last_id))

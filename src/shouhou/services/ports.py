@@ -151,8 +151,15 @@ class ComplaintRepository(Protocol):
     def timeline(self, complaint_id: str) -> list[StoredEvent]: ...
 
     def list(
-        self, *, shop: str | None = None, status: str | None = None, limit: int = 100
-    ) -> list[Complaint]: ...
+        self,
+        *,
+        shop: str | None = None,
+        buyer: str | None = None,
+        status: str | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 100,
+    ) -> list[Complaint]:
+        """In filing order (ties by id), those filed after ``after`` (a filing time and id)."""
 
 
 class Ledger(Protocol):
