@@ -114,7 +114,7 @@ deadlines = Table(
     Column("status", String(16), nullable=False),
     Column("fired_at", UTCDateTime, nullable=True),
     Index("ix_deadlines_status_due_at_id", "status", "due_at", "id"),  # claim order
-    Index("ix_deadlines_subject", "subject_type", "subject_id"),
+    # a subject's pending deadline: every lookup by subject asks for that one (0005)
     Index(
         "uq_deadlines_one_pending",
         "subject_type",
