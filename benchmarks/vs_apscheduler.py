@@ -4,7 +4,8 @@ Both schedule ``--jobs`` deadlines, one transaction each (as an application does
 comes from its own change), all already due, then fire every one exactly once, calling the
 same trivial job. shouhou: ``DeadlineStore.sync`` in a unit of work to schedule; the loop of
 the worker to fire: ``claim_due`` takes a batch (``SKIP LOCKED`` with the orders' locks on
-PostgreSQL), then the conditional ``fire`` of each, one commit per batch. APScheduler 3:
+PostgreSQL; sized by ``BatchSize`` as ``run_due`` sizes it), then the conditional ``fire`` of
+each, one commit per batch. APScheduler 3:
 ``add_job`` with a ``date`` trigger into its ``SQLAlchemyJobStore``, then a
 ``BackgroundScheduler`` (thread pool) runs them (misfire grace unlimited, so none is
 skipped). Both run on the same database settings
@@ -30,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from shouhou.db.uow import SqlUnitOfWork, _dialect
 from shouhou.domain.model import Deadline
-from shouhou.services.handlers import FIRE_BATCH
+from shouhou.services.handlers import BatchSize
 
 DUE_FROM = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -80,14 +81,17 @@ def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
         COUNTER.count = 0
         now = datetime.now(UTC)
         firing = time.perf_counter()
-        while True:  # the worker's loop: FIRE_BATCH claimed at once, one transaction
+        sizing = BatchSize()
+        while True:  # the worker's loop: a batch claimed at once, sized as run_due sizes it
+            size, began = sizing.size, time.perf_counter()
             with SqlUnitOfWork(sql) as uow:
-                claimed = uow.deadlines.claim_due(now, FIRE_BATCH)
+                claimed = uow.deadlines.claim_due(now, size)
                 for due in claimed:
                     uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, now)
                     job(int(due.subject_id[1:]))
                 uow.commit()
-            if len(claimed) < FIRE_BATCH:
+            sizing.took(len(claimed), time.perf_counter() - began)
+            if len(claimed) < size:
                 break
         fired = time.perf_counter()
         assert COUNTER.count == jobs, COUNTER.count

@@ -7,6 +7,7 @@ are handled after the deadline fired).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,10 +26,31 @@ from shouhou.services.ports import AttachmentStore, DueDeadline, UnitOfWork
 RulesAt = Callable[[datetime], Rules]
 #: How many lost races in a row a deadline run tolerates before it gives up.
 MAX_CONFLICTS_IN_A_ROW = 100
-#: Deadlines ``run_due`` fires in one transaction at most: one commit for many (the commit
-#: is most of a firing's cost on PostgreSQL), while the orders they belong to stay locked no
-#: longer than a few tens of milliseconds (docs/performance.md).
+#: Deadlines ``run_due`` claims for its first transaction: one commit for many (the commit is
+#: most of a firing's cost on PostgreSQL). Later batches are sized by :class:`BatchSize`.
 FIRE_BATCH = 20
+#: The most deadlines one transaction claims, however cheap they are to fire.
+FIRE_BATCH_MAX = 100
+#: How long one firing transaction should take: the orders it fires on stay locked that long
+#: (on SQLite, the whole database). The next batch is as big as the last one's time per
+#: deadline allows, so cheap deadlines go a hundred to a commit and costly ones a dozen.
+FIRE_BUDGET_S = 0.025
+
+
+@dataclass
+class BatchSize:
+    """How many due deadlines the next transaction claims: FIRE_BATCH at first, then as many
+    as fit in FIRE_BUDGET_S at the last batch's time per deadline (1 to FIRE_BATCH_MAX)."""
+
+    size: int = FIRE_BATCH
+
+    def took(self, fired: int, seconds: float) -> None:
+        """Record that a transaction fired ``fired`` deadlines in ``seconds``."""
+        if fired <= 0:
+            return
+        per_deadline = seconds / fired
+        fits = int(FIRE_BUDGET_S / per_deadline) if per_deadline > 0 else FIRE_BATCH_MAX
+        self.size = max(1, min(FIRE_BATCH_MAX, fits))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,16 +329,20 @@ def run_due(
     limit: int | None = None,
     on_fired: Callable[[Fired], None] | None = None,
 ) -> list[Fired]:
-    """Fire every deadline due at or before ``now``, in due order, up to FIRE_BATCH in one
-    transaction; after a lost race, one at a time until one succeeds."""
+    """Fire every deadline due at or before ``now``, in due order, a batch sized by
+    :class:`BatchSize` in each transaction; after a lost race, one at a time until one
+    succeeds."""
     fired: list[Fired] = []
     conflicts = 0
+    sizing = BatchSize()
     while limit is None or len(fired) < limit:
-        size = 1 if conflicts else FIRE_BATCH
+        size = 1 if conflicts else sizing.size
         if limit is not None:
             size = min(size, limit - len(fired))
         try:
+            started = time.perf_counter()
             batch, more = fire_due(uow_factory(), rules_at, now, size)
+            sizing.took(len(batch), time.perf_counter() - started)
         except Conflict:
             conflicts += 1  # another worker fired or changed one first: look again
             if conflicts > MAX_CONFLICTS_IN_A_ROW:
