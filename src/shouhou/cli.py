@@ -15,7 +15,7 @@ from rich.table import Table
 
 from shouhou import shop_cli
 from shouhou.api import cli as api_cli
-from shouhou.cli_options import DbOption, db_url
+from shouhou.cli_options import DbOption, KeepDaysOption, db_url, keep
 from shouhou.errors import ActionRefused, PolicyError
 
 app = typer.Typer(help="shouhou (售后): the after-sales engine.", no_args_is_help=True)
@@ -306,15 +306,7 @@ def worker(
     db: DbOption = None,
     once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
-    keep_days: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Days to keep fired or cancelled deadline rows (past their due time) and "
-            "delivered webhook events (past their fan-out); their history stays in the "
-            "timelines.",
-        ),
-    ] = 30,
+    keep_days: KeepDaysOption = 30,
 ) -> None:
     """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
 
@@ -322,8 +314,6 @@ def worker(
     tried again after the interval; with --once the command fails instead. Once an hour it
     forgets what is older than --keep-days (events with a failed delivery are kept).
     """
-    from datetime import timedelta
-
     from shouhou.bootstrap import Engine
     from shouhou.worker import Worker, WorkerSettings
 
@@ -342,9 +332,7 @@ def worker(
             flush=True,
         )
 
-    keep = timedelta(days=keep_days)
-    settings = WorkerSettings(deadline_retention=keep, event_retention=keep)
-    runner = Worker(engine, settings, on_fired=report)
+    runner = Worker(engine, keep(WorkerSettings(), keep_days), on_fired=report)
     try:
         while True:
             try:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shouhou.settings import Settings
+
+if TYPE_CHECKING:
+    from shouhou.worker import WorkerSettings
 
 DbOption = Annotated[
     str | None,
@@ -20,3 +25,20 @@ def db_url(db: str | None) -> str:
     if db is None:
         return Settings.from_env().database_url
     return db if "://" in db else f"sqlite:///{db}"
+
+
+KeepDaysOption = Annotated[
+    int,
+    typer.Option(
+        "--keep-days",
+        min=1,
+        help="Days to keep fired or cancelled deadline rows (past their due time) and "
+        "delivered webhook events (past their fan-out); their history stays in the timelines.",
+    ),
+]
+
+
+def keep(settings: WorkerSettings, days: int) -> WorkerSettings:
+    """``settings`` with the retention of ``--keep-days``."""
+    kept = timedelta(days=days)
+    return replace(settings, deadline_retention=kept, event_retention=kept)

@@ -68,6 +68,8 @@ def test_serve_runs_the_api_and_the_worker_and_prints_demo_keys(tmp_path: Path) 
             "--port",
             str(port),
             "--demo-keys",
+            "--keep-days",
+            "7",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -93,6 +95,7 @@ def test_serve_runs_the_api_and_the_worker_and_prints_demo_keys(tmp_path: Path) 
 
     assert f"shouhou API on {url}" in output
     assert "worker: deadlines and webhooks every 1.0s" in output
+    assert "delivered events kept 7 days" in output
     tokens = dict(re.findall(r"│ (\S+)\s+│ (shk_\S+)", output))
     assert set(tokens) >= {"platform", "agent:a1"}
     assert any(who.startswith("buyer:") for who in tokens)

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shouhou.cli_options import DbOption, db_url
+from shouhou.cli_options import DbOption, KeepDaysOption, db_url, keep
 from shouhou.domain.values import format_duration, parse_duration
 from shouhou.errors import ActionRefused
 
@@ -124,6 +124,7 @@ def serve(
     demo_keys: Annotated[
         bool, typer.Option(help="Create demo API keys and print them (for make run).")
     ] = False,
+    keep_days: KeepDaysOption = 30,
 ) -> None:
     """Run the REST API (uvicorn) and the worker (deadlines, webhooks) together."""
     import uvicorn
@@ -153,7 +154,7 @@ def serve(
     stop = threading.Event()
     runner = None
     if worker:
-        settings = WorkerSettings(approaching=lead)
+        settings = keep(WorkerSettings(approaching=lead), keep_days)
         runner = Worker(engine, settings)
         thread = threading.Thread(
             target=runner.run_forever, args=(stop, interval), name="worker", daemon=True
@@ -161,7 +162,8 @@ def serve(
         thread.start()
         console.print(
             f"worker: deadlines and webhooks every {interval}s, "
-            f"deadline.approaching {format_duration(lead)} ahead"
+            f"deadline.approaching {format_duration(lead)} ahead, handled deadlines and "
+            f"delivered events kept {settings.event_retention.days} days"
         )
     try:
         uvicorn.run(app, host=host, port=port, log_level="info")
