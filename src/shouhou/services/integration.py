@@ -291,7 +291,7 @@ class Webhooks(Protocol):
 
 
 class Retention(Protocol):
-    """Forgetting what nothing reads any more, a bounded chunk per call (oldest first)."""
+    """Forgetting what nothing reads any more, a bounded chunk per call."""
 
     def forget_deadlines(self, before: datetime, limit: int) -> int:
         """Fired or cancelled deadline rows due before ``before`` (the timelines keep their
