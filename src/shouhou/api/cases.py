@@ -19,6 +19,7 @@ from shouhou.api.deps import (
     Principal,
     decode_cursor,
     encode_cursor,
+    page_of,
     view_in,
     write,
 )
@@ -115,12 +116,9 @@ def list_cases(
     )
     with ctx.reader() as uow:
         found = uow.queries.cases(where, limit + 1)
-    page = found[:limit]
-    more = len(found) > limit
-    return {
-        "items": [summary(item.case, who, ctx) for item in page],
-        "next_cursor": encode_cursor(*page[-1].sort_key) if more else None,
-    }
+    return page_of(
+        found, limit, lambda i: summary(i.case, who, ctx), lambda i: encode_cursor(*i.sort_key)
+    )
 
 
 @router.get(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
@@ -20,6 +20,8 @@ from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
 from shouhou.services import views
 from shouhou.services.integration import ApiKey, ApiUnitOfWork, StoredResponse, authenticate
+
+T = TypeVar("T")
 
 #: The header a platform key names the party it acts for in (``buyer:b1``, ``seller:s1``).
 ON_BEHALF_HEADER = "X-On-Behalf-Of"
@@ -196,6 +198,16 @@ def write(
 
 
 # --- pagination --------------------------------------------------------------------------
+
+
+def page_of(
+    found: Sequence[T], limit: int, view: Callable[[T], Any], cursor_of: Callable[[T], str]
+) -> dict[str, Any]:
+    """A list's answer from the ``limit + 1`` rows it read: the first ``limit`` as views, and
+    the cursor of the last of them when there were more."""
+    page = found[:limit]
+    more = len(found) > limit
+    return {"items": [view(x) for x in page], "next_cursor": cursor_of(page[-1]) if more else None}
 
 
 def encode_cursor(at: datetime, last_id: str) -> str:

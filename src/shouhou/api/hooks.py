@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from shouhou.api import wire
 from shouhou.api.cases import ERRORS, MAX_PAGE
-from shouhou.api.deps import Caller, Ctx, IdempotencyKey, write
+from shouhou.api.deps import Caller, Ctx, IdempotencyKey, page_of, write
 from shouhou.domain.model import Role
 from shouhou.errors import NotFound
 from shouhou.services.integration import (
@@ -175,11 +175,7 @@ def list_events(
     after = event_number(cursor) if cursor else 0
     with ctx.reader() as uow:
         found = uow.webhooks.events(after=after, limit=limit + 1, types=type)
-    page = found[:limit]
-    return {
-        "items": [e.envelope() for e in page],
-        "next_cursor": page[-1].public_id if len(found) > limit else None,
-    }
+    return page_of(found, limit, lambda e: e.envelope(), lambda e: e.public_id)
 
 
 @router.get("/events/{event_id}", response_model=wire.OutboxEventView, responses=ERRORS)
@@ -245,11 +241,7 @@ def list_deliveries(
             after=cursor or 0,
             limit=limit + 1,
         )
-    page = found[:limit]
-    return {
-        "items": [delivery_view(d) for d in page],
-        "next_cursor": str(page[-1].id) if len(found) > limit else None,
-    }
+    return page_of(found, limit, delivery_view, lambda d: str(d.id))
 
 
 @router.get(

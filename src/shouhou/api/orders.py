@@ -20,6 +20,7 @@ from shouhou.api.deps import (
     Principal,
     decode_cursor,
     encode_cursor,
+    page_of,
     write,
 )
 from shouhou.domain import commands as c
@@ -117,11 +118,9 @@ def list_orders(
     where = OrderFilter(statuses=tuple(status), shop=shop, buyer=buyer, after=decode_cursor(cursor))
     with ctx.reader() as uow:
         found = uow.queries.orders(where, limit + 1)
-    page = found[:limit]
-    return {
-        "items": [views.order_view(item.order) for item in page],
-        "next_cursor": encode_cursor(*page[-1].sort_key) if len(found) > limit else None,
-    }
+    return page_of(
+        found, limit, lambda i: views.order_view(i.order), lambda i: encode_cursor(*i.sort_key)
+    )
 
 
 @router.get(

@@ -19,6 +19,7 @@ from shouhou.api.deps import (
     Principal,
     decode_cursor,
     encode_cursor,
+    page_of,
     write,
 )
 from shouhou.domain.model import Complaint, Role
@@ -121,13 +122,7 @@ def list_complaints(
         found = uow.complaints.list(
             shop=shop, buyer=buyer, status=status, after=decode_cursor(cursor), limit=limit + 1
         )
-    page = found[:limit]
-    return {
-        "items": [views.complaint_view(k) for k in page],
-        "next_cursor": encode_cursor(page[-1].filed_at, page[-1].id)
-        if len(found) > limit
-        else None,
-    }
+    return page_of(found, limit, views.complaint_view, lambda k: encode_cursor(k.filed_at, k.id))
 
 
 @router.get(
