@@ -812,7 +812,8 @@ def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
     engine.run_due(T0 + timedelta(days=30))  # c2's seller never answers: refunded
     with sql_storage.new_uow() as uow:
         assert isinstance(uow, SqlUnitOfWork) and uow.conn is not None
-        read = [e.data for e in SqlWebhooks(uow.conn).events(after=0, limit=1000)]
+        webhooks = SqlWebhooks(uow.conn, uow.deadlines.flush)
+        read = [e.data for e in webhooks.events(after=0, limit=1000)]
     assert len(read) == len(written) > 20
     assert read == written
     kinds = {p["event"]["type"] for p in read if "event" in p}
@@ -928,3 +929,35 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
     # the delivered one and the one nobody subscribed to are gone; failed and pending stay
     assert left == [("o1", "order.placed"), ("o2", "order.placed")]
     assert deliveries == ["failed", "pending"]
+
+
+def test_queries_in_the_unit_of_work_that_fired_a_claimed_deadline_see_it_fired(
+    sql_storage: Storage,
+) -> None:
+    """The fired marks of a claimed batch wait for the commit; a query on the deadlines table
+    in the same unit of work must not see the deadline pending meanwhile."""
+    from shouhou.db.api import SqlApiUnitOfWork
+    from shouhou.services.integration import CaseFilter
+
+    probe = sql_storage.new_uow()
+    assert isinstance(probe, SqlUnitOfWork)
+    sql = probe.engine
+    with SqlApiUnitOfWork(sql) as uow:
+        order, placed = placed_order("o1")
+        uow.orders.add(order, placed)  # on PostgreSQL the claim locks the case's order too
+        case, events = applied_case(order, "c1")
+        uow.cases.add(case, events)
+        uow.deadlines.sync("case", "c1", deadline(T0))
+        uow.commit()
+
+    def after_firing(query: Callable[[SqlApiUnitOfWork], Any]) -> Any:
+        """``query`` run after claiming and firing c1's deadline; left without commit."""
+        with SqlApiUnitOfWork(sql) as uow:
+            (due,) = uow.deadlines.claim_due(T0, 5)
+            uow.deadlines.fire("case", "c1", due.name, due.due_at, T0)
+            return query(uow)
+
+    assert after_firing(lambda uow: uow.queries.cases(CaseFilter(sort="due_at"), 10)) == []
+    soon = (T0 - timedelta(days=1), T0, 10)
+    assert after_firing(lambda uow: uow.webhooks.approaching(*soon)) == []
+    assert after_firing(lambda uow: uow.retention.forget_deadlines(T0 + timedelta(days=1), 9)) == 1

@@ -194,9 +194,7 @@ class SqlQueries:
 
 
 class SqlWebhooks:
-    def __init__(
-        self, conn: Connection, before_deadlines: Callable[[], None] = lambda: None
-    ) -> None:
+    def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
         self.conn = conn
         #: Marks the deadlines this unit of work fired before a query reads the table.
         self.before_deadlines = before_deadlines

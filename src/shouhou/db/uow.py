@@ -498,15 +498,12 @@ class SqlDeadlines:
     ) -> None:
         key = (subject_type, subject_id)
         row = self._fire_row(subject_type, subject_id, name, due_at, fired_at)
-        claim = self.claimed.get(key)
-        if claim is not None and claim == (name, due_at):
-            slot = self.known.get(key, claim)
-            if slot is not None and (slot[0], slot[1]) == claim:
-                # Claimed here and unchanged since, so pending: marked with the batch.
-                del self.claimed[key]
-                self.firing.append(row)
-                self.known[key] = None
-                return
+        if self.claimed.get(key) == (name, due_at) and self._unchanged(key, name, due_at):
+            # Claimed here and unchanged since, so pending: marked with the batch.
+            del self.claimed[key]
+            self.firing.append(row)
+            self.known[key] = None
+            return
         self.flush()
         if self.cur.run("fire", row).rowcount != 1:
             raise Conflict(f"{subject_type} {subject_id}: deadline {name} was already handled")
@@ -570,11 +567,15 @@ class SqlDeadlines:
         """Asks nothing of the database: a claimed deadline is locked (PostgreSQL) or the
         writer holds the database (SQLite), so only this unit of work can have changed it,
         and it records every change of a subject's deadline it makes."""
-        key = (due.subject_type, due.subject_id)
+        return self._unchanged((due.subject_type, due.subject_id), due.name, due.due_at)
+
+    def _unchanged(self, key: tuple[str, str], name: str, due_at: datetime) -> bool:
+        """Whether this unit of work left the subject's pending deadline ``name`` at
+        ``due_at`` as it was (a subject it never touched counts as left)."""
         if key not in self.known:
             return True
         slot = self.known[key]
-        return slot is not None and (slot[0], slot[1]) == (due.name, due.due_at)
+        return slot is not None and (slot[0], slot[1]) == (name, due_at)
 
     def pending_count(self) -> int:
         self.flush()
