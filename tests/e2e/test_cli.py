@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -86,19 +87,11 @@ def test_case_show_of_an_unknown_case_is_a_clear_error(tmp_path: Path) -> None:
     assert "no case nope" in result.stderr
 
 
-def test_a_worker_reports_a_failed_pass_and_carries_on(tmp_path: Path) -> None:
-    """A pass that fails (here: the deadlines table is away) rolls back and is reported on
-    stderr; the worker keeps polling and fires the deadline once the table is back."""
-    import signal
-    import time
-    from datetime import datetime, timedelta
-
+def paid_order(db: Path, paid: datetime) -> None:
+    """A database at ``db`` with one order paid at ``paid``: its ``ship_by`` runs 72 h."""
     from shouhou.bootstrap import Engine
     from shouhou.domain.model import Order
-    from shouhou.domain.values import SHANGHAI
 
-    db = tmp_path / "worker.db"
-    paid = datetime(2024, 3, 1, 10, tzinfo=SHANGHAI)
     engine = Engine.open(f"sqlite:///{db}", attachments=None)
     try:
         engine.place_order(
@@ -106,6 +99,20 @@ def test_a_worker_reports_a_failed_pass_and_carries_on(tmp_path: Path) -> None:
         )
     finally:
         engine.close()
+
+
+def test_a_worker_reports_a_failed_pass_and_carries_on(tmp_path: Path) -> None:
+    """A pass that fails (here: the deadlines table is away) rolls back and is reported on
+    stderr; the worker keeps polling and fires the deadline once the table is back."""
+    import signal
+    import time
+    from datetime import timedelta
+
+    from shouhou.domain.values import SHANGHAI
+
+    db = tmp_path / "worker.db"
+    paid = datetime(2024, 3, 1, 10, tzinfo=SHANGHAI)
+    paid_order(db, paid)
     with sqlite3.connect(db) as conn:
         conn.execute("ALTER TABLE deadlines RENAME TO deadlines_away")
     worker = subprocess.Popen(
@@ -143,20 +150,10 @@ def test_a_worker_run_once_fails_loudly(tmp_path: Path) -> None:
 
 
 def test_a_worker_forgets_handled_deadlines_older_than_keep_days(tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from shouhou.bootstrap import Engine
-    from shouhou.domain.model import Order
+    from datetime import UTC, timedelta
 
     db = tmp_path / "keep.db"
-    paid = datetime.now(UTC) - timedelta(days=13)  # ship_by (72 h) was due 10 days ago
-    engine = Engine.open(f"sqlite:///{db}", attachments=None)
-    try:
-        engine.place_order(
-            Order(id="o1", shop="s1", buyer="b1", total=100, created_at=paid, paid_at=paid)
-        )
-    finally:
-        engine.close()
+    paid_order(db, datetime.now(UTC) - timedelta(days=13))  # ship_by was due 10 days ago
 
     def fired() -> int:
         with sqlite3.connect(db) as conn:
