@@ -684,8 +684,36 @@ class TestStorageContract:
             assert len(uow.cases.list(limit=2)) == 2
             assert uow.cases.list(status=CaseStatus.CLOSED) == [replace(closed, version=2)]
 
+    # --- firing batches in due order -----------------------------------------------------------
 
-# --- firing batches in due order -----------------------------------------------------------
+    def test_complaints_are_listed_by_buyer_in_filing_order_after_a_cursor(
+        self, storage: Storage
+    ) -> None:
+        from shouhou.domain import complaints
+
+        with storage.new_uow() as uow:
+            for i in range(4):  # b1 files on o0 and o2, b2 on o1 and o3, a minute apart
+                order, _ = placed_order(f"o{i}", who=f"b{1 + i % 2}")
+                cmd = c.FileComplaint(
+                    actor=buyer(order),
+                    complaint_id=f"k{i}",
+                    order_id=order.id,
+                    type="breach_of_promise",
+                    subtype="promise_unfulfilled",
+                )
+                at = T0 + timedelta(minutes=i)
+                events = complaints.file(
+                    cmd, order=order, cases=[], existing=None, rules=RULES, now=at
+                )
+                uow.complaints.add(complaints.fold(None, events), events)
+            uow.commit()
+        with storage.new_uow() as uow:
+            everyone = uow.complaints.list()
+            b1 = uow.complaints.list(buyer="b1")
+            after = uow.complaints.list(after=(everyone[1].filed_at, everyone[1].id), limit=1)
+        assert [k.id for k in everyone] == ["k0", "k1", "k2", "k3"]
+        assert [k.id for k in b1] == ["k0", "k2"]
+        assert [k.id for k in after] == ["k2"]
 
 
 def _engine_with_cases(storage: Storage, applied: dict[str, tuple[str, timedelta]]) -> Any:
