@@ -684,8 +684,6 @@ class TestStorageContract:
             assert len(uow.cases.list(limit=2)) == 2
             assert uow.cases.list(status=CaseStatus.CLOSED) == [replace(closed, version=2)]
 
-    # --- firing batches in due order -----------------------------------------------------------
-
     def test_complaints_are_listed_by_buyer_in_filing_order_after_a_cursor(
         self, storage: Storage
     ) -> None:
@@ -714,6 +712,9 @@ class TestStorageContract:
         assert [k.id for k in everyone] == ["k0", "k1", "k2", "k3"]
         assert [k.id for k in b1] == ["k0", "k2"]
         assert [k.id for k in after] == ["k2"]
+
+
+# --- firing batches in due order -----------------------------------------------------------
 
 
 def _engine_with_cases(storage: Storage, applied: dict[str, tuple[str, timedelta]]) -> Any:
