@@ -213,24 +213,32 @@ class Worker:
         with self.uow() as uow:
             count = uow.idempotency.forget_before(now - settings.idempotency_retention)
             uow.commit()
-        finished = True
-        kinds: tuple[tuple[Callable[[Retention, datetime, int], int], timedelta], ...] = (
-            (lambda kept, at, n: kept.forget_deadlines(at, n), settings.deadline_retention),
-            (lambda kept, at, n: kept.forget_events(at, n), settings.event_retention),
+        forgotten, deadlines_done = self._forget(
+            lambda kept, at, n: kept.forget_deadlines(at, n), now - settings.deadline_retention
         )
-        for forget, before in kinds:
-            for _ in range(settings.purge_chunks):
-                with self.uow() as uow:
-                    forgotten = forget(uow.retention, now - before, settings.purge_batch)
-                    uow.commit()
-                count += forgotten
-                if forgotten < settings.purge_batch:
-                    break
-            else:
-                finished = False  # more is left: the next pass goes on
-        if finished:
+        count += forgotten
+        forgotten, events_done = self._forget(
+            lambda kept, at, n: kept.forget_events(at, n), now - settings.event_retention
+        )
+        count += forgotten
+        if deadlines_done and events_done:  # else a backlog is left: the next pass goes on
             self._last_purge = now
         return count
+
+    def _forget(
+        self, forget: Callable[[Retention, datetime, int], int], before: datetime
+    ) -> tuple[int, bool]:
+        """``forget`` rows older than ``before``, a chunk per transaction, at most
+        ``purge_chunks`` of them; how many went, and whether none is left."""
+        total = 0
+        for _ in range(self.settings.purge_chunks):
+            with self.uow() as uow:
+                forgotten = forget(uow.retention, before, self.settings.purge_batch)
+                uow.commit()
+            total += forgotten
+            if forgotten < self.settings.purge_batch:
+                return total, True
+        return total, False
 
     def run_forever(self, stop: threading.Event, interval_s: float = 1.0) -> None:
         """``run_once`` every ``interval_s`` seconds until ``stop`` is set; errors are logged."""
