@@ -163,6 +163,11 @@ def disable_endpoint(
     response_model=wire.EventPage,
     responses=ERRORS,
     summary="The outbox: every event, oldest first (catch up after downtime)",
+    description=(
+        "Events whose every delivery succeeded are forgotten after the worker's retention "
+        "(`--keep-days`, 30 by default, counted from fan-out); events with a failed or "
+        "unfinished delivery stay until a replay succeeds."
+    ),
 )
 def list_events(
     ctx: Ctx,
