@@ -95,6 +95,23 @@ def test_a_refund_of_the_goods_alone_is_not_cut_twice(rules: Rulebook) -> None:
     assert freight.full_refund(the_case, order(), split) == 20000 - OUTBOUND
 
 
+def test_the_outbound_fee_comes_out_of_an_order_once(rules: Rulebook) -> None:
+    """A second no-reason case of the order finds the fee kept by the first one."""
+    second = replace(case(Reason.NO_REASON), requested_amount=10000)
+    after_first = order(total=20000 + OUTBOUND, refunded=10000, withheld=OUTBOUND)
+    split = freight.split(second, after_first, rules)
+    assert split.deducted == 0
+    assert freight.full_refund(second, after_first, split) == 10000
+
+
+def test_free_shipping_goods_with_a_fee_keep_nothing_back(rules: Rulebook) -> None:
+    """The seller bears the outbound leg of free-shipping goods, so however dear the return
+    leg, the outbound fee is not taken from the refund."""
+    the_order = order(free_shipping=True, total=20000 + OUTBOUND)
+    split = freight.split(case(Reason.NO_REASON), the_order, rules)
+    assert (split.buyer, split.seller, split.deducted) == (BACK, OUTBOUND, 0)
+
+
 def test_refused_delivery_without_a_reason_costs_the_buyer_and_the_seller_proves_it(
     rules: Rulebook,
 ) -> None:

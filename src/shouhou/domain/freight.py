@@ -3,7 +3,8 @@
 The outbound leg is the shipping fee the buyer paid with the order; the return leg is the fee
 the buyer gave when shipping the goods back. The split says what each side bears, which rule
 decided it, who must prove it, what freight insurance (运费险) pays the buyer on a separate
-claim, and how much of the outbound fee is kept out of the refund.
+claim, and how much of the outbound fee is kept out of the refund: the whole fee when the
+buyer bears the outbound leg, less what earlier cases of the order kept of it already.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def split(case: Case, order: Order, rules: Rules, liable: Liable | None = None) 
     else:
         name, buyer, seller = "freight_own_leg", back, outbound
     insurance = back if order.freight_insurance and buyer >= back > 0 else 0
-    deducted = outbound if buyer >= outbound > 0 and name != "freight_own_leg" else 0
+    # The outbound fee comes out of the refund only where the buyer bears that leg, and once
+    # per order: an earlier case of the order may have kept it already (``order.withheld``).
+    bears_outbound = name in ("freight_refused_without_reason", "freight_buyer_bears")
+    deducted = max(0, outbound - order.withheld) if bears_outbound else 0
     return Freight(
         buyer=buyer,
         seller=seller,
