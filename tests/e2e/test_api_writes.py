@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import threading
 from datetime import timedelta
 
@@ -223,6 +225,40 @@ def test_times_without_an_offset_are_refused(api: ApiServer) -> None:
 
     assert response.status_code == 422
     assert response.json()["error"]["errors"][0]["loc"] == ["body", "paid_at"]
+
+
+FAR = "9999-12-31T23:59:59-14:00"  # aware, and past what Python's datetime holds in UTC
+
+
+def test_times_out_of_the_engines_years_are_invalid_wherever_they_enter(api: ApiServer) -> None:
+    far_cursor = base64.urlsafe_b64encode(json.dumps([FAR, "x"]).encode()).decode()
+    agent, platform = api.client("agent:a1"), api.client("platform")
+
+    answers = [
+        agent.get("/v1/cases", params={"due_before": FAR}),
+        agent.get("/v1/cases", params={"cursor": far_cursor}),
+        agent.get("/v1/orders", params={"cursor": far_cursor}),
+        agent.get("/v1/complaints", params={"cursor": far_cursor}),
+        agent.get("/v1/shops/s1/metrics", params={"at": "0001-01-05T00:00:00+00:00"}),
+        platform.post(
+            "/v1/orders",
+            json={"id": "o9", "shop": "s1", "buyer": "b1", "total": 100, "promised_ship_by": FAR},
+        ),
+    ]
+
+    assert [a.status_code for a in answers] == [422] * len(answers)
+    assert {a.json()["error"]["code"] for a in answers} == {"invalid"}
+    assert platform.get("/v1/orders/o9").status_code == 404
+
+
+def test_a_shipping_fee_above_the_total_is_invalid(api: ApiServer) -> None:
+    order = {"id": "o9", "shop": "s1", "buyer": "b1", "total": 100, "shipping_fee": 500}
+
+    response = api.client("platform").post("/v1/orders", json=order)
+
+    assert response.status_code == 422
+    assert "shipping fee" in response.json()["error"]["message"]
+    assert api.client("platform").get("/v1/orders/o9").status_code == 404
 
 
 def test_a_huge_body_is_refused_with_413_before_it_is_read(api: ApiServer) -> None:

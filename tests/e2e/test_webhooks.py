@@ -254,6 +254,19 @@ def test_the_outbox_pages_and_events_read_by_id(api: ApiServer) -> None:
     assert platform.get("/v1/webhooks/events/evt_999999").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [("/v1/webhooks/events", "cursor"), ("/v1/webhooks/deliveries", "event")],
+)
+def test_an_event_parameter_that_is_no_event_id_is_invalid(
+    api: ApiServer, path: str, parameter: str
+) -> None:
+    response = api.client("platform").get(path, params={parameter: "garbage"})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid"
+
+
 def test_a_disabled_endpoint_gets_nothing_new(
     api: ApiServer, receiver: Receiver, worker: Worker
 ) -> None:

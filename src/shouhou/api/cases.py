@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from shouhou.api import wire
 from shouhou.api.actions import add_action_route
@@ -95,7 +95,7 @@ def list_cases(
     buyer: Annotated[str | None, IdQuery] = None,
     order: Annotated[str | None, IdQuery] = None,
     due_before: Annotated[
-        AwareDatetime | None, Query(description="deadline due before this instant")
+        wire.Instant | None, Query(description="deadline due before this instant")
     ] = None,
     sort: Literal["opened_at", "due_at"] = "opened_at",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,

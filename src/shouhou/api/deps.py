@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shouhou.api import wire
 from shouhou.api.errors import ApiError
 from shouhou.bootstrap import Engine
 from shouhou.domain.model import Actor, Case, Order, Role
@@ -224,6 +225,7 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None or not isinstance(last_id, str):
             raise ValueError("bad cursor")
+        wire.in_range(moment)
     except (ValueError, TypeError) as exc:
         raise Invalid(f"bad cursor: pass the next_cursor of a previous page ({exc})") from None
     return moment, last_id

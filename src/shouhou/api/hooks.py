@@ -12,7 +12,7 @@ from shouhou.api import wire
 from shouhou.api.cases import ERRORS, MAX_PAGE
 from shouhou.api.deps import Caller, Ctx, IdempotencyKey, page_of, write
 from shouhou.domain.model import Role
-from shouhou.errors import NotFound
+from shouhou.errors import Invalid, NotFound
 from shouhou.services.integration import (
     ApiUnitOfWork,
     Attempt,
@@ -64,9 +64,13 @@ def attempt_view(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def event_number(event_id: str) -> int:
+def event_number(event_id: str, *, parameter: str | None = None) -> int:
+    """The number in an event id ``evt_N``. One that cannot be an id names no event (404);
+    given as a query ``parameter``, it is a bad parameter (422)."""
     digits = event_id.removeprefix("evt_")
     if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+        if parameter is not None:
+            raise Invalid(f"bad {parameter} {event_id!r}: pass an event id such as evt_42")
         raise NotFound(f"no event {event_id}")
     return int(digits)
 
@@ -177,7 +181,7 @@ def list_events(
     cursor: Annotated[str | None, Query(max_length=40, description="an event id")] = None,
 ) -> dict[str, Any]:
     who.require(Role.PLATFORM)
-    after = event_number(cursor) if cursor else 0
+    after = event_number(cursor, parameter="cursor") if cursor else 0
     with ctx.reader() as uow:
         found = uow.webhooks.events(after=after, limit=limit + 1, types=type)
     return page_of(found, limit, lambda e: e.envelope(), lambda e: e.public_id)
@@ -237,7 +241,7 @@ def list_deliveries(
     cursor: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> dict[str, Any]:
     who.require(Role.PLATFORM)
-    event_id = event_number(event) if event else None
+    event_id = event_number(event, parameter="event") if event else None
     with ctx.reader() as uow:
         found = uow.webhooks.deliveries(
             endpoint_id=endpoint,

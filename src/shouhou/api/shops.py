@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shouhou.api import wire
 from shouhou.api.cases import ERRORS, MAX_PAGE, IdQuery
@@ -249,7 +249,7 @@ def shop_metrics(
     ctx: Ctx,
     who: Caller,
     shop: ShopId,
-    at: Annotated[AwareDatetime | None, Query(description="window end (default: now)")] = None,
+    at: Annotated[wire.Instant | None, Query(description="window end (default: now)")] = None,
     days: Annotated[int, Query(ge=1, le=MAX_WINDOW_DAYS, description="window length")] = 30,
 ) -> dict[str, Any]:
     if who.actor.role == Role.BUYER:

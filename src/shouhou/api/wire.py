@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -51,6 +51,25 @@ def _plain_text(value: str) -> str:
 
 
 Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_plain_text)]
+
+#: The years a time the API accepts may fall in (UTC): room on both sides for the longest
+#: deadline, so that no date arithmetic of the engine leaves what Python can represent.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+
+
+def in_range(value: datetime) -> datetime:
+    """Refuse an instant outside :data:`FIRST_YEAR` … :data:`LAST_YEAR` (UTC)."""
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = 0 if value.year < 2000 else 10_000
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"times must fall in the years {FIRST_YEAR} to {LAST_YEAR} (UTC)")
+    return value
+
+
+#: A timezone-aware instant in the years the engine handles.
+Instant = Annotated[AwareDatetime, AfterValidator(in_range)]
 Ident = Annotated[
     str,
     Field(
@@ -131,18 +150,18 @@ class OrderIn(Strict):
     free_shipping: StrictBool = False
     items: Annotated[list[ItemIn], Field(max_length=MAX_LIST)] = []
     promotion: Promotion = Promotion.NORMAL
-    promised_ship_by: AwareDatetime | None = None
+    promised_ship_by: Instant | None = None
     shipping_method: ShippingMethod = ShippingMethod.EXPRESS
     no_reason_return: NoReasonReturn = NoReasonReturn.ELIGIBLE
     sanbao: dict[str, Duration] | None = Field(
         default=None, description='三包 periods from delivery, e.g. {"return": "7d"}'
     )
     freight_insurance: StrictBool = False
-    created_at: AwareDatetime | None = Field(default=None, description="default: now")
-    paid_at: AwareDatetime | None = None
-    shipped_at: AwareDatetime | None = None
-    delivered_at: AwareDatetime | None = None
-    trade_success_at: AwareDatetime | None = None
+    created_at: Instant | None = Field(default=None, description="default: now")
+    paid_at: Instant | None = None
+    shipped_at: Instant | None = None
+    delivered_at: Instant | None = None
+    trade_success_at: Instant | None = None
 
 
 class Deadline(Open):
@@ -453,7 +472,7 @@ def _wire_type(name: str, hint: Any) -> Any:
     if name in c.MONEY_FIELDS and hint is int:
         return Fen
     if hint is datetime:
-        return AwareDatetime
+        return Instant
     if hint is str:
         return Text
     if hint is int:

@@ -109,6 +109,11 @@ def place_order(uow: UnitOfWork, order: Order, rules: Rules, now: datetime) -> O
         for moment in (order.paid_at, order.shipped_at, order.delivered_at, order.trade_success_at):
             if moment is not None and moment > now:
                 raise Invalid(f"order {order.id}: {moment.isoformat()} is in the future")
+        if order.shipping_fee > order.total:
+            raise Invalid(
+                f"order {order.id}: the shipping fee ({order.shipping_fee} fen) is more than the"
+                f" total ({order.total} fen), which includes it"
+            )
         events = orders.place(order, rules)
         placed = orders.fold(order, events)
         uow.orders.add(placed, events)
