@@ -34,6 +34,7 @@ class _Row:
     deadline: Deadline
     status: str = "pending"
     fired_at: datetime | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -173,6 +174,13 @@ class MemoryDeadlines:
             due.name,
             due.due_at,
         )
+
+    def set_aside(self, due: DueDeadline, error: str) -> bool:
+        for row in self.store.deadlines:
+            if row.id == due.id and row.status == "pending":
+                row.status, row.error = "failed", error
+                return True
+        return False
 
     def pending_count(self) -> int:
         return sum(1 for r in self.store.deadlines if r.status == "pending")

@@ -40,9 +40,11 @@ from shouhou.domain.model import (
     Reason,
     Role,
 )
-from shouhou.errors import Conflict
+from shouhou.errors import Conflict, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
+from shouhou.services import handlers
+from shouhou.services.handlers import CannotFire
 from shouhou.services.ports import UnitOfWork
 from shouhou.testing import MemoryStore, MemoryUnitOfWork
 
@@ -793,6 +795,50 @@ class TestFiringInDueOrder:
             "buyer_ship_return",
         ]
         assert engine.run_due(T0 + timedelta(days=30)) == []
+
+
+class TestADeadlineThatCannotFire:
+    """One bad row must not stop the deadlines behind it (SPEC §2: every deadline fires)."""
+
+    def test_it_is_set_aside_as_failed_and_the_others_fire(self, storage: Storage) -> None:
+        engine = _engine_with_cases(
+            storage,
+            {"c1": ("refund_only", timedelta(0)), "c2": ("refund_only", timedelta(days=1))},
+        )
+        with storage.new_uow() as uow:  # a deadline whose case does not exist, due first
+            uow.deadlines.sync("case", "ghost", deadline(T0 + timedelta(days=1)))
+            uow.commit()
+        heard: list[CannotFire] = []
+        now = T0 + timedelta(days=30)
+
+        fired = engine.run_due(now, on_set_aside=heard.append)
+        # (PostgreSQL claims a deadline without its subject only when nothing else is due)
+        fired += engine.run_due(now, on_set_aside=heard.append)
+
+        assert sorted(f.subject_id for f in fired if f.subject_type == "case") == ["c1", "c2"]
+        assert [(h.due.subject_id, type(h.error)) for h in heard] == [("ghost", NotFound)]
+        assert engine.run_due(now, on_set_aside=heard.append) == []  # passed over from now on
+        assert len(heard) == 1
+        with storage.new_uow() as uow:
+            assert uow.deadlines.claim_due(now, 10) == []
+            assert not uow.deadlines.set_aside(heard[0].due, "again")  # no longer pending
+
+    def test_an_error_of_the_machine_fails_the_pass_and_sets_nothing_aside(
+        self, storage: Storage, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        engine = _engine_with_cases(storage, {"c1": ("refund_only", timedelta(0))})
+
+        def lost(*args: object) -> None:
+            raise OSError("the database went away")
+
+        monkeypatch.setattr(handlers, "_fire", lost)
+        heard: list[CannotFire] = []
+        with pytest.raises(OSError):
+            engine.run_due(T0 + timedelta(days=30), on_set_aside=heard.append)
+        monkeypatch.undo()
+
+        assert heard == []
+        assert [f.subject_id for f in engine.run_due(T0 + timedelta(days=30))] == ["c1"]
 
 
 # --- outbox rows keep the stored event; readers get the event's view ----------------------

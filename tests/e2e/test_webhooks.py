@@ -14,6 +14,7 @@ import pytest
 from apiserver import ApiServer
 
 from shouhou import webhooks
+from shouhou.domain.model import Deadline
 from shouhou.worker import Worker, WorkerSettings
 
 
@@ -265,6 +266,33 @@ def test_an_event_parameter_that_is_no_event_id_is_invalid(
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid"
+
+
+def test_a_deadline_that_cannot_fire_is_set_aside_and_the_pass_goes_on(
+    api: ApiServer, receiver: Receiver, worker: Worker, caplog: pytest.LogCaptureFixture
+) -> None:
+    subscribe(api, receiver.url, ["order.placed"])
+    now = api.clock.now()
+    ghost = Deadline(
+        name="seller_respond",
+        due_at=now - timedelta(days=1),
+        on_expiry="refund",
+        rule_id="tmall-standard/seller_respond",
+        policy="tmall-standard@1",
+        started_at=now - timedelta(days=6),
+        duration=timedelta(days=5),
+    )
+    with api.engine.integration() as uow:  # a pending deadline whose case does not exist
+        uow.deadlines.sync("case", "ghost", ghost)
+        uow.commit()
+    api.order("o1")
+
+    first = worker.run_once(now)
+    second = worker.run_once(now)
+
+    assert [f.due.subject_id for f in first.set_aside + second.set_aside] == ["ghost"]
+    assert "ghost" in caplog.text and "set aside" in caplog.text
+    assert receiver.types() == ["order.placed"]
 
 
 def test_a_disabled_endpoint_gets_nothing_new(

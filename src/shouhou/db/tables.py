@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     and_,
     or_,
@@ -113,6 +114,7 @@ deadlines = Table(
     Column("policy", String(128), nullable=False),
     Column("status", String(16), nullable=False),
     Column("fired_at", UTCDateTime, nullable=True),
+    Column("error", Text, nullable=True),  # why a deadline was set aside as failed (0006)
     Index("ix_deadlines_status_due_at_id", "status", "due_at", "id"),  # claim order
     # a subject's pending deadline: every lookup by subject asks for that one (0005)
     Index(

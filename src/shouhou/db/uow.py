@@ -89,6 +89,10 @@ _SQL = {
         " WHERE subject_type = :subject_type AND subject_id = :subject_id"
         " AND status = 'pending' AND name = :name AND due_at = :due_at"
     ),
+    "set_aside": (
+        "UPDATE deadlines SET status = 'failed', error = :error"
+        " WHERE id = :id AND status = 'pending'"
+    ),
     "next_due": (
         "SELECT id, subject_type, subject_id, name, due_at FROM deadlines"
         " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"
@@ -576,6 +580,13 @@ class SqlDeadlines:
             return True
         slot = self.known[key]
         return slot is not None and (slot[0], slot[1]) == (name, due_at)
+
+    def set_aside(self, due: DueDeadline, error: str) -> bool:
+        self.flush()
+        marked = bool(self.cur.run("set_aside", {"id": due.id, "error": error}).rowcount == 1)
+        if marked:
+            self.known.pop((due.subject_type, due.subject_id), None)
+        return marked
 
     def pending_count(self) -> int:
         self.flush()

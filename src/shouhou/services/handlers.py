@@ -18,7 +18,7 @@ from shouhou.domain import events as e
 from shouhou.domain.deadlines import is_due
 from shouhou.domain.model import SYSTEM, Case, CaseStatus, Deadline, Order, evolve
 from shouhou.domain.rules import Rules
-from shouhou.errors import Conflict, Invalid, NotFound
+from shouhou.errors import Conflict, Invalid, NotFound, ShouhouError
 from shouhou.services import outbox
 from shouhou.services.ledger import ledger_entries
 from shouhou.services.ports import AttachmentStore, DueDeadline, UnitOfWork
@@ -279,7 +279,12 @@ def fire_due(
             if started is not None and started < due.due_at:
                 break
             if uow.deadlines.still_due(due):
-                fired.append(_fire(uow, due, rules_at))
+                try:
+                    fired.append(_fire(uow, due, rules_at))
+                except Conflict:
+                    raise
+                except SET_ASIDE_ON as exc:
+                    raise CannotFire(due, exc) from exc
         started = uow.deadlines.earliest_scheduled()
         more = len(claimed) == limit or (started is not None and started <= now)
         if fired:
@@ -318,6 +323,22 @@ class OutOfStep(RuntimeError):
     """A pending deadline row disagrees with its subject: a bug, never retried."""
 
 
+#: What a deadline's firing may fail with that is about the deadline's own data — its subject
+#: missing, out of step with it, a snapshot that cannot be read, a rule refusing — and that
+#: firing it again would meet again. Errors of the database or the machine are not among
+#: them: those fail the pass, and the next pass tries again.
+SET_ASIDE_ON = (ShouhouError, OutOfStep, ValueError, LookupError, TypeError)
+
+
+class CannotFire(Exception):
+    """Firing ``due`` failed with ``error``, one of :data:`SET_ASIDE_ON`."""
+
+    def __init__(self, due: DueDeadline, error: Exception) -> None:
+        super().__init__(f"{due.subject_type} {due.subject_id}: {due.name}: {error!r}")
+        self.due = due
+        self.error = error
+
+
 def _check_in_step(due: DueDeadline, deadline: Deadline | None) -> None:
     if deadline is None or deadline.due_at != due.due_at or deadline.name != due.name:
         raise OutOfStep(
@@ -333,12 +354,18 @@ def run_due(
     *,
     limit: int | None = None,
     on_fired: Callable[[Fired], None] | None = None,
+    on_set_aside: Callable[[CannotFire], None] | None = None,
 ) -> list[Fired]:
     """Fire every deadline due at or before ``now``, in due order, a batch sized by
     :class:`BatchSize` in each transaction; after a lost race, one at a time until one
-    succeeds."""
+    succeeds.
+
+    A deadline that cannot fire (:class:`CannotFire`) rolls its batch back and is set aside
+    as ``failed`` with the error, in a transaction of its own; the others go on firing, and
+    ``on_set_aside`` hears of it. One bad row never stops the deadlines behind it."""
     fired: list[Fired] = []
     conflicts = 0
+    set_aside: set[int] = set()
     sizing = BatchSize()
     while limit is None or len(fired) < limit:
         size = 1 if conflicts else sizing.size
@@ -348,6 +375,16 @@ def run_due(
             started = time.perf_counter()
             batch, more = fire_due(uow_factory(), rules_at, now, size)
             sizing.took(len(batch), time.perf_counter() - started)
+        except CannotFire as failed:
+            if failed.due.id in set_aside:  # set aside, yet claimed again: never loop on it
+                raise
+            set_aside.add(failed.due.id)
+            with uow_factory() as uow:
+                uow.deadlines.set_aside(failed.due, repr(failed.error)[:2000])
+                uow.commit()
+            if on_set_aside is not None:
+                on_set_aside(failed)
+            continue
         except Conflict:
             conflicts += 1  # another worker fired or changed one first: look again
             if conflicts > MAX_CONFLICTS_IN_A_ROW:

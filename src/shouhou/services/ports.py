@@ -89,6 +89,10 @@ class DeadlineStore(Protocol):
         pending: the batch stops before a claimed deadline due later than it, so that
         deadlines fire in due order however they were claimed."""
 
+    def set_aside(self, due: DueDeadline, error: str) -> bool:
+        """Mark ``due`` failed with ``error`` if it is still pending, so that claims pass
+        over it; whether it was."""
+
     def pending_count(self) -> int: ...
 
 

@@ -22,7 +22,7 @@ import httpx
 
 from shouhou import webhooks
 from shouhou.bootstrap import Engine
-from shouhou.services.handlers import Fired
+from shouhou.services.handlers import CannotFire, Fired
 from shouhou.services.integration import (
     ApiUnitOfWork,
     Attempt,
@@ -83,6 +83,21 @@ class Tick:
     delivered: int = 0
     failed_attempts: int = 0
     purged: int = 0
+    #: Deadlines that could not fire and were set aside as ``failed`` (docs/deployment.md).
+    set_aside: list[CannotFire] = field(default_factory=list)
+
+
+def _set_aside(tick: Tick, failed: CannotFire) -> None:
+    due = failed.due
+    log.error(
+        "deadline %s of %s %s (due %s) cannot fire and was set aside as failed: %r",
+        due.name,
+        due.subject_type,
+        due.subject_id,
+        due.due_at.isoformat(),
+        failed.error,
+    )
+    tick.set_aside.append(failed)
 
 
 class Worker:
@@ -114,7 +129,9 @@ class Worker:
         """One pass: deadlines, ``deadline.approaching``, fan-out, deliveries, purge."""
         now = now or self.engine.clock.now()
         tick = Tick()
-        tick.fired = self.engine.run_due(now, on_fired=self.on_fired)
+        tick.fired = self.engine.run_due(
+            now, on_fired=self.on_fired, on_set_aside=lambda failed: _set_aside(tick, failed)
+        )
         tick.announced = self.announce(now)
         tick.dispatched = self.dispatch(now)
         tick.delivered, tick.failed_attempts = self.deliver(now)
