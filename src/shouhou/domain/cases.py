@@ -494,6 +494,10 @@ def _withdraw(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datet
 
 def _agree(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetime) -> Outcome:
     address = cmd.return_address if isinstance(cmd, c.Agree) else None
+    if case.status == S.IN_INTERVENTION:
+        again = intervention.agreed_again(case, order, rules, str(cmd.actor), address, now)
+        if again is not None:
+            return again
     return agreement(case, order, rules, str(cmd.actor), address, now, rule_id=None)
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain import freight
+from shouhou.domain import freight, transitions
 from shouhou.domain.model import (
     Case,
     CaseKind,
@@ -152,7 +152,7 @@ def _ruled_amount(case: Case, order: Order, cmd: c.Rule, deducted: int) -> int:
     return 0
 
 
-def _resume(case: Case, ruled: e.Ruled, now: datetime) -> Outcome:
+def _resume(case: Case, event: e.Event, now: datetime) -> Outcome:
     """Back to the status the case left, its deadline resumed with the time it had left."""
     suspended = case.suspended
     assert suspended is not None
@@ -161,7 +161,24 @@ def _resume(case: Case, ruled: e.Ruled, now: datetime) -> Outcome:
         deadline = evolve(
             deadline, due_at=now + suspended.remaining, started_at=now, duration=suspended.remaining
         )
-    return Outcome(events=[ruled], target=suspended.status, deadline=deadline)
+    return Outcome(events=[event], target=suspended.status, deadline=deadline)
+
+
+def agreed_again(
+    case: Case, order: Order, rules: Rules, actor: str, address: str | None, now: datetime
+) -> Outcome | None:
+    """The seller agrees in intervention to a case escalated after it had agreed already
+    (None: escalated before, so this is the first agreement). The goods of a return that the
+    buyer has sent back are refunded, as an agent's refund ruling would (SPEC §3: the goods
+    back, the refund); anything else goes back to where it stood, its deadline resumed."""
+    suspended = case.suspended
+    if suspended is None or suspended.status not in transitions.AGREED:
+        return None
+    agreed = e.Agreed(at=now, actor=actor, return_address=address or case.return_address)
+    if case.kind == CaseKind.RETURN_REFUND and case.return_shipment is not None:
+        refund = refunded(case, order, rules, now, actor, rule_id=None)
+        return Outcome(events=[agreed, refund], target=S.REFUNDED)
+    return _resume(case, agreed, now)
 
 
 HANDLERS = {

@@ -40,6 +40,14 @@ def _rows(
 BUYER, SELLER, SYSTEM, AGENT = (Role.BUYER,), (Role.SELLER,), (Role.SYSTEM,), (Role.AGENT,)
 _REFUND_OR_RETURN = (S.REFUNDED, S.AWAITING_BUYER_RETURN)
 _REMEDY_OUTCOMES = (S.REFUNDED, S.CLOSED, S.AWAITING_SELLER_RESHIP)
+#: Where a case stands once the seller has agreed to it: waiting for the goods to come back,
+#: for the seller's receipt, for the reship, for the buyer to confirm the new goods.
+AGREED = (
+    S.AWAITING_BUYER_RETURN,
+    S.AWAITING_SELLER_RECEIPT,
+    S.AWAITING_SELLER_RESHIP,
+    S.AWAITING_BUYER_CONFIRMATION,
+)
 #: The statuses a buyer may escalate from, and a ruling of ``continue`` may return to.
 ESCALABLE = (
     S.AWAITING_SELLER,
@@ -135,7 +143,8 @@ TABLE: tuple[Transition, ...] = tuple(
             {"complete_evidence": [S.IN_INTERVENTION], "withdraw": [S.CLOSED]},
         ),
         *_rows(S.IN_INTERVENTION, BUYER + SELLER, {"submit_evidence": [S.IN_INTERVENTION]}),
-        *_rows(S.IN_INTERVENTION, SELLER, {"agree": _REFUND_OR_RETURN}),
+        # agreeing again after an escalation from past the agreement resumes where it stood
+        *_rows(S.IN_INTERVENTION, SELLER, {"agree": (S.REFUNDED, *AGREED)}),
         *_rows(S.IN_INTERVENTION, AGENT, {"rule": (S.REFUNDED, S.CLOSED, *ESCALABLE)}),
         *_rows(S.IN_INTERVENTION, SYSTEM, {"timeout": [S.IN_INTERVENTION]}),
     ]
