@@ -11,10 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from apiserver import ApiServer
 
 from shouhou import webhooks
 from shouhou.domain.model import Deadline
+from shouhou.services.integration import Attempt
 from shouhou.worker import Worker, WorkerSettings
 
 
@@ -293,6 +295,111 @@ def test_a_deadline_that_cannot_fire_is_set_aside_and_the_pass_goes_on(
     assert [f.due.subject_id for f in first.set_aside + second.set_aside] == ["ghost"]
     assert "ghost" in caplog.text and "set aside" in caplog.text
     assert receiver.types() == ["order.placed"]
+
+
+def test_a_delivery_whose_event_cannot_be_read_fails_and_the_others_go_out(
+    api: ApiServer, receiver: Receiver, worker: Worker
+) -> None:
+    subscribe(api, receiver.url, ["order.placed"])
+    api.order("o1")
+    api.order("o2")
+    worker.dispatch(api.clock.now())
+    with api.engine.sql_engine.begin() as conn:  # as if its event class were renamed since
+        first = conn.execute(sa.text("SELECT id, data FROM outbox ORDER BY id")).first()
+        assert first is not None
+        data = first.data if isinstance(first.data, dict) else json.loads(first.data)
+        data["stored_event"]["type"] = "RenamedSince"
+        conn.execute(
+            sa.text("UPDATE outbox SET data = :data WHERE id = :id"),
+            {"data": json.dumps(data), "id": first.id},
+        )
+
+    worker.run_once(api.clock.now())
+
+    assert [r.headers["webhook-id"] for r in receiver.got] != [f"evt_{first.id}"]
+    assert len(receiver.got) == 1
+    failed = api.client("platform").get("/v1/webhooks/deliveries", params={"status": "failed"})
+    assert [d["last_error"][:25] for d in failed.json()["items"]] == ["the event cannot be read:"]
+
+
+def test_an_endpoint_url_nothing_can_be_sent_to_fails_its_deliveries_at_once(
+    api: ApiServer, worker: Worker
+) -> None:
+    refused = api.client("platform").post(
+        "/v1/webhooks/endpoints", json={"url": "http://[::1/hooks"}
+    )
+    endpoint = subscribe(api, "http://example.invalid/hooks", ["order.placed"])
+    with api.engine.sql_engine.begin() as conn:  # stored before URLs were checked
+        conn.execute(
+            sa.text("UPDATE webhook_endpoints SET url = 'http://[::1/hooks' WHERE id = :id"),
+            {"id": endpoint["id"]},
+        )
+    api.order("o1")
+
+    tick = worker.run_once(api.clock.now())
+
+    assert refused.status_code == 422
+    assert tick.failed_attempts == 1
+    failed = api.client("platform").get("/v1/webhooks/deliveries", params={"status": "failed"})
+    assert [d["attempts"] for d in failed.json()["items"]] == [1]
+
+
+def test_a_worker_whose_lease_ran_out_records_nothing_over_the_next_one(
+    api: ApiServer, receiver: Receiver
+) -> None:
+    subscribe(api, receiver.url, ["order.placed"])
+    api.order("o1")
+    lease = timedelta(minutes=2)
+    t0 = api.clock.now()
+    with api.engine.integration() as uow:
+        uow.webhooks.dispatch(t0, 10)
+        (slow,) = uow.webhooks.claim(t0, lease, 10)
+        uow.commit()
+    later = t0 + lease + timedelta(seconds=1)
+    with api.engine.integration() as uow:
+        (fast,) = uow.webhooks.claim(later, lease, 10)
+        done = Attempt(number=1, at=later, status_code=204, error=None, duration_ms=5)
+        assert uow.webhooks.record(
+            fast.delivery.id,
+            done,
+            status="delivered",
+            next_attempt_at=later,
+            held_until=fast.lease_until,
+        )
+        uow.commit()
+    with api.engine.integration() as uow:
+        timed_out = Attempt(number=1, at=t0, status_code=None, error="ReadTimeout", duration_ms=1)
+        recorded = uow.webhooks.record(
+            slow.delivery.id,
+            timed_out,
+            status="pending",
+            next_attempt_at=later,
+            held_until=slow.lease_until,
+        )
+        uow.commit()
+        delivery = uow.webhooks.delivery(slow.delivery.id)
+
+    assert fast.delivery.id == slow.delivery.id
+    assert not recorded
+    assert delivery is not None and delivery.status == "delivered"
+
+
+def test_a_message_is_signed_at_the_time_it_is_sent(
+    api: ApiServer, receiver: Receiver, worker: Worker
+) -> None:
+    endpoint = subscribe(api, receiver.url, ["order.placed"])
+    api.order("o1")
+    started = api.clock.now()
+    worker.dispatch(started)
+    api.clock.advance(timedelta(minutes=10))  # the pass spent a while on deadlines
+
+    worker.deliver(started)
+
+    (sent,) = receiver.got
+    assert int(sent.headers["webhook-timestamp"]) == int(api.clock.now().timestamp())
+    webhooks.verify(
+        endpoint["secret"], sent.headers, sent.body, now=int(api.clock.now().timestamp())
+    )
 
 
 def test_a_disabled_endpoint_gets_nothing_new(

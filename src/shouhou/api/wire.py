@@ -12,6 +12,7 @@ import typing
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -354,6 +355,19 @@ class PolicySummary(Open):
 # --- webhooks ----------------------------------------------------------------------------
 
 
+def _endpoint_url(value: str) -> str:
+    """Refuse what looks like a URL but names no host, or a bad port or IPv6 address: the
+    worker could never send to it."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError as exc:
+        raise ValueError(f"not a URL the worker can send to: {exc}") from None
+    if not parts.hostname:
+        raise ValueError("not a URL the worker can send to: it names no host")
+    return value
+
+
 class EndpointIn(Strict):
     model_config = ConfigDict(
         extra="forbid",
@@ -368,7 +382,11 @@ class EndpointIn(Strict):
         },
     )
 
-    url: Annotated[str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$")]
+    url: Annotated[
+        str,
+        Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$"),
+        AfterValidator(_endpoint_url),
+    ]
     events: Annotated[
         list[Annotated[str, Field(pattern=r"^(\*|[a-z_]+\.(\*|[a-z_]+))$", max_length=64)]],
         Field(min_length=1, max_length=MAX_LIST),

@@ -6,6 +6,7 @@ Claims are correct with several workers: a conditional update whose row count is
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +43,8 @@ from shouhou.services.integration import (
     StoredResponse,
     matches,
 )
+
+log = logging.getLogger("shouhou.webhooks")
 
 #: Longest error text kept for a delivery attempt, in characters.
 MAX_ERROR_CHARS = 500
@@ -342,9 +345,10 @@ class SqlWebhooks:
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
         claimed = []
+        until = now + lease
         for (delivery_id,) in self.conn.execute(query).all():
             result = self.conn.execute(
-                update(d).where(d.c.id == delivery_id, due).values(lease_until=now + lease)
+                update(d).where(d.c.id == delivery_id, due).values(lease_until=until)
             )
             if result.rowcount != 1:
                 continue
@@ -354,31 +358,47 @@ class SqlWebhooks:
             endpoint = self.conn.execute(
                 select(self.e).where(self.e.c.id == delivery.endpoint_id)
             ).one()
-            event = self.conn.execute(select(self.o).where(self.o.c.id == delivery.event_id)).one()
+            row = self.conn.execute(select(self.o).where(self.o.c.id == delivery.event_id)).one()
+            try:
+                event = self._event(row)
+            except (ValueError, LookupError, TypeError) as exc:  # a row no reader can load
+                self._unreadable(delivery_id, exc)
+                continue
             claimed.append(
                 Claimed(
-                    delivery=delivery, endpoint=self._endpoint(endpoint), event=self._event(event)
+                    delivery=delivery,
+                    endpoint=self._endpoint(endpoint),
+                    event=event,
+                    lease_until=until,
                 )
             )
         return claimed
 
-    def record(
-        self, delivery_id: int, attempt: Attempt, *, status: str, next_attempt_at: datetime
-    ) -> None:
-        error = attempt.error[:MAX_ERROR_CHARS] if attempt.error else None
-        self.conn.execute(
-            insert(tables.webhook_attempts).values(
-                delivery_id=delivery_id,
-                number=attempt.number,
-                at=attempt.at,
-                status_code=attempt.status_code,
-                error=error,
-                duration_ms=attempt.duration_ms,
-            )
-        )
+    def _unreadable(self, delivery_id: int, exc: Exception) -> None:
+        error = f"the event cannot be read: {exc!r}"[:MAX_ERROR_CHARS]
+        log.error("webhook delivery %s failed: %s", delivery_id, error)
         self.conn.execute(
             update(self.d)
             .where(self.d.c.id == delivery_id)
+            .values(status="failed", lease_until=None, last_error=error)
+        )
+
+    def record(
+        self,
+        delivery_id: int,
+        attempt: Attempt,
+        *,
+        status: str,
+        next_attempt_at: datetime,
+        held_until: datetime | None = None,
+    ) -> bool:
+        error = attempt.error[:MAX_ERROR_CHARS] if attempt.error else None
+        mine = self.d.c.id == delivery_id
+        if held_until is not None:
+            mine = and_(mine, self.d.c.status == "pending", self.d.c.lease_until == held_until)
+        moved = self.conn.execute(
+            update(self.d)
+            .where(mine)
             .values(
                 status=status,
                 attempts=attempt.number,
@@ -389,6 +409,19 @@ class SqlWebhooks:
                 delivered_at=attempt.at if status == "delivered" else None,
             )
         )
+        if moved.rowcount != 1:
+            return False
+        self.conn.execute(
+            insert(tables.webhook_attempts).values(
+                delivery_id=delivery_id,
+                number=attempt.number,
+                at=attempt.at,
+                status_code=attempt.status_code,
+                error=error,
+                duration_ms=attempt.duration_ms,
+            )
+        )
+        return True
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         row = self.conn.execute(select(self.d).where(self.d.c.id == delivery_id)).first()

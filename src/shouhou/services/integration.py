@@ -185,6 +185,8 @@ class Claimed:
     delivery: Delivery
     endpoint: Endpoint
     event: OutboxEvent
+    #: The end of this worker's lease: its record of the attempt counts only while it holds it.
+    lease_until: datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,12 +264,22 @@ class Webhooks(Protocol):
         """Fan undispatched outbox events out to the endpoints that want them; how many."""
 
     def claim(self, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
-        """Lease due deliveries to this worker (another worker skips them until the lease ends)."""
+        """Lease due deliveries to this worker (another worker skips them until the lease
+        ends). A delivery whose event cannot be read is failed at once, with the reason, and
+        not handed out: it never holds up the others."""
 
     def record(
-        self, delivery_id: int, attempt: Attempt, *, status: str, next_attempt_at: datetime
-    ) -> None:
-        """Log an attempt and move the delivery on (delivered, pending again, or failed)."""
+        self,
+        delivery_id: int,
+        attempt: Attempt,
+        *,
+        status: str,
+        next_attempt_at: datetime,
+        held_until: datetime | None = None,
+    ) -> bool:
+        """Log an attempt and move the delivery on (delivered, pending again, or failed);
+        with ``held_until``, only while the lease that ends then is still the delivery's
+        (a worker whose lease ran out and was taken over records nothing). Whether it did."""
 
     def delivery(self, delivery_id: int) -> Delivery | None: ...
 

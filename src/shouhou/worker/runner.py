@@ -160,6 +160,7 @@ class Worker:
 
     def deliver(self, now: datetime) -> tuple[int, int]:
         """Send the deliveries due at ``now``; (delivered, failed attempts)."""
+        now = self._later(now)  # the pass may have spent a while on deadlines
         with self.uow() as uow:
             claimed = uow.webhooks.claim(now, self.settings.lease, self.settings.batch)
             uow.commit()
@@ -170,11 +171,17 @@ class Worker:
             results = list(pool.map(lambda one: self._send(one, now), claimed))
         return sum(results), len(results) - sum(results)
 
+    def _later(self, now: datetime) -> datetime:
+        """``now``, or the clock's time if that is later: what a message is stamped and a
+        lease counted from is the moment it happens, not the start of the pass."""
+        return max(now, self.engine.clock.now())
+
     def _send(self, one: Claimed, now: datetime) -> bool:
         number = one.delivery.attempts + 1
         if one.endpoint.disabled_at is not None:
             self._record(one, number, now, None, "endpoint disabled", 0, final=True)
             return False
+        now = self._later(now)
         body = json.dumps(one.event.envelope(), ensure_ascii=False, separators=(",", ":"))
         raw = body.encode("utf-8")
         headers = webhooks.headers(
@@ -184,15 +191,21 @@ class Worker:
         started = time.monotonic()
         status: int | None = None
         error: str | None = None
+        final = False
         try:
             response = self.http.post(one.endpoint.url, content=raw, headers=headers)
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}: {response.text[:200]}"
+        except httpx.InvalidURL as exc:  # no retry will make the URL valid
+            error, final = f"{type(exc).__name__}: {exc}", True
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # one delivery must not fail the pass for the others
+            log.exception("webhook %s to %s", one.event.public_id, one.endpoint.url)
+            error = f"{type(exc).__name__}: {exc}"
         elapsed = int((time.monotonic() - started) * 1000)
-        self._record(one, number, now, status, error, elapsed, final=False)
+        self._record(one, number, now, status, error, elapsed, final=final)
         return error is None
 
     def _record(
@@ -218,8 +231,21 @@ class Worker:
         if error is not None:
             log.warning("webhook %s to %s: %s", one.event.public_id, one.endpoint.url, error)
         with self.uow() as uow:
-            uow.webhooks.record(one.delivery.id, attempt, status=state, next_attempt_at=next_at)
+            recorded = uow.webhooks.record(
+                one.delivery.id,
+                attempt,
+                status=state,
+                next_attempt_at=next_at,
+                held_until=one.lease_until,
+            )
             uow.commit()
+        if not recorded:
+            log.warning(
+                "webhook %s to %s: the lease ran out before the attempt was recorded; another"
+                " worker has the delivery now",
+                one.event.public_id,
+                one.endpoint.url,
+            )
 
     def purge(self, now: datetime) -> int:
         """Forget idempotency keys, handled deadline rows and delivered events older than
