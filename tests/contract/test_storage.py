@@ -961,24 +961,35 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
                 created_at=old,
             )
         )
-        uow.outbox.add(
-            [
-                OutboxMessage(
-                    type=kind, subject_type="order", subject_id=f"o{i}", occurred_at=old, data={}
-                )
-                for i, kind in enumerate(
-                    ["order.placed", "order.placed", "order.placed", "order.shipped"]
-                )
-            ]
-        )
-        assert uow.webhooks.dispatch(old, 10) == 4  # o0, o1, o2 get a delivery each; o3 none
+        kinds = ["placed", "placed", "placed", "shipped", "placed", "placed", "shipped", "placed"]
+        kinds += ["shipped"]
+        messages = [
+            OutboxMessage(
+                type=f"order.{kind}",
+                subject_type="order",
+                subject_id=f"o{i}",
+                occurred_at=old,
+                data={},
+            )
+            for i, kind in enumerate(kinds)
+        ]
+        uow.outbox.add(messages[:7])
+        assert uow.webhooks.dispatch(old, 10) == 7  # the placed ones get a delivery each
         for delivery_id, status in zip(
             [d.id for d in uow.webhooks.deliveries(limit=10)],
-            ["delivered", "failed", "pending"],
+            ["delivered", "failed", "pending", "failed", "delivered"],  # o0, o1, o2, o4, o5
             strict=True,
         ):
             attempt = Attempt(number=1, at=old, status_code=200, error=None, duration_ms=1)
             uow.webhooks.record(delivery_id, attempt, status=status, next_attempt_at=old)
+        (o4,) = [e for e in uow.webhooks.events(after=0, limit=10) if e.subject_id == "o4"]
+        (replayed,) = uow.webhooks.enqueue(o4.id, ["ep1"], old)  # o4 failed, then got there
+        attempt = Attempt(number=1, at=old, status_code=200, error=None, duration_ms=1)
+        uow.webhooks.record(replayed, attempt, status="delivered", next_attempt_at=old)
+        uow.outbox.add(messages[7:])  # o7: the newest delivery; o8: the newest event
+        assert uow.webhooks.dispatch(old, 10) == 2
+        (newest,) = uow.webhooks.deliveries(status="pending", after=replayed, limit=10)
+        uow.webhooks.record(newest.id, attempt, status="delivered", next_attempt_at=old)
         uow.commit()
 
     with SqlApiUnitOfWork(sql) as uow:  # in chunks of one: the oldest first
@@ -987,7 +998,7 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
         uow.commit()
     with SqlApiUnitOfWork(sql) as uow:
         assert uow.retention.forget_deadlines(cutoff, 10) == 1
-        assert uow.retention.forget_events(cutoff, 10) == 1
+        assert uow.retention.forget_events(cutoff, 10) == 4  # o3, o4, o5, o6
         assert uow.retention.forget_deadlines(cutoff, 10) == 0
         assert uow.retention.forget_events(cutoff, 10) == 0
         uow.commit()
@@ -1001,9 +1012,17 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
         deliveries = sorted(d.status for d in uow.webhooks.deliveries(limit=10))
     assert [tuple(r) for r in rows] == [("fired_new", "fired"), ("pending_old", "pending")]
     assert notices == 0  # the old fired deadline's notice went with it
-    # the delivered one and the one nobody subscribed to are gone; failed and pending stay
-    assert left == [("o1", "order.placed"), ("o2", "order.placed")]
-    assert deliveries == ["failed", "pending"]
+    # gone: the delivered ones, those nobody subscribed to, the one a replay got through;
+    # kept: a failed and a pending delivery's events, and the newest event (SQLite would
+    # give its id to the next one)
+    assert [subject for subject, _ in left] == ["o1", "o2", "o7", "o8"]
+    assert deliveries == ["delivered", "failed", "pending"]
+    with SqlApiUnitOfWork(sql) as uow:  # ids are never handed out twice
+        seen = max(e.id for e in uow.webhooks.events(after=0, limit=10))
+        uow.outbox.add([replace(messages[0], subject_id="o9")])
+        uow.commit()
+    with SqlApiUnitOfWork(sql) as uow:
+        assert [e.id for e in uow.webhooks.events(after=seen, limit=10)] == [seen + 1]
 
 
 def test_queries_in_the_unit_of_work_that_fired_a_claimed_deadline_see_it_fired(

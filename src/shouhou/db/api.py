@@ -16,6 +16,7 @@ from sqlalchemy import (
     Engine,
     and_,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -527,6 +528,14 @@ class SqlWebhooks:
             raise Conflict(f"deadline {deadline_id} was announced already") from None
 
 
+def _newest(column: Any) -> Any:
+    """The largest id in ``column``'s table. Retention never forgets that row: SQLite gives a
+    new row the largest id plus one (its tables have no AUTOINCREMENT), so deleting the
+    newest rows would hand their ids out again, to events a subscriber has seen the ids of
+    (``webhook-id``, the event feed's cursor)."""
+    return select(func.max(column)).correlate(None).scalar_subquery()  # the whole table's
+
+
 class SqlRetention:
     def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
         self.conn = conn
@@ -542,7 +551,11 @@ class SqlRetention:
         # is read only as far as the chunk needs, not sorted whole.
         ids = self._ids(
             select(d.c.id)
-            .where(d.c.status.in_(["fired", "cancelled"]), d.c.due_at < before)
+            .where(
+                d.c.status.in_(["fired", "cancelled"]),
+                d.c.due_at < before,
+                d.c.id < _newest(d.c.id),
+            )
             .limit(limit)
         )
         if not ids:
@@ -552,10 +565,22 @@ class SqlRetention:
 
     def forget_events(self, before: datetime, limit: int) -> int:
         o, d, a = tables.outbox, tables.webhook_deliveries, tables.webhook_attempts
-        kept = select(d.c.id).where(d.c.outbox_id == o.c.id, d.c.status != "delivered")
+        done = d.alias("done")
+        replayed = select(done.c.id).where(
+            done.c.outbox_id == d.c.outbox_id,
+            done.c.endpoint_id == d.c.endpoint_id,
+            done.c.status == "delivered",
+        )
+        # an event waits for each endpoint it has not reached yet (a successful replay
+        # reaches it), and the newest delivery stays, so that SQLite never hands its id out
+        # again
+        kept = select(d.c.id).where(
+            d.c.outbox_id == o.c.id,
+            or_(and_(d.c.status != "delivered", ~replayed.exists()), d.c.id == _newest(d.c.id)),
+        )
         ids = self._ids(
             select(o.c.id)
-            .where(o.c.dispatched_at < before, ~kept.exists())
+            .where(o.c.dispatched_at < before, o.c.id < _newest(o.c.id), ~kept.exists())
             .order_by(o.c.id)
             .limit(limit)
         )
