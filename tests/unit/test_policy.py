@@ -189,6 +189,18 @@ def test_the_registry_picks_the_newest_version_in_force_at_an_instant() -> None:
     assert registry.in_force("tmall-standard", sh(2024, 1, 1)).ref == "tmall-standard@2"
 
 
+def test_an_effective_from_without_an_offset_is_shanghai_time() -> None:
+    """As holiday windows are: it used to pass validation and break every selection."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["version"] = 2
+        data["effective_from"] = "2024-01-01T00:00:00"
+
+    registry = Registry([_bundled("tmall-standard"), parse_pack(_edited("tmall-standard", edit))])
+    assert registry.in_force("tmall-standard", sh(2023, 12, 31, 23, 59)).ref == "tmall-standard@1"
+    assert registry.in_force("tmall-standard", sh(2024, 1, 1)).ref == "tmall-standard@2"
+
+
 def test_the_engine_hands_out_the_rulebook_in_force_at_each_instant() -> None:
     """``Engine.rules_at`` remembers a rulebook per period between version changes; the
     period starts at the new version's ``effective_from`` itself."""

@@ -22,7 +22,7 @@ from shouhou.domain.rules import (
     ReasonRule,
     RuleInfo,
 )
-from shouhou.domain.values import SHANGHAI, parse_duration, parse_yuan
+from shouhou.domain.values import parse_duration, parse_yuan
 from shouhou.errors import PolicyError
 from shouhou.policy.calendar import add_business_days
 from shouhou.policy.loader import LoadedPack, Registry
@@ -35,13 +35,10 @@ from shouhou.policy.schema import (
     OverrideRule,
     Provenance,
     Text,
+    shanghai_if_naive,
 )
 
 ONE_SECOND = timedelta(seconds=1)
-
-
-def _shanghai(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment
 
 
 class Rulebook:
@@ -68,8 +65,8 @@ class Rulebook:
         #: Each holiday pack's window as aware instants: [start, end).
         self._windows = {
             id(h.pack): (
-                _shanghai(h.pack.window.start),
-                _shanghai(h.pack.window.end) + ONE_SECOND,
+                shanghai_if_naive(h.pack.window.start),
+                shanghai_if_naive(h.pack.window.end) + ONE_SECOND,
             )
             for h in self.holidays
             if isinstance(h.pack, HolidayPack)

@@ -6,10 +6,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shouhou.domain.model import CaseKind, Reason, ShippingMethod
-from shouhou.domain.values import parse_duration
+from shouhou.domain.values import SHANGHAI, parse_duration
 
 #: Deadlines of cases, with the expiry actions each may take.
 CASE_DEADLINES: dict[str, frozenset[str]] = {
@@ -180,6 +187,15 @@ class ComplaintSpec(Strict):
         return self
 
 
+def shanghai_if_naive(moment: datetime) -> datetime:
+    """A time written without an offset is Shanghai wall time, as in holiday windows."""
+    return moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment
+
+
+#: When a pack version takes effect: with an offset, or in Shanghai time without one.
+EffectiveFrom = Annotated[datetime, AfterValidator(shanghai_if_naive)]
+
+
 class BasePack(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     version: Annotated[int, Field(ge=1)]
@@ -187,7 +203,7 @@ class BasePack(Strict):
     title: Text
     timezone: Literal["Asia/Shanghai"] = "Asia/Shanghai"
     calendar: CALENDARS = "natural"
-    effective_from: datetime | None = None
+    effective_from: EffectiveFrom | None = None
     deadlines: dict[str, DeadlineSpec]
     limits: dict[str, LimitSpec]
     reasons: dict[Reason, ReasonSpec]
@@ -287,7 +303,7 @@ class HolidayPack(Strict):
     kind: Literal["holiday"]
     title: Text
     window: Window
-    effective_from: datetime | None = None
+    effective_from: EffectiveFrom | None = None
     rules: list[OverrideRule] = Field(min_length=1)
 
     @model_validator(mode="after")
