@@ -56,6 +56,7 @@ class _Case:
     applied_at: datetime | None = None
     handled_at: datetime | None = None
     ruled: bool = False
+    timed_out: bool = False  # a deadline of the case expired: the system moved it on
 
 
 def compute(log: Iterable[Logged], *, since: datetime, until: datetime) -> Metrics:
@@ -88,6 +89,8 @@ def compute(log: Iterable[Logged], *, since: datetime, until: datetime) -> Metri
                 case.handled_at = ev.at
             if isinstance(ev, e.Ruled):
                 case.ruled = True
+            if isinstance(ev, e.DeadlineFired):
+                case.timed_out = True
         if not inside(ev.at):
             continue
         match ev:
@@ -101,7 +104,12 @@ def compute(log: Iterable[Logged], *, since: datetime, until: datetime) -> Metri
                 points += ev.points
             case e.CompensationAwarded():
                 compensation += ev.compensation.amount
-    self_done = sum(1 for key, ev in refunds if ev.actor != "system" and not cases[key].ruled)
+    # the seller's own: no agent ruled in the case, and no deadline of it moved it on
+    self_done = sum(
+        1
+        for key, ev in refunds
+        if ev.actor != "system" and not cases[key].ruled and not cases[key].timed_out
+    )
     hours: dict[str, list[float]] = {}
     for key, ev in refunds:
         case = cases[key]
