@@ -307,6 +307,21 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(api: ApiServer) ->
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
 
 
+def test_a_list_offers_the_actions_the_case_view_offers(api: ApiServer) -> None:
+    """No refuse button on a no-reason request, no intervention before 72h: a list that
+    offered them would send a seller or a buyer into a refusal."""
+    api.order("o1")
+    body = {"order": "o1", "kind": "refund_only", "reason": "no_reason", "amount": 100}
+    case_id = api.client("buyer:b1").post("/v1/cases", json=body).json()["id"]
+
+    for who in ("seller:s1", "buyer:b1"):
+        client = api.client(who)
+        view = client.get(f"/v1/cases/{case_id}").json()["available_actions"]
+        (listed,) = client.get("/v1/cases").json()["items"]
+        assert listed["available_actions"] == view, who
+        assert not {"refuse", "request_intervention"} & set(view)
+
+
 def test_a_bad_cursor_is_refused_clearly(api: ApiServer) -> None:
     response = api.client("agent:a1").get("/v1/cases", params={"cursor": "garbage"})
 

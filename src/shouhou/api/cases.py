@@ -25,7 +25,7 @@ from shouhou.api.deps import (
 )
 from shouhou.domain import cases as case_rules
 from shouhou.domain import commands as c
-from shouhou.domain.model import Case, CaseStatus
+from shouhou.domain.model import Case, CaseStatus, Order
 from shouhou.errors import NotFound
 from shouhou.services import views
 from shouhou.services.integration import ApiUnitOfWork, CaseFilter, joined
@@ -46,7 +46,9 @@ IdQuery = Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 MAX_PAGE = 200
 
 
-def summary(case: Case, who: Principal, ctx: Context) -> dict[str, Any]:
+def summary(case: Case, order: Order | None, who: Principal, ctx: Context) -> dict[str, Any]:
+    """A case in a list; its ``available_actions`` are tried against its order, as in the case
+    view, so that a list never offers an action the case would refuse."""
     return {
         "id": case.id,
         "order": case.order_id,
@@ -62,7 +64,7 @@ def summary(case: Case, who: Principal, ctx: Context) -> dict[str, Any]:
         "closed_reason": case.closed_reason.value if case.closed_reason else None,
         "opened_at": case.opened_at.isoformat(),
         "available_actions": case_rules.available_actions(
-            case, who.actor, rules=ctx.engine.rules_at(case.opened_at), now=ctx.now()
+            case, who.actor, order=order, rules=ctx.engine.rules_at(case.opened_at), now=ctx.now()
         ),
         "version": case.version,
     }
@@ -116,8 +118,15 @@ def list_cases(
     )
     with ctx.reader() as uow:
         found = uow.queries.cases(where, limit + 1)
+        orders = {
+            order_id: uow.orders.get(order_id)
+            for order_id in {i.case.order_id for i in found[:limit]}
+        }
     return page_of(
-        found, limit, lambda i: summary(i.case, who, ctx), lambda i: encode_cursor(*i.sort_key)
+        found,
+        limit,
+        lambda i: summary(i.case, orders[i.case.order_id], who, ctx),
+        lambda i: encode_cursor(*i.sort_key),
     )
 
 
