@@ -888,6 +888,7 @@ def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
     with sql_storage.new_uow() as uow:
         assert isinstance(uow, SqlUnitOfWork) and uow.conn is not None
         webhooks = SqlWebhooks(uow.conn, uow.deadlines.flush)
+        webhooks.sequence(1000)
         read = [e.data for e in webhooks.events(after=0, limit=1000)]
     assert len(read) == len(written) > 20
     assert read == written
@@ -1017,12 +1018,66 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
     # give its id to the next one)
     assert [subject for subject, _ in left] == ["o1", "o2", "o7", "o8"]
     assert deliveries == ["delivered", "failed", "pending"]
-    with SqlApiUnitOfWork(sql) as uow:  # ids are never handed out twice
-        seen = max(e.id for e in uow.webhooks.events(after=0, limit=10))
+    with SqlApiUnitOfWork(sql) as uow:  # ids and feed positions are never handed out twice
+        seen = uow.webhooks.events(after=0, limit=10)
         uow.outbox.add([replace(messages[0], subject_id="o9")])
+        uow.webhooks.sequence(10)
         uow.commit()
     with SqlApiUnitOfWork(sql) as uow:
-        assert [e.id for e in uow.webhooks.events(after=seen, limit=10)] == [seen + 1]
+        (new,) = uow.webhooks.events(after=max(e.position or 0 for e in seen), limit=10)
+    assert new.subject_id == "o9"
+    assert new.id == max(e.id for e in seen) + 1
+
+
+@pytest.fixture
+def postgres_storage() -> Iterator[Storage]:
+    yield from _postgres(POSTGRES_URL)
+
+
+def test_the_event_feed_never_leaves_a_late_commit_behind_its_cursor(
+    postgres_storage: Storage,
+) -> None:
+    """On PostgreSQL an event's id is taken at insert: a transaction holding a lower id can
+    commit after a reader paged past a higher one. The feed pages by the position events get
+    once committed, so the late one comes after the cursor."""
+    from shouhou.db.api import SqlApiUnitOfWork
+    from shouhou.services.ports import OutboxMessage
+
+    probe = postgres_storage.new_uow()
+    assert isinstance(probe, SqlUnitOfWork)
+    sql = probe.engine
+
+    def placed(subject: str) -> list[OutboxMessage]:
+        return [
+            OutboxMessage(
+                type="order.placed",
+                subject_type="order",
+                subject_id=subject,
+                occurred_at=T0,
+                data={},
+            )
+        ]
+
+    def page(after: int) -> list[Any]:
+        with SqlApiUnitOfWork(sql) as uow:
+            uow.webhooks.sequence(100)
+            uow.commit()
+        with SqlApiUnitOfWork(sql, readonly=True) as uow:
+            return uow.webhooks.events(after=after, limit=100)
+
+    slow = SqlApiUnitOfWork(sql).__enter__()  # an API request still running
+    slow.outbox.add(placed("slow"))
+    with SqlApiUnitOfWork(sql) as fast:
+        fast.outbox.add(placed("fast"))
+        fast.commit()
+    first = page(0)
+    slow.commit()
+    slow.__exit__(None, None, None)
+    second = page(first[-1].position or 0)
+
+    assert [e.subject_id for e in first] == ["fast"]
+    assert [e.subject_id for e in second] == ["slow"]
+    assert second[0].id < first[0].id  # the slow one took the lower id
 
 
 def test_queries_in_the_unit_of_work_that_fired_a_claimed_deadline_see_it_fired(
@@ -1042,6 +1097,7 @@ def test_queries_in_the_unit_of_work_that_fired_a_claimed_deadline_see_it_fired(
         case, events = applied_case(order, "c1")
         uow.cases.add(case, events)
         uow.deadlines.sync("case", "c1", deadline(T0))
+        uow.deadlines.sync("case", "later", deadline(T0 + timedelta(days=400)))  # the newest
         uow.commit()
 
     def after_firing(query: Callable[[SqlApiUnitOfWork], Any]) -> Any:

@@ -166,11 +166,12 @@ def disable_endpoint(
     "/events",
     response_model=wire.EventPage,
     responses=ERRORS,
-    summary="The outbox: every event, oldest first (catch up after downtime)",
+    summary="The outbox: every event, in the order they were committed (catch up after downtime)",
     description=(
-        "Events whose every delivery succeeded are forgotten after the worker's retention "
-        "(`--keep-days`, 30 by default, counted from fan-out); events with a failed or "
-        "unfinished delivery stay until a replay succeeds."
+        "Paged with `next_cursor`: an event committed after a page was read comes on a later "
+        "page, never behind the cursor. Events whose every delivery succeeded are forgotten "
+        "after the worker's retention (`--keep-days`, 30 by default, counted from fan-out); "
+        "events with a failed or unfinished delivery stay until a replay succeeds."
     ),
 )
 def list_events(
@@ -178,13 +179,29 @@ def list_events(
     who: Caller,
     type: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=40, description="an event id")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=40, description="the next_cursor of the previous page")
+    ] = None,
 ) -> dict[str, Any]:
     who.require(Role.PLATFORM)
-    after = event_number(cursor, parameter="cursor") if cursor else 0
+    after = feed_position(cursor) if cursor else 0
+    with ctx.writer() as uow:  # events committed since the last look join the feed's end
+        uow.webhooks.sequence(SEQUENCE_BATCH)
+        uow.commit()
     with ctx.reader() as uow:
         found = uow.webhooks.events(after=after, limit=limit + 1, types=type)
-    return page_of(found, limit, lambda e: e.envelope(), lambda e: e.public_id)
+    return page_of(found, limit, lambda e: e.envelope(), lambda e: f"pos_{e.position}")
+
+
+#: Events given a feed position per request at most (the worker's fan-out gives them too).
+SEQUENCE_BATCH = 10_000
+
+
+def feed_position(cursor: str) -> int:
+    digits = cursor.removeprefix("pos_")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+        raise Invalid(f"bad cursor {cursor!r}: pass the next_cursor of the previous page")
+    return int(digits)
 
 
 @router.get("/events/{event_id}", response_model=wire.OutboxEventView, responses=ERRORS)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -46,6 +47,8 @@ from shouhou.services.integration import (
 )
 
 log = logging.getLogger("shouhou.webhooks")
+#: The PostgreSQL advisory lock that makes the givers of feed positions take turns.
+FEED_LOCK = 0x5348_4F56  # "SHOV"
 
 #: Longest error text kept for a delivery attempt, in characters.
 MAX_ERROR_CHARS = 500
@@ -234,6 +237,7 @@ class SqlWebhooks:
             subject_id=row.subject_id,
             occurred_at=row.occurred_at,
             data=outbox.from_stored(row.data, serial.load_event),
+            position=row.position,
         )
 
     @staticmethod
@@ -285,11 +289,23 @@ class SqlWebhooks:
         row = self.conn.execute(select(self.o).where(self.o.c.id == event_id)).first()
         return None if row is None else self._event(row)
 
+    def sequence(self, limit: int) -> int:
+        o = self.o
+        if self._postgres:  # held to commit: sequencers take turns, so positions rise as seen
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK})
+        top = self.conn.execute(select(func.coalesce(func.max(o.c.position), 0))).scalar_one()
+        ids = self.conn.scalars(
+            select(o.c.id).where(o.c.position.is_(None)).order_by(o.c.id).limit(limit)
+        ).all()
+        for n, event_id in enumerate(ids, start=int(top) + 1):
+            self.conn.execute(update(o).where(o.c.id == event_id).values(position=n))
+        return len(ids)
+
     def events(self, *, after: int, limit: int, types: Sequence[str] = ()) -> list[OutboxEvent]:
-        query = select(self.o).where(self.o.c.id > after)
+        query = select(self.o).where(self.o.c.position > after)
         if types:
             query = query.where(self.o.c.type.in_(list(types)))
-        rows = self.conn.execute(query.order_by(self.o.c.id).limit(limit))
+        rows = self.conn.execute(query.order_by(self.o.c.position).limit(limit))
         return [self._event(r) for r in rows]
 
     # --- deliveries ---
@@ -312,6 +328,7 @@ class SqlWebhooks:
         return ids
 
     def dispatch(self, now: datetime, limit: int) -> int:
+        self.sequence(limit)  # the feed keeps up even when nobody reads it
         query = (
             select(self.o.c.id, self.o.c.type)
             .where(self.o.c.dispatched_at.is_(None))
@@ -529,10 +546,11 @@ class SqlWebhooks:
 
 
 def _newest(column: Any) -> Any:
-    """The largest id in ``column``'s table. Retention never forgets that row: SQLite gives a
-    new row the largest id plus one (its tables have no AUTOINCREMENT), so deleting the
-    newest rows would hand their ids out again, to events a subscriber has seen the ids of
-    (``webhook-id``, the event feed's cursor)."""
+    """The largest value of ``column`` in its table. Retention never forgets that row: SQLite
+    gives a new row the largest id plus one (its tables have no AUTOINCREMENT), and the feed
+    the largest position plus one, so deleting the newest rows would hand their ids or
+    positions out again, to events a subscriber has seen the ids of (``webhook-id``) or paged
+    past (the feed's cursor)."""
     return select(func.max(column)).correlate(None).scalar_subquery()  # the whole table's
 
 
@@ -580,7 +598,12 @@ class SqlRetention:
         )
         ids = self._ids(
             select(o.c.id)
-            .where(o.c.dispatched_at < before, o.c.id < _newest(o.c.id), ~kept.exists())
+            .where(
+                o.c.dispatched_at < before,
+                o.c.id < _newest(o.c.id),
+                o.c.position < _newest(o.c.position),  # the feed never gives one out twice
+                ~kept.exists(),
+            )
             .order_by(o.c.id)
             .limit(limit)
         )

@@ -139,6 +139,9 @@ outbox = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("data", JSON, nullable=False),
     Column("dispatched_at", UTCDateTime, nullable=True, index=True),
+    # the event feed's order: given once the event is committed, one transaction at a time
+    Column("position", BigInteger, nullable=True),
+    Index("uq_outbox_position", "position", unique=True),
 )
 
 api_keys = Table(

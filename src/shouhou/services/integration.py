@@ -139,6 +139,8 @@ class OutboxEvent:
     subject_id: str
     occurred_at: datetime
     data: dict[str, Any]
+    #: Its place in the event feed (None until :meth:`Webhooks.sequence` gives it one).
+    position: int | None = None
 
     @property
     def public_id(self) -> str:
@@ -255,7 +257,13 @@ class Webhooks(Protocol):
 
     def event(self, event_id: int) -> OutboxEvent | None: ...
 
-    def events(self, *, after: int, limit: int, types: Sequence[str] = ()) -> list[OutboxEvent]: ...
+    def sequence(self, limit: int) -> int:
+        """Give feed positions to up to ``limit`` committed events that have none, in id
+        order, after every position given so far; how many. One transaction at a time does
+        it, so a position is never visible before a smaller one."""
+
+    def events(self, *, after: int, limit: int, types: Sequence[str] = ()) -> list[OutboxEvent]:
+        """Events with a feed position above ``after``, in feed order."""
 
     def enqueue(self, event_id: int, endpoint_ids: Sequence[str], at: datetime) -> list[int]:
         """New pending deliveries of one event, due at ``at``."""
