@@ -126,8 +126,7 @@ def place_order(uow: UnitOfWork, order: Order, rules: Rules, now: datetime) -> O
 def order_action(uow: UnitOfWork, cmd: c.OrderCommand, rules_at: RulesAt, now: datetime) -> Order:
     """Carry out a platform action on an order (pay, ship, deliver, confirm_receipt, close)."""
     with uow:
-        order = _order(uow, cmd.order_id)
-        order, _ = catch_up(uow, order, None, rules_at, now)
+        order, _ = _caught_up_order(uow, cmd.order_id, rules_at, now)
         order = save_order(uow, order, orders.decide(order, cmd, rules=rules_at(now), now=now))
         uow.commit()
         return order
@@ -188,11 +187,20 @@ def intervention_queue(uow: UnitOfWork, limit: int = 500) -> list[Case]:
     return sorted(waiting, key=urgency)
 
 
+def _caught_up_order(
+    uow: UnitOfWork, order_id: str, rules_at: RulesAt, now: datetime
+) -> tuple[Order, Case | None]:
+    """The order, and its open case if any, after the deadlines of both that are due at
+    ``now`` fired: an action on the order is stamped after them (SPEC §2)."""
+    order = _order(uow, order_id)
+    case = _case(uow, order.open_case) if order.open_case is not None else None
+    return catch_up(uow, order, case, rules_at, now)
+
+
 def _open(
     uow: UnitOfWork, cmd: c.Apply, rules_at: RulesAt, now: datetime, new_id: Callable[[], str]
 ) -> Case:
-    order = _order(uow, cmd.order_id)
-    order, _ = catch_up(uow, order, None, rules_at, now)
+    order, _ = _caught_up_order(uow, cmd.order_id, rules_at, now)
     case_id = cmd.case_id or new_id()
     if uow.cases.get(case_id) is not None:
         raise Conflict(f"case {case_id} already exists", case=case_id)
