@@ -106,6 +106,26 @@ def test_keys_are_kept_a_day_then_forgotten(api: ApiServer) -> None:
     assert after.json()["error"]["code"] == "not_eligible"
 
 
+def test_a_key_expires_after_a_day_even_with_no_worker_running(api: ApiServer) -> None:
+    api.order("o1")
+    client = api.client("buyer:b1", **{"Idempotency-Key": "once"})
+    first = client.post("/v1/cases", json=APPLY)
+    withdrawn = api.client("buyer:b1").post(
+        f"/v1/cases/{first.json()['id']}/actions/withdraw", json={}
+    )
+
+    api.clock.advance(timedelta(hours=23, minutes=59))
+    replayed = client.post("/v1/cases", json=APPLY)
+    api.clock.advance(timedelta(minutes=2))
+    again = client.post("/v1/cases", json=APPLY)  # a new request under the same key
+
+    assert (first.status_code, withdrawn.status_code) == (201, 200)
+    assert replayed.headers.get("idempotent-replayed") == "true"
+    assert replayed.json()["id"] == first.json()["id"]
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]
+
+
 def test_concurrent_requests_with_one_key_act_once(api: ApiServer) -> None:
     api.order("o1")
     token = api.key("buyer:b1")

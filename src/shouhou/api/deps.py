@@ -20,7 +20,13 @@ from shouhou.bootstrap import Engine
 from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
 from shouhou.services import views
-from shouhou.services.integration import ApiKey, ApiUnitOfWork, StoredResponse, authenticate
+from shouhou.services.integration import (
+    IDEMPOTENCY_TTL,
+    ApiKey,
+    ApiUnitOfWork,
+    StoredResponse,
+    authenticate,
+)
 
 T = TypeVar("T")
 
@@ -177,9 +183,11 @@ def write(
     request again simply runs it again.
     """
     digest = request_hash(request, who.actor, payload)
+    now = ctx.now()
+    since = now - IDEMPOTENCY_TTL
     with ctx.writer() as uow:
         if idempotency_key is not None:
-            stored = uow.idempotency.get(who.key.id, idempotency_key)
+            stored = uow.idempotency.get(who.key.id, idempotency_key, since)
             if stored is not None:
                 if stored.request_hash != digest:
                     raise Invalid(
@@ -193,7 +201,7 @@ def write(
         status, body = operation(uow)
         if idempotency_key is not None:
             record = StoredResponse(request_hash=digest, status_code=status, body=body)
-            uow.idempotency.put(who.key.id, idempotency_key, record, ctx.now())
+            uow.idempotency.put(who.key.id, idempotency_key, record, now, since)
         uow.commit()
     return JSONResponse(body, status_code=status)
 

@@ -107,10 +107,10 @@ class SqlIdempotency:
         self.conn = conn
         self.t = tables.idempotency_keys
 
-    def get(self, scope: str, key: str) -> StoredResponse | None:
+    def get(self, scope: str, key: str, since: datetime) -> StoredResponse | None:
         row = self.conn.execute(
             select(self.t.c.request_hash, self.t.c.status_code, self.t.c.response).where(
-                self.t.c.scope == scope, self.t.c.key == key
+                self.t.c.scope == scope, self.t.c.key == key, self.t.c.created_at >= since
             )
         ).first()
         if row is None:
@@ -119,7 +119,13 @@ class SqlIdempotency:
             request_hash=row.request_hash, status_code=row.status_code, body=row.response
         )
 
-    def put(self, scope: str, key: str, response: StoredResponse, at: datetime) -> None:
+    def put(
+        self, scope: str, key: str, response: StoredResponse, at: datetime, since: datetime
+    ) -> None:
+        t = self.t
+        self.conn.execute(  # an expired answer the worker has not forgotten yet
+            delete(t).where(t.c.scope == scope, t.c.key == key, t.c.created_at < since)
+        )
         try:
             with self.conn.begin_nested():
                 self.conn.execute(

@@ -231,11 +231,20 @@ class Keys(Protocol):
         """Revoke a key; False when there is no such key still active."""
 
 
-class Idempotency(Protocol):
-    def get(self, scope: str, key: str) -> StoredResponse | None: ...
+#: How long an ``Idempotency-Key`` replays its first answer.
+IDEMPOTENCY_TTL = timedelta(hours=24)
 
-    def put(self, scope: str, key: str, response: StoredResponse, at: datetime) -> None:
-        """Remember the first answer; ``conflict`` when another request took the key first."""
+
+class Idempotency(Protocol):
+    def get(self, scope: str, key: str, since: datetime) -> StoredResponse | None:
+        """The answer stored under ``key`` at ``since`` or later (an older one has expired,
+        whether or not the worker has forgotten it yet)."""
+
+    def put(
+        self, scope: str, key: str, response: StoredResponse, at: datetime, since: datetime
+    ) -> None:
+        """Remember the first answer, in place of one stored before ``since``; ``conflict``
+        when another request took the key first."""
 
     def forget_before(self, at: datetime) -> int: ...
 

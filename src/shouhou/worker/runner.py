@@ -24,6 +24,7 @@ from shouhou import webhooks
 from shouhou.bootstrap import Engine
 from shouhou.services.handlers import CannotFire, Fired
 from shouhou.services.integration import (
+    IDEMPOTENCY_TTL,
     ApiUnitOfWork,
     Attempt,
     Claimed,
@@ -50,7 +51,7 @@ class WorkerSettings:
     #: After this many attempts a delivery is marked failed (replay it by hand).
     max_attempts: int = 12
     #: Idempotency keys are kept at least this long.
-    idempotency_retention: timedelta = timedelta(hours=24)
+    idempotency_retention: timedelta = IDEMPOTENCY_TTL
     #: Fired and cancelled deadline rows are kept this long after their due time (their
     #: history stays in the timelines); delivered outbox events this long after fan-out
     #: (``GET /v1/webhooks/events`` shows no older ones). Events with a failed or unfinished
