@@ -56,6 +56,7 @@ class _Case:
     applied_at: datetime | None = None
     handled_at: datetime | None = None
     ruled: bool = False
+    dispute: bool = False  # an agent ruled the seller liable for a refund
     timed_out: bool = False  # a deadline of the case expired: the system moved it on
 
 
@@ -88,7 +89,7 @@ def compute(log: Iterable[Logged], *, since: datetime, until: datetime) -> Metri
             ):
                 case.handled_at = ev.at
             if isinstance(ev, e.Ruled):
-                case.ruled = True
+                case.ruled, case.dispute = True, ev.dispute
             if isinstance(ev, e.DeadlineFired):
                 case.timed_out = True
         if not inside(ev.at):
@@ -96,10 +97,10 @@ def compute(log: Iterable[Logged], *, since: datetime, until: datetime) -> Metri
         match ev:
             case e.OrderPaid():
                 paid += 1
-            case e.Ruled(dispute=True):
-                disputes += 1
             case e.Refunded():
                 refunds.append((item.stream_id, ev))
+                if item.stream == "case" and cases[item.stream_id].dispute:
+                    disputes += 1  # a refund the agent ruled the seller liable for
             case e.PenaltyRecorded():
                 points += ev.points
             case e.CompensationAwarded():
