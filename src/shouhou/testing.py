@@ -48,6 +48,7 @@ class MemoryStore:
     outbox: list[OutboxMessage] = field(default_factory=list)
     complaints: dict[str, Complaint] = field(default_factory=dict)
     ledger: list[LedgerEntry] = field(default_factory=list)
+    return_addresses: dict[str, str | None] = field(default_factory=dict)
 
 
 T = TypeVar("T", Case, Order, Complaint)
@@ -291,6 +292,7 @@ class MemoryUnitOfWork:
         self.complaints = MemoryComplaints(self.work, "complaint", self.work.complaints)
         self.ledger = MemoryLedger(self.work)
         self.log = MemoryEventLog(self.work)
+        self.shops = MemoryShops(self.work)
 
     def __exit__(
         self,
@@ -301,7 +303,16 @@ class MemoryUnitOfWork:
         del self.work
 
     def commit(self) -> None:
-        for name in ("orders", "cases", "streams", "deadlines", "outbox", "complaints", "ledger"):
+        for name in (
+            "orders",
+            "cases",
+            "streams",
+            "deadlines",
+            "outbox",
+            "complaints",
+            "ledger",
+            "return_addresses",
+        ):
             setattr(self.shared, name, getattr(self.work, name))
         self.work = copy.deepcopy(self.shared)
         self.orders = _Versioned[Order](self.work, "order", self.work.orders)
@@ -309,6 +320,17 @@ class MemoryUnitOfWork:
         self.deadlines = MemoryDeadlines(self.work)
         self.outbox = MemoryOutbox(self.work)
         self._attach_more()
+
+
+class MemoryShops:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def return_address(self, shop: str) -> str | None:
+        return self.store.return_addresses.get(shop)
+
+    def set_return_address(self, shop: str, address: str | None, at: datetime) -> None:
+        self.store.return_addresses[shop] = address
 
 
 class MemoryOutbox:

@@ -433,3 +433,38 @@ def test_a_dispute_goes_to_intervention_and_an_agent_rules_it(api: ApiServer) ->
     assert ruled.status_code == 200, ruled.text
     assert ruled.json()["status"] == "refunded"
     assert ruled.json()["liable"] == "seller"
+
+
+# --- a shop's default return address ---------------------------------------------------------
+
+
+def test_the_system_agrees_for_a_silent_seller_with_the_shops_return_address(
+    api: ApiServer,
+) -> None:
+    address = {"return_address": "杭州市余杭区文一西路 1 号 售后部"}
+    set_by_seller = api.client("seller:s1").put("/v1/shops/s1/return-address", json=address)
+    refused = {
+        who: api.client(who).put("/v1/shops/s1/return-address", json=address).status_code
+        for who in ("seller:s2", "buyer:b1", "agent:a1")
+    }
+    api.order("o1")
+    api.order("o2", shop="s2")
+    with_address = api.case("o1")["id"]
+    without = api.case("o2")["id"]
+    api.clock.advance(timedelta(days=6))  # neither seller answers within seller_respond (5d)
+    api.engine.run_due()
+
+    seen = {
+        case_id: api.client("buyer:b1").get(f"/v1/cases/{case_id}").json()
+        for case_id in (with_address, without)
+    }
+    assert set_by_seller.status_code == 200
+    assert refused == {"seller:s2": 403, "buyer:b1": 403, "agent:a1": 403}
+    assert api.client("seller:s1").get("/v1/shops/s1/return-address").json() == {
+        "shop": "s1",
+        **address,
+    }
+    assert seen[with_address]["status"] == "awaiting_buyer_return"
+    assert seen[with_address]["return_address"] == address["return_address"]
+    assert seen[without]["status"] == "awaiting_buyer_return"
+    assert seen[without]["return_address"] is None

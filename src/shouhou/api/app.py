@@ -174,6 +174,7 @@ def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastA
             {"name": "orders", "description": "Orders, recorded by the platform"},
             {"name": "complaints", "description": "Rule complaints (规则类投诉)"},
             {"name": "ledgers", "description": "Penalty points, compensation, shop metrics"},
+            {"name": "shops", "description": "A shop's settings: its default return address"},
             {"name": "webhooks", "description": "Subscriptions, the outbox, deliveries"},
             {"name": "policies", "description": "Rulebook packs"},
             {"name": "meta", "description": "Health and identity"},

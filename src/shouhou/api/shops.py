@@ -258,3 +258,72 @@ def shop_metrics(
         raise NotFound(f"no shop {shop}")
     metrics = ctx.engine.shop_metrics(shop, at or ctx.now(), timedelta(days=days))
     return views.shop_view(shop, metrics)
+
+
+class ReturnAddressIn(wire.Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"return_address": "杭州市余杭区文一西路 1 号 售后部"}]},
+    )
+
+    return_address: Annotated[wire.Text, Field(min_length=1, max_length=500)] | None = Field(
+        description="where buyers send goods back when the system agrees for the shop; null "
+        "to clear it"
+    )
+
+
+class ReturnAddressView(wire.Open):
+    shop: str
+    return_address: str | None
+
+
+def _may_change(who: Principal, shop: str) -> None:
+    """The shop's own seller, or the platform (on its own or on the seller's behalf)."""
+    if who.key.role == Role.PLATFORM and who.actor.role == Role.PLATFORM:
+        return
+    if who.actor.role != Role.SELLER or who.actor.id != shop:
+        raise Forbidden(f"only shop {shop}'s seller or the platform may change its settings")
+
+
+@router.get(
+    "/shops/{shop}/return-address",
+    response_model=ReturnAddressView,
+    responses=ERRORS,
+    tags=["shops"],
+    summary="The shop's default return address (sellers: their own shop)",
+)
+def get_return_address(ctx: Ctx, who: Caller, shop: ShopId) -> dict[str, Any]:
+    if who.actor.role == Role.BUYER or not who.sees(shop, ""):
+        raise NotFound(f"no shop {shop}")
+    with ctx.reader() as uow:
+        return {"shop": shop, "return_address": uow.shops.return_address(shop)}
+
+
+@router.put(
+    "/shops/{shop}/return-address",
+    response_model=ReturnAddressView,
+    responses=ERRORS,
+    tags=["shops"],
+    summary="Set the shop's default return address",
+    description=(
+        "When a seller lets `seller_respond` pass on a return, exchange or repair, the system "
+        "agrees for the shop with this address (SPEC §2), and the buyer is told where to send "
+        "the goods. Without one, the agreement carries no address."
+    ),
+)
+def put_return_address(
+    ctx: Ctx,
+    who: Caller,
+    request: Request,
+    shop: ShopId,
+    body: ReturnAddressIn,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    _may_change(who, shop)
+    payload = body.model_dump(mode="json")
+
+    def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
+        uow.shops.set_return_address(shop, body.return_address, ctx.now())
+        return 200, {"shop": shop, "return_address": body.return_address}
+
+    return write(ctx, request, who, idempotency_key, payload, run)

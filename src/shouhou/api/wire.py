@@ -235,6 +235,9 @@ class _CaseFields(Open):
 class CaseView(_CaseFields):
     """The case view of SPEC §1, with the actions the caller may take now."""
 
+    return_address: str | None = Field(
+        default=None, description="where the buyer sends the goods back, once agreed"
+    )
     available_actions: list[str]
     timeline: list[dict[str, Any]]
     explanation: Explanation

@@ -182,3 +182,28 @@ class SqlEventLog:
             )
             for r in rows
         ]
+
+
+class SqlShops:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.t = tables.shops
+
+    def return_address(self, shop: str) -> str | None:
+        found = self.conn.execute(
+            select(self.t.c.return_address).where(self.t.c.id == shop)
+        ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def set_return_address(self, shop: str, address: str | None, at: datetime) -> None:
+        changed = self.conn.execute(
+            update(self.t).where(self.t.c.id == shop).values(return_address=address, updated_at=at)
+        )
+        if changed.rowcount == 0:
+            try:
+                with self.conn.begin_nested():
+                    self.conn.execute(
+                        insert(self.t).values(id=shop, return_address=address, updated_at=at)
+                    )
+            except IntegrityError:
+                raise Conflict(f"shop {shop} was changed at the same time; try again") from None

@@ -157,6 +157,16 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+#: A shop's settings (0008): its default return address, which the system agrees with when
+#: the seller lets a return's deadline pass.
+shops = Table(
+    "shops",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("return_address", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

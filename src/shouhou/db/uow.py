@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, Table, func, select
 
 from shouhou.db import engine as db_engine
 from shouhou.db import serial, tables
-from shouhou.db.complaints import SqlComplaints, SqlEventLog, SqlLedger
+from shouhou.db.complaints import SqlComplaints, SqlEventLog, SqlLedger, SqlShops
 from shouhou.domain.events import Event
 from shouhou.domain.model import Case, CaseStatus, Deadline, Order
 from shouhou.errors import Conflict
@@ -673,6 +673,7 @@ class SqlUnitOfWork:
         self.complaints = SqlComplaints(self.conn)
         self.ledger = SqlLedger(self.conn)
         self.log = SqlEventLog(self.conn)
+        self.shops = SqlShops(self.conn)
         return self
 
     def __exit__(

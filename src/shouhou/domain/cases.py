@@ -704,7 +704,8 @@ def _timeout(case: Case, cmd: c.Command, order: Order, rules: Rules, now: dateti
             refund = refunded(case, order, rules, now, "system", rule_id=rule)
             outcome = Outcome(events=[refund], target=S.REFUNDED)
         case "agree":
-            outcome = agreement(case, order, rules, "system", None, now, rule_id=rule)
+            address = cmd.return_address if isinstance(cmd, c.Timeout) else None
+            outcome = agreement(case, order, rules, "system", address, now, rule_id=rule)
         case "close":
             closed = e.Closed(
                 at=now, actor="system", reason=ClosedReason.BUYER_TIMEOUT, rule_id=rule

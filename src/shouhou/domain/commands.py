@@ -196,9 +196,11 @@ class Classify(CaseCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class Timeout(CaseCommand):
-    """Fire the case's current deadline (actor ``system``)."""
+    """Fire the case's current deadline (actor ``system``); an expiry that agrees to a
+    return agrees with ``return_address``, the shop's default (SPEC §2)."""
 
     action: ClassVar[str] = "timeout"
+    return_address: str | None = None
 
 
 # --- complaints ---------------------------------------------------------------------------

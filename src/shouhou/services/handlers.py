@@ -16,7 +16,7 @@ from shouhou.domain import cases, orders
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
 from shouhou.domain.deadlines import is_due
-from shouhou.domain.model import SYSTEM, Case, CaseStatus, Deadline, Order, evolve
+from shouhou.domain.model import SYSTEM, Case, CaseKind, CaseStatus, Deadline, Order, evolve
 from shouhou.domain.rules import Rules
 from shouhou.errors import Conflict, Invalid, NotFound, ShouhouError
 from shouhou.services import outbox
@@ -263,7 +263,11 @@ def _fire_case(
     assert case.deadline is not None
     deadline = case.deadline
     uow.deadlines.fire("case", case.id, deadline.name, deadline.due_at, at)
-    return _act(uow, case, order, c.Timeout(actor=SYSTEM, case_id=case.id), rules_at(at), at)
+    address = None
+    if deadline.on_expiry == "agree" and case.kind != CaseKind.REFUND_ONLY:
+        address = uow.shops.return_address(case.shop)  # where the buyer sends the goods
+    timeout = c.Timeout(actor=SYSTEM, case_id=case.id, return_address=address)
+    return _act(uow, case, order, timeout, rules_at(at), at)
 
 
 # --- deadlines ---------------------------------------------------------------------------

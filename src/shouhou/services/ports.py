@@ -178,6 +178,15 @@ class EventLog(Protocol):
         """Every event between the times on the shop's orders, cases and complaints, in order."""
 
 
+class Shops(Protocol):
+    """Shops' settings."""
+
+    def return_address(self, shop: str) -> str | None:
+        """The shop's default return address (None: it has given none)."""
+
+    def set_return_address(self, shop: str, address: str | None, at: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def orders(self) -> OrderRepository: ...
@@ -199,6 +208,9 @@ class UnitOfWork(Protocol):
 
     @property
     def log(self) -> EventLog: ...
+
+    @property
+    def shops(self) -> Shops: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -243,6 +243,7 @@ CASE_VIEW_FIELDS = frozenset(
         "freight",
         "modifications",
         "remedy",
+        "return_address",
         "available_actions",
         "timeline",
         "explanation",
@@ -321,6 +322,7 @@ def case_view(
         "evidence": [_plain(ev, money) for ev in case.evidence],
         "modifications": case.modifications,
         "remedy": _plain(case.remedy, money) if case.remedy else None,
+        "return_address": case.return_address,  # where the buyer sends the goods back
         "available_actions": (
             cases.available_actions(case, actor, order=order, rules=rules, now=now) if actor else []
         ),
