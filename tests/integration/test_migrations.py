@@ -68,7 +68,10 @@ def test_upgrading_a_fresh_database_to_head_gives_exactly_the_declared_schema(
     assert schema_diff(sql) == []
     assert tables(sql) == {*metadata.tables, "alembic_version"}
     assert partial_indexes(sql) == declared_partial_indexes()
-    assert declared_partial_indexes() == {"uq_deadlines_one_pending": "status = 'pending'"}
+    assert declared_partial_indexes() == {
+        "uq_deadlines_one_pending": "status = 'pending'",
+        "ix_outbox_unpositioned": "position IS NULL",
+    }
 
 
 def test_downgrading_to_base_then_upgrading_again_gives_the_same_schema(

@@ -142,6 +142,12 @@ outbox = Table(
     # the event feed's order: given once the event is committed, one transaction at a time
     Column("position", BigInteger, nullable=True),
     Index("uq_outbox_position", "position", unique=True),
+    Index(  # the events still to be given one: read by every sequencing, never the whole table
+        "ix_outbox_unpositioned",
+        "id",
+        sqlite_where=text("position IS NULL"),
+        postgresql_where=text("position IS NULL"),
+    ),
 )
 
 api_keys = Table(

@@ -26,9 +26,17 @@ def upgrade() -> None:
     op.add_column("outbox", sa.Column("position", sa.BigInteger(), nullable=True))
     op.execute("UPDATE outbox SET position = id")
     op.create_index("uq_outbox_position", "outbox", ["position"], unique=True)
+    op.create_index(
+        "ix_outbox_unpositioned",
+        "outbox",
+        ["id"],
+        sqlite_where=sa.text("position IS NULL"),
+        postgresql_where=sa.text("position IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_unpositioned", table_name="outbox")
     op.drop_index("uq_outbox_position", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("position")
