@@ -789,31 +789,16 @@ class TestFiringInDueOrder:
         self, storage: Storage
     ) -> None:
         """The seller let the refund's 5 days pass and no worker has run yet: the refund is
-        due first, it closes the trade, so delivering the order afterwards is refused."""
-        from shouhou.bootstrap import Engine
-        from shouhou.clock import VirtualClock
+        due first and closes the trade, so confirming receipt afterwards is refused."""
         from shouhou.errors import NotAllowed
 
-        clock = VirtualClock(T0)
-        engine = Engine(storage.new_uow, clock=clock)
-        engine.place_order(
-            Order(
-                id="o1",
-                shop="s1",
-                buyer="b1",
-                total=1000,
-                created_at=T0 - timedelta(days=2),
-                paid_at=T0 - timedelta(days=2),
-                shipped_at=T0 - timedelta(days=1),
-            )
-        )
-        apply = {"kind": "refund_only", "reason": "not_received", "amount": 1000}
-        target = {"order_id": "o1", "case_id": "c1"}
-        engine.execute(engine.build("apply", actor="buyer:b1", target=target, params=apply))
-        clock.set(T0 + timedelta(days=6))
+        engine = _engine_with_cases(storage, {"c1": ("refund_only", timedelta(0))})
+        engine.clock.set(T0 + timedelta(days=6))
 
         with pytest.raises(NotAllowed, match="closed"):
-            engine.execute(engine.build("deliver", actor="platform", target={"order_id": "o1"}))
+            engine.execute(
+                engine.build("confirm_receipt", actor="platform", target={"order_id": "o-c1"})
+            )
 
     def test_run_due_does_not_return_while_a_deadline_it_started_is_due(
         self, storage: Storage
