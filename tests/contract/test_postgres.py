@@ -77,7 +77,8 @@ def test_the_migrations_build_the_declared_schema_on_postgresql(sql: sa.Engine) 
     db_engine.upgrade(sql)
     assert schema_diff(sql) == []
     assert partial_indexes(sql) == {
-        "uq_deadlines_one_pending": "((status)::text = 'pending'::text)"
+        "uq_deadlines_one_pending": "((status)::text = 'pending'::text)",
+        "ix_outbox_unpositioned": '("position" IS NULL)',
     }
 
     command.downgrade(db_engine.alembic_config(sql), "base")

@@ -38,10 +38,8 @@ def complaint_action(
     """File, withdraw or rule on a complaint; the ledgers change in the same transaction."""
     with uow:
         if isinstance(cmd, c.FileComplaint):
-            found = uow.orders.get(cmd.order_id)
-            if found is None:
-                raise NotFound(f"no order {cmd.order_id}")
-            order, _ = handlers.catch_up(uow, found, None, rules_at, now)  # a due ship_by first
+            # due deadlines of the order and its open case first (a due ship_by, say)
+            order, _ = handlers.caught_up_order(uow, cmd.order_id, rules_at, now)
             if uow.complaints.get(cmd.complaint_id) is not None:
                 raise Conflict(f"complaint id {cmd.complaint_id} is taken")
             events = complaints.file(

@@ -126,7 +126,7 @@ def place_order(uow: UnitOfWork, order: Order, rules: Rules, now: datetime) -> O
 def order_action(uow: UnitOfWork, cmd: c.OrderCommand, rules_at: RulesAt, now: datetime) -> Order:
     """Carry out a platform action on an order (pay, ship, deliver, confirm_receipt, close)."""
     with uow:
-        order, _ = _caught_up_order(uow, cmd.order_id, rules_at, now)
+        order, _ = caught_up_order(uow, cmd.order_id, rules_at, now)
         order = save_order(uow, order, orders.decide(order, cmd, rules=rules_at(now), now=now))
         uow.commit()
         return order
@@ -187,7 +187,7 @@ def intervention_queue(uow: UnitOfWork, limit: int = 500) -> list[Case]:
     return sorted(waiting, key=urgency)
 
 
-def _caught_up_order(
+def caught_up_order(
     uow: UnitOfWork, order_id: str, rules_at: RulesAt, now: datetime
 ) -> tuple[Order, Case | None]:
     """The order, and its open case if any, after the deadlines of both that are due at
@@ -200,7 +200,7 @@ def _caught_up_order(
 def _open(
     uow: UnitOfWork, cmd: c.Apply, rules_at: RulesAt, now: datetime, new_id: Callable[[], str]
 ) -> Case:
-    order, _ = _caught_up_order(uow, cmd.order_id, rules_at, now)
+    order, _ = caught_up_order(uow, cmd.order_id, rules_at, now)
     case_id = cmd.case_id or new_id()
     if uow.cases.get(case_id) is not None:
         raise Conflict(f"case {case_id} already exists", case=case_id)
