@@ -229,6 +229,29 @@ def test_deadline_approaching_is_sent_once_a_day_before_and_fired_when_due(
     assert any(f["data"]["event"]["name"] == "seller_respond" for f in fired)
 
 
+def test_a_deadline_another_worker_announced_meanwhile_is_announced_once(
+    api: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shouhou.db.api import SqlWebhooks
+    from shouhou.services.integration import announce_approaching
+
+    api.order("o1")
+    api.case("o1")
+    soon = api.clock.now() + timedelta(days=4, hours=1)  # a day before seller_respond
+    assert api.engine.integration is not None
+    with api.engine.integration() as uow:  # what a second worker read before the first wrote
+        stale = uow.webhooks.approaching(soon, soon + timedelta(hours=24), 10)
+    first = announce_approaching(api.engine.integration(), soon, timedelta(hours=24), 10)
+    monkeypatch.setattr(SqlWebhooks, "approaching", lambda *args: stale)
+    second = announce_approaching(api.engine.integration(), soon, timedelta(hours=24), 10)
+    monkeypatch.undo()
+
+    events = api.client("platform").get("/v1/webhooks/events", params={"limit": 200}).json()
+    notices = [e for e in events["items"] if e["type"] == "deadline.approaching"]
+    assert len(stale) == first == len(notices) > 0
+    assert second == 0
+
+
 def test_a_refused_action_writes_nothing_to_the_outbox(api: ApiServer) -> None:
     api.order("o1")
     case_id = api.case("o1")["id"]

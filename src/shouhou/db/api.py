@@ -541,14 +541,15 @@ class SqlWebhooks:
             return {"order": subject_id}
         return {"order": subject_id, "shop": row.shop, "buyer": row.buyer, "status": row.status}
 
-    def announced(self, deadline_id: int, at: datetime) -> None:
+    def announced(self, deadline_id: int, at: datetime) -> bool:
         try:
-            with self.conn.begin_nested():
+            with self.conn.begin_nested():  # on a duplicate, only this insert is undone
                 self.conn.execute(
                     insert(tables.deadline_notices).values(deadline_id=deadline_id, sent_at=at)
                 )
         except IntegrityError:
-            raise Conflict(f"deadline {deadline_id} was announced already") from None
+            return False
+        return True
 
 
 def _newest(column: Any) -> Any:

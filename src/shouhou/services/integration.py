@@ -315,8 +315,8 @@ class Webhooks(Protocol):
     def approaching(self, now: datetime, until: datetime, limit: int) -> list[Approaching]:
         """Pending deadlines due in ``(now, until]`` not announced yet, soonest first."""
 
-    def announced(self, deadline_id: int, at: datetime) -> None:
-        """Mark a deadline announced; ``conflict`` if another worker did it first."""
+    def announced(self, deadline_id: int, at: datetime) -> bool:
+        """Mark a deadline announced; False if another worker did it first."""
 
 
 class Retention(Protocol):
@@ -417,11 +417,11 @@ def announce_approaching(uow: ApiUnitOfWork, now: datetime, lead: timedelta, lim
     """Write ``deadline.approaching`` for deadlines due within ``lead``; one transaction."""
     with uow:
         due = uow.webhooks.approaching(now, now + lead, limit)
-        for one in due:
-            uow.webhooks.announced(one.deadline_id, now)
-        uow.outbox.add([approaching_message(one, now) for one in due])
+        # another worker may announce the same ones meanwhile: each goes out once, by either
+        mine = [one for one in due if uow.webhooks.announced(one.deadline_id, now)]
+        uow.outbox.add([approaching_message(one, now) for one in mine])
         uow.commit()
-    return len(due)
+    return len(mine)
 
 
 class _Joined:
