@@ -142,6 +142,13 @@ class Engine:
         now = self.clock.now()
         return handlers.place_order(uow or self.uow_factory(), order, self.rules_at(now), now)
 
+    def set_return_address(self, shop: str, address: str | None) -> None:
+        """The shop's default return address: the system agrees with it when the shop's
+        seller lets a return's ``seller_respond`` pass (SPEC §2). None clears it."""
+        with self.uow_factory() as uow:
+            uow.shops.set_return_address(shop, address, self.clock.now())
+            uow.commit()
+
     def build(
         self,
         action: str,

@@ -152,6 +152,13 @@ def test_unknown_step_key_is_invalid_with_its_line(tmp_path: Path) -> None:
     assert "parms" in record["error"]
 
 
+def test_a_shop_with_an_unknown_key_is_invalid_with_its_line(tmp_path: Path) -> None:
+    header = HEADER.replace("orders:\n", "shops:\n  - {id: s1, address: somewhere}\norders:\n", 1)
+    record = _invalid(tmp_path, "  - after: 1h\n", header)
+    assert record["line"] == 5
+    assert "address" in record["error"] and "return_address" in record["error"]
+
+
 def test_unknown_top_level_key_is_reported_at_its_own_line(tmp_path: Path) -> None:
     header = HEADER.replace("steps:\n", "colour: red\nsteps:\n")
     record = _invalid(tmp_path, "  - after: 1h\n", header)

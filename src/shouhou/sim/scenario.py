@@ -47,7 +47,8 @@ from shouhou.testing import MemoryAttachmentStore
 
 Emit = Callable[[dict[str, Any]], None]
 
-TOP_KEYS = {"name", "description", "policy", "start", "orders", "steps"}
+TOP_KEYS = {"name", "description", "policy", "start", "shops", "orders", "steps"}
+SHOP_KEYS = {"id", "return_address"}
 ORDER_KEYS = {
     "id",
     "shop",
@@ -116,6 +117,8 @@ class Scenario:
     policies: list[str] | None
     orders: list[tuple[Order, list[tuple[datetime, str]]]]
     steps: list[Step]
+    #: Each shop's default return address, by shop id.
+    shops: dict[str, str | None] = field(default_factory=dict)
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -180,6 +183,7 @@ def parse(text: str, file: str = "<scenario>") -> Scenario:
             policies = [policies]
         if not isinstance(policies, list) or not all(isinstance(p, str) for p in policies):
             raise ScenarioError("policy is a list of pack names", file=file, line=data.line)
+    shops = dict(_shop(spec, file) for spec in data.get("shops") or [])
     orders = [_order(spec, start, file) for spec in data.get("orders") or []]
     raw_steps = data["steps"]
     if not isinstance(raw_steps, list):
@@ -197,7 +201,19 @@ def parse(text: str, file: str = "<scenario>") -> Scenario:
         policies=policies,
         orders=orders,
         steps=steps,
+        shops=shops,
     )
+
+
+def _shop(spec: Any, file: str) -> tuple[str, str | None]:
+    line = line_of(spec)
+    if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
+        raise ScenarioError("each shop is a mapping with an id", file=file, line=line)
+    _unknown(spec, SHOP_KEYS, "shop", file, line)
+    address = spec.get("return_address")
+    if address is not None and not isinstance(address, str):
+        raise ScenarioError("a shop's return_address is text", file=file, line=line)
+    return spec["id"], address
 
 
 def _yuan(value: Any, where: str, file: str, line: int) -> int:
@@ -436,6 +452,8 @@ class Runner:
 
     def run(self) -> bool:
         try:
+            for shop, address in self.sc.shops.items():
+                self.engine.set_return_address(shop, address)
             for order, _ in self.sc.orders:
                 self.engine.place_order(order)
             return all(self._step(step) for step in self.sc.steps)
