@@ -46,7 +46,7 @@ IdQuery = Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 MAX_PAGE = 200
 
 
-def summary(case: Case, order: Order | None, who: Principal, ctx: Context) -> dict[str, Any]:
+def summary(case: Case, order: Order, who: Principal, ctx: Context) -> dict[str, Any]:
     """A case in a list; its ``available_actions`` are tried against its order, as in the case
     view, so that a list never offers an action the case would refuse."""
     return {
@@ -118,14 +118,10 @@ def list_cases(
     )
     with ctx.reader() as uow:
         found = uow.queries.cases(where, limit + 1)
-        orders = {
-            order_id: uow.orders.get(order_id)
-            for order_id in {i.case.order_id for i in found[:limit]}
-        }
     return page_of(
         found,
         limit,
-        lambda i: summary(i.case, orders[i.case.order_id], who, ctx),
+        lambda i: summary(i.case, i.order, who, ctx),
         lambda i: encode_cursor(*i.sort_key),
     )
 

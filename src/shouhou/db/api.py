@@ -157,13 +157,19 @@ class SqlQueries:
 
     def cases(self, where: CaseFilter, limit: int) -> list[ListedCase]:
         self.before_deadlines()
-        c, d = tables.cases, tables.deadlines
+        c, d, o = tables.cases, tables.deadlines, tables.orders
         pending = and_(
             d.c.subject_type == "case", d.c.subject_id == c.c.id, d.c.status == "pending"
         )
-        query = select(c.c.state, c.c.version, c.c.opened_at, c.c.id, d.c.due_at).select_from(
-            c.outerjoin(d, pending)
-        )
+        query = select(
+            c.c.state,
+            c.c.version,
+            c.c.opened_at,
+            c.c.id,
+            d.c.due_at,
+            o.c.state.label("order_state"),
+            o.c.version.label("order_version"),
+        ).select_from(c.join(o, o.c.id == c.c.order_id).outerjoin(d, pending))
         if where.statuses:
             query = query.where(c.c.status.in_([s.value for s in where.statuses]))
         for column, value in ((c.c.shop, where.shop), (c.c.buyer, where.buyer)):
@@ -184,7 +190,11 @@ class SqlQueries:
         for row in self.conn.execute(query):
             key_at = row.due_at if where.sort == "due_at" else row.opened_at
             out.append(
-                ListedCase(case=serial.load_case(row.state, row.version), sort_key=(key_at, row.id))
+                ListedCase(
+                    case=serial.load_case(row.state, row.version),
+                    order=serial.load_order(row.order_state, row.order_version),
+                    sort_key=(key_at, row.id),
+                )
             )
         return out
 

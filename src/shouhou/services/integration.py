@@ -103,6 +103,7 @@ class OrderFilter:
 @dataclass(frozen=True, kw_only=True)
 class ListedCase:
     case: Case
+    order: Order  # what the case's available actions are tried against
     sort_key: tuple[datetime, str]
 
 
