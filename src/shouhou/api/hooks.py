@@ -64,15 +64,23 @@ def attempt_view(attempt: Attempt) -> dict[str, Any]:
     }
 
 
+def _number(text: str, prefix: str) -> int | None:
+    """N of ``{prefix}N`` (or of a bare N); None when ``text`` is not one."""
+    digits = text.removeprefix(prefix)
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+        return None
+    return int(digits)
+
+
 def event_number(event_id: str, *, parameter: str | None = None) -> int:
     """The number in an event id ``evt_N``. One that cannot be an id names no event (404);
     given as a query ``parameter``, it is a bad parameter (422)."""
-    digits = event_id.removeprefix("evt_")
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+    number = _number(event_id, "evt_")
+    if number is None:
         if parameter is not None:
             raise Invalid(f"bad {parameter} {event_id!r}: pass an event id such as evt_42")
         raise NotFound(f"no event {event_id}")
-    return int(digits)
+    return number
 
 
 def _event(uow: ApiUnitOfWork, event_id: str) -> OutboxEvent:
@@ -198,10 +206,10 @@ SEQUENCE_BATCH = 10_000
 
 
 def feed_position(cursor: str) -> int:
-    digits = cursor.removeprefix("pos_")
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+    position = _number(cursor, "pos_")
+    if position is None:
         raise Invalid(f"bad cursor {cursor!r}: pass the next_cursor of the previous page")
-    return int(digits)
+    return position
 
 
 @router.get("/events/{event_id}", response_model=wire.OutboxEventView, responses=ERRORS)
