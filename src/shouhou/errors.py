@@ -111,3 +111,9 @@ class ScenarioError(ShouhouError):
         self.file = file
         self.line = line
         self.reason = message
+
+
+#: What reading stored data that no longer fits the code raises (a renamed event type, a
+#: snapshot missing a field, a value of the wrong kind): the same row fails the same way every
+#: time, so whoever reads it sets that row aside rather than retrying it.
+UNREADABLE = (ValueError, LookupError, TypeError)

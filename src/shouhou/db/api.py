@@ -15,6 +15,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -28,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from shouhou.db import serial, tables
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Role
-from shouhou.errors import Conflict
+from shouhou.errors import UNREADABLE, Conflict
 from shouhou.services import outbox
 from shouhou.services.integration import (
     ApiKey,
@@ -313,8 +314,11 @@ class SqlWebhooks:
         ids = self.conn.scalars(
             select(o.c.id).where(o.c.position.is_(None)).order_by(o.c.id).limit(limit)
         ).all()
-        for n, event_id in enumerate(ids, start=int(top) + 1):
-            self.conn.execute(update(o).where(o.c.id == event_id).values(position=n))
+        if ids:  # one statement, run per row (one pipeline on psycopg)
+            self.conn.execute(
+                update(o).where(o.c.id == bindparam("event")).values(position=bindparam("at")),
+                [{"event": i, "at": n} for n, i in enumerate(ids, start=int(top) + 1)],
+            )
         return len(ids)
 
     def events(self, *, after: int, limit: int, types: Sequence[str] = ()) -> list[OutboxEvent]:
@@ -395,7 +399,7 @@ class SqlWebhooks:
             row = self.conn.execute(select(self.o).where(self.o.c.id == delivery.event_id)).one()
             try:
                 event = self._event(row)
-            except (ValueError, LookupError, TypeError) as exc:  # a row no reader can load
+            except UNREADABLE as exc:  # a row no reader can load
                 self._unreadable(delivery_id, exc)
                 continue
             claimed.append(

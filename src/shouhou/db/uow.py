@@ -584,8 +584,8 @@ class SqlDeadlines:
     def set_aside(self, due: DueDeadline, error: str) -> bool:
         self.flush()
         marked = bool(self.cur.run("set_aside", {"id": due.id, "error": error}).rowcount == 1)
-        if marked:
-            self.known.pop((due.subject_type, due.subject_id), None)
+        if marked:  # the subject has no pending deadline now
+            self.known[(due.subject_type, due.subject_id)] = None
         return marked
 
     def pending_count(self) -> int:

@@ -18,7 +18,7 @@ from shouhou.domain import events as e
 from shouhou.domain.deadlines import is_due
 from shouhou.domain.model import SYSTEM, Case, CaseKind, CaseStatus, Deadline, Order, evolve
 from shouhou.domain.rules import Rules
-from shouhou.errors import Conflict, Invalid, NotFound, ShouhouError
+from shouhou.errors import UNREADABLE, Conflict, Invalid, NotFound, ShouhouError
 from shouhou.services import outbox
 from shouhou.services.ledger import ledger_entries
 from shouhou.services.ports import AttachmentStore, DueDeadline, UnitOfWork
@@ -339,7 +339,7 @@ class OutOfStep(RuntimeError):
 #: missing, out of step with it, a snapshot that cannot be read, a rule refusing — and that
 #: firing it again would meet again. Errors of the database or the machine are not among
 #: them: those fail the pass, and the next pass tries again.
-SET_ASIDE_ON = (ShouhouError, OutOfStep, ValueError, LookupError, TypeError)
+SET_ASIDE_ON = (ShouhouError, OutOfStep, *UNREADABLE)
 
 
 class CannotFire(Exception):
