@@ -1095,6 +1095,62 @@ def test_the_event_feed_never_leaves_a_late_commit_behind_its_cursor(
     assert second[0].id < first[0].id  # the slow one took the lower id
 
 
+def test_givers_of_feed_positions_take_turns(postgres_storage: Storage) -> None:
+    """Two transactions giving positions at once: the second waits for the first to commit,
+    so its positions come after the first's and none is given twice."""
+    import threading
+
+    from shouhou.db.api import SqlApiUnitOfWork
+    from shouhou.services.ports import OutboxMessage
+
+    probe = postgres_storage.new_uow()
+    assert isinstance(probe, SqlUnitOfWork)
+    sql = probe.engine
+
+    def add(subject: str) -> None:
+        with SqlApiUnitOfWork(sql) as uow:
+            uow.outbox.add(
+                [
+                    OutboxMessage(
+                        type="order.placed",
+                        subject_type="order",
+                        subject_id=subject,
+                        occurred_at=T0,
+                        data={},
+                    )
+                ]
+            )
+            uow.commit()
+
+    add("first")
+    first = SqlApiUnitOfWork(sql).__enter__()
+    assert first.webhooks.sequence(10) == 1  # holds the feed's lock until it commits
+    add("second")
+    given: list[int] = []
+    other = threading.Thread(target=lambda: given.append(_sequence_once(sql)), daemon=True)
+    other.start()
+    other.join(timeout=0.5)
+    waited = other.is_alive()
+    first.commit()
+    first.__exit__(None, None, None)
+    other.join(timeout=10)
+    with SqlApiUnitOfWork(sql, readonly=True) as uow:
+        feed = [(e.subject_id, e.position) for e in uow.webhooks.events(after=0, limit=10)]
+
+    assert waited, "the second giver did not wait for the first"
+    assert given == [1]
+    assert feed == [("first", 1), ("second", 2)]
+
+
+def _sequence_once(sql: Any) -> int:
+    from shouhou.db.api import SqlApiUnitOfWork
+
+    with SqlApiUnitOfWork(sql) as uow:
+        count = uow.webhooks.sequence(10)
+        uow.commit()
+    return count
+
+
 def test_queries_in_the_unit_of_work_that_fired_a_claimed_deadline_see_it_fired(
     sql_storage: Storage,
 ) -> None:
