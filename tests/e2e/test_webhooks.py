@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from apiserver import ApiServer
@@ -318,6 +319,28 @@ def test_a_deadline_that_cannot_fire_is_set_aside_and_the_pass_goes_on(
     assert [f.due.subject_id for f in first.set_aside + second.set_aside] == ["ghost"]
     assert "ghost" in caplog.text and "set aside" in caplog.text
     assert receiver.types() == ["order.placed"]
+    with api.engine.sql_engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT status, error FROM deadlines WHERE subject_id = 'ghost'")
+        ).one()
+    assert row.status == "failed" and "NotFound" in row.error
+
+
+def test_an_unexpected_error_sending_one_delivery_is_its_failed_attempt(api: ApiServer) -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("the TLS library fell over")
+
+    runner = Worker(api.engine, http=httpx.Client(transport=httpx.MockTransport(broken)))
+    subscribe(api, "http://receiver.example/hooks", ["order.placed"])
+    api.order("o1")
+    try:
+        tick = runner.run_once(api.clock.now())
+    finally:
+        runner.close()
+
+    assert (tick.delivered, tick.failed_attempts) == (0, 1)
+    (pending,) = api.client("platform").get("/v1/webhooks/deliveries").json()["items"]
+    assert pending["status"] == "pending" and "RuntimeError" in pending["last_error"]
 
 
 def test_a_delivery_whose_event_cannot_be_read_fails_and_the_others_go_out(
