@@ -1168,7 +1168,6 @@ def test_queries_in_the_unit_of_work_that_fired_a_claimed_deadline_see_it_fired(
         case, events = applied_case(order, "c1")
         uow.cases.add(case, events)
         uow.deadlines.sync("case", "c1", deadline(T0))
-        uow.deadlines.sync("case", "later", deadline(T0 + timedelta(days=400)))  # the newest
         uow.commit()
 
     def after_firing(query: Callable[[SqlApiUnitOfWork], Any]) -> Any:

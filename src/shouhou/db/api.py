@@ -590,11 +590,7 @@ class SqlRetention:
         # is read only as far as the chunk needs, not sorted whole.
         ids = self._ids(
             select(d.c.id)
-            .where(
-                d.c.status.in_(["fired", "cancelled"]),
-                d.c.due_at < before,
-                d.c.id < _newest(d.c.id),
-            )
+            .where(d.c.status.in_(["fired", "cancelled"]), d.c.due_at < before)
             .limit(limit)
         )
         if not ids:
