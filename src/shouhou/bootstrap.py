@@ -20,7 +20,7 @@ from shouhou.domain.model import Actor, Attachment, Case, Complaint, Order
 from shouhou.errors import Invalid, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
-from shouhou.services import complaints, handlers, report, views
+from shouhou.services import complaints, handlers, ledger, metrics, report, views
 from shouhou.services.integration import ApiUnitOfWork
 from shouhou.services.ports import AttachmentStore, Clock, StoredEvent, UnitOfWork
 from shouhou.settings import Settings
@@ -207,7 +207,7 @@ class Engine:
         self, shop: str, at: datetime | None = None, window: timedelta = METRICS_WINDOW
     ) -> Metrics:
         """SPEC §9 metrics of ``shop`` over ``window`` (30 days) ending at ``at`` (now)."""
-        return complaints.shop_metrics(self.reader(), shop, at or self.clock.now(), window)
+        return metrics.shop_metrics(self.reader(), shop, at or self.clock.now(), window)
 
     def shop_report(
         self,
@@ -224,7 +224,7 @@ class Engine:
 
     def ledger(self, account: str, kind: str) -> int:
         """A ledger balance: ``shop:s1`` penalty_points, or ``buyer:b1`` compensation (fen)."""
-        return complaints.balance(self.reader(), account, kind)
+        return ledger.balance(self.reader(), account, kind)
 
     def intervention_queue(self) -> list[Case]:
         """Cases in intervention, those awaiting a ruling first, then by stage deadline."""

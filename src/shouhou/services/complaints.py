@@ -1,20 +1,19 @@
-"""Use cases of complaints, the ledgers, and shop metrics; one transaction each."""
+"""Use cases of complaints (SPEC §6); one transaction each."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from shouhou.domain import commands as c
 from shouhou.domain import complaints
 from shouhou.domain import events as e
-from shouhou.domain.metrics import Logged, Metrics, compute
 from shouhou.domain.model import Complaint, evolve
 from shouhou.errors import Conflict, NotFound
 from shouhou.services import handlers, outbox
 from shouhou.services.handlers import RulesAt
 from shouhou.services.ledger import ledger_entries
-from shouhou.services.ports import LoggedEvent, UnitOfWork
+from shouhou.services.ports import UnitOfWork
 
 
 def _complaint(uow: UnitOfWork, complaint_id: str) -> Complaint:
@@ -86,31 +85,3 @@ def complaint_queue(uow: UnitOfWork, limit: int = 500) -> list[Complaint]:
     """Complaints waiting for an agent, oldest first (no negotiation period: seed Ⅲ)."""
     with uow:
         return uow.complaints.list(status="filed", limit=limit)
-
-
-#: How far back events are read for a metrics window (cases applied before the window).
-LOOKBACK = timedelta(days=120)
-
-
-def shop_metrics(uow: UnitOfWork, shop: str, at: datetime, window: timedelta) -> Metrics:
-    """The SPEC §9 metrics of ``shop`` over ``window`` ending at ``at``, from the event log.
-
-    A case applied for before the look-back (a 三包 repair runs for a year) is read whole, so
-    that its application, rulings and timeouts still count when it ends inside the window."""
-    with uow:
-        log: list[Logged] = list(uow.log.for_shop(shop, at - window - LOOKBACK, at))
-        applied = {x.stream_id for x in log if isinstance(x.event, e.Applied)}
-        older = sorted({x.stream_id for x in log if x.stream == "case"} - applied)
-        for case_id in older:
-            before = at - window - LOOKBACK
-            log += [
-                LoggedEvent(stream="case", stream_id=case_id, event=stored.event)
-                for stored in uow.cases.timeline(case_id)
-                if stored.event.at < before
-            ]
-    return compute(log, since=at - window, until=at)
-
-
-def balance(uow: UnitOfWork, account: str, kind: str) -> int:
-    with uow:
-        return sum(entry.amount for entry in uow.ledger.entries(account, kind))

@@ -1,11 +1,12 @@
-"""The ledger lines that events write: compensation for buyers, penalty points for shops."""
+"""The ledgers: the lines events write (compensation for buyers, penalty points for shops)
+and an account's balance."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from shouhou.domain import events as e
-from shouhou.services.ports import LedgerEntry
+from shouhou.services.ports import LedgerEntry, UnitOfWork
 
 
 def ledger_entries(stream: str, key: str, events: Sequence[e.Event]) -> list[LedgerEntry]:
@@ -39,3 +40,9 @@ def ledger_entries(stream: str, key: str, events: Sequence[e.Event]) -> list[Led
                 )
             )
     return lines
+
+
+def balance(uow: UnitOfWork, account: str, kind: str) -> int:
+    """The sum of ``account``'s ledger lines of ``kind``, in one read."""
+    with uow:
+        return sum(entry.amount for entry in uow.ledger.entries(account, kind))

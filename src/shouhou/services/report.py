@@ -11,7 +11,7 @@ from typing import Any
 from shouhou.domain.metrics import Metrics, compute
 from shouhou.domain.model import TERMINAL_STATUSES, Order
 from shouhou.domain.servicereport import Product, ServiceSummary, summarise
-from shouhou.services.complaints import LOOKBACK
+from shouhou.services.metrics import LOOKBACK
 from shouhou.services.ports import LoggedEvent, UnitOfWork
 from shouhou.services.views import SHOP_METRICS, Money, shop_view
 
