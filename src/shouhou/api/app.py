@@ -1,7 +1,8 @@
 """The FastAPI application: ``create_app(engine)``.
 
-Routes live in ``cases``, ``orders`` and ``hooks``; this module adds health, the caller's
-identity, the rulebooks, the body-size and media-type guards, and the error handlers.
+Routes live in ``cases``, ``orders``, ``complaints``, ``shops`` and ``hooks``; this module
+adds health, the caller's identity, the rulebooks, the body-size and media-type guards, and
+the error handlers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Path
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shouhou.api import cases, errors, hooks, orders, shops, wire
+from shouhou.api import cases, complaints, errors, hooks, orders, shops, wire
 from shouhou.api.deps import Caller, Context, Ctx
 from shouhou.bootstrap import Engine
 from shouhou.errors import NotFound, PolicyError
@@ -186,6 +187,7 @@ def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastA
     app.include_router(meta)
     app.include_router(cases.router)
     app.include_router(orders.router)
+    app.include_router(complaints.router)
     app.include_router(shops.router)
     app.include_router(hooks.router)
     return app
