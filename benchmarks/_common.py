@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from shouhou.db import cursor as sql_cursor
 from shouhou.db import engine as db_engine
 from shouhou.db import tables
 from shouhou.db import uow as sql_uow
@@ -186,7 +187,7 @@ def recording(sql: sa.Engine) -> Iterator[Recording]:
     through its ``before_cursor_execute`` event.
     """
     rec = Recording()
-    cursor_init = sql_uow._Cursor.__init__
+    cursor_init = sql_cursor.Cursor.__init__
     commit = sql_uow.SqlUnitOfWork.commit
     leave = sql_uow.SqlUnitOfWork.__exit__
 
@@ -211,14 +212,14 @@ def recording(sql: sa.Engine) -> Iterator[Recording]:
     def statement(conn: Any, cursor: Any, text: str, params: Any, ctx: Any, many: bool) -> None:
         rec.current.append((text, params, many))
 
-    sql_uow._Cursor.__init__ = init  # type: ignore[method-assign]
+    sql_cursor.Cursor.__init__ = init  # type: ignore[method-assign]
     sql_uow.SqlUnitOfWork.commit = committed  # type: ignore[method-assign]
     sql_uow.SqlUnitOfWork.__exit__ = left  # type: ignore[method-assign]
     sa.event.listen(sql, "before_cursor_execute", statement)
     try:
         yield rec
     finally:
-        sql_uow._Cursor.__init__ = cursor_init  # type: ignore[method-assign]
+        sql_cursor.Cursor.__init__ = cursor_init  # type: ignore[method-assign]
         sql_uow.SqlUnitOfWork.commit = commit  # type: ignore[method-assign]
         sql_uow.SqlUnitOfWork.__exit__ = leave  # type: ignore[method-assign]
         sa.event.remove(sql, "before_cursor_execute", statement)

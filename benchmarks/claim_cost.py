@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 import _common
 import sqlalchemy as sa
 
-from shouhou.db.uow import SqlUnitOfWork, _dialect
+from shouhou.db.cursor import dialect as sql_dialect
+from shouhou.db.uow import SqlUnitOfWork
 
 DUE_FROM = datetime(2024, 3, 1, tzinfo=UTC)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -84,7 +85,7 @@ def ours(sql: sa.Engine) -> float:
 
 def raw(db: _common.Database, conn: object) -> tuple[float, float]:
     """One block of the same statements through the driver: seconds per claim, per SELECT."""
-    dialect = _dialect(db.kind, readonly=False)
+    dialect = sql_dialect(db.kind, readonly=False)
     claim, fire = dialect.sql["next_due"], dialect.sql["fire"]
     cursor = conn.cursor()  # type: ignore[attr-defined]
     now = dialect.moment(NOW)

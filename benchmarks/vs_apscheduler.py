@@ -29,7 +29,8 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from shouhou.db.uow import SqlUnitOfWork, _dialect
+from shouhou.db.cursor import dialect as sql_dialect
+from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Deadline
 from shouhou.services.handlers import BatchSize
 
@@ -103,7 +104,7 @@ def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
 def floor_run(db: _common.Database, jobs: int) -> float:
     """Seconds for the bare driver to insert ``jobs`` deadline rows, one commit each: the
     least any scheduler that commits each deadline must pay on this database."""
-    dialect = _dialect(db.kind, readonly=False)
+    dialect = sql_dialect(db.kind, readonly=False)
     conn = db.connect_raw()
     try:
         cursor = conn.cursor()

@@ -46,7 +46,7 @@ OURS = {
 }
 JSON = (
     "(shouhou/db/serial.py",
-    "_Outbox._data (shouhou/db/uow.py",
+    "SqlOutbox._data (shouhou/db/outbox.py",
 )
 SHELL = (
     "SqlUnitOfWork.__enter__ (",
@@ -54,7 +54,7 @@ SHELL = (
     "ConnectionKeeper.",
     "Connection.begin (sqlalchemy",
     "Connection.commit (sqlalchemy",
-    "_Cursor.close (",
+    "Cursor.close (shouhou/db/cursor.py",
 )
 _LINE = re.compile(r"^(.*) \((.+):(\d+)\)$")
 

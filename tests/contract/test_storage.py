@@ -873,18 +873,18 @@ def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
     """An outbox row stores its event as the timeline does and is rendered when read; what a
     subscriber gets must be exactly the payload the change produced, for every kind of event
     a return, a refund and a timeout write."""
-    from shouhou.db import uow as sql_uow
+    from shouhou.db import outbox as sql_outbox
     from shouhou.db.api import SqlWebhooks
     from shouhou.services import outbox as outbox_service
 
     written: list[dict[str, Any]] = []
-    add = sql_uow._Outbox.add
+    add = sql_outbox.SqlOutbox.add
 
     def record(self: Any, messages: Sequence[Any]) -> None:
         written.extend(outbox_service.payload(m) for m in messages)
         add(self, messages)
 
-    monkeypatch.setattr(sql_uow._Outbox, "add", record)
+    monkeypatch.setattr(sql_outbox.SqlOutbox, "add", record)
     engine = _engine_with_cases(
         sql_storage,
         {"c1": ("return_refund", timedelta(0)), "c2": ("refund_only", timedelta(days=1))},

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from shouhou.domain.events import EVENT_TYPES, Event
-from shouhou.domain.model import Case, Order
+from shouhou.domain.model import Case, Complaint, Order
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
@@ -33,11 +33,11 @@ _SNAPSHOT_EXCLUDE = {"version"}
 
 
 def dump_json(value: object) -> str:
-    """A domain dataclass as JSON text (an order or case snapshot without its version).
+    """A domain dataclass as JSON text (an aggregate's snapshot without its version).
 
     The hot path calls pydantic-core's serializer and validator straight, without the
     ``TypeAdapter`` wrappers (a few microseconds per call, several calls per transition)."""
-    exclude = _SNAPSHOT_EXCLUDE if isinstance(value, Case | Order) else None
+    exclude = _SNAPSHOT_EXCLUDE if isinstance(value, Case | Order | Complaint) else None
     text: bytes = _adapter(type(value)).serializer.to_json(value, exclude=exclude)
     return text.decode()
 
@@ -50,6 +50,11 @@ def load_case(data: Any, version: int) -> Case:
 def load_order(data: Any, version: int) -> Order:
     order: Order = _adapter(Order).validate_python({**data, "version": version})
     return order
+
+
+def load_complaint(data: Any, version: int) -> Complaint:
+    complaint: Complaint = _adapter(Complaint).validate_python({**data, "version": version})
+    return complaint
 
 
 def _with_version(text: str, version: int) -> str:
@@ -66,6 +71,11 @@ def load_case_json(text: str, version: int) -> Case:
 def load_order_json(text: str, version: int) -> Order:
     order: Order = _adapter(Order).validator.validate_json(_with_version(text, version))
     return order
+
+
+def load_complaint_json(text: str, version: int) -> Complaint:
+    complaint: Complaint = _adapter(Complaint).validator.validate_json(_with_version(text, version))
+    return complaint
 
 
 def load_event(kind: str, data: Any) -> Event:

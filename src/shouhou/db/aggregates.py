@@ -1,0 +1,130 @@
+"""One SQL repository for the aggregates (orders, cases, complaints): each a row of a JSON
+snapshot, a few indexed columns and a version, with its events in the ``events`` table.
+
+A save is a conditional update on the version the aggregate was loaded at; a stale one is
+refused with ``Conflict``. Every statement is a named one of :mod:`shouhou.db.queries`, run
+on the unit of work's cursor (this is the hot path)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Connection, Table
+
+from shouhou.db import serial
+from shouhou.db.cursor import Cursor
+from shouhou.db.deadlines import Known, Slot
+from shouhou.domain.events import Event
+from shouhou.domain.model import Case, Complaint, Order
+from shouhou.errors import Conflict
+from shouhou.services.ports import StoredEvent
+
+T = TypeVar("T", Case, Order, Complaint)
+
+
+def append_events(cur: Cursor, stream: str, stream_id: str, events: Sequence[Event]) -> None:
+    """Add ``events`` to the stream's timeline, numbered on from its last."""
+    if not events:
+        return
+    moment = cur.d.moment
+    cur.insert(
+        "append",
+        {"stream": stream, "stream_id": stream_id},
+        [
+            {
+                "type": type(ev).__name__,
+                "at": moment(ev.at),
+                "actor": ev.actor,
+                "data": cur.event_json(ev),
+            }
+            for ev in events
+        ],
+    )
+
+
+def timeline(cur: Cursor, stream: str, stream_id: str) -> list[StoredEvent]:
+    """The stream's events in order, numbered from one."""
+    rows = cur.run("timeline", {"stream": stream, "stream_id": stream_id}).fetchall()
+    return [
+        StoredEvent(seq=seq, event=serial.load_event_json(kind, data)) for seq, kind, data in rows
+    ]
+
+
+class Aggregates(Generic[T]):
+    """Rows of one aggregate type: a JSON snapshot, a few indexed columns and a version.
+
+    A subclass names its ``stream`` (its statements are ``get_<stream>``, ``insert_<stream>``
+    and ``save_<stream>``) and says which columns it writes."""
+
+    stream: ClassVar[str]
+    table: ClassVar[Table]
+    #: Whether the aggregate has deadlines, whose pending slot the unit of work keeps known.
+    has_deadlines: ClassVar[bool] = False
+
+    def __init__(self, conn: Connection, cur: Cursor, known: Known) -> None:
+        self.conn = conn
+        self.cur = cur
+        self.known = known
+
+    def _load(self, state: str, version: int) -> T:
+        raise NotImplementedError
+
+    def _columns(self, item: T) -> dict[str, Any]:
+        """The indexed columns that change with the state."""
+        raise NotImplementedError
+
+    def _created(self, item: T) -> dict[str, Any]:
+        """The columns written once, on insert."""
+        raise NotImplementedError
+
+    def _born(self, item: T) -> datetime:
+        raise NotImplementedError
+
+    def _pending(self, item: T) -> Slot | None:
+        """The deadline ``item`` has pending; aggregates without deadlines return None."""
+        return None
+
+    def get(self, key: str) -> T | None:
+        row = self.cur.one(f"get_{self.stream}", {"id": key})
+        if row is None:
+            return None
+        item = self._load(row[0], row[1])
+        if self.has_deadlines and not self.cur.d.readonly:
+            self.known[(self.stream, key)] = self._pending(item)
+        return item
+
+    def add(self, item: T, events: Sequence[Event]) -> None:
+        self.cur.run(
+            f"insert_{self.stream}",
+            {
+                "id": item.id,
+                "state": serial.dump_json(item),
+                **self._created(item),
+                **self._columns(item),
+                "updated_at": self.cur.d.moment(events[-1].at if events else self._born(item)),
+            },
+        )
+        append_events(self.cur, self.stream, item.id, events)
+        if self.has_deadlines:
+            self.known[(self.stream, item.id)] = None  # new, so nothing of it is pending yet
+
+    def save(self, item: T, events: Sequence[Event]) -> None:
+        updated_at = self.cur.d.moment(events[-1].at) if events else None
+        saved = self.cur.run(
+            f"save_{self.stream}",
+            {
+                "id": item.id,
+                "version": item.version,
+                "state": serial.dump_json(item),
+                "updated_at": updated_at,
+                **self._columns(item),
+            },
+        )
+        if saved.rowcount != 1:
+            raise Conflict(f"{self.stream} {item.id} was changed by someone else; load it again")
+        append_events(self.cur, self.stream, item.id, events)
+
+    def timeline(self, key: str) -> list[StoredEvent]:
+        return timeline(self.cur, self.stream, key)

@@ -1,0 +1,171 @@
+"""The deadline store on SQL: each subject's pending deadline, synced as it changes, and the
+claim of due ones (``FOR NO KEY UPDATE … SKIP LOCKED`` on PostgreSQL, see
+:mod:`shouhou.db.uow`; the writer's lock on SQLite), fired in a batch before commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from shouhou.db import queries
+from shouhou.db.cursor import Cursor
+from shouhou.domain.model import Deadline
+from shouhou.errors import Conflict
+from shouhou.services.ports import DueDeadline
+
+#: What identifies a pending deadline row: name, due time, rule.
+Slot = tuple[str, datetime, str]
+#: The pending deadline that each subject loaded or synced in this unit of work has in the
+#: table (None: none), so that an unchanged deadline costs no statement and a changed one no
+#: read. Subjects not in it are looked up.
+Known = dict[tuple[str, str], Slot | None]
+
+
+def slot(deadline: Deadline | None) -> Slot | None:
+    """What identifies ``deadline``'s row while it is pending (None: no deadline)."""
+    return None if deadline is None else (deadline.name, deadline.due_at, deadline.rule_id)
+
+
+class SqlDeadlines:
+    """Deadlines of orders and cases: scheduled, cancelled, claimed when due and fired."""
+
+    def __init__(self, conn: Connection, cur: Cursor, known: Known) -> None:
+        self.conn = conn
+        self.cur = cur
+        self.known = known
+        self.scheduled: set[tuple[str, str]] = set()  # subjects given a deadline here
+        #: What this unit of work claimed, by subject: (name, due time). A claimed
+        #: row is locked (PostgreSQL) or the writer holds the database (SQLite), so only this
+        #: unit of work can change it until it ends.
+        self.claimed: dict[tuple[str, str], tuple[str, datetime]] = {}
+        #: Claimed deadlines fired here and not yet marked, as parameters of ``fire``. They
+        #: are marked together before any other statement on deadlines, and before commit.
+        self.firing: list[dict[str, Any]] = []
+
+    def _stored(self, subject_type: str, subject_id: str) -> Slot | None:
+        key = (subject_type, subject_id)
+        if key in self.known:
+            return self.known[key]
+        self.flush()
+        row = self.cur.one("pending", {"subject_type": subject_type, "subject_id": subject_id})
+        return None if row is None else (row[1], self.cur.d.read_moment(row[2]), row[3])
+
+    def sync(self, subject_type: str, subject_id: str, deadline: Deadline | None) -> None:
+        stored, wanted = self._stored(subject_type, subject_id), slot(deadline)
+        if stored == wanted:
+            return
+        self.flush()
+        subject = {"subject_type": subject_type, "subject_id": subject_id}
+        if stored is not None and self.cur.run("cancel", subject).rowcount != 1:
+            raise Conflict(f"{subject_type} {subject_id}: its deadline changed meanwhile")
+        if deadline is not None:
+            self.cur.run(
+                "schedule",
+                {
+                    **subject,
+                    "name": deadline.name,
+                    "due_at": self.cur.d.moment(deadline.due_at),
+                    "on_expiry": deadline.on_expiry,
+                    "rule_id": deadline.rule_id,
+                    "policy": deadline.policy,
+                },
+            )
+            self.scheduled.add((subject_type, subject_id))
+        self.known[(subject_type, subject_id)] = wanted
+
+    def fire(
+        self, subject_type: str, subject_id: str, name: str, due_at: datetime, fired_at: datetime
+    ) -> None:
+        key = (subject_type, subject_id)
+        row = self._fire_row(subject_type, subject_id, name, due_at, fired_at)
+        if self.claimed.get(key) == (name, due_at) and self._unchanged(key, name, due_at):
+            # Claimed here and unchanged since, so pending: marked with the batch.
+            del self.claimed[key]
+            self.firing.append(row)
+            self.known[key] = None
+            return
+        self.flush()
+        if self.cur.run("fire", row).rowcount != 1:
+            raise Conflict(f"{subject_type} {subject_id}: deadline {name} was already handled")
+        self.known[key] = None
+
+    def _fire_row(
+        self, subject_type: str, subject_id: str, name: str, due_at: datetime, fired_at: datetime
+    ) -> dict[str, Any]:
+        moment = self.cur.d.moment
+        return {
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "name": name,
+            "due_at": moment(due_at),
+            "fired_at": moment(fired_at),
+        }
+
+    def next_due(self, now: datetime) -> DueDeadline | None:
+        """The earliest due deadline; on PostgreSQL locked with its order, or None."""
+        claimed = self.claim_due(now, 1)
+        return claimed[0] if claimed else None
+
+    def claim_due(self, now: datetime, limit: int) -> list[DueDeadline]:
+        self.flush()
+        params = {"now": self.cur.d.moment(now), "limit": limit}
+        rows = self.cur.run("next_due", params).fetchall()
+        if not rows and self.cur.d.postgresql:
+            rows = self.cur.run("next_orphan", params).fetchall()
+        read = self.cur.d.read_moment
+        claimed = [
+            DueDeadline(
+                id=row_id,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                name=name,
+                due_at=read(due_at),
+            )
+            for row_id, subject_type, subject_id, name, due_at in rows
+        ]
+        if not self.cur.d.readonly:
+            for due in claimed:
+                self.claimed[(due.subject_type, due.subject_id)] = (due.name, due.due_at)
+        return claimed
+
+    def flush(self) -> None:
+        """Mark the claimed deadlines fired here with the conditional statement of ``fire``,
+        sent at once (on PostgreSQL one pipeline, not a round trip each); a row that was not
+        pending any more fails the commit (the claim's lock makes that a bug, not a race)."""
+        if not self.firing:
+            return
+        firing, self.firing = self.firing, []
+        marked = self.cur.many("fire", firing)
+        if marked != len(firing):
+            raise Conflict(f"{len(firing) - marked} claimed deadlines were handled meanwhile")
+
+    def earliest_scheduled(self) -> datetime | None:
+        slots = (self.known[key] for key in self.scheduled)
+        return min((slot[1] for slot in slots if slot is not None), default=None)
+
+    def still_due(self, due: DueDeadline) -> bool:
+        """Asks nothing of the database: a claimed deadline is locked (PostgreSQL) or the
+        writer holds the database (SQLite), so only this unit of work can have changed it,
+        and it records every change of a subject's deadline it makes."""
+        return self._unchanged((due.subject_type, due.subject_id), due.name, due.due_at)
+
+    def _unchanged(self, key: tuple[str, str], name: str, due_at: datetime) -> bool:
+        """Whether this unit of work left the subject's pending deadline ``name`` at
+        ``due_at`` as it was (a subject it never touched counts as left)."""
+        if key not in self.known:
+            return True
+        slot = self.known[key]
+        return slot is not None and (slot[0], slot[1]) == (name, due_at)
+
+    def set_aside(self, due: DueDeadline, error: str) -> bool:
+        self.flush()
+        marked = bool(self.cur.run("set_aside", {"id": due.id, "error": error}).rowcount == 1)
+        if marked:  # the subject has no pending deadline now
+            self.known[(due.subject_type, due.subject_id)] = None
+        return marked
+
+    def pending_count(self) -> int:
+        self.flush()
+        return int(self.conn.execute(queries.pending_deadlines_count()).scalar_one())

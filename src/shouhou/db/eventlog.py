@@ -1,0 +1,26 @@
+"""The event log on SQL: every event of a shop's orders, cases and complaints, read by time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from shouhou.db import queries, serial
+from shouhou.services.ports import LoggedEvent
+
+
+class SqlEventLog:
+    """The ``events`` table read across streams, for a shop's metrics and report."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def for_shop(self, shop: str, since: datetime, until: datetime) -> list[LoggedEvent]:
+        rows = self.conn.execute(queries.shop_events(shop, since, until))
+        return [
+            LoggedEvent(
+                stream=r.stream, stream_id=r.stream_id, event=serial.load_event(r.type, r.data)
+            )
+            for r in rows
+        ]

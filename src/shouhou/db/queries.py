@@ -1,0 +1,234 @@
+"""The storage layer's SQL statements, each findable by its name.
+
+Two kinds. The statements every transition runs (load, save, append events, sync and fire
+deadlines, claim) are plain SQL text, keyed by name in :data:`STATEMENTS` and :data:`ROWS`:
+:class:`shouhou.db.cursor.Dialect` writes them once per database and the unit of work's cursor
+runs them on the driver, since building and compiling a Core statement costs ten to a hundred
+times what SQLite needs to run it (docs/performance.md). The rest, off the hot path, are
+SQLAlchemy Core statements made by the functions below, one per statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, Select, Update, and_, func, insert, or_, select, update
+
+from shouhou.db import tables
+
+# --- the hot path: plain SQL -------------------------------------------------------------
+# Written with :name placeholders; PostgreSQL gets %(name)s. {state} reads a JSON column as
+# text, {lock} locks the row of a writing unit of work on PostgreSQL.
+
+STATEMENTS = {
+    "get_order": "SELECT {state}, version FROM orders WHERE id = :id{lock}",
+    "get_case": "SELECT {state}, version FROM cases WHERE id = :id",
+    "get_complaint": "SELECT {state}, version FROM complaints WHERE id = :id",
+    "complaint_for_order": "SELECT {state}, version FROM complaints WHERE order_id = :order_id",
+    "insert_order": (
+        "INSERT INTO orders (id, shop, buyer, status, state, version, created_at, updated_at)"
+        " VALUES (:id, :shop, :buyer, :status, :state, 1, :created_at, :updated_at)"
+    ),
+    "insert_case": (
+        "INSERT INTO cases (id, order_id, shop, buyer, kind, status, state, version,"
+        " opened_at, updated_at) VALUES (:id, :order_id, :shop, :buyer, :kind, :status,"
+        " :state, 1, :opened_at, :updated_at)"
+    ),
+    "insert_complaint": (
+        "INSERT INTO complaints (id, order_id, shop, buyer, status, state, version, filed_at,"
+        " updated_at) VALUES (:id, :order_id, :shop, :buyer, :status, :state, 1, :filed_at,"
+        " :updated_at)"
+    ),
+    "save_order": (
+        "UPDATE orders SET state = :state, version = :version + 1, status = :status,"
+        " updated_at = coalesce(:updated_at, updated_at) WHERE id = :id AND version = :version"
+    ),
+    "save_case": (
+        "UPDATE cases SET state = :state, version = :version + 1, status = :status,"
+        " kind = :kind, updated_at = coalesce(:updated_at, updated_at)"
+        " WHERE id = :id AND version = :version"
+    ),
+    "save_complaint": (
+        "UPDATE complaints SET state = :state, version = :version + 1, status = :status,"
+        " updated_at = coalesce(:updated_at, updated_at) WHERE id = :id AND version = :version"
+    ),
+    "timeline": (
+        "SELECT seq, type, {data} FROM events WHERE stream = :stream AND stream_id = :stream_id"
+        " ORDER BY seq"
+    ),
+    "pending": (
+        "SELECT id, name, due_at, rule_id FROM deadlines WHERE subject_type = :subject_type"
+        " AND subject_id = :subject_id AND status = 'pending'"
+    ),
+    "cancel": (
+        "UPDATE deadlines SET status = 'cancelled' WHERE subject_type = :subject_type"
+        " AND subject_id = :subject_id AND status = 'pending'"
+    ),
+    "schedule": (
+        "INSERT INTO deadlines (subject_type, subject_id, name, due_at, on_expiry, rule_id,"
+        " policy, status) VALUES (:subject_type, :subject_id, :name, :due_at, :on_expiry,"
+        " :rule_id, :policy, 'pending')"
+    ),
+    "fire": (
+        "UPDATE deadlines SET status = 'fired', fired_at = :fired_at"
+        " WHERE subject_type = :subject_type AND subject_id = :subject_id"
+        " AND status = 'pending' AND name = :name AND due_at = :due_at"
+    ),
+    "set_aside": (
+        "UPDATE deadlines SET status = 'failed', error = :error"
+        " WHERE id = :id AND status = 'pending'"
+    ),
+    "next_due": (
+        "SELECT id, subject_type, subject_id, name, due_at FROM deadlines"
+        " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"
+    ),
+}
+
+#: Inserts of several rows at once: the statement and one row, numbered {i}. On SQLite the
+#: row is run once per item (executemany: no round trips to save), each event taking the
+#: next number of its stream in turn; on PostgreSQL all rows go in one statement, whose
+#: subqueries all see the stream as it was before it, so row {i} takes that number plus {n}.
+#: (The casts give PostgreSQL one type for a parameter used twice.)
+ROWS = {
+    "append": (
+        "INSERT INTO events (stream, stream_id, seq, type, at, actor, data) VALUES ",
+        "(CAST(:stream AS VARCHAR(16)), CAST(:stream_id AS VARCHAR(64)), (SELECT"
+        " coalesce(max(seq), 0) FROM events WHERE stream = CAST(:stream AS VARCHAR(16)) AND"
+        " stream_id = CAST(:stream_id AS VARCHAR(64))) + {n}, :type{i}, :at{i}, :actor{i},"
+        " :data{i})",
+    ),
+    "outbox": (
+        "INSERT INTO outbox (type, subject_type, subject_id, occurred_at, data) VALUES ",
+        "(:type{i}, :subject_type{i}, :subject_id{i}, :occurred_at{i}, :data{i})",
+    ),
+}
+
+#: On PostgreSQL a worker claims the earliest due deadline whose order nobody holds, and
+#: locks both; a deadline whose subject row is missing is never claimed.
+CLAIM_POSTGRESQL = """
+SELECT d.id, d.subject_type, d.subject_id, d.name, d.due_at
+FROM deadlines AS d
+LEFT JOIN cases AS c ON d.subject_type = 'case' AND c.id = d.subject_id
+JOIN orders AS o
+  ON o.id = CASE WHEN d.subject_type = 'order' THEN d.subject_id ELSE c.order_id END
+WHERE d.status = 'pending' AND d.due_at <= :now
+ORDER BY d.due_at, d.id
+LIMIT :limit
+FOR NO KEY UPDATE OF d, o SKIP LOCKED
+"""
+
+#: The services never leave a deadline without its subject; should one exist, the claim
+#: above passes over it, and this one still hands it out, so that the error surfaces.
+CLAIM_ORPHAN_POSTGRESQL = """
+SELECT d.id, d.subject_type, d.subject_id, d.name, d.due_at
+FROM deadlines AS d
+WHERE d.status = 'pending' AND d.due_at <= :now
+  AND NOT EXISTS (SELECT 1 FROM orders AS o WHERE d.subject_type = 'order' AND o.id = d.subject_id)
+  AND NOT EXISTS (SELECT 1 FROM cases AS c WHERE d.subject_type = 'case' AND c.id = d.subject_id)
+ORDER BY d.due_at, d.id
+LIMIT :limit
+FOR NO KEY UPDATE OF d SKIP LOCKED
+"""
+
+
+# --- off the hot path: SQLAlchemy Core -----------------------------------------------------
+
+_C, _E, _L, _S = tables.complaints, tables.events, tables.ledger, tables.shops
+
+
+def list_cases(
+    *,
+    order: str | None,
+    shop: str | None,
+    buyer: str | None,
+    status: str | None,
+    limit: int,
+) -> Select[Any]:
+    """Case snapshots and versions matching every filter given, oldest first."""
+    t = tables.cases
+    query = select(t.c.state, t.c.version)
+    for column, value in ((t.c.order_id, order), (t.c.shop, shop), (t.c.buyer, buyer)):
+        if value is not None:
+            query = query.where(column == value)
+    if status is not None:
+        query = query.where(t.c.status == status)
+    return query.order_by(t.c.opened_at, t.c.id).limit(limit)
+
+
+def list_complaints(
+    *,
+    shop: str | None,
+    buyer: str | None,
+    status: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Select[Any]:
+    """Complaint snapshots and versions matching every filter given, after ``after`` (a
+    filing time and an id), oldest first."""
+    query = select(_C.c.state, _C.c.version)
+    for column, value in ((_C.c.shop, shop), (_C.c.buyer, buyer), (_C.c.status, status)):
+        if value is not None:
+            query = query.where(column == value)
+    if after is not None:
+        query = query.where(tables.keyset_after(_C.c.filed_at, _C.c.id, after))
+    return query.order_by(_C.c.filed_at, _C.c.id).limit(limit)
+
+
+def pending_deadlines_count() -> Select[Any]:
+    """How many deadlines are pending."""
+    t = tables.deadlines
+    return select(func.count()).select_from(t).where(t.c.status == "pending")
+
+
+def add_ledger_entry(values: Mapping[str, Any]) -> Insert:
+    """One ledger line; ``(kind, source)`` is unique."""
+    return insert(_L).values(**values)
+
+
+def ledger_entries(account: str, kind: str | None, columns: list[str]) -> Select[Any]:
+    """``columns`` of ``account``'s ledger lines (of ``kind`` if given), in time order."""
+    query = select(*(_L.c[name] for name in columns)).where(_L.c.account == account)
+    if kind is not None:
+        query = query.where(_L.c.kind == kind)
+    return query.order_by(_L.c.at, _L.c.id)
+
+
+def shop_events(shop: str, since: datetime, until: datetime) -> Select[Any]:
+    """The events between the times on ``shop``'s orders, cases and complaints, in order."""
+    cases, orders = tables.cases, tables.orders
+    streams = or_(
+        and_(
+            _E.c.stream == "case",
+            _E.c.stream_id.in_(select(cases.c.id).where(cases.c.shop == shop)),
+        ),
+        and_(
+            _E.c.stream == "order",
+            _E.c.stream_id.in_(select(orders.c.id).where(orders.c.shop == shop)),
+        ),
+        and_(
+            _E.c.stream == "complaint",
+            _E.c.stream_id.in_(select(_C.c.id).where(_C.c.shop == shop)),
+        ),
+    )
+    return (
+        select(_E.c.stream, _E.c.stream_id, _E.c.type, _E.c.data)
+        .where(streams, _E.c.at >= since, _E.c.at <= until)
+        .order_by(_E.c.at, _E.c.id)
+    )
+
+
+def shop_return_address(shop: str) -> Select[Any]:
+    """The shop's return address (no row: the shop never set one)."""
+    return select(_S.c.return_address).where(_S.c.id == shop)
+
+
+def set_shop_return_address(shop: str, address: str | None, at: datetime) -> Update:
+    """Change the return address of a shop that has a row."""
+    return update(_S).where(_S.c.id == shop).values(return_address=address, updated_at=at)
+
+
+def add_shop(shop: str, address: str | None, at: datetime) -> Insert:
+    """The first row of a shop's settings."""
+    return insert(_S).values(id=shop, return_address=address, updated_at=at)
