@@ -229,3 +229,52 @@ def test_only_the_api_and_console_import_the_web_framework() -> None:
         if _is_under(imp.module, WEB_FRAMEWORKS)
     ]
     assert wrong == []
+
+
+#: The storage modules that take every statement they run from ``db/queries.py`` by name.
+#: (``db/engine.py`` sets connections up; ``db/api.py`` is yet to move its statements.)
+NAMED_SQL_MODULES = (
+    "aggregates",
+    "cases",
+    "complaints",
+    "cursor",
+    "deadlines",
+    "eventlog",
+    "ledger",
+    "orders",
+    "outbox",
+    "shops",
+    "uow",
+)
+STATEMENT_BUILDERS = tuple(
+    f"sqlalchemy.{name}" for name in ("select", "insert", "update", "delete", "text")
+)
+SQL_VERBS = ("SELECT ", "INSERT ", "UPDATE ", "DELETE ")
+
+
+def _string_constants(path: Path) -> Iterator[ast.Constant]:
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node
+
+
+@pytest.mark.parametrize("module", NAMED_SQL_MODULES)
+def test_the_storage_modules_take_their_statements_from_the_queries_module(module: str) -> None:
+    path = PACKAGE / "db" / f"{module}.py"
+    assert path.exists()
+    built = [str(imp) for imp in _imports(path) if _is_under(imp.module, STATEMENT_BUILDERS)]
+    written = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+        for node in _string_constants(path)
+        if node.value.lstrip().startswith(SQL_VERBS)
+    ]
+    assert built == written == []
+
+
+def test_the_queries_module_names_the_statements_the_hot_path_runs() -> None:
+    from shouhou.db import queries
+
+    assert {"get_complaint", "insert_complaint", "save_complaint", "append"} <= {
+        *queries.STATEMENTS,
+        *queries.ROWS,
+    }
