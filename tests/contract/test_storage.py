@@ -34,6 +34,8 @@ from shouhou.domain.model import (
     Case,
     CaseKind,
     CaseStatus,
+    Complaint,
+    ComplaintStatus,
     Deadline,
     Item,
     Order,
@@ -714,6 +716,48 @@ class TestStorageContract:
         assert [k.id for k in everyone] == ["k0", "k1", "k2", "k3"]
         assert [k.id for k in b1] == ["k0", "k2"]
         assert [k.id for k in after] == ["k2"]
+
+    def test_a_complaint_is_saved_on_its_version_with_its_timeline_one_per_order(
+        self, storage: Storage
+    ) -> None:
+        from shouhou.domain import complaints
+
+        order, _ = placed_order("o1")
+
+        def filing(complaint_id: str) -> tuple[Complaint, list[Event]]:
+            cmd = c.FileComplaint(
+                actor=buyer(order),
+                complaint_id=complaint_id,
+                order_id=order.id,
+                type="breach_of_promise",
+                subtype="promise_unfulfilled",
+            )
+            events = complaints.file(cmd, order=order, cases=[], existing=None, rules=RULES, now=T0)
+            return complaints.fold(None, events), events
+
+        filed, filed_events = filing("k1")
+        with storage.new_uow() as uow:
+            uow.complaints.add(filed, filed_events)
+            uow.commit()
+        with storage.new_uow() as uow, pytest.raises(Conflict):
+            uow.complaints.add(*filing("k2"))  # a second complaint on the order
+        with storage.new_uow() as uow:
+            loaded = uow.complaints.get("k1")
+            assert loaded is not None and loaded == uow.complaints.for_order(order.id)
+            withdraw = c.WithdrawComplaint(actor=buyer(order), complaint_id="k1")
+            withdrawn = complaints.withdraw(loaded, withdraw, T0 + timedelta(hours=1))
+            uow.complaints.save(complaints.fold(loaded, withdrawn), withdrawn)
+            uow.commit()
+        with storage.new_uow() as uow, pytest.raises(Conflict):  # on a stale version
+            uow.complaints.save(complaints.fold(loaded, withdrawn), withdrawn)
+        with storage.new_uow() as uow:
+            stored = uow.complaints.get("k1")
+            timeline = uow.complaints.timeline("k1")
+            assert uow.complaints.get("k2") is None and uow.complaints.timeline("k2") == []
+        assert stored == replace(complaints.fold(loaded, withdrawn), version=2)
+        assert stored.status == ComplaintStatus.WITHDRAWN
+        assert [s.seq for s in timeline] == list(range(1, len(timeline) + 1))
+        assert [s.event for s in timeline] == [*filed_events, *withdrawn]
 
 
 # --- firing batches in due order -----------------------------------------------------------
