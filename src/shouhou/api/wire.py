@@ -37,8 +37,7 @@ from shouhou.domain.model import (
     Reason,
     ShippingMethod,
 )
-from shouhou.services import views
-from shouhou.services.explanation import Explanation as Explained
+from shouhou.services import explanation, views
 
 #: The largest amount the API accepts, in fen (¥100 billion).
 MAX_FEN = 10**13
@@ -134,7 +133,8 @@ def view_model(view: type, *, name: str = "", **described: str) -> type[BaseMode
     """The response model of the TypedDict ``view``: its fields, with nested views as models."""
     hints = typing.get_type_hints(view)
     unknown = set(described) - set(hints)
-    assert not unknown, f"{view.__name__} has no fields {sorted(unknown)}"
+    if unknown:
+        raise TypeError(f"{view.__name__} has no fields {sorted(unknown)} to describe")
     fields: dict[str, Any] = {
         key: (_wire_hint(hint), Field(description=described.get(key)))
         for key, hint in hints.items()
@@ -160,7 +160,7 @@ def _wire_hint(hint: Any) -> Any:
 
 Deadline = view_model(views.DeadlineView, name="Deadline", due_at="ISO 8601 with offset")
 AttachmentView = view_model(views.AttachmentView)
-Explanation = view_model(Explained)
+Explanation = view_model(explanation.Explanation)
 CaseView = view_model(
     views.CaseView, return_address="where the buyer sends the goods back, once agreed"
 )
