@@ -7,6 +7,7 @@ those under ``if TYPE_CHECKING`` and inside functions.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -278,3 +279,22 @@ def test_the_queries_module_names_the_statements_the_hot_path_runs() -> None:
         *queries.STATEMENTS,
         *queries.ROWS,
     }
+
+
+#: Fen written as yuan by hand (``f"¥{fen / 100:.2f}"``): amounts go through ``format_yuan``.
+HAND_WRITTEN_YUAN = re.compile(r"/\s*100\s*:\s*\.2f")
+
+
+def test_amounts_are_written_as_yuan_only_by_the_shared_money_formatter() -> None:
+    wrong = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in _sources()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if HAND_WRITTEN_YUAN.search(line)
+    ]
+    assert wrong == []
+
+
+def test_the_money_check_finds_an_amount_written_by_hand() -> None:
+    assert HAND_WRITTEN_YUAN.search('f"¥{case.refund_amount / 100:.2f}"')
+    assert not HAND_WRITTEN_YUAN.search('f"¥{format_yuan(case.refund_amount)}"')

@@ -46,7 +46,7 @@ IdQuery = Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 MAX_PAGE = 200
 
 
-def summary(case: Case, order: Order, who: Principal, ctx: Context) -> dict[str, Any]:
+def summary(case: Case, order: Order, who: Principal, ctx: Context) -> views.CaseSummary:
     """A case in a list; its ``available_actions`` are tried against its order, as in the case
     view, so that a list never offers an action the case would refuse."""
     return {
@@ -245,12 +245,7 @@ async def upload_attachment(
     who: Caller,
     request: Request,
     filename: Annotated[str, Query(min_length=1, max_length=200)] = "evidence",
-) -> dict[str, Any]:
+) -> views.AttachmentView:
     data = await request.body()
     attachment = await run_in_threadpool(ctx.engine.attach, data, filename)
-    return {
-        "sha256": attachment.sha256,
-        "media_type": attachment.media_type,
-        "size": attachment.size,
-        "filename": attachment.filename,
-    }
+    return views.attachment_view(attachment)

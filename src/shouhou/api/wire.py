@@ -1,13 +1,17 @@
 """Wire schemas: what the API reads and writes, separate from the domain types.
 
-Request models refuse unknown fields (``extra="forbid"``). Response models declare the fields
-the API promises and let new ones through (``extra="allow"``), so a field added to a view
-reaches clients without a change here. Money is integer fen; times are ISO 8601 with an offset.
+Request models refuse unknown fields (``extra="forbid"``). The case, order and attachment
+views' models are built from the views' one definition (TypedDicts in services/views.py) and
+declare exactly their fields; other response models declare the fields the API promises and let
+new ones through (``extra="allow"``). Money is integer fen; times are ISO 8601 with an offset.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
+import types
 import typing
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,6 +37,7 @@ from shouhou.domain.model import (
     Reason,
     ShippingMethod,
 )
+from shouhou.services import explanation, views
 
 #: The largest amount the API accepts, in fen (¥100 billion).
 MAX_FEN = 10**13
@@ -111,6 +116,58 @@ class ErrorBody(Open):
     error: ErrorDetail
 
 
+# --- views: built from their one definition in services/views.py ---------------------------
+
+
+class Declared(BaseModel):
+    """A view's wire model: exactly the fields the view declares, nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+#: The wire model built for each view, so that a view nested in others is one schema.
+VIEW_MODELS: dict[type, type[BaseModel]] = {}
+
+
+def view_model(view: type, *, name: str = "", **described: str) -> type[BaseModel]:
+    """The response model of the TypedDict ``view``: its fields, with nested views as models."""
+    hints = typing.get_type_hints(view)
+    unknown = set(described) - set(hints)
+    if unknown:
+        raise TypeError(f"{view.__name__} has no fields {sorted(unknown)} to describe")
+    fields: dict[str, Any] = {
+        key: (_wire_hint(hint), Field(description=described.get(key)))
+        for key, hint in hints.items()
+    }
+    model: type[BaseModel] = create_model(
+        name or view.__name__, __base__=Declared, __doc__=view.__doc__, **fields
+    )
+    VIEW_MODELS[view] = model
+    return model
+
+
+def _wire_hint(hint: Any) -> Any:
+    if typing.is_typeddict(hint):
+        return VIEW_MODELS.get(hint) or view_model(hint)
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return list[_wire_hint(args[0])]  # type: ignore[misc]
+    if origin is typing.Union or origin is types.UnionType:
+        return functools.reduce(operator.or_, map(_wire_hint, args))
+    return hint
+
+
+Deadline = view_model(views.DeadlineView, name="Deadline", due_at="ISO 8601 with offset")
+AttachmentView = view_model(views.AttachmentView)
+Explanation = view_model(explanation.Explanation)
+CaseView = view_model(
+    views.CaseView, return_address="where the buyer sends the goods back, once agreed"
+)
+CaseSummary = view_model(views.CaseSummary)
+OrderView = view_model(views.OrderView)
+
+
 # --- orders ------------------------------------------------------------------------------
 
 
@@ -165,28 +222,6 @@ class OrderIn(Strict):
     trade_success_at: Instant | None = None
 
 
-class Deadline(Open):
-    name: str
-    due_at: str = Field(description="ISO 8601 with offset")
-    on_expiry: str
-    rule_id: str
-    policy: str
-
-
-class OrderView(Open):
-    id: str
-    shop: str
-    buyer: str
-    status: str
-    total: int
-    shipping_fee: int
-    refunded: int
-    deadline: Deadline | None
-    late: bool
-    open_case: str | None
-    version: int
-
-
 class ApplyIn(Strict):
     """Open an after-sales case on an order (the buyer's ``apply``)."""
 
@@ -209,63 +244,13 @@ class ApplyIn(Strict):
 # --- cases -------------------------------------------------------------------------------
 
 
-class Explanation(Open):
-    zh: str
-    en: str
-    rules: list[dict[str, Any]]
-
-
-class _CaseFields(Open):
-    """What a case view and a case in a list both show."""
-
-    id: str
-    order: str
-    shop: str
-    buyer: str
-    kind: str
-    phase: str
-    reason: str
-    status: str
-    requested_amount: int
-    refund_amount: int
-    deadline: Deadline | None
-    closed_reason: str | None
-
-
-class CaseView(_CaseFields):
-    """The case view of SPEC §1, with the actions the caller may take now."""
-
-    return_address: str | None = Field(
-        default=None, description="where the buyer sends the goods back, once agreed"
-    )
-    available_actions: list[str]
-    timeline: list[dict[str, Any]]
-    explanation: Explanation
-    version: int
-
-
-class AttachmentView(Open):
-    sha256: str
-    media_type: str
-    size: int
-    filename: str
-
-
-class CaseSummary(_CaseFields):
-    """A case in a list: the view without timeline and explanation."""
-
-    opened_at: str
-    available_actions: list[str]
-    version: int
-
-
 class CasePage(Open):
-    items: list[CaseSummary]
+    items: list[CaseSummary]  # type: ignore[valid-type]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
 
 
 class OrderPage(Open):
-    items: list[OrderView]
+    items: list[OrderView]  # type: ignore[valid-type]
     next_cursor: str | None
 
 

@@ -1,55 +1,162 @@
-"""Case and order views (SPEC §1 "Case view"), with the explanation of the rules behind them."""
+"""Case and order views (SPEC §1 "Case view"), and the complaint, shop and buyer views.
+
+Each view's shape is declared once here as a TypedDict; the API's wire models are built from
+these declarations (api/wire.py), so every field a view holds is declared to clients. The
+explanation in the case view is built in :mod:`shouhou.services.explanation`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from shouhou.domain import cases
 from shouhou.domain import events as e
 from shouhou.domain.metrics import Metrics
 from shouhou.domain.model import (
     Actor,
+    Attachment,
     Case,
-    CaseStatus,
     Complaint,
     Deadline,
+    Evidence,
     Freight,
     Order,
-    Stage,
+    Remedy,
 )
 from shouhou.domain.rules import Rules
-from shouhou.domain.values import format_duration, format_duration_zh, local
+from shouhou.domain.values import format_duration
+from shouhou.services.explanation import Explanation, explain
 from shouhou.services.ports import StoredEvent
 
 Money = Callable[[int], Any]
 
-#: Who must act in each waiting status (SPEC §1).
-WHO_ACTS: dict[CaseStatus, tuple[str, str]] = {
-    CaseStatus.AWAITING_SELLER: ("卖家", "the seller"),
-    CaseStatus.SELLER_REFUSED: ("买家", "the buyer"),
-    CaseStatus.AWAITING_BUYER_RETURN: ("买家", "the buyer"),
-    CaseStatus.AWAITING_SELLER_RECEIPT: ("卖家", "the seller"),
-    CaseStatus.AWAITING_SELLER_RESHIP: ("卖家", "the seller"),
-    CaseStatus.AWAITING_BUYER_CONFIRMATION: ("买家", "the buyer"),
-}
-#: Who must act in each intervention stage (SPEC §4).
-STAGE_WHO: dict[Stage, tuple[str, str]] = {
-    Stage.EVIDENCE: ("买卖双方", "both parties"),
-    Stage.SELLER_HANDLING: ("卖家", "the seller"),
-    Stage.REVIEW: ("平台客服", "an agent"),
-}
-EXPIRY: dict[str, tuple[str, str]] = {
-    "refund": ("系统自动全额退款", "the buyer is refunded in full automatically"),
-    "agree": ("系统自动同意", "the request is agreed automatically"),
-    "close": ("售后自动关闭", "the case closes"),
-    "complete": ("售后自动完成", "the case completes"),
-    "review": ("进入平台审核", "the case goes to platform review"),
-    "mark_late": ("订单标记为延迟发货", "the order is marked late"),
-    "trade_success": ("自动确认收货, 交易成功", "the trade succeeds automatically"),
-}
+
+# --- the views' shapes: one definition, read by the API's wire models (api/wire.py) ----------
+# Amounts are typed ``int`` (fen), as the API sends them; files render them as yuan text.
+
+
+class DeadlineView(TypedDict):
+    """A running deadline: when it falls due, what happens then, and the rule behind it."""
+
+    name: str
+    due_at: str
+    on_expiry: str
+    rule_id: str
+    policy: str
+
+
+class FreightView(TypedDict):
+    """Who bears the shipping (SPEC §5)."""
+
+    buyer: int
+    seller: int
+    rule: str
+    proof_by: str | None
+    insurance_claim: int
+    deducted: int
+
+
+class RemedyView(TypedDict):
+    """The remedy a seller proposed instead of the refund asked for."""
+
+    type: str
+    amount: int
+
+
+class AttachmentView(TypedDict):
+    """A stored file, named by the SHA-256 of its content."""
+
+    sha256: str
+    media_type: str
+    size: int
+    filename: str
+
+
+class EvidenceView(TypedDict):
+    """One party's evidence in an intervention, at its latest revision."""
+
+    party: str
+    text: str
+    attachments: list[AttachmentView]
+    at: str
+    revision: int
+
+
+class CaseView(TypedDict):
+    """The case view of SPEC §1, with the actions the caller may take now."""
+
+    id: str
+    order: str
+    shop: str
+    buyer: str
+    kind: str
+    phase: str
+    reason: str
+    status: str
+    stage: str | None
+    requested_amount: int
+    refund_amount: int
+    deadline: DeadlineView | None
+    closed_reason: str | None
+    liable: str | None
+    freight: FreightView | None
+    evidence: list[EvidenceView]
+    modifications: int
+    remedy: RemedyView | None
+    return_address: str | None
+    available_actions: list[str]
+    timeline: list[dict[str, Any]]
+    explanation: Explanation
+    version: int
+
+
+class CaseSummary(TypedDict):
+    """A case in a list: the case view without timeline and explanation."""
+
+    id: str
+    order: str
+    shop: str
+    buyer: str
+    kind: str
+    phase: str
+    reason: str
+    status: str
+    requested_amount: int
+    refund_amount: int
+    deadline: DeadlineView | None
+    closed_reason: str | None
+    opened_at: str
+    available_actions: list[str]
+    version: int
+
+
+class OrderView(TypedDict):
+    """The order view: status, amounts, dates and the running deadline."""
+
+    id: str
+    shop: str
+    buyer: str
+    status: str
+    total: int
+    shipping_fee: int
+    refunded: int
+    free_shipping: bool
+    promotion: str
+    shipping_method: str
+    late: bool
+    ship_by: str | None
+    deadline: DeadlineView | None
+    auto_confirm_remaining: str | None
+    open_case: str | None
+    paid_at: str | None
+    shipped_at: str | None
+    delivered_at: str | None
+    trade_success_at: str | None
+    reopened_until: str | None
+    version: int
 
 
 #: Keys whose integer values are money (fen) in events and nested values.
@@ -58,7 +165,8 @@ MONEY_KEYS = frozenset(
 )
 
 
-def deadline_view(deadline: Deadline | None) -> dict[str, Any] | None:
+def deadline_view(deadline: Deadline | None) -> DeadlineView | None:
+    """A running deadline as clients see it (``None`` when none runs)."""
     if deadline is None:
         return None
     return {
@@ -68,121 +176,6 @@ def deadline_view(deadline: Deadline | None) -> dict[str, Any] | None:
         "rule_id": deadline.rule_id,
         "policy": deadline.policy,
     }
-
-
-def _rule_entry(rules: Rules, rule_id: str, duration: timedelta | None = None) -> dict[str, str]:
-    info = rules.describe(rule_id)
-    zh = format_duration_zh(duration) if duration is not None else ""
-    en = format_duration(duration) if duration is not None else ""
-    return {
-        "id": rule_id,
-        "source": info.source,
-        "zh": info.text_zh.replace("{duration}", zh),
-        "en": info.text_en.replace("{duration}", en),
-    }
-
-
-def explain(case: Case, rules: Rules, timeline: Sequence[StoredEvent] = ()) -> dict[str, Any]:
-    """Why the case stands where it does, in Chinese and English, naming each rule."""
-    zh: list[str] = []
-    en: list[str] = []
-    used: list[dict[str, str]] = []
-    if case.deadline is not None:
-        d = case.deadline
-        span, span_zh = format_duration(d.duration), format_duration_zh(d.duration)
-        who_zh, who_en = (
-            STAGE_WHO[case.stage] if case.stage else WHO_ACTS.get(case.status, ("", "someone"))
-        )
-        due = local(d.due_at).strftime("%Y-%m-%d %H:%M:%S")
-        then_zh, then_en = EXPIRY.get(d.on_expiry, (d.on_expiry, d.on_expiry))
-        zh.append(
-            f"{who_zh}需在 {due} (北京时间) 前处理 ({span_zh}, 规则 {d.rule_id}); 超时{then_zh}。"
-        )
-        en.append(
-            f"{who_en.capitalize()} must act by {due} Beijing time ({span}, rule {d.rule_id}); "
-            f"otherwise {then_en}."
-        )
-        used.append(_rule_entry(rules, d.rule_id, d.duration))
-    if case.stage == Stage.REVIEW:
-        zh.append("双方举证已结束, 等待平台客服判定。")
-        en.append("Evidence is closed; the case awaits an agent's ruling.")
-    if case.ruling_reason is not None:
-        liable_zh = {"seller": "卖家", "buyer": "买家", "none": "无"}.get(case.liable or "", "")
-        zh.append(f"平台判定 (责任方: {liable_zh}): {case.ruling_reason}。")
-        en.append(f"An agent ruled (liable: {case.liable}): {case.ruling_reason}.")
-        used.append(_rule_entry(rules, rules.limit("agent_ruling").rule_id))
-    if case.freight is not None:
-        f = case.freight
-        proof = {"buyer": ("买家", "the buyer"), "seller": ("卖家", "the seller")}.get(
-            f.proof_by or "", ("", "")
-        )
-        zh.append(
-            f"运费: 买家承担 ¥{f.buyer / 100:.2f}, 卖家承担 ¥{f.seller / 100:.2f}"
-            + (f", 由{proof[0]}举证" if f.proof_by else "")
-            + (f"; 运费险另行理赔 ¥{f.insurance_claim / 100:.2f}" if f.insurance_claim else "")
-            + "。"
-        )
-        en.append(
-            f"Freight: the buyer bears ¥{f.buyer / 100:.2f}, the seller ¥{f.seller / 100:.2f}"
-            + (f"; {proof[1]} must prove it" if f.proof_by else "")
-            + (
-                f"; freight insurance pays ¥{f.insurance_claim / 100:.2f}"
-                if f.insurance_claim
-                else ""
-            )
-            + "."
-        )
-        used.append(_rule_entry(rules, f.rule_id))
-        if f.insurance_claim:
-            used.append(_rule_entry(rules, rules.limit("freight_insurance").rule_id))
-    if case.terminal:
-        outcome_zh, outcome_en = _outcome(case)
-        zh.append(outcome_zh)
-        en.append(outcome_en)
-        if case.resolution_rule:
-            fired = _fired_duration(timeline, case.resolution_rule)
-            used.append(_rule_entry(rules, case.resolution_rule, fired))
-    phase_zh = "售中(交易成功前)" if case.phase.value == "in_sale" else "售后(交易成功后)"
-    zh.append(
-        f"阶段: {phase_zh}; 原因: {rules.describe(rules.reason(case.reason).rule_id).text_zh}。"
-    )
-    en.append(f"Phase: {case.phase.value.replace('_', '-')}; reason: {case.reason.value}.")
-    unique = list({rule["id"]: rule for rule in used}.values())
-    return {"zh": " ".join(zh), "en": " ".join(en), "rules": unique}
-
-
-def _fired_duration(timeline: Sequence[StoredEvent], rule_id: str) -> timedelta | None:
-    for stored in reversed(timeline):
-        ev = stored.event
-        if isinstance(ev, e.DeadlineSet) and ev.deadline and ev.deadline.rule_id == rule_id:
-            return ev.deadline.duration
-    return None
-
-
-def _outcome(case: Case) -> tuple[str, str]:
-    amount = f"¥{case.refund_amount / 100:.2f}"
-    by_system = case.resolved_by == "system"
-    rule = f" (规则 {case.resolution_rule})" if case.resolution_rule else ""
-    rule_en = f" (rule {case.resolution_rule})" if case.resolution_rule else ""
-    if case.status == CaseStatus.REFUNDED:
-        if by_system:
-            return (
-                f"已退款 {amount}: 对方超时未处理{rule}。",
-                f"Refunded {amount} because the deadline passed{rule_en}.",
-            )
-        return (
-            f"已退款 {amount}, 由 {case.resolved_by} 完成。",
-            f"Refunded {amount}, completed by {case.resolved_by}.",
-        )
-    if case.status == CaseStatus.COMPLETED:
-        if by_system:
-            return (
-                f"售后完成: 买家超时未确认{rule}。",
-                f"Completed because the buyer did not confirm in time{rule_en}.",
-            )
-        return ("售后完成: 买家已确认。", "Completed: the buyer confirmed.")
-    reason = case.closed_reason.value if case.closed_reason else "closed"
-    return (f"售后关闭 ({reason}){rule}。", f"Closed ({reason}){rule_en}.")
 
 
 def event_view(stored: StoredEvent, money: Money) -> dict[str, Any]:
@@ -224,62 +217,12 @@ def _plain(value: Any, money: Money, key: str = "") -> Any:
 
 
 #: The fields of the case view (SPEC §1), a public contract: scenario files check them by name.
-CASE_VIEW_FIELDS = frozenset(
-    {
-        "id",
-        "order",
-        "shop",
-        "buyer",
-        "kind",
-        "phase",
-        "reason",
-        "status",
-        "stage",
-        "requested_amount",
-        "refund_amount",
-        "deadline",
-        "closed_reason",
-        "liable",
-        "freight",
-        "modifications",
-        "remedy",
-        "return_address",
-        "available_actions",
-        "timeline",
-        "explanation",
-        "version",
-        "evidence",
-    }
-)
+CASE_VIEW_FIELDS = frozenset(CaseView.__required_keys__)
 #: The fields of the order view.
-ORDER_VIEW_FIELDS = frozenset(
-    {
-        "id",
-        "shop",
-        "buyer",
-        "status",
-        "total",
-        "shipping_fee",
-        "refunded",
-        "free_shipping",
-        "promotion",
-        "shipping_method",
-        "late",
-        "ship_by",
-        "deadline",
-        "auto_confirm_remaining",
-        "open_case",
-        "paid_at",
-        "shipped_at",
-        "delivered_at",
-        "trade_success_at",
-        "reopened_until",
-        "version",
-    }
-)
+ORDER_VIEW_FIELDS = frozenset(OrderView.__required_keys__)
 
 
-def _freight_view(freight: Freight | None, money: Money) -> dict[str, Any] | None:
+def _freight_view(freight: Freight | None, money: Money) -> FreightView | None:
     if freight is None:
         return None
     return {
@@ -289,6 +232,32 @@ def _freight_view(freight: Freight | None, money: Money) -> dict[str, Any] | Non
         "proof_by": freight.proof_by,
         "insurance_claim": money(freight.insurance_claim),
         "deducted": money(freight.deducted),
+    }
+
+
+def _remedy_view(remedy: Remedy | None, money: Money) -> RemedyView | None:
+    if remedy is None:
+        return None
+    return {"type": remedy.type.value, "amount": money(remedy.amount)}
+
+
+def attachment_view(attachment: Attachment) -> AttachmentView:
+    """A stored file as clients see it: named by its SHA-256."""
+    return {
+        "sha256": attachment.sha256,
+        "media_type": attachment.media_type,
+        "size": attachment.size,
+        "filename": attachment.filename,
+    }
+
+
+def _evidence_view(evidence: Evidence) -> EvidenceView:
+    return {
+        "party": evidence.party.value,
+        "text": evidence.text,
+        "attachments": [attachment_view(a) for a in evidence.attachments],
+        "at": evidence.at.isoformat(),
+        "revision": evidence.revision,
     }
 
 
@@ -303,7 +272,7 @@ def case_view(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The case view of SPEC §1; ``money`` renders amounts (fen for the API, yuan in files)."""
-    return {
+    view: CaseView = {
         "id": case.id,
         "order": case.order_id,
         "shop": case.shop,
@@ -319,10 +288,10 @@ def case_view(
         "closed_reason": case.closed_reason.value if case.closed_reason else None,
         "liable": case.liable,
         "freight": _freight_view(case.freight, money),
-        "evidence": [_plain(ev, money) for ev in case.evidence],
+        "evidence": [_evidence_view(ev) for ev in case.evidence],
         "modifications": case.modifications,
-        "remedy": _plain(case.remedy, money) if case.remedy else None,
-        "return_address": case.return_address,  # where the buyer sends the goods back
+        "remedy": _remedy_view(case.remedy, money),
+        "return_address": case.return_address,
         "available_actions": (
             cases.available_actions(case, actor, order=order, rules=rules, now=now) if actor else []
         ),
@@ -330,10 +299,12 @@ def case_view(
         "explanation": explain(case, rules, timeline),
         "version": case.version,
     }
+    return cast("dict[str, Any]", view)
 
 
 def order_view(order: Order, *, money: Money = int) -> dict[str, Any]:
-    return {
+    """The order view: its status, amounts, dates and running deadline."""
+    view: OrderView = {
         "id": order.id,
         "shop": order.shop,
         "buyer": order.buyer,
@@ -345,19 +316,24 @@ def order_view(order: Order, *, money: Money = int) -> dict[str, Any]:
         "promotion": order.promotion.value,
         "shipping_method": order.shipping_method.value,
         "late": order.late,
-        "ship_by": order.ship_by.isoformat() if order.ship_by else None,
+        "ship_by": _iso(order.ship_by),
         "deadline": deadline_view(order.deadline),
         "auto_confirm_remaining": (
             format_duration(order.auto_confirm_remaining) if order.auto_confirm_remaining else None
         ),
         "open_case": order.open_case,
-        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
-        "shipped_at": order.shipped_at.isoformat() if order.shipped_at else None,
-        "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
-        "trade_success_at": order.trade_success_at.isoformat() if order.trade_success_at else None,
-        "reopened_until": order.reopened_until.isoformat() if order.reopened_until else None,
+        "paid_at": _iso(order.paid_at),
+        "shipped_at": _iso(order.shipped_at),
+        "delivered_at": _iso(order.delivered_at),
+        "trade_success_at": _iso(order.trade_success_at),
+        "reopened_until": _iso(order.reopened_until),
         "version": order.version,
     }
+    return cast("dict[str, Any]", view)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 #: The fields of the complaint view.
