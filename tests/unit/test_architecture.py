@@ -24,6 +24,8 @@ IO_FRAMEWORKS = ("sqlalchemy", "fastapi", "alembic")
 STORAGE_LIBRARIES = ("sqlalchemy", "alembic")
 DOMAIN_MAY_IMPORT = ("shouhou.domain", "shouhou.errors")
 CLOCK_MODULE = "clock.py"
+#: The one command-line module that may import the API: ``shouhou serve`` runs it.
+CLI_SERVES_THE_API = "serve.py"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def _layer_names(layers: tuple[str, ...]) -> tuple[str, ...]:
 def test_the_package_sources_are_found() -> None:
     assert _sources("domain", "cases.py")
     assert _sources("policy", "rulebook.py")
+    assert _sources("cli", CLI_SERVES_THE_API)
 
 
 @pytest.mark.parametrize("core", ["domain", "policy"])
@@ -227,5 +230,17 @@ def test_only_the_api_and_console_import_the_web_framework() -> None:
         if not any(path.is_relative_to(layer) for layer in web)
         for imp in _imports(path)
         if _is_under(imp.module, WEB_FRAMEWORKS)
+    ]
+    assert wrong == []
+
+
+def test_the_command_line_imports_the_api_only_to_serve_it() -> None:
+    serving = PACKAGE / "cli" / CLI_SERVES_THE_API
+    wrong = [
+        str(imp)
+        for path in _sources("cli")
+        if path != serving
+        for imp in _imports(path)
+        if _is_under(imp.module, _layer_names(("api",)))
     ]
     assert wrong == []
