@@ -25,6 +25,8 @@ IO_FRAMEWORKS = ("sqlalchemy", "fastapi", "alembic")
 STORAGE_LIBRARIES = ("sqlalchemy", "alembic")
 DOMAIN_MAY_IMPORT = ("shouhou.domain", "shouhou.errors")
 CLOCK_MODULE = "clock.py"
+#: The one command-line module that may import the API: ``shouhou serve`` runs it.
+CLI_SERVES_THE_API = "serve.py"
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ def _layer_names(layers: tuple[str, ...]) -> tuple[str, ...]:
 def test_the_package_sources_are_found() -> None:
     assert _sources("domain", "cases.py")
     assert _sources("policy", "rulebook.py")
+    assert _sources("cli", CLI_SERVES_THE_API)
 
 
 @pytest.mark.parametrize("core", ["domain", "policy"])
@@ -298,3 +301,15 @@ def test_amounts_are_written_as_yuan_only_by_the_shared_money_formatter() -> Non
 def test_the_money_check_finds_an_amount_written_by_hand() -> None:
     assert HAND_WRITTEN_YUAN.search('f"¥{case.refund_amount / 100:.2f}"')
     assert not HAND_WRITTEN_YUAN.search('f"¥{format_yuan(case.refund_amount)}"')
+
+
+def test_the_command_line_imports_the_api_only_to_serve_it() -> None:
+    serving = PACKAGE / "cli" / CLI_SERVES_THE_API
+    wrong = [
+        str(imp)
+        for path in _sources("cli")
+        if path != serving
+        for imp in _imports(path)
+        if _is_under(imp.module, _layer_names(("api",)))
+    ]
+    assert wrong == []

@@ -1,4 +1,4 @@
-"""``shouhou serve`` (the API and the worker in one process) and ``shouhou keys``."""
+"""``shouhou serve``: the REST API and the worker in one process."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from shouhou.cli_options import DbOption, KeepDaysOption, db_url, keep
+from shouhou.cli.options import DbOption, KeepDaysOption, db_url, keep
+from shouhou.cli.output import console
 from shouhou.domain.values import format_duration, parse_duration
-from shouhou.errors import ActionRefused
-
-keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
 
 
 def _duration(text: str) -> timedelta:
@@ -25,73 +20,6 @@ def _duration(text: str) -> timedelta:
         return parse_duration(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-
-
-@keys_app.command("create")
-def keys_create(
-    principal: Annotated[str, typer.Argument(help="buyer:ID, seller:SHOP, agent:ID or platform")],
-    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
-    db: DbOption = None,
-) -> None:
-    """Create an API key; its secret is printed once, only its hash is stored."""
-    from shouhou.bootstrap import Engine
-    from shouhou.services.integration import create_key
-
-    engine = Engine.open(db_url(db))
-    try:
-        assert engine.integration is not None
-        key, token = create_key(engine.integration(), principal, name, engine.clock.now())
-    except ActionRefused as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
-        raise typer.Exit(1) from None
-    finally:
-        engine.close()
-    console.print(f"{key.id}  {key.actor}", highlight=False)
-    print(token)
-
-
-@keys_app.command("list")
-def keys_list(db: DbOption = None) -> None:
-    """List API keys (never their secrets)."""
-    from shouhou.bootstrap import Engine
-
-    engine = Engine.open(db_url(db))
-    try:
-        assert engine.integration_reader is not None
-        with engine.integration_reader() as uow:
-            found = uow.keys.all()
-    finally:
-        engine.close()
-    table = Table("id", "bound to", "name", "starts with", "created", "revoked")
-    for key in found:
-        table.add_row(
-            key.id,
-            str(key.actor),
-            key.name,
-            key.prefix + "…",
-            key.created_at.isoformat(timespec="seconds"),
-            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
-        )
-    console.print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_id: str, db: DbOption = None) -> None:
-    """Revoke an API key at once; exit 1 if there is no such active key."""
-    from shouhou.bootstrap import Engine
-
-    engine = Engine.open(db_url(db))
-    try:
-        assert engine.integration is not None
-        with engine.integration() as uow:
-            done = uow.keys.revoke(key_id, engine.clock.now())
-            uow.commit()
-    finally:
-        engine.close()
-    if not done:
-        err.print(f"[red]error:[/red] no active key {key_id}", highlight=False)
-        raise typer.Exit(1)
-    console.print(f"revoked {key_id}")
 
 
 def _demo_keys(engine: object) -> list[tuple[str, str]]:
@@ -127,9 +55,8 @@ def serve(
     keep_days: KeepDaysOption = 30,
 ) -> None:
     """Run the REST API (uvicorn) and the worker (deadlines, webhooks) together."""
-    import uvicorn
-
     from shouhou.api import create_app
+    from shouhou.api.server import run
     from shouhou.bootstrap import Engine
     from shouhou.worker import Worker, WorkerSettings
 
@@ -166,7 +93,7 @@ def serve(
             f"delivered events kept {settings.event_retention.days} days"
         )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        run(app, host=host, port=port)
     except KeyboardInterrupt:
         pass  # Ctrl-C: uvicorn has shut down; stop the worker too
     finally:

@@ -1,4 +1,4 @@
-"""What every command line (``shouhou``, ``shouhou shop``, ``shouhou keys``) takes alike."""
+"""What the commands take alike: ``--db`` and ``--keep-days``."""
 
 from __future__ import annotations
 

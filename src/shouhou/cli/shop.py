@@ -1,4 +1,4 @@
-"""``shouhou shop metrics|report`` and ``shouhou case replies``: the seller's workbench (SPEC §8–9).
+"""``shouhou shop metrics|report``: the seller's workbench (SPEC §8–9).
 
 Thin like the rest of the CLI: the services compute, this module prints and writes files.
 """
@@ -11,17 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from shouhou.cli_options import DbOption, db_url
+from shouhou.cli.options import DbOption, db_url
+from shouhou.cli.output import console, fail
 from shouhou.domain.values import SHANGHAI, format_yuan, local, parse_duration
-from shouhou.errors import ActionRefused
 from shouhou.services.report import REPORT_DAYS
 
 shop_app = typer.Typer(help="A shop's metrics and after-sales report.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
 
 #: The longest history a report draws, in days.
 MAX_REPORT_DAYS = 730
@@ -58,11 +55,6 @@ def _window(text: str) -> timedelta:
     if window <= timedelta(0):
         raise typer.BadParameter("the window must be longer than 0", param_hint="--window")
     return window
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def _figure(value: Any) -> str:
@@ -162,7 +154,7 @@ def shop_report(
         data = out / f"{file_stem(shop, 'report')}.json"
         data.write_text(json.dumps(view, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise _fail(f"can't write to {out}: {exc.strerror}") from None
+        raise fail(f"can't write to {out}: {exc.strerror}") from None
     for path in [*charts, data]:
         console.print(f"wrote {path}", highlight=False, markup=False)
 
@@ -203,57 +195,3 @@ def _print_report(view: dict[str, Any]) -> None:
                 u["case"], u["order"], u["status"], u["reason"], shown, u["sku"], u["title"]
             )
         console.print(table)
-
-
-def case_replies(
-    case_id: str,
-    lang: Annotated[str, typer.Option(help="zh (zh-Hans) or en.")] = "zh",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
-    db: DbOption = None,
-) -> None:
-    """Suggested replies for a case in its situation now, by service-log step."""
-    from shouhou.bootstrap import Engine
-    from shouhou.policy.replies import language, pick
-
-    try:
-        chosen = language(lang)
-    except ActionRefused as exc:
-        raise typer.BadParameter(exc.message, param_hint="--lang") from None
-    engine = Engine.open(db_url(db))
-    try:
-        case = engine.case(case_id)
-        order = engine.order(case.order_id)
-    except ActionRefused as exc:
-        raise _fail(exc.message) from None
-    finally:
-        engine.close()
-    replies = pick(case, order_status=order.status, lang=chosen)
-    if as_json:
-        for reply in replies:
-            print(
-                json.dumps(
-                    {
-                        "situation": reply.situation,
-                        "step": reply.step.value,
-                        "lang": reply.lang,
-                        "text": reply.text,
-                        "source": reply.source,
-                        "noted": reply.noted,
-                    },
-                    ensure_ascii=False,
-                )
-            )
-        return
-    console.print(
-        f"[bold]case {case.id}[/bold]  {case.kind.value} · {case.reason.value} · "
-        f"[bold]{case.status.value}[/bold] · order {order.status.value}",
-        highlight=False,
-    )
-    for reply in replies:
-        done = "  (already in the service log)" if reply.noted else ""
-        console.print(
-            f"\n[bold]{reply.step.value}[/bold] · {reply.situation}{done}", highlight=False
-        )
-        console.print(reply.text, markup=False, highlight=False)
-    if not replies:
-        console.print("no suggested reply for this situation")

@@ -1,0 +1,79 @@
+"""``shouhou keys create|list|revoke``: API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shouhou.cli.options import DbOption, db_url
+from shouhou.cli.output import console, fail
+from shouhou.errors import ActionRefused
+
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    principal: Annotated[str, typer.Argument(help="buyer:ID, seller:SHOP, agent:ID or platform")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    db: DbOption = None,
+) -> None:
+    """Create an API key; its secret is printed once, only its hash is stored."""
+    from shouhou.bootstrap import Engine
+    from shouhou.services.integration import create_key
+
+    engine = Engine.open(db_url(db))
+    try:
+        assert engine.integration is not None
+        key, token = create_key(engine.integration(), principal, name, engine.clock.now())
+    except ActionRefused as exc:
+        raise fail(exc.message) from None
+    finally:
+        engine.close()
+    console.print(f"{key.id}  {key.actor}", highlight=False)
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list(db: DbOption = None) -> None:
+    """List API keys (never their secrets)."""
+    from shouhou.bootstrap import Engine
+
+    engine = Engine.open(db_url(db))
+    try:
+        assert engine.integration_reader is not None
+        with engine.integration_reader() as uow:
+            found = uow.keys.all()
+    finally:
+        engine.close()
+    table = Table("id", "bound to", "name", "starts with", "created", "revoked")
+    for key in found:
+        table.add_row(
+            key.id,
+            str(key.actor),
+            key.name,
+            key.prefix + "…",
+            key.created_at.isoformat(timespec="seconds"),
+            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, db: DbOption = None) -> None:
+    """Revoke an API key at once; exit 1 if there is no such active key."""
+    from shouhou.bootstrap import Engine
+
+    engine = Engine.open(db_url(db))
+    try:
+        assert engine.integration is not None
+        with engine.integration() as uow:
+            done = uow.keys.revoke(key_id, engine.clock.now())
+            uow.commit()
+    finally:
+        engine.close()
+    if not done:
+        raise fail(f"no active key {key_id}")
+    console.print(f"revoked {key_id}")

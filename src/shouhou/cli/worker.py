@@ -1,0 +1,68 @@
+"""``shouhou worker``: fire due deadlines and deliver webhooks, forever or once."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+from shouhou.cli.options import DbOption, KeepDaysOption, db_url, keep
+
+
+def worker(
+    db: DbOption = None,
+    once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
+    keep_days: KeepDaysOption = 30,
+) -> None:
+    """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
+
+    A pass that fails (the database restarting, say) rolls back, is reported on stderr and is
+    tried again after the interval; with --once the command fails instead. Once an hour it
+    forgets what is older than --keep-days (events with a failed delivery are kept).
+    """
+    from shouhou.bootstrap import Engine
+    from shouhou.worker import Worker, WorkerSettings
+
+    engine = Engine.open(db_url(db))
+
+    def report(fired: Any) -> None:
+        print(
+            json.dumps(
+                {
+                    "fired": fired.name,
+                    fired.subject_type: fired.subject_id,
+                    "due_at": fired.due_at.isoformat(),
+                    "status": fired.status,
+                }
+            ),
+            flush=True,
+        )
+
+    runner = Worker(engine, keep(WorkerSettings(), keep_days), on_fired=report)
+    try:
+        while True:
+            try:
+                runner.run_once()
+            except Exception as exc:
+                if once:
+                    raise
+                # The database restarting, a lock held too long: the pass rolled back, so
+                # nothing is half done; the next pass takes it from the start.
+                print(
+                    f"worker pass failed ({type(exc).__name__}: {exc}); "
+                    f"trying again in {interval:g}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if once:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.close()
+        engine.close()
