@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import reduce
 
-from shouhou.domain import actions, applications, compensation, servicelog, transitions
+from shouhou.domain import actions, applications, caselog, compensation, transitions
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
 from shouhou.domain.deadlines import schedule
@@ -193,8 +193,8 @@ def step(
 ) -> tuple[list[e.Event], Case]:
     """:func:`decide` on an existing case, with the case after the events: deciding folds
     them anyway (the next deadline depends on the new state), so saving need not again."""
-    if cmd.action in servicelog.ACTIONS:
-        events = servicelog.decide(case, cmd, now)
+    if cmd.action in caselog.ACTIONS:
+        events = caselog.decide(case, cmd, now)
         return events, fold(case, events)
     row = transitions.find(case.status, cmd.action, case=case.id)
     authorize(case, row.actors, cmd.actor, cmd.action)
