@@ -32,7 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from shouhou.db.cursor import dialect as sql_dialect
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Deadline
-from shouhou.services.handlers import BatchSize
+from shouhou.services.deadlines import BatchSize
 
 DUE_FROM = datetime(2024, 3, 1, tzinfo=UTC)
 

@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 #: The frame every sample of our side passes through, by benchmark.
 OURS = {
     "transitions": "Engine.execute (shouhou/bootstrap.py",
-    "firing": "run_due (shouhou/services/handlers.py",
+    "firing": "run_due (shouhou/services/deadlines.py",
 }
 JSON = (
     "(shouhou/db/serial.py",

@@ -20,7 +20,7 @@ from shouhou.domain.model import Actor, Attachment, Case, Complaint, Order
 from shouhou.errors import Invalid, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
-from shouhou.services import complaints, handlers, ledger, metrics, report, views
+from shouhou.services import complaints, deadlines, handlers, ledger, metrics, report, views
 from shouhou.services.integration import ApiUnitOfWork
 from shouhou.services.ports import AttachmentStore, Clock, StoredEvent, UnitOfWork
 from shouhou.settings import Settings
@@ -230,9 +230,9 @@ class Engine:
         """Cases in intervention, those awaiting a ruling first, then by stage deadline."""
         return handlers.intervention_queue(self.reader())
 
-    def run_due(self, now: datetime | None = None, **kwargs: Any) -> list[handlers.Fired]:
+    def run_due(self, now: datetime | None = None, **kwargs: Any) -> list[deadlines.Fired]:
         """Fire every deadline due at or before ``now`` (default: the clock's now)."""
-        return handlers.run_due(self.uow_factory, self.rules_at, now or self.clock.now(), **kwargs)
+        return deadlines.run_due(self.uow_factory, self.rules_at, now or self.clock.now(), **kwargs)
 
     # --- queries -------------------------------------------------------------------------
 

@@ -10,7 +10,11 @@
      │    ├── NotFound            not_found     no such case, order or complaint
      │    └── Conflict            conflict      stale version: someone else changed it first
      ├── PolicyError              a rulebook pack is malformed or inconsistent
-     └── ScenarioError            a scenario file is malformed (carries the line number)
+     ├── ScenarioError            a scenario file is malformed (carries the line number)
+     ├── OutOfStep                a pending deadline row disagrees with its subject (a bug;
+     │                            also a RuntimeError)
+     └── CannotFire               a due deadline failed to fire (``due``, ``error``): the
+                                  deadline runner sets it aside
 
 Every refusal names the rule behind it (``rule``: a rulebook rule id, or for refusals that
 come from the engine's structure ``shouhou/transition-table``, ``shouhou/parties``,
@@ -22,7 +26,10 @@ translate these once, through :meth:`ActionRefused.to_dict`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from shouhou.services.ports import DueDeadline
 
 
 class ShouhouError(Exception):
@@ -111,6 +118,19 @@ class ScenarioError(ShouhouError):
         self.file = file
         self.line = line
         self.reason = message
+
+
+class OutOfStep(ShouhouError, RuntimeError):
+    """A pending deadline row disagrees with its subject: a bug, never retried."""
+
+
+class CannotFire(ShouhouError):
+    """Firing ``due`` failed with ``error``, one of ``services.deadlines.SET_ASIDE_ON``."""
+
+    def __init__(self, due: DueDeadline, error: Exception) -> None:
+        super().__init__(f"{due.subject_type} {due.subject_id}: {due.name}: {error!r}")
+        self.due = due
+        self.error = error
 
 
 #: What reading stored data that no longer fits the code raises (a renamed event type, a

@@ -42,11 +42,10 @@ from shouhou.domain.model import (
     Reason,
     Role,
 )
-from shouhou.errors import Conflict, NotFound
+from shouhou.errors import CannotFire, Conflict, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
-from shouhou.services import handlers
-from shouhou.services.handlers import CannotFire
+from shouhou.services import deadlines
 from shouhou.services.ports import UnitOfWork
 from shouhou.testing import MemoryStore, MemoryUnitOfWork
 
@@ -890,7 +889,7 @@ class TestADeadlineThatCannotFire:
         def lost(*args: object) -> None:
             raise OSError("the database went away")
 
-        monkeypatch.setattr(handlers, "_fire", lost)
+        monkeypatch.setattr(deadlines, "_fire", lost)
         heard: list[CannotFire] = []
         with pytest.raises(OSError):
             engine.run_due(T0 + timedelta(days=30), on_set_aside=heard.append)

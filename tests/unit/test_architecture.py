@@ -129,6 +129,51 @@ def test_the_domain_imports_neither_pydantic_nor_yaml() -> None:
     assert wrong == []
 
 
+def _module_graph(*under: str) -> dict[str, set[str]]:
+    """Which of the modules under ``under`` each of them imports."""
+    paths = _sources(*under)
+    names = {_module_name(path) for path in paths}
+    return {
+        _module_name(path): {imp.module for imp in _imports(path) if imp.module in names}
+        - {_module_name(path)}
+        for path in paths
+    }
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of ``graph`` (its modules in order, the first repeated), or []."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str]:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return []
+        for imported in sorted(graph.get(module, ())):
+            found = visit(imported, [*path, module])
+            if found:
+                return found
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        found = visit(module, [])
+        if found:
+            return found
+    return []
+
+
+@pytest.mark.parametrize("layer", ["domain", "services"])
+def test_the_modules_of_a_layer_import_one_another_without_a_cycle(layer: str) -> None:
+    assert _cycle(_module_graph(layer)) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycle(graph) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
 def test_only_the_db_package_imports_sqlalchemy_or_alembic() -> None:
     db = PACKAGE / "db"
     wrong = [

@@ -9,8 +9,8 @@ import pytest
 from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.domain.model import Order
-from shouhou.services import handlers
-from shouhou.services.handlers import FIRE_BATCH, FIRE_BATCH_MAX, FIRE_BUDGET_S, BatchSize
+from shouhou.services import deadlines, handlers
+from shouhou.services.deadlines import FIRE_BATCH, FIRE_BATCH_MAX, FIRE_BUDGET_S, BatchSize
 from shouhou.services.ports import UnitOfWork
 from shouhou.testing import MemoryStore, MemoryUnitOfWork
 
@@ -42,16 +42,16 @@ def test_a_transaction_that_fired_nothing_leaves_the_size_alone() -> None:
 def test_run_due_claims_what_the_sizing_allows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every deadline fires, in due order, whatever the batch sizes the budget gives."""
     claims: list[int] = []
-    fire_due = handlers.fire_due
+    fire_due = deadlines.fire_due
 
     def counting(
         uow: UnitOfWork, rules_at: handlers.RulesAt, now: datetime, limit: int
-    ) -> tuple[list[handlers.Fired], bool]:
+    ) -> tuple[list[deadlines.Fired], bool]:
         claims.append(limit)
         return fire_due(uow, rules_at, now, limit)
 
-    monkeypatch.setattr(handlers, "fire_due", counting)
-    monkeypatch.setattr(handlers, "FIRE_BUDGET_S", 0.0)  # nothing fits: one at a time
+    monkeypatch.setattr(deadlines, "fire_due", counting)
+    monkeypatch.setattr(deadlines, "FIRE_BUDGET_S", 0.0)  # nothing fits: one at a time
     paid = datetime(2024, 3, 1, tzinfo=UTC)
     store = MemoryStore()
     engine = Engine(lambda: MemoryUnitOfWork(store), clock=VirtualClock(paid + timedelta(hours=1)))

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
 
+from shouhou import errors
 from shouhou.domain import transitions
 from shouhou.domain.model import CaseStatus
 from shouhou.domain.values import SHANGHAI
 from shouhou.errors import (
     ActionRefused,
+    CannotFire,
     Conflict,
     Forbidden,
     Invalid,
     NotAllowed,
     NotEligible,
     NotFound,
+    OutOfStep,
+    ShouhouError,
     TransitionNotAllowed,
 )
+from shouhou.services.ports import DueDeadline
+
+T = datetime(2023, 3, 1, 10, tzinfo=SHANGHAI)
 
 
 @pytest.mark.parametrize(
@@ -59,3 +67,30 @@ def test_the_transition_table_refusal_names_status_and_rule() -> None:
         transitions.find(CaseStatus.REFUNDED, "confirm_receipt")
     assert err.value.to_dict()["status"] == "refunded"
     assert err.value.rule == "shouhou/transition-table"
+
+
+def _error_classes() -> list[type[Exception]]:
+    return [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type)
+        and issubclass(value, Exception)
+        and value.__module__ == errors.__name__
+    ]
+
+
+def test_every_error_of_the_module_is_in_the_one_tree() -> None:
+    assert [cls.__name__ for cls in _error_classes() if not issubclass(cls, ShouhouError)] == []
+
+
+def test_every_error_of_the_module_is_drawn_in_its_docstring() -> None:
+    drawn = {"ShouhouError", *re.findall(r"[└├]── (\w+)", errors.__doc__ or "")}
+    assert {cls.__name__ for cls in _error_classes()} == drawn
+
+
+def test_the_deadline_runner_errors_keep_their_fields() -> None:
+    due = DueDeadline(id=7, subject_type="case", subject_id="c1", name="seller_respond", due_at=T)
+    failed = CannotFire(due, OutOfStep("stale"))
+    assert (failed.due, type(failed.error)) == (due, OutOfStep)
+    assert str(failed) == "case c1: seller_respond: OutOfStep('stale')"
+    assert isinstance(failed.error, RuntimeError)  # a bug, as before it joined the tree

@@ -9,6 +9,7 @@ from typing import Any
 
 from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
+from shouhou.domain.classifications import UNKNOWN, Product, product_of, summarise
 from shouhou.domain.model import (
     Case,
     CaseKind,
@@ -20,7 +21,6 @@ from shouhou.domain.model import (
     Phase,
     Reason,
 )
-from shouhou.domain.servicereport import UNKNOWN, Product, product_of, summarise
 from shouhou.domain.values import SHANGHAI
 from shouhou.testing import MemoryStore, MemoryUnitOfWork
 

@@ -7,8 +7,9 @@ in the window; a rate with nothing to divide by is 0.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import reduce
 from typing import Protocol
 
 from shouhou.domain import events as e
@@ -50,78 +51,116 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
 
 
-@dataclass
-class _Case:
+@dataclass(frozen=True, kw_only=True)
+class CaseRefund:
+    """A refund of a case, and whether an agent had ruled the seller liable for it by then."""
+
+    at: datetime
+    actor: str
+    dispute: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseRecord:
+    """What happened to one case, as far as the metrics care."""
+
     kind: str = ""
     applied_at: datetime | None = None
-    handled_at: datetime | None = None
+    handled_at: datetime | None = None  # the seller's first answer, or the case's end
     ruled: bool = False
     dispute: bool = False  # an agent ruled the seller liable for a refund
     timed_out: bool = False  # a deadline of the case expired: the system moved it on
+    refunds: tuple[CaseRefund, ...] = ()
+
+
+def _handles(ev: e.Event) -> bool:
+    """Whether ``ev`` handles the request: a buyer agreeing to their own case does not."""
+    if not isinstance(ev, HANDLING):
+        return False
+    by_party = isinstance(ev, e.Agreed | e.Refused | e.Intercepted | e.RemedyProposed)
+    return not by_party or not ev.actor.startswith("buyer:")
+
+
+def _on(record: CaseRecord, ev: e.Event) -> CaseRecord:
+    """``record`` after ``ev``, one step of :func:`fold_case`."""
+    if isinstance(ev, e.Applied):
+        record = replace(record, kind=ev.kind.value, applied_at=ev.at)
+    if record.handled_at is None and _handles(ev):
+        record = replace(record, handled_at=ev.at)
+    if isinstance(ev, e.Ruled):
+        record = replace(record, ruled=True, dispute=ev.dispute)
+    if isinstance(ev, e.DeadlineFired):
+        record = replace(record, timed_out=True)
+    if isinstance(ev, e.Refunded):
+        refund = CaseRefund(at=ev.at, actor=ev.actor, dispute=record.dispute)
+        record = replace(record, refunds=(*record.refunds, refund))
+    return record
+
+
+def fold_case(events: Iterable[e.Event]) -> CaseRecord:
+    """What happened to a case, from its events in time order."""
+    return reduce(_on, events, CaseRecord())
 
 
 def compute(log: Iterable[Logged], *, since: datetime, until: datetime) -> Metrics:
-    """The metrics of the window ``[since, until]`` from a shop's events (any order).
+    """The metrics of the window ``[since, until]`` from a shop's events (any order): each
+    case's events folded into a :class:`CaseRecord`, then the records and the window's own
+    events tallied.
 
     After-sales disputes are left out by the ruling itself (``Ruled.dispute``, by the rulebook's
     ``after_sale_disputes_count``), so a rulebook change never rewrites history.
     """
-
-    def inside(at: datetime) -> bool:
-        return since <= at <= until
-
-    cases: dict[str, _Case] = {}
-    paid = disputes = points = compensation = 0
-    refunds: list[tuple[str, e.Refunded]] = []
+    by_case: dict[str, list[e.Event]] = {}
+    inside: list[e.Event] = []
     for item in sorted(log, key=lambda x: x.event.at):
-        ev = item.event
         if item.stream == "case":
-            case = cases.setdefault(item.stream_id, _Case())
-            if isinstance(ev, e.Applied):
-                case.kind, case.applied_at = ev.kind.value, ev.at
-            if (
-                isinstance(ev, HANDLING)
-                and case.handled_at is None
-                and (
-                    not isinstance(ev, e.Agreed | e.Refused | e.Intercepted | e.RemedyProposed)
-                    or not ev.actor.startswith("buyer:")
-                )
-            ):
-                case.handled_at = ev.at
-            if isinstance(ev, e.Ruled):
-                case.ruled, case.dispute = True, ev.dispute
-            if isinstance(ev, e.DeadlineFired):
-                case.timed_out = True
-        if not inside(ev.at):
-            continue
+            by_case.setdefault(item.stream_id, []).append(item.event)
+        if since <= item.event.at <= until:
+            inside.append(item.event)
+    records = [fold_case(events) for events in by_case.values()]
+    return tally(records, inside, since=since, until=until)
+
+
+def tally(
+    records: Iterable[CaseRecord], inside: Iterable[e.Event], *, since: datetime, until: datetime
+) -> Metrics:
+    """The metrics of ``[since, until]`` from every case's record and the events inside it."""
+    paid = points = compensation = 0
+    for ev in inside:
         match ev:
             case e.OrderPaid():
                 paid += 1
-            case e.Refunded():
-                refunds.append((item.stream_id, ev))
-                if item.stream == "case" and cases[item.stream_id].dispute:
-                    disputes += 1  # a refund the agent ruled the seller liable for
             case e.PenaltyRecorded():
                 points += ev.points
             case e.CompensationAwarded():
                 compensation += ev.compensation.amount
+    cases = list(records)
+    refunds = sorted(
+        (
+            (refund, case)
+            for case in cases
+            for refund in case.refunds
+            if since <= refund.at <= until
+        ),
+        key=lambda pair: pair[0].at,
+    )
+    disputes = sum(1 for refund, _ in refunds if refund.dispute)
     # the seller's own: no agent ruled in the case, and no deadline of it moved it on
     self_done = sum(
         1
-        for key, ev in refunds
-        if ev.actor != "system" and not cases[key].ruled and not cases[key].timed_out
+        for refund, case in refunds
+        if refund.actor != "system" and not case.ruled and not case.timed_out
     )
     hours: dict[str, list[float]] = {}
-    for key, ev in refunds:
-        case = cases[key]
+    for refund, case in refunds:
         if case.applied_at is not None:
-            spent = (ev.at - case.applied_at).total_seconds() / 3600
+            spent = (refund.at - case.applied_at).total_seconds() / 3600
             hours.setdefault(case.kind, []).append(spent)
     due = [
         c
-        for c in cases.values()
+        for c in cases
         if c.applied_at is not None
-        and inside(c.applied_at)
+        and since <= c.applied_at <= until
         and (c.handled_at is not None or until - c.applied_at >= HANDLING_TARGET)
     ]
     on_time = sum(

@@ -2,77 +2,40 @@
 
 Before any action, deadlines of the case and its order that are already due fire first, in
 due order and stamped with their due time (SPEC §2: actions stamped at or after ``due_at``
-are handled after the deadline fired).
+are handled after the deadline fired): :func:`catch_up`. The worker's deadline runner, which
+fires them without an action, is :mod:`shouhou.services.deadlines`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from shouhou.domain import cases, orders
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
 from shouhou.domain.deadlines import is_due
-from shouhou.domain.model import SYSTEM, Case, CaseKind, CaseStatus, Deadline, Order, evolve
+from shouhou.domain.model import SYSTEM, Case, CaseKind, CaseStatus, Order, evolve
 from shouhou.domain.rules import Rules
-from shouhou.errors import UNREADABLE, Conflict, Invalid, NotFound, ShouhouError
+from shouhou.errors import Conflict, Invalid, NotFound
 from shouhou.services import outbox
 from shouhou.services.ledger import ledger_entries
-from shouhou.services.ports import AttachmentStore, DueDeadline, UnitOfWork
+from shouhou.services.ports import AttachmentStore, UnitOfWork
 
 RulesAt = Callable[[datetime], Rules]
-#: How many lost races in a row a deadline run tolerates before it gives up.
-MAX_CONFLICTS_IN_A_ROW = 100
-#: Deadlines ``run_due`` claims for its first transaction: one commit for many (the commit is
-#: most of a firing's cost on PostgreSQL). Later batches are sized by :class:`BatchSize`.
-FIRE_BATCH = 20
-#: The most deadlines one transaction claims, however cheap they are to fire.
-FIRE_BATCH_MAX = 100
-#: How long one firing transaction should take: the orders it fires on stay locked that long
-#: (on SQLite, the whole database). The next batch is as big as the last one's time per
-#: deadline allows, so cheap deadlines go a hundred to a commit and costly ones a dozen.
-FIRE_BUDGET_S = 0.025
 
 
-@dataclass
-class BatchSize:
-    """How many due deadlines the next transaction claims: FIRE_BATCH at first, then as many
-    as fit in FIRE_BUDGET_S at the last batch's time per deadline (1 to FIRE_BATCH_MAX)."""
-
-    size: int = FIRE_BATCH
-
-    def took(self, fired: int, seconds: float) -> None:
-        """Record that a transaction fired ``fired`` deadlines in ``seconds``."""
-        if fired <= 0:
-            return
-        per_deadline = seconds / fired
-        fits = int(FIRE_BUDGET_S / per_deadline) if per_deadline > 0 else FIRE_BATCH_MAX
-        self.size = max(1, min(FIRE_BATCH_MAX, fits))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Fired:
-    """A deadline that fired: whose, which, when it was due, the rule, and the outcome."""
-
-    subject_type: str
-    subject_id: str
-    name: str
-    due_at: datetime
-    rule_id: str
-    status: str
-
-
-def _order(uow: UnitOfWork, order_id: str) -> Order:
+def load_order(uow: UnitOfWork, order_id: str) -> Order:
+    """The stored order; ``not_found`` when there is none."""
     order = uow.orders.get(order_id)
     if order is None:
         raise NotFound(f"no order {order_id}")
     return order
 
 
-def _case(uow: UnitOfWork, case_id: str) -> Case:
+def load_case(uow: UnitOfWork, case_id: str) -> Case:
+    """The stored case; ``not_found`` when there is none."""
     case = uow.cases.get(case_id)
     if case is None:
         raise NotFound(f"no case {case_id}", case=case_id)
@@ -152,8 +115,8 @@ def case_action(
         else:
             if not isinstance(cmd, c.CaseCommand):
                 raise Invalid(f"{cmd.action} is not a case action")
-            case = _case(uow, cmd.case_id)
-            order = _order(uow, case.order_id)
+            case = load_case(uow, cmd.case_id)
+            order = load_order(uow, case.order_id)
             order, caught = catch_up(uow, order, case, rules_at, now)
             assert caught is not None
             case, _ = _act(uow, caught, order, cmd, rules_at(now), now)
@@ -192,8 +155,8 @@ def caught_up_order(
 ) -> tuple[Order, Case | None]:
     """The order, and its open case if any, after the deadlines of both that are due at
     ``now`` fired: an action on the order is stamped after them (SPEC §2)."""
-    order = _order(uow, order_id)
-    case = _case(uow, order.open_case) if order.open_case is not None else None
+    order = load_order(uow, order_id)
+    case = load_case(uow, order.open_case) if order.open_case is not None else None
     return catch_up(uow, order, case, rules_at, now)
 
 
@@ -241,13 +204,14 @@ def catch_up(
             return order, case
         at, kind = min(due)
         if kind == "order":
-            order = _fire_order(uow, order, rules_at, at)
+            order = fire_order(uow, order, rules_at, at)
         else:
             assert case is not None
             case, order = _fire_case(uow, case, order, rules_at, at)
 
 
-def _fire_order(uow: UnitOfWork, order: Order, rules_at: RulesAt, at: datetime) -> Order:
+def fire_order(uow: UnitOfWork, order: Order, rules_at: RulesAt, at: datetime) -> Order:
+    """Fire the order's current deadline at ``at`` (its due time) and save the order."""
     assert order.deadline is not None
     deadline = order.deadline
     events = orders.decide(
@@ -268,145 +232,3 @@ def _fire_case(
         address = uow.shops.return_address(case.shop)  # where the buyer sends the goods
     timeout = c.Timeout(actor=SYSTEM, case_id=case.id, return_address=address)
     return _act(uow, case, order, timeout, rules_at(at), at)
-
-
-# --- deadlines ---------------------------------------------------------------------------
-
-
-def fire_due(
-    uow: UnitOfWork, rules_at: RulesAt, now: datetime, limit: int
-) -> tuple[list[Fired], bool]:
-    """Fire up to ``limit`` deadlines due at or before ``now`` in one transaction (all of
-    them, or none if one fails), each stamped with its due time; what fired, and whether more
-    may be due.
-
-    The batch is claimed at once, then fired in due order; it passes over the claimed ones
-    that firing an earlier one fired or replaced, and stops before one due after a deadline
-    the batch itself started (the next claim takes them in order)."""
-    fired: list[Fired] = []
-    with uow:
-        claimed = uow.deadlines.claim_due(now, limit)
-        for due in claimed:
-            started = uow.deadlines.earliest_scheduled()
-            if started is not None and started < due.due_at:
-                break
-            if uow.deadlines.still_due(due):
-                try:
-                    fired.append(_fire(uow, due, rules_at))
-                except Conflict:
-                    raise
-                except SET_ASIDE_ON as exc:
-                    raise CannotFire(due, exc) from exc
-        started = uow.deadlines.earliest_scheduled()
-        more = len(claimed) == limit or (started is not None and started <= now)
-        if fired:
-            uow.commit()
-    return fired, more
-
-
-def _fire(uow: UnitOfWork, due: DueDeadline, rules_at: RulesAt) -> Fired:
-    if due.subject_type == "order":
-        order = _order(uow, due.subject_id)
-        deadline = order.deadline
-        _check_in_step(due, deadline)
-        assert deadline is not None
-        order = _fire_order(uow, order, rules_at, due.due_at)
-        status = order.status.value
-    else:
-        case = _case(uow, due.subject_id)
-        deadline = case.deadline
-        _check_in_step(due, deadline)
-        assert deadline is not None
-        order = _order(uow, case.order_id)
-        order, caught = catch_up(uow, order, case, rules_at, due.due_at)
-        assert caught is not None
-        status = caught.status.value
-    return Fired(
-        subject_type=due.subject_type,
-        subject_id=due.subject_id,
-        name=due.name,
-        due_at=due.due_at,
-        rule_id=deadline.rule_id,
-        status=status,
-    )
-
-
-class OutOfStep(RuntimeError):
-    """A pending deadline row disagrees with its subject: a bug, never retried."""
-
-
-#: What a deadline's firing may fail with that is about the deadline's own data — its subject
-#: missing, out of step with it, a snapshot that cannot be read, a rule refusing — and that
-#: firing it again would meet again. Errors of the database or the machine are not among
-#: them: those fail the pass, and the next pass tries again.
-SET_ASIDE_ON = (ShouhouError, OutOfStep, *UNREADABLE)
-
-
-class CannotFire(Exception):
-    """Firing ``due`` failed with ``error``, one of :data:`SET_ASIDE_ON`."""
-
-    def __init__(self, due: DueDeadline, error: Exception) -> None:
-        super().__init__(f"{due.subject_type} {due.subject_id}: {due.name}: {error!r}")
-        self.due = due
-        self.error = error
-
-
-def _check_in_step(due: DueDeadline, deadline: Deadline | None) -> None:
-    if deadline is None or deadline.due_at != due.due_at or deadline.name != due.name:
-        raise OutOfStep(
-            f"{due.subject_type} {due.subject_id}: pending deadline {due.name} at "
-            f"{due.due_at.isoformat()} is not the subject's current deadline"
-        )
-
-
-def run_due(
-    uow_factory: Callable[[], UnitOfWork],
-    rules_at: RulesAt,
-    now: datetime,
-    *,
-    limit: int | None = None,
-    on_fired: Callable[[Fired], None] | None = None,
-    on_set_aside: Callable[[CannotFire], None] | None = None,
-) -> list[Fired]:
-    """Fire every deadline due at or before ``now``, in due order, a batch sized by
-    :class:`BatchSize` in each transaction; after a lost race, one at a time until one
-    succeeds.
-
-    A deadline that cannot fire (:class:`CannotFire`) rolls its batch back and is set aside
-    as ``failed`` with the error, in a transaction of its own; the others go on firing, and
-    ``on_set_aside`` hears of it. One bad row never stops the deadlines behind it."""
-    fired: list[Fired] = []
-    conflicts = 0
-    set_aside: set[int] = set()
-    sizing = BatchSize()
-    while limit is None or len(fired) < limit:
-        size = 1 if conflicts else sizing.size
-        if limit is not None:
-            size = min(size, limit - len(fired))
-        try:
-            started = time.perf_counter()
-            batch, more = fire_due(uow_factory(), rules_at, now, size)
-            sizing.took(len(batch), time.perf_counter() - started)
-        except CannotFire as failed:
-            if failed.due.id in set_aside:  # set aside, yet claimed again: never loop on it
-                raise
-            set_aside.add(failed.due.id)
-            with uow_factory() as uow:
-                uow.deadlines.set_aside(failed.due, repr(failed.error)[:2000])
-                uow.commit()
-            if on_set_aside is not None:
-                on_set_aside(failed)
-            continue
-        except Conflict:
-            conflicts += 1  # another worker fired or changed one first: look again
-            if conflicts > MAX_CONFLICTS_IN_A_ROW:
-                raise
-            continue
-        conflicts = 0
-        for one in batch:
-            fired.append(one)
-            if on_fired is not None:
-                on_fired(one)
-        if not more:
-            break
-    return fired

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shouhou.domain.classifications import Product, ServiceSummary, summarise
 from shouhou.domain.metrics import Metrics, compute
 from shouhou.domain.model import TERMINAL_STATUSES, Order
-from shouhou.domain.servicereport import Product, ServiceSummary, summarise
 from shouhou.services.metrics import LOOKBACK
 from shouhou.services.ports import LoggedEvent, UnitOfWork
 from shouhou.services.views import SHOP_METRICS, Money, shop_view

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from shouhou.bootstrap import Engine
     from shouhou.clock import VirtualClock
-    from shouhou.services.handlers import Fired
+    from shouhou.services.deadlines import Fired
 
 
 def move_clock(

@@ -23,7 +23,7 @@ from shouhou.clock import SystemClock, VirtualClock
 from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod, Stage
 from shouhou.domain.values import SHANGHAI, format_yuan, local
 from shouhou.errors import ActionRefused
-from shouhou.services.handlers import Fired
+from shouhou.services.deadlines import Fired
 from shouhou.sim import move_clock
 
 

@@ -31,7 +31,7 @@ from shouhou.domain.model import (
 )
 from shouhou.domain.values import format_yuan, local, parse_duration, parse_yuan
 from shouhou.errors import ActionRefused, PolicyError, ScenarioError
-from shouhou.services.handlers import Fired
+from shouhou.services.deadlines import Fired
 from shouhou.services.views import (
     BUYER_VIEW_FIELDS,
     CASE_VIEW_FIELDS,

@@ -22,7 +22,8 @@ import httpx
 
 from shouhou import webhooks
 from shouhou.bootstrap import Engine
-from shouhou.services.handlers import CannotFire, Fired
+from shouhou.errors import CannotFire
+from shouhou.services.deadlines import Fired
 from shouhou.services.integration import (
     IDEMPOTENCY_TTL,
     ApiUnitOfWork,
