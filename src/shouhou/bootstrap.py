@@ -21,8 +21,7 @@ from shouhou.errors import Invalid, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
 from shouhou.services import complaints, handlers, report, views
-from shouhou.services.integration import ApiUnitOfWork
-from shouhou.services.ports import AttachmentStore, Clock, StoredEvent, UnitOfWork
+from shouhou.services.ports import ApiUnitOfWork, AttachmentStore, Clock, StoredEvent, UnitOfWork
 from shouhou.settings import Settings
 
 #: Public parameter names that differ from the command field names.
@@ -87,7 +86,7 @@ class Engine:
         """An engine on ``url`` (default: ``SHOUHOU_DATABASE_URL`` or a SQLite file); evidence
         files go to ``attachments`` (default: ``SHOUHOU_ATTACHMENTS_DIR``)."""
         from shouhou.db import engine as db_engine
-        from shouhou.db.api import SqlApiUnitOfWork
+        from shouhou.db.api_uow import SqlApiUnitOfWork
         from shouhou.db.attachments import FileAttachmentStore
 
         sql = db_engine.create(url or Settings.from_env().database_url)

@@ -27,7 +27,7 @@ from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.db.attachments import FileAttachmentStore
 from shouhou.domain.values import SHANGHAI
-from shouhou.services.integration import create_key
+from shouhou.services.keys import create_key
 
 #: When every API test starts, on the server's virtual clock.
 START = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)

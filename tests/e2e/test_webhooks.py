@@ -17,7 +17,7 @@ from apiserver import ApiServer
 
 from shouhou import webhooks
 from shouhou.domain.model import Deadline
-from shouhou.services.integration import Attempt
+from shouhou.services.ports import Attempt
 from shouhou.worker import Worker, WorkerSettings
 
 
@@ -233,8 +233,8 @@ def test_deadline_approaching_is_sent_once_a_day_before_and_fired_when_due(
 def test_a_deadline_another_worker_announced_meanwhile_is_announced_once(
     api: ApiServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shouhou.db.api import SqlWebhooks
-    from shouhou.services.integration import announce_approaching
+    from shouhou.db.webhooks import SqlWebhooks
+    from shouhou.services.webhooks import announce_approaching
 
     api.order("o1")
     api.case("o1")

@@ -35,7 +35,7 @@ def keys_create(
 ) -> None:
     """Create an API key; its secret is printed once, only its hash is stored."""
     from shouhou.bootstrap import Engine
-    from shouhou.services.integration import create_key
+    from shouhou.services.keys import create_key
 
     engine = Engine.open(db_url(db))
     try:
@@ -97,7 +97,8 @@ def keys_revoke(key_id: str, db: DbOption = None) -> None:
 def _demo_keys(engine: object) -> list[tuple[str, str]]:
     """Keys for a platform, an agent, and the seller and buyer of an open case (or the first)."""
     from shouhou.bootstrap import Engine
-    from shouhou.services.integration import CaseFilter, create_key
+    from shouhou.services.keys import create_key
+    from shouhou.services.ports import CaseFilter
 
     assert isinstance(engine, Engine) and engine.integration_reader is not None
     with engine.integration_reader() as uow:

@@ -20,13 +20,8 @@ from shouhou.bootstrap import Engine
 from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
 from shouhou.services import views
-from shouhou.services.integration import (
-    IDEMPOTENCY_TTL,
-    ApiKey,
-    ApiUnitOfWork,
-    StoredResponse,
-    authenticate,
-)
+from shouhou.services.keys import authenticate
+from shouhou.services.ports import IDEMPOTENCY_TTL, ApiKey, ApiUnitOfWork, StoredResponse
 
 T = TypeVar("T")
 

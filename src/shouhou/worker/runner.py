@@ -23,14 +23,8 @@ import httpx
 from shouhou import webhooks
 from shouhou.bootstrap import Engine
 from shouhou.services.handlers import CannotFire, Fired
-from shouhou.services.integration import (
-    IDEMPOTENCY_TTL,
-    ApiUnitOfWork,
-    Attempt,
-    Claimed,
-    Retention,
-    announce_approaching,
-)
+from shouhou.services.ports import IDEMPOTENCY_TTL, ApiUnitOfWork, Attempt, Claimed, Retention
+from shouhou.services.webhooks import announce_approaching
 
 log = logging.getLogger("shouhou.worker")
 
