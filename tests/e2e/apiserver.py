@@ -46,8 +46,7 @@ class ApiServer:
     def key(self, principal: str) -> str:
         """An API key bound to ``principal`` (made once per server)."""
         if principal not in self.keys:
-            assert self.engine.integration is not None
-            _, token = create_key(self.engine.integration(), principal, "test", self.clock.now())
+            _, token = create_key(self.engine.uow_factory(), principal, "test", self.clock.now())
             self.keys[principal] = token
         return self.keys[principal]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,10 @@ from rich.table import Table
 from shouhou.cli_options import DbOption, KeepDaysOption, db_url, keep
 from shouhou.domain.values import format_duration, parse_duration
 from shouhou.errors import ActionRefused
+
+if TYPE_CHECKING:
+    from shouhou.bootstrap import Engine
+    from shouhou.services.ports import ApiUnitOfWork
 
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 console = Console()
@@ -39,8 +43,7 @@ def keys_create(
 
     engine = Engine.open(db_url(db))
     try:
-        assert engine.integration is not None
-        key, token = create_key(engine.integration(), principal, name, engine.clock.now())
+        key, token = create_key(engine.uow_factory(), principal, name, engine.clock.now())
     except ActionRefused as exc:
         err.print(f"[red]error:[/red] {exc.message}", highlight=False)
         raise typer.Exit(1) from None
@@ -57,8 +60,7 @@ def keys_list(db: DbOption = None) -> None:
 
     engine = Engine.open(db_url(db))
     try:
-        assert engine.integration_reader is not None
-        with engine.integration_reader() as uow:
+        with engine.reader() as uow:
             found = uow.keys.all()
     finally:
         engine.close()
@@ -82,8 +84,7 @@ def keys_revoke(key_id: str, db: DbOption = None) -> None:
 
     engine = Engine.open(db_url(db))
     try:
-        assert engine.integration is not None
-        with engine.integration() as uow:
+        with engine.uow_factory() as uow:
             done = uow.keys.revoke(key_id, engine.clock.now())
             uow.commit()
     finally:
@@ -94,21 +95,18 @@ def keys_revoke(key_id: str, db: DbOption = None) -> None:
     console.print(f"revoked {key_id}")
 
 
-def _demo_keys(engine: object) -> list[tuple[str, str]]:
+def _demo_keys(engine: Engine[ApiUnitOfWork]) -> list[tuple[str, str]]:
     """Keys for a platform, an agent, and the seller and buyer of an open case (or the first)."""
-    from shouhou.bootstrap import Engine
     from shouhou.services.keys import create_key
     from shouhou.services.ports import CaseFilter
 
-    assert isinstance(engine, Engine) and engine.integration_reader is not None
-    with engine.integration_reader() as uow:
+    with engine.reader() as uow:
         waiting = uow.queries.cases(CaseFilter(sort="due_at"), 1)
         listed = waiting or uow.queries.cases(CaseFilter(), 1)
     shop, buyer = (listed[0].case.shop, listed[0].case.buyer) if listed else ("s1", "b1")
     made = []
     for principal in ("platform", "agent:a1", f"seller:{shop}", f"buyer:{buyer}"):
-        assert engine.integration is not None
-        key, token = create_key(engine.integration(), principal, "demo", engine.clock.now())
+        key, token = create_key(engine.uow_factory(), principal, "demo", engine.clock.now())
         made.append((str(key.actor), token))
     return made
 

@@ -15,7 +15,7 @@ from shouhou.db.webhooks import SqlWebhooks
 
 
 class SqlApiUnitOfWork(SqlUnitOfWork):
-    """The SQL unit of work with the integration tables on the same transaction."""
+    """The SQL unit of work with the API and worker tables on the same transaction."""
 
     def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         super().__init__(engine, readonly=readonly)

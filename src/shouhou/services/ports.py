@@ -534,7 +534,7 @@ class Retention(Protocol):
 
 
 class ApiUnitOfWork(UnitOfWork, Protocol):
-    """A unit of work that also reaches the integration tables."""
+    """A unit of work that also reaches API keys, idempotency records, lists and webhooks."""
 
     def __enter__(self) -> ApiUnitOfWork: ...
 
