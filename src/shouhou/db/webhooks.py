@@ -36,14 +36,11 @@ from shouhou.services.ports import (
     Endpoint,
     OutboxEvent,
 )
-from shouhou.services.webhooks import matches
+from shouhou.services.webhooks import MAX_ERROR_CHARS, matches
 
 log = logging.getLogger("shouhou.webhooks")
 #: The PostgreSQL advisory lock that makes the givers of feed positions take turns.
 FEED_LOCK = 0x5348_4F56  # "SHOV"
-
-#: Longest error text kept for a delivery attempt, in characters.
-MAX_ERROR_CHARS = 500
 
 
 class SqlWebhooks:

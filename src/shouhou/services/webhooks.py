@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 
 from shouhou.services.ports import ApiUnitOfWork, Approaching, OutboxMessage
 
+#: Longest error text kept for a delivery attempt, in characters.
+MAX_ERROR_CHARS = 500
+
 
 def matches(patterns: Sequence[str], event_type: str) -> bool:
     """``case.*`` matches ``case.agreed``; ``*`` matches everything; otherwise exact names."""
