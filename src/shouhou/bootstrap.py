@@ -83,9 +83,8 @@ class Engine(Generic[U]):
         self._by_period: dict[int, Rulebook] = {}
         self.rules_at(None)  # fail now, not on first use, when a pack is unknown
 
-    @classmethod
+    @staticmethod
     def open(
-        cls,
         url: str | None = None,
         *,
         clock: Clock | None = None,
@@ -111,7 +110,7 @@ class Engine(Generic[U]):
         def reader() -> ApiUnitOfWork:
             return SqlApiUnitOfWork(sql, readonly=True)
 
-        return Engine(  # the unit of work is fixed, so not cls(…): a subclass picks its own
+        return Engine(
             writer,
             reader=reader,
             clock=clock,
@@ -124,6 +123,7 @@ class Engine(Generic[U]):
         )
 
     def close(self) -> None:
+        """Close the SQL engine's pooled connections (nothing to do on the fakes)."""
         if self.sql_engine is not None:
             from shouhou.db import engine as db_engine
 
