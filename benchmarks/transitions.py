@@ -25,7 +25,7 @@ from shouhou.db import engine as db_engine
 from shouhou.db import tables
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Order
-from shouhou.services.integration import joined
+from shouhou.services.ports import joined
 
 T0 = datetime(2024, 3, 1, 2, tzinfo=UTC)
 STEPS = [

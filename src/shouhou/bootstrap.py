@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shouhou.clock import SystemClock
 from shouhou.domain import commands as c
@@ -21,8 +21,7 @@ from shouhou.errors import Invalid, NotFound
 from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
 from shouhou.services import complaints, deadlines, handlers, ledger, metrics, report, views
-from shouhou.services.integration import ApiUnitOfWork
-from shouhou.services.ports import AttachmentStore, Clock, StoredEvent, UnitOfWork
+from shouhou.services.ports import ApiUnitOfWork, AttachmentStore, Clock, StoredEvent, UnitOfWork
 from shouhou.settings import Settings
 
 #: Public parameter names that differ from the command field names.
@@ -37,23 +36,35 @@ def new_case_id() -> str:
     return "c" + uuid.uuid4().hex[:16]
 
 
-class Engine:
-    """The library interface: commands in, case views out (SPEC §10)."""
+#: The units of work an engine opens: ``ApiUnitOfWork`` for the API and the worker.
+U = TypeVar("U", bound=UnitOfWork, covariant=True)
+
+
+class Engine(Generic[U]):
+    """The library interface: commands in, case views out (SPEC §10).
+
+    ``Engine[ApiUnitOfWork]`` (from :meth:`open`, or on the fakes of ``shouhou.testing``)
+    also reaches API keys, idempotency records, lists and webhooks: the REST API and the
+    worker need one.
+    """
 
     def __init__(
         self,
-        uow_factory: Callable[[], UnitOfWork],
+        uow_factory: Callable[[], U],
         *,
         clock: Clock | None = None,
         registry: Registry | None = None,
         policies: Sequence[str] | None = None,
         new_id: Callable[[], str] = new_case_id,
-        reader: Callable[[], UnitOfWork] | None = None,
+        reader: Callable[[], U] | None = None,
         attachments: AttachmentStore | None = None,
+        sql_engine: Any = None,
     ) -> None:
         self.uow_factory = uow_factory
         self.attachments = attachments
         self.reader = reader or uow_factory
+        #: The SQLAlchemy engine the units of work connect through (disposed by :meth:`close`).
+        self.sql_engine = sql_engine
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or Registry.default()
         self.policies = list(policies or self.registry.default_selection())
@@ -72,9 +83,8 @@ class Engine:
         self._by_period: dict[int, Rulebook] = {}
         self.rules_at(None)  # fail now, not on first use, when a pack is unknown
 
-    @classmethod
+    @staticmethod
     def open(
-        cls,
         url: str | None = None,
         *,
         clock: Clock | None = None,
@@ -83,37 +93,37 @@ class Engine:
         migrate: bool = True,
         new_id: Callable[[], str] = new_case_id,
         attachments: AttachmentStore | None = None,
-    ) -> Engine:
+    ) -> Engine[ApiUnitOfWork]:
         """An engine on ``url`` (default: ``SHOUHOU_DATABASE_URL`` or a SQLite file); evidence
         files go to ``attachments`` (default: ``SHOUHOU_ATTACHMENTS_DIR``)."""
         from shouhou.db import engine as db_engine
-        from shouhou.db.api import SqlApiUnitOfWork
+        from shouhou.db.api_uow import SqlApiUnitOfWork
         from shouhou.db.attachments import FileAttachmentStore
 
         sql = db_engine.create(url or Settings.from_env().database_url)
         if migrate:
             db_engine.upgrade(sql)
-        engine = cls(
-            lambda: SqlApiUnitOfWork(sql),
-            reader=lambda: SqlApiUnitOfWork(sql, readonly=True),
+
+        def writer() -> ApiUnitOfWork:
+            return SqlApiUnitOfWork(sql)
+
+        def reader() -> ApiUnitOfWork:
+            return SqlApiUnitOfWork(sql, readonly=True)
+
+        return Engine(
+            writer,
+            reader=reader,
             clock=clock,
             policies=policies,
             registry=registry,
             new_id=new_id,
             attachments=attachments
             or FileAttachmentStore(Path(Settings.from_env().attachments_dir)),
+            sql_engine=sql,
         )
-        engine.sql_engine = sql
-        engine.integration = lambda: SqlApiUnitOfWork(sql)
-        engine.integration_reader = lambda: SqlApiUnitOfWork(sql, readonly=True)
-        return engine
-
-    sql_engine: Any = None
-    #: Units of work that also reach API keys, idempotency keys and webhooks (SQL storage only).
-    integration: Callable[[], ApiUnitOfWork] | None = None
-    integration_reader: Callable[[], ApiUnitOfWork] | None = None
 
     def close(self) -> None:
+        """Close the SQL engine's pooled connections (nothing to do on the fakes)."""
         if self.sql_engine is not None:
             from shouhou.db import engine as db_engine
 
@@ -257,13 +267,25 @@ class Engine:
     def view(
         self, case_id: str, *, actor: Actor | None = None, money: views.Money = int
     ) -> dict[str, Any]:
+        """The case view for ``actor`` (everything when None), as of now."""
         with self.reader() as uow:
-            case = uow.cases.get(case_id)
-            if case is None:
-                raise NotFound(f"no case {case_id}", case=case_id)
-            order = uow.orders.get(case.order_id)
-            timeline = uow.cases.timeline(case_id)
-        assert order is not None
+            return self.view_in(uow, case_id, actor=actor, money=money)
+
+    def view_in(
+        self,
+        uow: UnitOfWork,
+        case_id: str,
+        *,
+        actor: Actor | None = None,
+        money: views.Money = int,
+    ) -> dict[str, Any]:
+        """The case view read in ``uow``, an open unit of work: it sees that work's changes."""
+        case = uow.cases.get(case_id)
+        if case is None:
+            raise NotFound(f"no case {case_id}", case=case_id)
+        order = uow.orders.get(case.order_id)
+        assert order is not None  # a case is opened on a stored order
+        timeline = uow.cases.timeline(case_id)
         rules = self.rules_at(case.opened_at)
         return views.case_view(
             case, order, rules, timeline=timeline, actor=actor, money=money, now=self.clock.now()

@@ -1,5 +1,9 @@
 """Public fakes: in-memory implementations of every storage port, for tests and embedding.
 
+:class:`MemoryUnitOfWork` has the core repositories; :class:`MemoryApiUnitOfWork` adds what
+the API and the worker reach (keys, idempotency records, lists, webhooks, retention), so that
+``Engine(lambda: MemoryApiUnitOfWork(store))`` serves both.
+
 They keep the same promises as the SQL ones: versions refuse stale writes, one pending
 deadline per subject, and leaving a unit of work without commit rolls everything back.
 """
@@ -8,22 +12,39 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from shouhou.db.attachments import check
 from shouhou.domain.events import Event
 from shouhou.domain.model import Attachment, Case, CaseStatus, Complaint, Deadline, Order
 from shouhou.errors import Conflict
+from shouhou.services.outbox import payload
 from shouhou.services.ports import (
+    ApiKey,
+    Approaching,
+    Attempt,
+    CaseFilter,
+    Claimed,
+    Delivery,
     DueDeadline,
+    Endpoint,
     LedgerEntry,
+    ListedCase,
+    ListedOrder,
     LoggedEvent,
+    OrderFilter,
+    OutboxEvent,
     OutboxMessage,
     StoredEvent,
+    StoredResponse,
 )
+from shouhou.services.webhooks import MAX_ERROR_CHARS, matches
+
+if TYPE_CHECKING:
+    from shouhou.services.ports import ApiUnitOfWork
 
 
 @dataclass
@@ -38,6 +59,22 @@ class _Row:
 
 
 @dataclass
+class _Event:
+    """An outbox row: the message, its id, feed position and fan-out time."""
+
+    id: int
+    message: OutboxMessage
+    position: int | None = None
+    dispatched_at: datetime | None = None
+
+
+@dataclass
+class _Delivery:
+    delivery: Delivery
+    lease_until: datetime | None = None
+
+
+@dataclass
 class MemoryStore:
     """The data behind the fakes; share one between units of work."""
 
@@ -49,6 +86,21 @@ class MemoryStore:
     complaints: dict[str, Complaint] = field(default_factory=dict)
     ledger: list[LedgerEntry] = field(default_factory=list)
     return_addresses: dict[str, str | None] = field(default_factory=dict)
+    #: The id of the newest deadline row ever added (ids are never given out twice).
+    last_deadline: int = 0
+    # what MemoryApiUnitOfWork adds
+    api_keys: dict[str, tuple[ApiKey, str]] = field(default_factory=dict)  # by id, with hash
+    idempotency: dict[tuple[str, str], tuple[StoredResponse, datetime]] = field(
+        default_factory=dict
+    )
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    events: dict[int, _Event] = field(default_factory=dict)
+    deliveries: dict[int, _Delivery] = field(default_factory=dict)
+    attempts: dict[int, list[Attempt]] = field(default_factory=dict)
+    notices: dict[int, datetime] = field(default_factory=dict)  # announced deadline ids
+    last_event: int = 0
+    last_position: int = 0
+    last_delivery: int = 0
 
 
 T = TypeVar("T", Case, Order, Complaint)
@@ -109,7 +161,7 @@ class MemoryCases(_Versioned[Case]):
 class MemoryDeadlines:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
-        self.first_new = len(store.deadlines)  # rows from here on were added by this work
+        self.first_new = store.last_deadline  # rows with a larger id were added by this work
 
     def _pending(self, subject_type: str, subject_id: str) -> _Row | None:
         for row in self.store.deadlines:
@@ -133,8 +185,9 @@ class MemoryDeadlines:
         if row is not None:
             row.status = "cancelled"
         if deadline is not None:
+            self.store.last_deadline += 1
             self.store.deadlines.append(
-                _Row(len(self.store.deadlines) + 1, subject_type, subject_id, deadline)
+                _Row(self.store.last_deadline, subject_type, subject_id, deadline)
             )
 
     def fire(
@@ -166,7 +219,7 @@ class MemoryDeadlines:
         ]
 
     def earliest_scheduled(self) -> datetime | None:
-        new = self.store.deadlines[self.first_new :]
+        new = [r for r in self.store.deadlines if r.id > self.first_new]
         return min((r.deadline.due_at for r in new if r.status == "pending"), default=None)
 
     def still_due(self, due: DueDeadline) -> bool:
@@ -303,17 +356,8 @@ class MemoryUnitOfWork:
         del self.work
 
     def commit(self) -> None:
-        for name in (
-            "orders",
-            "cases",
-            "streams",
-            "deadlines",
-            "outbox",
-            "complaints",
-            "ledger",
-            "return_addresses",
-        ):
-            setattr(self.shared, name, getattr(self.work, name))
+        for one in fields(MemoryStore):
+            setattr(self.shared, one.name, getattr(self.work, one.name))
         self.work = copy.deepcopy(self.shared)
         self.orders = _Versioned[Order](self.work, "order", self.work.orders)
         self.cases = MemoryCases(self.work, "case", self.work.cases)
@@ -341,3 +385,399 @@ class MemoryOutbox:
 
     def add(self, messages: Sequence[OutboxMessage]) -> None:
         self.store.outbox.extend(messages)
+
+
+# --- what the API and the worker reach -------------------------------------------------------
+
+
+class MemoryKeys:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def add(self, key: ApiKey, token_hash: str) -> None:
+        if key.id in self.store.api_keys:
+            raise Conflict(f"API key {key.id} already exists")
+        self.store.api_keys[key.id] = (key, token_hash)
+
+    def by_hash(self, token_hash: str) -> ApiKey | None:
+        return next((k for k, h in self.store.api_keys.values() if h == token_hash), None)
+
+    def all(self) -> list[ApiKey]:
+        keys = [k for k, _ in self.store.api_keys.values()]
+        return sorted(keys, key=lambda k: (k.created_at, k.id))
+
+    def revoke(self, key_id: str, at: datetime) -> bool:
+        found = self.store.api_keys.get(key_id)
+        if found is None or found[0].revoked_at is not None:
+            return False
+        self.store.api_keys[key_id] = (replace(found[0], revoked_at=at), found[1])
+        return True
+
+
+class MemoryIdempotency:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def get(self, scope: str, key: str, since: datetime) -> StoredResponse | None:
+        found = self.store.idempotency.get((scope, key))
+        return found[0] if found is not None and found[1] >= since else None
+
+    def put(
+        self, scope: str, key: str, response: StoredResponse, at: datetime, since: datetime
+    ) -> None:
+        found = self.store.idempotency.get((scope, key))
+        if found is not None and found[1] >= since:
+            raise Conflict(
+                f"another request with Idempotency-Key {key!r} finished first; send it again "
+                "to get its answer",
+                rule="shouhou/idempotency",
+            )
+        self.store.idempotency[(scope, key)] = (response, at)
+
+    def forget_before(self, at: datetime) -> int:
+        old = [k for k, (_, created) in self.store.idempotency.items() if created < at]
+        for k in old:
+            del self.store.idempotency[k]
+        return len(old)
+
+
+def _pending_due(store: MemoryStore, subject_type: str, subject_id: str) -> datetime | None:
+    for row in store.deadlines:
+        if (row.subject_type, row.subject_id, row.status) == (subject_type, subject_id, "pending"):
+            return row.deadline.due_at
+    return None
+
+
+class MemoryQueries:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def cases(self, where: CaseFilter, limit: int) -> list[ListedCase]:
+        found = []
+        for case in self.store.cases.values():
+            due = _pending_due(self.store, "case", case.id)
+            if (
+                (where.statuses and case.status not in where.statuses)
+                or (where.shop is not None and case.shop != where.shop)
+                or (where.buyer is not None and case.buyer != where.buyer)
+                or (where.order is not None and case.order_id != where.order)
+                or (where.due_before is not None and (due is None or due >= where.due_before))
+            ):
+                continue
+            if where.sort == "due_at":
+                if due is None:
+                    continue
+                key = (due, case.id)
+            else:
+                key = (case.opened_at, case.id)
+            if where.after is None or key > where.after:
+                order = self.store.orders[case.order_id]
+                found.append(ListedCase(case=case, order=order, sort_key=key))
+        return sorted(found, key=lambda x: x.sort_key)[:limit]
+
+    def orders(self, where: OrderFilter, limit: int) -> list[ListedOrder]:
+        found = [
+            ListedOrder(order=o, sort_key=(o.created_at, o.id))
+            for o in self.store.orders.values()
+            if (not where.statuses or o.status in where.statuses)
+            and (where.shop is None or o.shop == where.shop)
+            and (where.buyer is None or o.buyer == where.buyer)
+            and (where.after is None or (o.created_at, o.id) > where.after)
+        ]
+        return sorted(found, key=lambda x: x.sort_key)[:limit]
+
+
+class MemoryFeedOutbox(MemoryOutbox):
+    """The outbox of :class:`MemoryApiUnitOfWork`: each message also becomes an event row."""
+
+    def add(self, messages: Sequence[OutboxMessage]) -> None:
+        super().add(messages)
+        for message in messages:
+            self.store.last_event += 1
+            self.store.events[self.store.last_event] = _Event(self.store.last_event, message)
+
+
+class MemoryWebhooks:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    @staticmethod
+    def _event(row: _Event) -> OutboxEvent:
+        m = row.message
+        return OutboxEvent(
+            id=row.id,
+            type=m.type,
+            subject_type=m.subject_type,
+            subject_id=m.subject_id,
+            occurred_at=m.occurred_at,
+            data=payload(m),
+            position=row.position,
+        )
+
+    def add_endpoint(self, endpoint: Endpoint) -> None:
+        if endpoint.id in self.store.endpoints:
+            raise Conflict(f"endpoint {endpoint.id} already exists")
+        self.store.endpoints[endpoint.id] = endpoint
+
+    def endpoint(self, endpoint_id: str) -> Endpoint | None:
+        return self.store.endpoints.get(endpoint_id)
+
+    def endpoints(self) -> list[Endpoint]:
+        return sorted(self.store.endpoints.values(), key=lambda e: (e.created_at, e.id))
+
+    def disable_endpoint(self, endpoint_id: str, at: datetime) -> bool:
+        found = self.store.endpoints.get(endpoint_id)
+        if found is None or found.disabled_at is not None:
+            return False
+        self.store.endpoints[endpoint_id] = replace(found, disabled_at=at)
+        return True
+
+    def event(self, event_id: int) -> OutboxEvent | None:
+        row = self.store.events.get(event_id)
+        return None if row is None else self._event(row)
+
+    def sequence(self, limit: int) -> int:
+        rows = sorted((r for r in self.store.events.values() if r.position is None), key=_id)
+        for row in rows[:limit]:
+            self.store.last_position += 1
+            row.position = self.store.last_position
+        return len(rows[:limit])
+
+    def events(self, *, after: int, limit: int, types: Sequence[str] = ()) -> list[OutboxEvent]:
+        rows = [
+            r
+            for r in self.store.events.values()
+            if r.position is not None
+            and r.position > after
+            and (not types or r.message.type in types)
+        ]
+        return [self._event(r) for r in sorted(rows, key=lambda r: r.position or 0)[:limit]]
+
+    def enqueue(self, event_id: int, endpoint_ids: Sequence[str], at: datetime) -> list[int]:
+        ids = []
+        for endpoint_id in endpoint_ids:
+            self.store.last_delivery += 1
+            new = Delivery(
+                id=self.store.last_delivery,
+                event_id=event_id,
+                endpoint_id=endpoint_id,
+                status="pending",
+                attempts=0,
+                next_attempt_at=at,
+                last_status_code=None,
+                last_error=None,
+                created_at=at,
+                delivered_at=None,
+            )
+            self.store.deliveries[new.id] = _Delivery(new)
+            ids.append(new.id)
+        return ids
+
+    def dispatch(self, now: datetime, limit: int) -> int:
+        self.sequence(limit)
+        rows = sorted((r for r in self.store.events.values() if r.dispatched_at is None), key=_id)
+        active = [e for e in self.endpoints() if e.disabled_at is None]
+        for row in rows[:limit]:
+            row.dispatched_at = now
+            wanted = [e.id for e in active if matches(e.events, row.message.type)]
+            self.enqueue(row.id, wanted, now)
+        return len(rows[:limit])
+
+    def claim(self, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
+        due = [
+            row
+            for row in self.store.deliveries.values()
+            if row.delivery.status == "pending"
+            and row.delivery.next_attempt_at <= now
+            and (row.lease_until is None or row.lease_until <= now)
+        ]
+        due.sort(key=lambda row: (row.delivery.next_attempt_at, row.delivery.id))
+        claimed = []
+        for row in due[:limit]:
+            row.lease_until = now + lease
+            claimed.append(
+                Claimed(
+                    delivery=row.delivery,
+                    endpoint=self.store.endpoints[row.delivery.endpoint_id],
+                    event=self._event(self.store.events[row.delivery.event_id]),
+                    lease_until=row.lease_until,
+                )
+            )
+        return claimed
+
+    def record(
+        self,
+        delivery_id: int,
+        attempt: Attempt,
+        *,
+        status: str,
+        next_attempt_at: datetime,
+        held_until: datetime | None = None,
+    ) -> bool:
+        row = self.store.deliveries.get(delivery_id)
+        if row is None:
+            return False
+        if held_until is not None and (
+            row.delivery.status != "pending" or row.lease_until != held_until
+        ):
+            return False
+        error = attempt.error[:MAX_ERROR_CHARS] if attempt.error else None
+        row.lease_until = None
+        row.delivery = replace(
+            row.delivery,
+            status=status,
+            attempts=attempt.number,
+            next_attempt_at=next_attempt_at,
+            last_status_code=attempt.status_code,
+            last_error=error,
+            delivered_at=attempt.at if status == "delivered" else None,
+        )
+        self.store.attempts.setdefault(delivery_id, []).append(replace(attempt, error=error))
+        return True
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        row = self.store.deliveries.get(delivery_id)
+        return None if row is None else row.delivery
+
+    def deliveries(
+        self,
+        *,
+        endpoint_id: str | None = None,
+        event_id: int | None = None,
+        status: str | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> list[Delivery]:
+        found = [
+            d
+            for d in (row.delivery for row in self.store.deliveries.values())
+            if d.id > after
+            and (endpoint_id is None or d.endpoint_id == endpoint_id)
+            and (event_id is None or d.event_id == event_id)
+            and (status is None or d.status == status)
+        ]
+        return sorted(found, key=_id)[:limit]
+
+    def attempts(self, delivery_id: int) -> list[Attempt]:
+        return sorted(self.store.attempts.get(delivery_id, []), key=lambda a: a.number)
+
+    def approaching(self, now: datetime, until: datetime, limit: int) -> list[Approaching]:
+        rows = [
+            r
+            for r in self.store.deadlines
+            if r.status == "pending"
+            and now < r.deadline.due_at <= until
+            and r.id not in self.store.notices
+        ]
+        rows.sort(key=lambda r: (r.deadline.due_at, r.id))
+        return [
+            Approaching(
+                deadline_id=r.id,
+                subject_type=r.subject_type,
+                subject_id=r.subject_id,
+                name=r.deadline.name,
+                due_at=r.deadline.due_at,
+                on_expiry=r.deadline.on_expiry,
+                rule_id=r.deadline.rule_id,
+                policy=r.deadline.policy,
+                facts=self._facts(r.subject_type, r.subject_id),
+            )
+            for r in rows[:limit]
+        ]
+
+    def _facts(self, subject_type: str, subject_id: str) -> dict[str, Any]:
+        if subject_type == "case":
+            case = self.store.cases.get(subject_id)
+            if case is None:
+                return {"case": subject_id}
+            return {
+                "case": subject_id,
+                "order": case.order_id,
+                "shop": case.shop,
+                "buyer": case.buyer,
+                "status": case.status.value,
+            }
+        order = self.store.orders.get(subject_id)
+        if order is None:
+            return {"order": subject_id}
+        return {
+            "order": subject_id,
+            "shop": order.shop,
+            "buyer": order.buyer,
+            "status": order.status.value,
+        }
+
+    def announced(self, deadline_id: int, at: datetime) -> bool:
+        if deadline_id in self.store.notices:
+            return False
+        self.store.notices[deadline_id] = at
+        return True
+
+
+def _id(row: Any) -> int:
+    return int(row.id)
+
+
+class MemoryRetention:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def forget_deadlines(self, before: datetime, limit: int) -> int:
+        old = [
+            r.id
+            for r in self.store.deadlines
+            if r.status in ("fired", "cancelled") and r.deadline.due_at < before
+        ][:limit]
+        gone = set(old)
+        self.store.deadlines = [r for r in self.store.deadlines if r.id not in gone]
+        for deadline_id in old:
+            self.store.notices.pop(deadline_id, None)
+        return len(old)
+
+    def _reached_all(self, event_id: int) -> bool:
+        """Whether every endpoint the event was fanned out to has had it delivered."""
+        mine = [
+            r.delivery for r in self.store.deliveries.values() if r.delivery.event_id == event_id
+        ]
+        reached = {d.endpoint_id for d in mine if d.status == "delivered"}
+        return all(d.endpoint_id in reached for d in mine)
+
+    def forget_events(self, before: datetime, limit: int) -> int:
+        old = [
+            r.id
+            for r in sorted(self.store.events.values(), key=_id)
+            if r.dispatched_at is not None
+            and r.dispatched_at < before
+            and r.position is not None
+            and self._reached_all(r.id)
+        ][:limit]
+        for event_id in old:
+            del self.store.events[event_id]
+            for delivery_id in [
+                i for i, r in self.store.deliveries.items() if r.delivery.event_id == event_id
+            ]:
+                del self.store.deliveries[delivery_id]
+                self.store.attempts.pop(delivery_id, None)
+        return len(old)
+
+
+class MemoryApiUnitOfWork(MemoryUnitOfWork):
+    """A unit of work over a :class:`MemoryStore` that also reaches keys, idempotency records,
+    lists, webhooks and retention: the fake of ``ApiUnitOfWork``."""
+
+    def __enter__(self) -> MemoryApiUnitOfWork:
+        super().__enter__()
+        return self
+
+    def _attach_more(self) -> None:
+        super()._attach_more()
+        self.outbox = MemoryFeedOutbox(self.work)
+        self.keys = MemoryKeys(self.work)
+        self.idempotency = MemoryIdempotency(self.work)
+        self.queries = MemoryQueries(self.work)
+        self.webhooks = MemoryWebhooks(self.work)
+        self.retention = MemoryRetention(self.work)
+
+
+if TYPE_CHECKING:
+    _IS_AN_API_UNIT_OF_WORK: type[ApiUnitOfWork] = MemoryApiUnitOfWork

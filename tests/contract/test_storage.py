@@ -917,7 +917,7 @@ def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
     subscriber gets must be exactly the payload the change produced, for every kind of event
     a return, a refund and a timeout write."""
     from shouhou.db import outbox as sql_outbox
-    from shouhou.db.api import SqlWebhooks
+    from shouhou.db.webhooks import SqlWebhooks
     from shouhou.services import outbox as outbox_service
 
     written: list[dict[str, Any]] = []
@@ -987,9 +987,8 @@ def test_marking_a_claimed_batch_refuses_a_row_changed_behind_the_claim(
 def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
     sql_storage: Storage,
 ) -> None:
-    from shouhou.db.api import SqlApiUnitOfWork
-    from shouhou.services.integration import Attempt, Endpoint
-    from shouhou.services.ports import OutboxMessage
+    from shouhou.db.api_uow import SqlApiUnitOfWork
+    from shouhou.services.ports import Attempt, Endpoint, OutboxMessage
 
     probe = sql_storage.new_uow()
     assert isinstance(probe, SqlUnitOfWork)
@@ -1098,7 +1097,7 @@ def test_the_event_feed_never_leaves_a_late_commit_behind_its_cursor(
     """On PostgreSQL an event's id is taken at insert: a transaction holding a lower id can
     commit after a reader paged past a higher one. The feed pages by the position events get
     once committed, so the late one comes after the cursor."""
-    from shouhou.db.api import SqlApiUnitOfWork
+    from shouhou.db.api_uow import SqlApiUnitOfWork
     from shouhou.services.ports import OutboxMessage
 
     probe = postgres_storage.new_uow()
@@ -1143,7 +1142,7 @@ def test_givers_of_feed_positions_take_turns(postgres_storage: Storage) -> None:
     so its positions come after the first's and none is given twice."""
     import threading
 
-    from shouhou.db.api import SqlApiUnitOfWork
+    from shouhou.db.api_uow import SqlApiUnitOfWork
     from shouhou.services.ports import OutboxMessage
 
     probe = postgres_storage.new_uow()
@@ -1186,7 +1185,7 @@ def test_givers_of_feed_positions_take_turns(postgres_storage: Storage) -> None:
 
 
 def _sequence_once(sql: Any) -> int:
-    from shouhou.db.api import SqlApiUnitOfWork
+    from shouhou.db.api_uow import SqlApiUnitOfWork
 
     with SqlApiUnitOfWork(sql) as uow:
         count = uow.webhooks.sequence(10)
@@ -1199,8 +1198,8 @@ def test_queries_in_the_unit_of_work_that_fired_a_claimed_deadline_see_it_fired(
 ) -> None:
     """The fired marks of a claimed batch wait for the commit; a query on the deadlines table
     in the same unit of work must not see the deadline pending meanwhile."""
-    from shouhou.db.api import SqlApiUnitOfWork
-    from shouhou.services.integration import CaseFilter
+    from shouhou.db.api_uow import SqlApiUnitOfWork
+    from shouhou.services.ports import CaseFilter
 
     probe = sql_storage.new_uow()
     assert isinstance(probe, SqlUnitOfWork)

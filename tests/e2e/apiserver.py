@@ -27,7 +27,7 @@ from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.db.attachments import FileAttachmentStore
 from shouhou.domain.values import SHANGHAI
-from shouhou.services.integration import create_key
+from shouhou.services.keys import create_key
 
 #: When every API test starts, on the server's virtual clock.
 START = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
@@ -46,8 +46,7 @@ class ApiServer:
     def key(self, principal: str) -> str:
         """An API key bound to ``principal`` (made once per server)."""
         if principal not in self.keys:
-            assert self.engine.integration is not None
-            _, token = create_key(self.engine.integration(), principal, "test", self.clock.now())
+            _, token = create_key(self.engine.uow_factory(), principal, "test", self.clock.now())
             self.keys[principal] = token
         return self.keys[principal]
 

@@ -53,8 +53,7 @@ def test_an_unknown_key_is_refused(api: ApiServer) -> None:
 def test_a_revoked_key_stops_working_at_once(api: ApiServer) -> None:
     client = api.client(OWNER_BUYER)
     assert client.get("/v1/me").status_code == 200
-    assert api.engine.integration is not None
-    with api.engine.integration() as uow:
+    with api.engine.uow_factory() as uow:
         key = next(k for k in uow.keys.all() if str(k.actor) == OWNER_BUYER)
         assert uow.keys.revoke(key.id, api.clock.now())
         uow.commit()

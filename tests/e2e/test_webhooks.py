@@ -17,7 +17,7 @@ from apiserver import ApiServer
 
 from shouhou import webhooks
 from shouhou.domain.model import Deadline
-from shouhou.services.integration import Attempt
+from shouhou.services.ports import Attempt
 from shouhou.worker import Worker, WorkerSettings
 
 
@@ -233,18 +233,17 @@ def test_deadline_approaching_is_sent_once_a_day_before_and_fired_when_due(
 def test_a_deadline_another_worker_announced_meanwhile_is_announced_once(
     api: ApiServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shouhou.db.api import SqlWebhooks
-    from shouhou.services.integration import announce_approaching
+    from shouhou.db.webhooks import SqlWebhooks
+    from shouhou.services.webhooks import announce_approaching
 
     api.order("o1")
     api.case("o1")
     soon = api.clock.now() + timedelta(days=4, hours=1)  # a day before seller_respond
-    assert api.engine.integration is not None
-    with api.engine.integration() as uow:  # what a second worker read before the first wrote
+    with api.engine.uow_factory() as uow:  # what a second worker read before the first wrote
         stale = uow.webhooks.approaching(soon, soon + timedelta(hours=24), 10)
-    first = announce_approaching(api.engine.integration(), soon, timedelta(hours=24), 10)
+    first = announce_approaching(api.engine.uow_factory(), soon, timedelta(hours=24), 10)
     monkeypatch.setattr(SqlWebhooks, "approaching", lambda *args: stale)
-    second = announce_approaching(api.engine.integration(), soon, timedelta(hours=24), 10)
+    second = announce_approaching(api.engine.uow_factory(), soon, timedelta(hours=24), 10)
     monkeypatch.undo()
 
     events = api.client("platform").get("/v1/webhooks/events", params={"limit": 200}).json()
@@ -308,7 +307,7 @@ def test_a_deadline_that_cannot_fire_is_set_aside_and_the_pass_goes_on(
         started_at=now - timedelta(days=6),
         duration=timedelta(days=5),
     )
-    with api.engine.integration() as uow:  # a pending deadline whose case does not exist
+    with api.engine.uow_factory() as uow:  # a pending deadline whose case does not exist
         uow.deadlines.sync("case", "ghost", ghost)
         uow.commit()
     api.order("o1")
@@ -397,12 +396,12 @@ def test_a_worker_whose_lease_ran_out_records_nothing_over_the_next_one(
     api.order("o1")
     lease = timedelta(minutes=2)
     t0 = api.clock.now()
-    with api.engine.integration() as uow:
+    with api.engine.uow_factory() as uow:
         uow.webhooks.dispatch(t0, 10)
         (slow,) = uow.webhooks.claim(t0, lease, 10)
         uow.commit()
     later = t0 + lease + timedelta(seconds=1)
-    with api.engine.integration() as uow:
+    with api.engine.uow_factory() as uow:
         (fast,) = uow.webhooks.claim(later, lease, 10)
         done = Attempt(number=1, at=later, status_code=204, error=None, duration_ms=5)
         assert uow.webhooks.record(
@@ -413,7 +412,7 @@ def test_a_worker_whose_lease_ran_out_records_nothing_over_the_next_one(
             held_until=fast.lease_until,
         )
         uow.commit()
-    with api.engine.integration() as uow:
+    with api.engine.uow_factory() as uow:
         timed_out = Attempt(number=1, at=t0, status_code=None, error="ReadTimeout", duration_ms=1)
         recorded = uow.webhooks.record(
             slow.delivery.id,

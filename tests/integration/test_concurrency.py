@@ -46,7 +46,7 @@ from shouhou.db import tables
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Order
 from shouhou.errors import ActionRefused, Conflict, NotAllowed
-from shouhou.services.integration import joined
+from shouhou.services.ports import joined
 
 POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 #: Cases whose seller_respond deadline is long past when the test runs: the workers' work.

@@ -281,7 +281,7 @@ def test_only_the_api_and_console_import_the_web_framework() -> None:
 
 
 #: The storage modules that take every statement they run from ``db/queries.py`` by name.
-#: (``db/engine.py`` sets connections up; ``db/api.py`` is yet to move its statements.)
+#: (``db/engine.py`` sets connections up.)
 NAMED_SQL_MODULES = (
     "aggregates",
     "cases",
@@ -358,3 +358,54 @@ def test_the_command_line_imports_the_api_only_to_serve_it() -> None:
         if _is_under(imp.module, _layer_names(("api",)))
     ]
     assert wrong == []
+
+
+# --- one home per concept (STYLE.md, rule 13) ---------------------------------------------------
+
+#: Modules whose concepts moved to homes named after them (issue 13).
+GONE = ("services/integration.py", "db/api.py")
+
+
+@pytest.mark.parametrize("module", GONE)
+def test_no_catch_all_module_is_back(module: str) -> None:
+    assert not (PACKAGE / module).exists()
+
+
+def _asserts_on_the_engine(node: ast.AST) -> bool:
+    """``assert <…>.engine.<x> is not None`` or ``assert engine.<x> …``: a hole in the wiring."""
+    if not isinstance(node, ast.Assert):
+        return False
+    return any(
+        isinstance(part, ast.Attribute)
+        and isinstance(part.value, (ast.Name, ast.Attribute))
+        and (
+            getattr(part.value, "id", None) == "engine"
+            or getattr(part.value, "attr", None) == "engine"
+        )
+        for part in ast.walk(node.test)
+    )
+
+
+def test_the_api_and_the_worker_never_check_what_the_engine_was_built_with() -> None:
+    """The engine builds every unit of work itself (``Engine[ApiUnitOfWork]``): nothing to
+    check at run time."""
+    wrong = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+        for layer in ("api", "worker")
+        for path in _sources(layer)
+        for node in ast.walk(_tree(path))
+        if _asserts_on_the_engine(node)
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("code", "flagged"),
+    [
+        ("assert self.engine.integration is not None", True),
+        ("assert engine.reader is not None", True),
+        ("assert order is not None", False),
+    ],
+)
+def test_the_engine_assert_check_sees_what_it_looks_for(code: str, flagged: bool) -> None:
+    assert _asserts_on_the_engine(ast.parse(code).body[0]) is flagged

@@ -11,8 +11,9 @@ from shouhou.domain import events as e
 from shouhou.domain.model import Deadline
 from shouhou.domain.values import SHANGHAI
 from shouhou.errors import Invalid
-from shouhou.services.integration import matches, new_secret, parse_principal
+from shouhou.services.keys import parse_principal
 from shouhou.services.outbox import event_type
+from shouhou.services.webhooks import matches, new_secret
 from shouhou.worker import WorkerSettings, backoff
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)

@@ -18,6 +18,7 @@ from shouhou.api import cases, complaints, errors, hooks, orders, shops, wire
 from shouhou.api.deps import Caller, Context, Ctx
 from shouhou.bootstrap import Engine
 from shouhou.errors import NotFound, PolicyError
+from shouhou.services.ports import ApiUnitOfWork
 
 #: The largest request body the API reads, in bytes (requests carry JSON, not files).
 MAX_BODY_BYTES = 256 * 1024
@@ -162,10 +163,8 @@ def policy(
     return data
 
 
-def create_app(engine: Engine, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The REST API over ``engine`` (which must be on SQL storage: ``Engine.open``)."""
-    if engine.integration is None:
-        raise ValueError("the REST API needs an engine on SQL storage (Engine.open)")
+def create_app(engine: Engine[ApiUnitOfWork], *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The REST API over ``engine`` (``Engine.open``, or one on the fakes of shouhou.testing)."""
     app = FastAPI(
         title="shouhou (售后) API",
         version=version("shouhou"),

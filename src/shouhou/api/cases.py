@@ -28,7 +28,7 @@ from shouhou.domain import commands as c
 from shouhou.domain.model import Case, CaseStatus, Order
 from shouhou.errors import NotFound
 from shouhou.services import views
-from shouhou.services.integration import ApiUnitOfWork, CaseFilter, joined
+from shouhou.services.ports import ApiUnitOfWork, CaseFilter, joined
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 

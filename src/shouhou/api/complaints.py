@@ -24,7 +24,7 @@ from shouhou.api.deps import (
 from shouhou.domain.model import Complaint
 from shouhou.errors import NotFound
 from shouhou.services import views
-from shouhou.services.integration import ApiUnitOfWork, joined
+from shouhou.services.ports import ApiUnitOfWork, joined
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
 ComplaintId = Annotated[str, Path(min_length=1, max_length=64)]

@@ -19,14 +19,8 @@ from shouhou.api.errors import ApiError
 from shouhou.bootstrap import Engine
 from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
-from shouhou.services import views
-from shouhou.services.integration import (
-    IDEMPOTENCY_TTL,
-    ApiKey,
-    ApiUnitOfWork,
-    StoredResponse,
-    authenticate,
-)
+from shouhou.services.keys import authenticate
+from shouhou.services.ports import IDEMPOTENCY_TTL, ApiKey, ApiUnitOfWork, StoredResponse
 
 T = TypeVar("T")
 
@@ -38,15 +32,13 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 @dataclass
 class Context:
-    engine: Engine
+    engine: Engine[ApiUnitOfWork]
 
     def writer(self) -> ApiUnitOfWork:
-        assert self.engine.integration is not None, "the API needs SQL storage (Engine.open)"
-        return self.engine.integration()
+        return self.engine.uow_factory()
 
     def reader(self) -> ApiUnitOfWork:
-        assert self.engine.integration_reader is not None
-        return self.engine.integration_reader()
+        return self.engine.reader()
 
     def now(self) -> datetime:
         return self.engine.clock.now()
@@ -54,16 +46,7 @@ class Context:
 
 def view_in(ctx: Context, uow: ApiUnitOfWork, case_id: str, actor: Actor) -> dict[str, Any]:
     """The case view for ``actor``, read in ``uow`` (so it sees that transaction's changes)."""
-    case = uow.cases.get(case_id)
-    if case is None:
-        raise NotFound(f"no case {case_id}", case=case_id)
-    order = uow.orders.get(case.order_id)
-    assert order is not None
-    rules = ctx.engine.rules_at(case.opened_at)
-    timeline = uow.cases.timeline(case_id)
-    return views.case_view(
-        case, order, rules, timeline=timeline, actor=actor, money=int, now=ctx.now()
-    )
+    return ctx.engine.view_in(uow, case_id, actor=actor)
 
 
 def context(request: Request) -> Context:

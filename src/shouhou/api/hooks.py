@@ -13,15 +13,8 @@ from shouhou.api.cases import ERRORS, MAX_PAGE
 from shouhou.api.deps import Caller, Ctx, IdempotencyKey, page_of, write
 from shouhou.domain.model import Role
 from shouhou.errors import Invalid, NotFound
-from shouhou.services.integration import (
-    ApiUnitOfWork,
-    Attempt,
-    Delivery,
-    Endpoint,
-    OutboxEvent,
-    matches,
-    new_secret,
-)
+from shouhou.services.ports import ApiUnitOfWork, Attempt, Delivery, Endpoint, OutboxEvent
+from shouhou.services.webhooks import matches, new_secret
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 EndpointId = Annotated[str, Path(min_length=1, max_length=32)]

@@ -28,7 +28,7 @@ from shouhou.domain.model import Item, Order, OrderStatus, Role
 from shouhou.domain.values import parse_duration
 from shouhou.errors import NotFound
 from shouhou.services import views
-from shouhou.services.integration import ApiUnitOfWork, OrderFilter, joined
+from shouhou.services.ports import ApiUnitOfWork, OrderFilter, joined
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 OrderId = Annotated[str, Path(min_length=1, max_length=64, description="the order id")]

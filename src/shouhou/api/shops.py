@@ -15,7 +15,7 @@ from shouhou.api.deps import Caller, Ctx, IdempotencyKey, Principal, write
 from shouhou.domain.model import Role
 from shouhou.errors import Forbidden, NotFound
 from shouhou.services import views
-from shouhou.services.integration import ApiUnitOfWork
+from shouhou.services.ports import ApiUnitOfWork
 
 router = APIRouter(prefix="/v1")
 ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]

@@ -22,12 +22,11 @@ def keys_create(
 ) -> None:
     """Create an API key; its secret is printed once, only its hash is stored."""
     from shouhou.bootstrap import Engine
-    from shouhou.services.integration import create_key
+    from shouhou.services.keys import create_key
 
     engine = Engine.open(db_url(db))
     try:
-        assert engine.integration is not None
-        key, token = create_key(engine.integration(), principal, name, engine.clock.now())
+        key, token = create_key(engine.uow_factory(), principal, name, engine.clock.now())
     except ActionRefused as exc:
         raise fail(exc.message) from None
     finally:
@@ -43,8 +42,7 @@ def keys_list(db: DbOption = None) -> None:
 
     engine = Engine.open(db_url(db))
     try:
-        assert engine.integration_reader is not None
-        with engine.integration_reader() as uow:
+        with engine.reader() as uow:
             found = uow.keys.all()
     finally:
         engine.close()
@@ -68,8 +66,7 @@ def keys_revoke(key_id: str, db: DbOption = None) -> None:
 
     engine = Engine.open(db_url(db))
     try:
-        assert engine.integration is not None
-        with engine.integration() as uow:
+        with engine.uow_factory() as uow:
             done = uow.keys.revoke(key_id, engine.clock.now())
             uow.commit()
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,6 +13,10 @@ from rich.table import Table
 from shouhou.cli.options import DbOption, KeepDaysOption, db_url, keep
 from shouhou.cli.output import console
 from shouhou.domain.values import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from shouhou.bootstrap import Engine
+    from shouhou.services.ports import ApiUnitOfWork
 
 
 def _duration(text: str) -> timedelta:
@@ -22,20 +26,18 @@ def _duration(text: str) -> timedelta:
         raise typer.BadParameter(str(exc)) from None
 
 
-def _demo_keys(engine: object) -> list[tuple[str, str]]:
+def _demo_keys(engine: Engine[ApiUnitOfWork]) -> list[tuple[str, str]]:
     """Keys for a platform, an agent, and the seller and buyer of an open case (or the first)."""
-    from shouhou.bootstrap import Engine
-    from shouhou.services.integration import CaseFilter, create_key
+    from shouhou.services.keys import create_key
+    from shouhou.services.ports import CaseFilter
 
-    assert isinstance(engine, Engine) and engine.integration_reader is not None
-    with engine.integration_reader() as uow:
+    with engine.reader() as uow:
         waiting = uow.queries.cases(CaseFilter(sort="due_at"), 1)
         listed = waiting or uow.queries.cases(CaseFilter(), 1)
     shop, buyer = (listed[0].case.shop, listed[0].case.buyer) if listed else ("s1", "b1")
     made = []
     for principal in ("platform", "agent:a1", f"seller:{shop}", f"buyer:{buyer}"):
-        assert engine.integration is not None
-        key, token = create_key(engine.integration(), principal, "demo", engine.clock.now())
+        key, token = create_key(engine.uow_factory(), principal, "demo", engine.clock.now())
         made.append((str(key.actor), token))
     return made
 

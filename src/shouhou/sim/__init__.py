@@ -10,10 +10,11 @@ if TYPE_CHECKING:
     from shouhou.bootstrap import Engine
     from shouhou.clock import VirtualClock
     from shouhou.services.deadlines import Fired
+    from shouhou.services.ports import UnitOfWork
 
 
 def move_clock(
-    engine: Engine, clock: VirtualClock, to: datetime, on_fired: Callable[[Fired], None]
+    engine: Engine[UnitOfWork], clock: VirtualClock, to: datetime, on_fired: Callable[[Fired], None]
 ) -> None:
     """Fire every deadline due up to ``to``, each as of its due time, then set the clock there.
 

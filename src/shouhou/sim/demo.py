@@ -24,6 +24,7 @@ from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod, S
 from shouhou.domain.values import SHANGHAI, format_yuan, local
 from shouhou.errors import ActionRefused
 from shouhou.services.deadlines import Fired
+from shouhou.services.ports import UnitOfWork
 from shouhou.sim import move_clock
 
 
@@ -50,7 +51,7 @@ class Planned:
 
 
 class Demo:
-    def __init__(self, engine: Engine, clock: VirtualClock, rng: random.Random) -> None:
+    def __init__(self, engine: Engine[UnitOfWork], clock: VirtualClock, rng: random.Random) -> None:
         self.engine, self.clock, self.rng = engine, clock, rng
         self.agenda: list[Planned] = []
         self.seq = 0
@@ -330,7 +331,7 @@ def run_demo(
         engine.close()
 
 
-def summarize(engine: Engine, demo: Demo, console: Console, url: str) -> None:
+def summarize(engine: Engine[UnitOfWork], demo: Demo, console: Console, url: str) -> None:
     cases = [engine.case(cid) for cid in demo.case_ids]
     statuses = Counter(c.status.value for c in cases)
     table = Table(title="cases by status", show_footer=True)

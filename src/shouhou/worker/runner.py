@@ -24,14 +24,8 @@ from shouhou import webhooks
 from shouhou.bootstrap import Engine
 from shouhou.errors import CannotFire
 from shouhou.services.deadlines import Fired
-from shouhou.services.integration import (
-    IDEMPOTENCY_TTL,
-    ApiUnitOfWork,
-    Attempt,
-    Claimed,
-    Retention,
-    announce_approaching,
-)
+from shouhou.services.ports import IDEMPOTENCY_TTL, ApiUnitOfWork, Attempt, Claimed, Retention
+from shouhou.services.webhooks import announce_approaching
 
 log = logging.getLogger("shouhou.worker")
 
@@ -107,16 +101,14 @@ class Worker:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine[ApiUnitOfWork],
         settings: WorkerSettings | None = None,
         *,
         http: httpx.Client | None = None,
         on_fired: Callable[[Fired], None] | None = None,
     ) -> None:
-        if engine.integration is None:
-            raise ValueError("the worker needs an engine on SQL storage (Engine.open)")
         self.engine = engine
-        self.uow: Callable[[], ApiUnitOfWork] = engine.integration
+        self.uow: Callable[[], ApiUnitOfWork] = engine.uow_factory
         self.settings = settings or WorkerSettings()
         self.http = http or httpx.Client(
             timeout=self.settings.delivery_timeout_s, follow_redirects=False

@@ -1,4 +1,5 @@
-"""SQL for the integration side: outbox, API keys, idempotency keys, lists, webhooks.
+"""SQL for webhooks: endpoints, the event feed, fan-out, deliveries and their claims, and
+``deadline.approaching`` notices.
 
 Claims are correct with several workers: a conditional update whose row count is checked
 (SQLite and PostgreSQL), after a ``FOR UPDATE SKIP LOCKED`` read on PostgreSQL.
@@ -13,10 +14,8 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     and_,
     bindparam,
-    delete,
     func,
     insert,
     or_,
@@ -27,194 +26,21 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from shouhou.db import serial, tables
-from shouhou.db.uow import SqlUnitOfWork
-from shouhou.domain.model import Role
-from shouhou.errors import UNREADABLE, Conflict
+from shouhou.errors import UNREADABLE
 from shouhou.services import outbox
-from shouhou.services.integration import (
-    ApiKey,
+from shouhou.services.ports import (
     Approaching,
     Attempt,
-    CaseFilter,
     Claimed,
     Delivery,
     Endpoint,
-    ListedCase,
-    ListedOrder,
-    OrderFilter,
     OutboxEvent,
-    StoredResponse,
-    matches,
 )
+from shouhou.services.webhooks import MAX_ERROR_CHARS, matches
 
 log = logging.getLogger("shouhou.webhooks")
 #: The PostgreSQL advisory lock that makes the givers of feed positions take turns.
 FEED_LOCK = 0x5348_4F56  # "SHOV"
-
-#: Longest error text kept for a delivery attempt, in characters.
-MAX_ERROR_CHARS = 500
-
-
-class SqlKeys:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.t = tables.api_keys
-
-    @staticmethod
-    def _key(row: Any) -> ApiKey:
-        return ApiKey(
-            id=row.id,
-            prefix=row.prefix,
-            role=Role(row.role),
-            subject=row.subject,
-            name=row.name,
-            created_at=row.created_at,
-            revoked_at=row.revoked_at,
-        )
-
-    def add(self, key: ApiKey, token_hash: str) -> None:
-        self.conn.execute(
-            insert(self.t).values(
-                id=key.id,
-                hash=token_hash,
-                prefix=key.prefix,
-                role=key.role.value,
-                subject=key.subject,
-                name=key.name,
-                created_at=key.created_at,
-                revoked_at=key.revoked_at,
-            )
-        )
-
-    def by_hash(self, token_hash: str) -> ApiKey | None:
-        row = self.conn.execute(select(self.t).where(self.t.c.hash == token_hash)).first()
-        return None if row is None else self._key(row)
-
-    def all(self) -> list[ApiKey]:
-        rows = self.conn.execute(select(self.t).order_by(self.t.c.created_at, self.t.c.id))
-        return [self._key(r) for r in rows]
-
-    def revoke(self, key_id: str, at: datetime) -> bool:
-        result = self.conn.execute(
-            update(self.t)
-            .where(self.t.c.id == key_id, self.t.c.revoked_at.is_(None))
-            .values(revoked_at=at)
-        )
-        return result.rowcount == 1
-
-
-class SqlIdempotency:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.t = tables.idempotency_keys
-
-    def get(self, scope: str, key: str, since: datetime) -> StoredResponse | None:
-        row = self.conn.execute(
-            select(self.t.c.request_hash, self.t.c.status_code, self.t.c.response).where(
-                self.t.c.scope == scope, self.t.c.key == key, self.t.c.created_at >= since
-            )
-        ).first()
-        if row is None:
-            return None
-        return StoredResponse(
-            request_hash=row.request_hash, status_code=row.status_code, body=row.response
-        )
-
-    def put(
-        self, scope: str, key: str, response: StoredResponse, at: datetime, since: datetime
-    ) -> None:
-        t = self.t
-        self.conn.execute(  # an expired answer the worker has not forgotten yet
-            delete(t).where(t.c.scope == scope, t.c.key == key, t.c.created_at < since)
-        )
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(
-                    insert(self.t).values(
-                        scope=scope,
-                        key=key,
-                        request_hash=response.request_hash,
-                        status_code=response.status_code,
-                        response=response.body,
-                        created_at=at,
-                    )
-                )
-        except IntegrityError:
-            raise Conflict(
-                f"another request with Idempotency-Key {key!r} finished first; send it again "
-                "to get its answer",
-                rule="shouhou/idempotency",
-            ) from None
-
-    def forget_before(self, at: datetime) -> int:
-        return self.conn.execute(delete(self.t).where(self.t.c.created_at < at)).rowcount
-
-
-class SqlQueries:
-    def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
-        self.conn = conn
-        #: Marks the deadlines this unit of work fired before a query reads the table.
-        self.before_deadlines = before_deadlines
-
-    def cases(self, where: CaseFilter, limit: int) -> list[ListedCase]:
-        self.before_deadlines()
-        c, d, o = tables.cases, tables.deadlines, tables.orders
-        pending = and_(
-            d.c.subject_type == "case", d.c.subject_id == c.c.id, d.c.status == "pending"
-        )
-        query = select(
-            c.c.state,
-            c.c.version,
-            c.c.opened_at,
-            c.c.id,
-            d.c.due_at,
-            o.c.state.label("order_state"),
-            o.c.version.label("order_version"),
-        ).select_from(c.join(o, o.c.id == c.c.order_id).outerjoin(d, pending))
-        if where.statuses:
-            query = query.where(c.c.status.in_([s.value for s in where.statuses]))
-        for column, value in ((c.c.shop, where.shop), (c.c.buyer, where.buyer)):
-            if value is not None:
-                query = query.where(column == value)
-        if where.order is not None:
-            query = query.where(c.c.order_id == where.order)
-        if where.due_before is not None:
-            query = query.where(d.c.due_at < where.due_before)
-        sort = d.c.due_at if where.sort == "due_at" else c.c.opened_at
-        if where.sort == "due_at":
-            query = query.where(d.c.due_at.is_not(None))
-        after = tables.keyset_after(sort, c.c.id, where.after)
-        if after is not None:
-            query = query.where(after)
-        query = query.order_by(sort, c.c.id).limit(limit)
-        out = []
-        for row in self.conn.execute(query):
-            key_at = row.due_at if where.sort == "due_at" else row.opened_at
-            out.append(
-                ListedCase(
-                    case=serial.load_case(row.state, row.version),
-                    order=serial.load_order(row.order_state, row.order_version),
-                    sort_key=(key_at, row.id),
-                )
-            )
-        return out
-
-    def orders(self, where: OrderFilter, limit: int) -> list[ListedOrder]:
-        o = tables.orders
-        query = select(o.c.state, o.c.version, o.c.created_at, o.c.id)
-        if where.statuses:
-            query = query.where(o.c.status.in_([s.value for s in where.statuses]))
-        for column, value in ((o.c.shop, where.shop), (o.c.buyer, where.buyer)):
-            if value is not None:
-                query = query.where(column == value)
-        after = tables.keyset_after(o.c.created_at, o.c.id, where.after)
-        if after is not None:
-            query = query.where(after)
-        query = query.order_by(o.c.created_at, o.c.id).limit(limit)
-        return [
-            ListedOrder(order=serial.load_order(r.state, r.version), sort_key=(r.created_at, r.id))
-            for r in self.conn.execute(query)
-        ]
 
 
 class SqlWebhooks:
@@ -564,86 +390,3 @@ class SqlWebhooks:
         except IntegrityError:
             return False
         return True
-
-
-def _newest(column: Any) -> Any:
-    """The largest value of ``column`` in its table. Retention never forgets that row: SQLite
-    gives a new row the largest id plus one (its tables have no AUTOINCREMENT), and the feed
-    the largest position plus one, so deleting the newest rows would hand their ids or
-    positions out again, to events a subscriber has seen the ids of (``webhook-id``) or paged
-    past (the feed's cursor)."""
-    return select(func.max(column)).correlate(None).scalar_subquery()  # the whole table's
-
-
-class SqlRetention:
-    def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
-        self.conn = conn
-        self.before_deadlines = before_deadlines
-
-    def _ids(self, query: Any) -> list[int]:
-        return [int(r[0]) for r in self.conn.execute(query)]
-
-    def forget_deadlines(self, before: datetime, limit: int) -> int:
-        self.before_deadlines()
-        d, n = tables.deadlines, tables.deadline_notices
-        # No order: any chunk will do, and without one each status's range of the claim index
-        # is read only as far as the chunk needs, not sorted whole.
-        ids = self._ids(
-            select(d.c.id)
-            .where(d.c.status.in_(["fired", "cancelled"]), d.c.due_at < before)
-            .limit(limit)
-        )
-        if not ids:
-            return 0
-        self.conn.execute(delete(n).where(n.c.deadline_id.in_(ids)))
-        return int(self.conn.execute(delete(d).where(d.c.id.in_(ids))).rowcount)
-
-    def forget_events(self, before: datetime, limit: int) -> int:
-        o, d, a = tables.outbox, tables.webhook_deliveries, tables.webhook_attempts
-        done = d.alias("done")
-        replayed = select(done.c.id).where(
-            done.c.outbox_id == d.c.outbox_id,
-            done.c.endpoint_id == d.c.endpoint_id,
-            done.c.status == "delivered",
-        )
-        # an event waits for each endpoint it has not reached yet (a successful replay
-        # reaches it), and the newest delivery stays, so that SQLite never hands its id out
-        # again
-        kept = select(d.c.id).where(
-            d.c.outbox_id == o.c.id,
-            or_(and_(d.c.status != "delivered", ~replayed.exists()), d.c.id == _newest(d.c.id)),
-        )
-        ids = self._ids(
-            select(o.c.id)
-            .where(
-                o.c.dispatched_at < before,
-                o.c.id < _newest(o.c.id),
-                o.c.position < _newest(o.c.position),  # the feed never gives one out twice
-                ~kept.exists(),
-            )
-            .order_by(o.c.id)
-            .limit(limit)
-        )
-        if not ids:
-            return 0
-        deliveries = select(d.c.id).where(d.c.outbox_id.in_(ids))
-        self.conn.execute(delete(a).where(a.c.delivery_id.in_(deliveries)))
-        self.conn.execute(delete(d).where(d.c.outbox_id.in_(ids)))
-        return int(self.conn.execute(delete(o).where(o.c.id.in_(ids))).rowcount)
-
-
-class SqlApiUnitOfWork(SqlUnitOfWork):
-    """The SQL unit of work with the integration tables on the same transaction."""
-
-    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
-        super().__init__(engine, readonly=readonly)
-
-    def __enter__(self) -> SqlApiUnitOfWork:
-        super().__enter__()
-        assert self.conn is not None
-        self.keys = SqlKeys(self.conn)
-        self.idempotency = SqlIdempotency(self.conn)
-        self.queries = SqlQueries(self.conn, self.deadlines.flush)
-        self.webhooks = SqlWebhooks(self.conn, self.deadlines.flush)
-        self.retention = SqlRetention(self.conn, self.deadlines.flush)
-        return self

@@ -1,0 +1,82 @@
+"""SQL for the case and order lists of the API: filtered, in keyset pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, and_, select
+
+from shouhou.db import serial, tables
+from shouhou.services.ports import (
+    CaseFilter,
+    ListedCase,
+    ListedOrder,
+    OrderFilter,
+)
+
+
+class SqlQueries:
+    def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
+        self.conn = conn
+        #: Marks the deadlines this unit of work fired before a query reads the table.
+        self.before_deadlines = before_deadlines
+
+    def cases(self, where: CaseFilter, limit: int) -> list[ListedCase]:
+        self.before_deadlines()
+        c, d, o = tables.cases, tables.deadlines, tables.orders
+        pending = and_(
+            d.c.subject_type == "case", d.c.subject_id == c.c.id, d.c.status == "pending"
+        )
+        query = select(
+            c.c.state,
+            c.c.version,
+            c.c.opened_at,
+            c.c.id,
+            d.c.due_at,
+            o.c.state.label("order_state"),
+            o.c.version.label("order_version"),
+        ).select_from(c.join(o, o.c.id == c.c.order_id).outerjoin(d, pending))
+        if where.statuses:
+            query = query.where(c.c.status.in_([s.value for s in where.statuses]))
+        for column, value in ((c.c.shop, where.shop), (c.c.buyer, where.buyer)):
+            if value is not None:
+                query = query.where(column == value)
+        if where.order is not None:
+            query = query.where(c.c.order_id == where.order)
+        if where.due_before is not None:
+            query = query.where(d.c.due_at < where.due_before)
+        sort = d.c.due_at if where.sort == "due_at" else c.c.opened_at
+        if where.sort == "due_at":
+            query = query.where(d.c.due_at.is_not(None))
+        after = tables.keyset_after(sort, c.c.id, where.after)
+        if after is not None:
+            query = query.where(after)
+        query = query.order_by(sort, c.c.id).limit(limit)
+        out = []
+        for row in self.conn.execute(query):
+            key_at = row.due_at if where.sort == "due_at" else row.opened_at
+            out.append(
+                ListedCase(
+                    case=serial.load_case(row.state, row.version),
+                    order=serial.load_order(row.order_state, row.order_version),
+                    sort_key=(key_at, row.id),
+                )
+            )
+        return out
+
+    def orders(self, where: OrderFilter, limit: int) -> list[ListedOrder]:
+        o = tables.orders
+        query = select(o.c.state, o.c.version, o.c.created_at, o.c.id)
+        if where.statuses:
+            query = query.where(o.c.status.in_([s.value for s in where.statuses]))
+        for column, value in ((o.c.shop, where.shop), (o.c.buyer, where.buyer)):
+            if value is not None:
+                query = query.where(column == value)
+        after = tables.keyset_after(o.c.created_at, o.c.id, where.after)
+        if after is not None:
+            query = query.where(after)
+        query = query.order_by(o.c.created_at, o.c.id).limit(limit)
+        return [
+            ListedOrder(order=serial.load_order(r.state, r.version), sort_key=(r.created_at, r.id))
+            for r in self.conn.execute(query)
+        ]
