@@ -38,6 +38,7 @@ def new_case_id() -> str:
 
 #: The units of work an engine opens: ``ApiUnitOfWork`` for the API and the worker.
 U = TypeVar("U", bound=UnitOfWork, covariant=True)
+T = TypeVar("T")
 
 
 class Engine(Generic[U]):
@@ -204,10 +205,9 @@ class Engine(Generic[U]):
 
     def complaint(self, complaint_id: str) -> Complaint:
         with self.reader() as uow:
-            found = uow.complaints.get(complaint_id)
-        if found is None:
-            raise NotFound(f"no complaint {complaint_id}")
-        return found
+            return _found(
+                uow.complaints.get(complaint_id), NotFound(f"no complaint {complaint_id}")
+            )
 
     def complaint_queue(self) -> list[Complaint]:
         """Complaints waiting for an agent, oldest first."""
@@ -248,17 +248,11 @@ class Engine(Generic[U]):
 
     def case(self, case_id: str) -> Case:
         with self.reader() as uow:
-            case = uow.cases.get(case_id)
-        if case is None:
-            raise NotFound(f"no case {case_id}", case=case_id)
-        return case
+            return _found(uow.cases.get(case_id), NotFound(f"no case {case_id}", case=case_id))
 
     def order(self, order_id: str) -> Order:
         with self.reader() as uow:
-            order = uow.orders.get(order_id)
-        if order is None:
-            raise NotFound(f"no order {order_id}")
-        return order
+            return _found(uow.orders.get(order_id), NotFound(f"no order {order_id}"))
 
     def timeline(self, case_id: str) -> list[StoredEvent]:
         with self.reader() as uow:
@@ -280,9 +274,7 @@ class Engine(Generic[U]):
         money: views.Money = int,
     ) -> dict[str, Any]:
         """The case view read in ``uow``, an open unit of work: it sees that work's changes."""
-        case = uow.cases.get(case_id)
-        if case is None:
-            raise NotFound(f"no case {case_id}", case=case_id)
+        case = _found(uow.cases.get(case_id), NotFound(f"no case {case_id}", case=case_id))
         order = uow.orders.get(case.order_id)
         assert order is not None  # a case is opened on a stored order
         timeline = uow.cases.timeline(case_id)
@@ -293,3 +285,10 @@ class Engine(Generic[U]):
 
     def order_view(self, order_id: str, *, money: views.Money = int) -> dict[str, Any]:
         return views.order_view(self.order(order_id), money=money)
+
+
+def _found(value: T | None, missing: NotFound) -> T:
+    """``value``, or ``missing`` raised when there is none."""
+    if value is None:
+        raise missing
+    return value

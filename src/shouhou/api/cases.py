@@ -49,25 +49,10 @@ MAX_PAGE = 200
 def summary(case: Case, order: Order, who: Principal, ctx: Context) -> views.CaseSummary:
     """A case in a list; its ``available_actions`` are tried against its order, as in the case
     view, so that a list never offers an action the case would refuse."""
-    return {
-        "id": case.id,
-        "order": case.order_id,
-        "shop": case.shop,
-        "buyer": case.buyer,
-        "kind": case.kind.value,
-        "phase": case.phase.value,
-        "reason": case.reason.value,
-        "status": case.status.value,
-        "requested_amount": case.requested_amount,
-        "refund_amount": case.refund_amount,
-        "deadline": views.deadline_view(case.deadline),
-        "closed_reason": case.closed_reason.value if case.closed_reason else None,
-        "opened_at": case.opened_at.isoformat(),
-        "available_actions": case_rules.available_actions(
-            case, who.actor, order=order, rules=ctx.engine.rules_at(case.opened_at), now=ctx.now()
-        ),
-        "version": case.version,
-    }
+    actions = case_rules.available_actions(
+        case, who.actor, order=order, rules=ctx.engine.rules_at(case.opened_at), now=ctx.now()
+    )
+    return views.case_summary(case, actions)
 
 
 def visible_case(uow: ApiUnitOfWork, who: Principal, case_id: str) -> Case:

@@ -85,8 +85,8 @@ class EvidenceView(TypedDict):
     revision: int
 
 
-class CaseView(TypedDict):
-    """The case view of SPEC §1, with the actions the caller may take now."""
+class CaseHead(TypedDict):
+    """What the case view and a case in a list both begin with."""
 
     id: str
     order: str
@@ -96,11 +96,16 @@ class CaseView(TypedDict):
     phase: str
     reason: str
     status: str
-    stage: str | None
     requested_amount: int
     refund_amount: int
     deadline: DeadlineView | None
     closed_reason: str | None
+
+
+class CaseView(CaseHead):
+    """The case view of SPEC §1, with the actions the caller may take now."""
+
+    stage: str | None
     liable: str | None
     freight: FreightView | None
     evidence: list[EvidenceView]
@@ -113,21 +118,9 @@ class CaseView(TypedDict):
     version: int
 
 
-class CaseSummary(TypedDict):
+class CaseSummary(CaseHead):
     """A case in a list: the case view without timeline and explanation."""
 
-    id: str
-    order: str
-    shop: str
-    buyer: str
-    kind: str
-    phase: str
-    reason: str
-    status: str
-    requested_amount: int
-    refund_amount: int
-    deadline: DeadlineView | None
-    closed_reason: str | None
     opened_at: str
     available_actions: list[str]
     version: int
@@ -261,6 +254,34 @@ def _evidence_view(evidence: Evidence) -> EvidenceView:
     }
 
 
+def case_head(case: Case, money: Money = int) -> CaseHead:
+    """The fields every view of a case begins with."""
+    return {
+        "id": case.id,
+        "order": case.order_id,
+        "shop": case.shop,
+        "buyer": case.buyer,
+        "kind": case.kind.value,
+        "phase": case.phase.value,
+        "reason": case.reason.value,
+        "status": case.status.value,
+        "requested_amount": money(case.requested_amount),
+        "refund_amount": money(case.refund_amount),
+        "deadline": deadline_view(case.deadline),
+        "closed_reason": case.closed_reason.value if case.closed_reason else None,
+    }
+
+
+def case_summary(case: Case, actions: list[str]) -> CaseSummary:
+    """A case in a list, with the ``actions`` its caller may take now."""
+    return {
+        **case_head(case),
+        "opened_at": case.opened_at.isoformat(),
+        "available_actions": actions,
+        "version": case.version,
+    }
+
+
 def case_view(
     case: Case,
     order: Order,
@@ -273,19 +294,8 @@ def case_view(
 ) -> dict[str, Any]:
     """The case view of SPEC §1; ``money`` renders amounts (fen for the API, yuan in files)."""
     view: CaseView = {
-        "id": case.id,
-        "order": case.order_id,
-        "shop": case.shop,
-        "buyer": case.buyer,
-        "kind": case.kind.value,
-        "phase": case.phase.value,
-        "reason": case.reason.value,
-        "status": case.status.value,
+        **case_head(case, money),
         "stage": case.stage.value if case.stage else None,
-        "requested_amount": money(case.requested_amount),
-        "refund_amount": money(case.refund_amount),
-        "deadline": deadline_view(case.deadline),
-        "closed_reason": case.closed_reason.value if case.closed_reason else None,
         "liable": case.liable,
         "freight": _freight_view(case.freight, money),
         "evidence": [_evidence_view(ev) for ev in case.evidence],
