@@ -6,12 +6,15 @@ dict: the storage hot path uses them (docs/performance.md).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
 from shouhou.domain.events import EVENT_TYPES, Event
 from shouhou.domain.model import Case, Complaint, Order
+
+R = TypeVar("R")
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
@@ -87,3 +90,14 @@ def load_event(kind: str, data: Any) -> Event:
 def load_event_json(kind: str, text: str | bytes) -> Event:
     event: Event = _adapter(EVENT_TYPES[kind]).validator.validate_json(text)
     return event
+
+
+def from_row(cls: type[R], row: Any, **given: Any) -> R:
+    """A ``cls`` dataclass from the row's columns of the same names; ``given`` takes precedence."""
+    taken = {f.name: getattr(row, f.name) for f in fields(cls) if f.name not in given}  # type: ignore[arg-type]
+    return cls(**taken, **given)
+
+
+def row_values(value: Any, **given: Any) -> dict[str, Any]:
+    """A dataclass's fields as the columns of a row; ``given`` takes precedence."""
+    return {f.name: getattr(value, f.name) for f in fields(value)} | given

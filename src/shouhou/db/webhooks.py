@@ -60,56 +60,20 @@ class SqlWebhooks:
 
     @staticmethod
     def _endpoint(row: Any) -> Endpoint:
-        return Endpoint(
-            id=row.id,
-            url=row.url,
-            secret=row.secret,
-            events=tuple(row.events),
-            description=row.description,
-            created_by=row.created_by,
-            created_at=row.created_at,
-            disabled_at=row.disabled_at,
-        )
+        return serial.from_row(Endpoint, row, events=tuple(row.events))
 
     @staticmethod
     def _event(row: Any) -> OutboxEvent:
-        return OutboxEvent(
-            id=row.id,
-            type=row.type,
-            subject_type=row.subject_type,
-            subject_id=row.subject_id,
-            occurred_at=row.occurred_at,
-            data=outbox.from_stored(row.data, serial.load_event),
-            position=row.position,
-        )
+        data = outbox.from_stored(row.data, serial.load_event)
+        return serial.from_row(OutboxEvent, row, data=data)
 
     @staticmethod
     def _delivery(row: Any) -> Delivery:
-        return Delivery(
-            id=row.id,
-            event_id=row.outbox_id,
-            endpoint_id=row.endpoint_id,
-            status=row.status,
-            attempts=row.attempts,
-            next_attempt_at=row.next_attempt_at,
-            last_status_code=row.last_status_code,
-            last_error=row.last_error,
-            created_at=row.created_at,
-            delivered_at=row.delivered_at,
-        )
+        return serial.from_row(Delivery, row, event_id=row.outbox_id)
 
     def add_endpoint(self, endpoint: Endpoint) -> None:
         self.conn.execute(
-            insert(self.e).values(
-                id=endpoint.id,
-                url=endpoint.url,
-                secret=endpoint.secret,
-                events=list(endpoint.events),
-                description=endpoint.description,
-                created_by=endpoint.created_by,
-                created_at=endpoint.created_at,
-                disabled_at=endpoint.disabled_at,
-            )
+            insert(self.e).values(serial.row_values(endpoint, events=list(endpoint.events)))
         )
 
     def endpoint(self, endpoint_id: str) -> Endpoint | None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from shouhou.domain.events import Event
 from shouhou.domain.model import (
@@ -46,27 +46,27 @@ class DueDeadline:
     due_at: datetime
 
 
-class OrderRepository(Protocol):
-    def get(self, order_id: str) -> Order | None: ...
-
-    def add(self, order: Order, events: Sequence[Event]) -> None: ...
-
-    def save(self, order: Order, events: Sequence[Event]) -> None:
-        """Store ``order`` if its stored version is still ``order.version``; else Conflict."""
-
-    def timeline(self, order_id: str) -> list[StoredEvent]: ...
+A = TypeVar("A")
 
 
-class CaseRepository(Protocol):
-    def get(self, case_id: str) -> Case | None: ...
+class AggregateRepository(Protocol[A]):
+    """Orders, cases and complaints alike: kept whole, saved on their version, with a timeline."""
 
-    def add(self, case: Case, events: Sequence[Event]) -> None: ...
+    def get(self, ident: str) -> A | None: ...
 
-    def save(self, case: Case, events: Sequence[Event]) -> None:
-        """Store ``case`` if its stored version is still ``case.version``; else Conflict."""
+    def add(self, aggregate: A, events: Sequence[Event]) -> None: ...
 
-    def timeline(self, case_id: str) -> list[StoredEvent]: ...
+    def save(self, aggregate: A, events: Sequence[Event]) -> None:
+        """Store ``aggregate`` if its stored version is still its ``version``; else Conflict."""
 
+    def timeline(self, ident: str) -> list[StoredEvent]: ...
+
+
+class OrderRepository(AggregateRepository[Order], Protocol):
+    pass
+
+
+class CaseRepository(AggregateRepository[Case], Protocol):
     def list(
         self,
         *,
@@ -157,17 +157,8 @@ class LoggedEvent:
     event: Event
 
 
-class ComplaintRepository(Protocol):
-    def get(self, complaint_id: str) -> Complaint | None: ...
-
+class ComplaintRepository(AggregateRepository[Complaint], Protocol):
     def for_order(self, order_id: str) -> Complaint | None: ...
-
-    def add(self, complaint: Complaint, events: Sequence[Event]) -> None: ...
-
-    def save(self, complaint: Complaint, events: Sequence[Event]) -> None:
-        """Store ``complaint`` if its stored version is still its ``version``; else Conflict."""
-
-    def timeline(self, complaint_id: str) -> list[StoredEvent]: ...
 
     def list(
         self,
