@@ -11,7 +11,7 @@ deadline per subject, and leaving a unit of work without commit rolls everything
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -101,6 +101,12 @@ class MemoryStore:
     last_event: int = 0
     last_position: int = 0
     last_delivery: int = 0
+
+
+def _pending(store: MemoryStore, chosen: Callable[[_Row], bool]) -> list[_Row]:
+    """The pending deadline rows ``chosen`` picks, in due order (ties by id)."""
+    rows = [r for r in store.deadlines if r.status == "pending" and chosen(r)]
+    return sorted(rows, key=lambda r: (r.deadline.due_at, r.id))
 
 
 T = TypeVar("T", Case, Order, Complaint)
@@ -203,10 +209,7 @@ class MemoryDeadlines:
         return claimed[0] if claimed else None
 
     def claim_due(self, now: datetime, limit: int) -> list[DueDeadline]:
-        due = [
-            r for r in self.store.deadlines if r.status == "pending" and r.deadline.due_at <= now
-        ]
-        due.sort(key=lambda r: (r.deadline.due_at, r.id))
+        due = _pending(self.store, lambda r: r.deadline.due_at <= now)
         return [
             DueDeadline(
                 id=row.id,
@@ -662,14 +665,10 @@ class MemoryWebhooks:
         return sorted(self.store.attempts.get(delivery_id, []), key=lambda a: a.number)
 
     def approaching(self, now: datetime, until: datetime, limit: int) -> list[Approaching]:
-        rows = [
-            r
-            for r in self.store.deadlines
-            if r.status == "pending"
-            and now < r.deadline.due_at <= until
-            and r.id not in self.store.notices
-        ]
-        rows.sort(key=lambda r: (r.deadline.due_at, r.id))
+        rows = _pending(
+            self.store,
+            lambda r: now < r.deadline.due_at <= until and r.id not in self.store.notices,
+        )
         return [
             Approaching(
                 deadline_id=r.id,
