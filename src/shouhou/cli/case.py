@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -81,7 +80,7 @@ def case_show(
 ) -> None:
     """Print one case: status, deadline, timeline and explanation."""
     from shouhou.bootstrap import Engine
-    from shouhou.domain.values import format_yuan, local
+    from shouhou.domain.values import format_yuan
 
     engine = Engine.open(db_url(db))
     try:
@@ -103,12 +102,10 @@ def case_show(
     )
     if view["deadline"]:
         d = view["deadline"]
-        due = local(datetime.fromisoformat(d["due_at"])).strftime("%Y-%m-%d %H:%M")
-        console.print(f"deadline {d['name']} due {due} → {d['on_expiry']} ({d['rule_id']})")
-    table = Table("#", "at (Beijing)", "actor", "event", "details")
+        console.print(f"deadline {d['name']} due {d['due_at']} → {d['on_expiry']} ({d['rule_id']})")
+    table = Table("#", "at", "actor", "event", "details")
     for ev in view["timeline"]:
-        at = local(datetime.fromisoformat(ev["at"])).strftime("%m-%d %H:%M")
-        table.add_row(str(ev["seq"]), at, ev["actor"], ev["type"], _summary(ev))
+        table.add_row(str(ev["seq"]), ev["at"], ev["actor"], ev["type"], _summary(ev))
     console.print(table)
     console.print(f"[bold]why[/bold]: {view['explanation'][lang]}")
     for rule in view["explanation"]["rules"]:
@@ -138,14 +135,11 @@ def case_explain(
 
 def _summary(ev: dict[str, Any]) -> str:
     """One short line for a timeline event."""
-    from shouhou.domain.values import local
-
     if ev["type"] == "DeadlineSet":
         d = ev["deadline"]
         if d is None:
             return "no deadline"
-        due = local(datetime.fromisoformat(d["due_at"])).strftime("%m-%d %H:%M")
-        return f"{d['name']} due {due} → {d['on_expiry']} ({d['rule_id']})"
+        return f"{d['name']} due {d['due_at']} → {d['on_expiry']} ({d['rule_id']})"
     if ev["type"] == "StatusChanged":
         return f"{ev['source']} → {ev['target']}"
     if ev["type"] == "DeadlineFired":

@@ -10,6 +10,7 @@ from rich.table import Table
 from shouhou.cli.options import DbOption, db_url
 from shouhou.cli.output import console, fail
 from shouhou.errors import ActionRefused
+from shouhou.times import show, show_optional
 
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 
@@ -53,8 +54,8 @@ def keys_list(db: DbOption = None) -> None:
             str(key.actor),
             key.name,
             key.prefix + "…",
-            key.created_at.isoformat(timespec="seconds"),
-            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+            show(key.created_at),
+            show_optional(key.revoked_at) or "",
         )
     console.print(table)
 

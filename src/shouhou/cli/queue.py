@@ -21,7 +21,8 @@ def queue_interventions(
 ) -> None:
     """Cases in platform intervention: awaiting a ruling first, then by stage deadline."""
     from shouhou.bootstrap import Engine
-    from shouhou.domain.values import format_yuan, local
+    from shouhou.domain.values import format_yuan
+    from shouhou.times import show
 
     engine = Engine.open(db_url(db))
     try:
@@ -30,7 +31,7 @@ def queue_interventions(
         engine.close()
     if as_json:
         for case in waiting:
-            due = case.deadline.due_at.isoformat() if case.deadline else None
+            due = show(case.deadline.due_at) if case.deadline else None
             stage = case.stage.value if case.stage else None
             print(
                 json.dumps(
@@ -45,9 +46,9 @@ def queue_interventions(
                 )
             )
         return
-    table = Table("case", "stage", "due (Beijing)", "shop", "buyer", "reason", "requested")
+    table = Table("case", "stage", "due", "shop", "buyer", "reason", "requested")
     for case in waiting:
-        due = local(case.deadline.due_at).strftime("%m-%d %H:%M") if case.deadline else "now"
+        due = show(case.deadline.due_at) if case.deadline else "now"
         table.add_row(
             case.id,
             case.stage.value if case.stage else "",

@@ -15,8 +15,9 @@ from rich.table import Table
 
 from shouhou.cli.options import DbOption, db_url
 from shouhou.cli.output import console, fail
-from shouhou.domain.values import SHANGHAI, format_yuan, local, parse_duration
+from shouhou.domain.values import format_yuan, parse_duration
 from shouhou.services.report import REPORT_DAYS
+from shouhou.settings import display_zone
 
 shop_app = typer.Typer(help="A shop's metrics and after-sales report.", no_args_is_help=True)
 
@@ -44,7 +45,7 @@ def _moment(text: str | None) -> datetime | None:
         raise typer.BadParameter(
             f"{text!r} is not an ISO 8601 time (2023-03-31T10:00:00+08:00)", param_hint="--at"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=SHANGHAI)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=display_zone())
 
 
 def _window(text: str) -> timedelta:
@@ -85,10 +86,8 @@ def _metrics_table(view: dict[str, Any]) -> Table:
 
 
 def _window_line(view: dict[str, Any]) -> str:
-    since = local(datetime.fromisoformat(view["since"])).strftime("%Y-%m-%d %H:%M")
-    until = local(datetime.fromisoformat(view["until"])).strftime("%Y-%m-%d %H:%M")
     return (
-        f"{since} – {until} (Beijing): {view['paid_orders']} paid orders, "
+        f"{view['since']} – {view['until']}: {view['paid_orders']} paid orders, "
         f"{view['refunds']} refunds, {view['disputes']} disputes"
     )
 
@@ -160,11 +159,9 @@ def shop_report(
 
 
 def _print_report(view: dict[str, Any]) -> None:
-    since = local(datetime.fromisoformat(view["since"])).strftime("%Y-%m-%d %H:%M")
-    at = local(datetime.fromisoformat(view["at"])).strftime("%Y-%m-%d %H:%M")
     console.print(
-        f"[bold]shop {view['shop']}[/bold] after-sales report, cases ended {since} – {at}"
-        " (Beijing)",
+        f"[bold]shop {view['shop']}[/bold] after-sales report, cases ended "
+        f"{view['since']} – {view['at']}",
         highlight=False,
     )
     console.print(f"\n[bold]metrics[/bold]  {_window_line(view['metrics'])}", highlight=False)
@@ -187,11 +184,15 @@ def _print_report(view: dict[str, Any]) -> None:
         highlight=False,
     )
     if waiting:
-        table = Table("case", "order", "status", "reason", "ended (Beijing)", "sku", "title")
+        table = Table("case", "order", "status", "reason", "ended", "sku", "title")
         for u in waiting:
-            ended = u["ended_at"]
-            shown = local(datetime.fromisoformat(ended)).strftime("%Y-%m-%d %H:%M") if ended else ""
             table.add_row(
-                u["case"], u["order"], u["status"], u["reason"], shown, u["sku"], u["title"]
+                u["case"],
+                u["order"],
+                u["status"],
+                u["reason"],
+                u["ended_at"] or "",
+                u["sku"],
+                u["title"],
             )
         console.print(table)

@@ -25,6 +25,7 @@ def worker(
     forgets what is older than --keep-days (events with a failed delivery are kept).
     """
     from shouhou.bootstrap import Engine
+    from shouhou.times import show
     from shouhou.worker import Worker, WorkerSettings
 
     engine = Engine.open(db_url(db))
@@ -35,7 +36,7 @@ def worker(
                 {
                     "fired": fired.name,
                     fired.subject_type: fired.subject_id,
-                    "due_at": fired.due_at.isoformat(),
+                    "due_at": show(fired.due_at),
                     "status": fired.status,
                 }
             ),

@@ -25,6 +25,7 @@ from shouhou.domain.model import (
     OrderStatus,
     Role,
 )
+from shouhou.times import show
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -353,7 +354,7 @@ class OutboxEvent:
         return {
             "id": self.public_id,
             "type": self.type,
-            "occurred_at": self.occurred_at.isoformat(),
+            "occurred_at": show(self.occurred_at),
             "subject": {"type": self.subject_type, "id": self.subject_id},
             "data": self.data,
         }
