@@ -167,3 +167,38 @@ def test_a_worker_forgets_handled_deadlines_older_than_keep_days(tmp_path: Path)
     assert json.loads(first.stdout)["fired"] == "ship_by"
     assert after_first == 1  # within the default 30 days: kept
     assert fired() == 0  # 10 days past due, kept 7: forgotten
+
+
+ONE_TIME_FORMAT = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$"
+
+
+@pytest.mark.parametrize(("zone", "offset"), [(None, "+08:00"), ("Asia/Kolkata", "+05:30")])
+def test_the_command_line_prints_times_to_the_second_in_the_marketplaces_zone(
+    tmp_path: Path, zone: str | None, offset: str
+) -> None:
+    import re
+
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    if zone:
+        env["SHOUHOU_TIMEZONE"] = zone
+    scenario = Path(__file__).parents[2] / "examples/scenarios/52_evidence_submit_revise_seal.yaml"
+    db = tmp_path / "w.db"
+    paid_order(db, datetime.fromisoformat("2023-03-01T10:00:00.250+08:00"))
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "shouhou", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        for args in (("scenario", "run", str(scenario)), ("worker", "--once", "--db", str(db)))
+    ]
+    lines = [json.loads(line) for run in runs for line in run.stdout.splitlines() if "{" in line]
+    times = [v for line in lines for k, v in line.items() if k in ("at", "due_at")]
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    assert len(times) > 10
+    assert [t for t in times if not re.match(ONE_TIME_FORMAT, t) or t[-6:] != offset] == []
+    fired = next(line for line in lines if line.get("fired") == "ship_by")
+    expected = "2023-03-04T10:00:00+08:00" if offset == "+08:00" else "2023-03-04T07:30:00+05:30"
+    assert fired["due_at"] == expected
