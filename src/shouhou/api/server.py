@@ -10,6 +10,11 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 
-def run(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` on ``host:port`` until uvicorn stops (Ctrl-C or SIGTERM)."""
-    uvicorn.run(app, host=host, port=port, log_level="info")
+def run(app: FastAPI, host: str, port: int, *, log_format: str = "text") -> None:
+    """Serve ``app`` on ``host:port`` until uvicorn stops (Ctrl-C or SIGTERM); with
+    ``log_format="json"`` uvicorn's logs go through the process's JSON handler and the API
+    logs its own access lines (with the route template and duration) instead of uvicorn's."""
+    if log_format == "json":
+        uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, access_log=False)
+    else:
+        uvicorn.run(app, host=host, port=port, log_level="info")

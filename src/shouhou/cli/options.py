@@ -1,4 +1,4 @@
-"""What the commands take alike: ``--db`` and ``--keep-days``."""
+"""What the commands take alike: ``--db``, ``--keep-days`` and ``--log-format``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,26 @@ KeepDaysOption = Annotated[
         "delivered webhook events (past their fan-out); their history stays in the timelines.",
     ),
 ]
+
+
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="Logs on stderr as text or json (one object a line): default $SHOUHOU_LOG_FORMAT, "
+        "else text.",
+    ),
+]
+
+
+def log_format(option: str | None) -> str:
+    """``text`` or ``json``, from ``--log-format`` or ``$SHOUHOU_LOG_FORMAT``; refused clearly."""
+    from shouhou.observability import log_format as chosen
+
+    try:
+        return chosen(option)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--log-format") from None
 
 
 def keep(settings: WorkerSettings, days: int) -> WorkerSettings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -10,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from shouhou.cli.options import DbOption, KeepDaysOption, db_url, keep
+from shouhou.cli.options import (
+    DbOption,
+    KeepDaysOption,
+    LogFormatOption,
+    db_url,
+    keep,
+    log_format,
+)
 from shouhou.cli.output import console
 from shouhou.domain.values import format_duration, parse_duration
 
@@ -55,18 +61,22 @@ def serve(
         bool, typer.Option(help="Create demo API keys and print them (for make run).")
     ] = False,
     keep_days: KeepDaysOption = 30,
+    log_format_: LogFormatOption = None,
 ) -> None:
-    """Run the REST API (uvicorn) and the worker (deadlines, webhooks) together."""
+    """Run the REST API (uvicorn) and the worker (deadlines, webhooks) together; Prometheus
+    metrics of both at /metrics (no API key: firewall it)."""
     from shouhou.api import create_app
     from shouhou.api.server import run
     from shouhou.bootstrap import Engine
+    from shouhou.observability import Telemetry, configure_logging
     from shouhou.worker import Worker, WorkerSettings
 
     lead = _duration(approaching)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("shouhou").setLevel(logging.INFO)
+    logs = log_format(log_format_)
+    configure_logging(logs, text_format="%(asctime)s %(name)s %(message)s")
     engine = Engine.open(db_url(db))
-    app = create_app(engine)
+    telemetry = Telemetry()
+    app = create_app(engine, telemetry=telemetry)
     base = f"http://{host}:{port}"
     console.print(f"shouhou API on [bold]{base}[/bold]  (OpenAPI docs: {base}/docs)")
     if demo_keys:
@@ -84,7 +94,7 @@ def serve(
     runner = None
     if worker:
         settings = keep(WorkerSettings(approaching=lead), keep_days)
-        runner = Worker(engine, settings)
+        runner = Worker(engine, settings, telemetry=telemetry)
         thread = threading.Thread(
             target=runner.run_forever, args=(stop, interval), name="worker", daemon=True
         )
@@ -95,7 +105,7 @@ def serve(
             f"delivered events kept {settings.event_retention.days} days"
         )
     try:
-        run(app, host=host, port=port)
+        run(app, host=host, port=port, log_format=logs)
     except KeyboardInterrupt:
         pass  # Ctrl-C: uvicorn has shut down; stop the worker too
     finally:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
 from typing import Annotated, Any
 
 import typer
 
-from shouhou.cli.options import DbOption, KeepDaysOption, db_url, keep
+from shouhou.cli.options import (
+    DbOption,
+    KeepDaysOption,
+    LogFormatOption,
+    db_url,
+    keep,
+    log_format,
+)
+
+log = logging.getLogger("shouhou.worker")
 
 
 def worker(
@@ -17,6 +26,16 @@ def worker(
     once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
     keep_days: KeepDaysOption = 30,
+    log_format_: LogFormatOption = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this worker's Prometheus metrics on this port (/metrics; firewall it)."
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address the metrics port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
 
@@ -24,11 +43,19 @@ def worker(
     tried again after the interval; with --once the command fails instead. Once an hour it
     forgets what is older than --keep-days (events with a failed delivery are kept).
     """
+    from prometheus_client import start_http_server
+
     from shouhou.bootstrap import Engine
+    from shouhou.observability import Telemetry, configure_logging
     from shouhou.times import show
     from shouhou.worker import Worker, WorkerSettings
 
+    configure_logging(log_format(log_format_), text_format="%(message)s")
     engine = Engine.open(db_url(db))
+    telemetry = Telemetry()
+    if metrics_port is not None:
+        telemetry.watch(engine)
+        start_http_server(metrics_port, metrics_host, registry=telemetry.registry)
 
     def report(fired: Any) -> None:
         print(
@@ -43,7 +70,7 @@ def worker(
             flush=True,
         )
 
-    runner = Worker(engine, keep(WorkerSettings(), keep_days), on_fired=report)
+    runner = Worker(engine, keep(WorkerSettings(), keep_days), on_fired=report, telemetry=telemetry)
     try:
         while True:
             try:
@@ -53,11 +80,11 @@ def worker(
                     raise
                 # The database restarting, a lock held too long: the pass rolled back, so
                 # nothing is half done; the next pass takes it from the start.
-                print(
-                    f"worker pass failed ({type(exc).__name__}: {exc}); "
-                    f"trying again in {interval:g}s",
-                    file=sys.stderr,
-                    flush=True,
+                log.error(
+                    "worker pass failed (%s: %s); trying again in %gs",
+                    type(exc).__name__,
+                    exc,
+                    interval,
                 )
             if once:
                 return

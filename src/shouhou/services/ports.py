@@ -47,6 +47,14 @@ class DueDeadline:
     due_at: datetime
 
 
+@dataclass(frozen=True, kw_only=True)
+class Backlog:
+    """The pending deadlines already due: how many, and the due time of the oldest."""
+
+    due: int
+    oldest_due_at: datetime | None
+
+
 A = TypeVar("A")
 
 
@@ -110,6 +118,10 @@ class DeadlineStore(Protocol):
         over it; whether it was."""
 
     def pending_count(self) -> int: ...
+
+    def backlog(self, now: datetime) -> Backlog:
+        """The pending deadlines due at or before ``now`` (one index range: cheap while the
+        workers keep up, which is when it is read most)."""
 
 
 @dataclass(frozen=True, kw_only=True)
