@@ -252,3 +252,16 @@ def test_a_worker_logs_json_lines_and_serves_its_metrics(tmp_path: Path) -> None
     }
     assert samples[("shouhou_deadlines_fired_total", (("deadline", "ship_by"),))] == 1
     assert samples[("shouhou_deadlines_due", ())] == 0
+
+
+def test_a_worker_refuses_to_start_in_an_unknown_time_zone(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shouhou", "worker", "--once", "--db", str(tmp_path / "z.db")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "SHOUHOU_TIMEZONE": "Mars/Olympus"},
+    )
+    assert result.returncode == 1
+    assert "SHOUHOU_TIMEZONE='Mars/Olympus' is not a time zone" in result.stderr
+    assert not (tmp_path / "z.db").exists()

@@ -58,6 +58,18 @@ def log_format(option: str | None) -> str:
         raise typer.BadParameter(str(exc), param_hint="--log-format") from None
 
 
+def check_timezone() -> None:
+    """Refuse to start a long-running process on an unknown ``$SHOUHOU_TIMEZONE`` (else every
+    answer would fail on it)."""
+    from shouhou.cli.output import fail
+    from shouhou.settings import display_zone
+
+    try:
+        display_zone()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
 def keep(settings: WorkerSettings, days: int) -> WorkerSettings:
     """``settings`` with the retention of ``--keep-days``."""
     kept = timedelta(days=days)

@@ -13,6 +13,7 @@ from shouhou.cli.options import (
     DbOption,
     KeepDaysOption,
     LogFormatOption,
+    check_timezone,
     db_url,
     keep,
     log_format,
@@ -71,6 +72,7 @@ def serve(
     from shouhou.observability import Telemetry, configure_logging
     from shouhou.worker import Worker, WorkerSettings
 
+    check_timezone()
     lead = _duration(approaching)
     logs = log_format(log_format_)
     configure_logging(logs, text_format="%(asctime)s %(name)s %(message)s")

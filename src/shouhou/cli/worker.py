@@ -13,6 +13,7 @@ from shouhou.cli.options import (
     DbOption,
     KeepDaysOption,
     LogFormatOption,
+    check_timezone,
     db_url,
     keep,
     log_format,
@@ -50,6 +51,7 @@ def worker(
     from shouhou.times import show
     from shouhou.worker import Worker, WorkerSettings
 
+    check_timezone()
     configure_logging(log_format(log_format_), text_format="%(message)s")
     engine = Engine.open(db_url(db))
     telemetry = Telemetry()
