@@ -206,7 +206,8 @@ def test_the_command_line_prints_times_to_the_second_in_the_marketplaces_zone(
 
 def test_a_worker_logs_json_lines_and_serves_its_metrics(tmp_path: Path) -> None:
     """With --log-format json a failed pass is one JSON object on stderr; the worker's own
-    /metrics (--metrics-port) counts the deadline it fires once the table is back."""
+    /metrics (--metrics-port) counts the deadline it fires once the table is back; SIGTERM
+    stops it cleanly."""
     import signal
     import socket
     import urllib.request
@@ -243,8 +244,9 @@ def test_a_worker_logs_json_lines_and_serves_its_metrics(tmp_path: Path) -> None
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
             scrape = answer.read().decode()
     finally:
-        worker.send_signal(signal.SIGINT)
+        worker.send_signal(signal.SIGTERM)  # as systemd stops it: the pass finishes first
         worker.communicate(timeout=30)
+    assert worker.returncode == 0
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(scrape)

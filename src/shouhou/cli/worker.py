@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import signal
+import threading
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -41,7 +43,8 @@ def worker(
     """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
 
     A pass that fails (the database restarting, say) rolls back, is reported on stderr and is
-    tried again after the interval; with --once the command fails instead. Once an hour it
+    tried again after the interval; with --once the command fails instead. SIGINT (Ctrl-C) or
+    SIGTERM lets the pass in progress finish, then stops. Once an hour it
     forgets what is older than --keep-days (events with a failed delivery are kept).
     """
     from prometheus_client import start_http_server
@@ -73,8 +76,9 @@ def worker(
         )
 
     runner = Worker(engine, keep(WorkerSettings(), keep_days), on_fired=report, telemetry=telemetry)
+    stop = _stop_on_signals()
     try:
-        while True:
+        while not stop.is_set():
             try:
                 runner.run_once()
             except Exception as exc:
@@ -90,9 +94,24 @@ def worker(
                 )
             if once:
                 return
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
+            stop.wait(interval)
     finally:
         runner.close()
         engine.close()
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM: the pass in progress finishes, then the loop stops.
+
+    A KeyboardInterrupt raised inside a database call could leave the connection half closed
+    and, turned into another error by the clean-up, be taken for a failed pass: the worker
+    then went on, holding SQLite's write lock.
+    """
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return stop
