@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterator, Mapping
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import IO, Any, Literal
 
 from shouhou.errors import Invalid
 
@@ -50,13 +50,13 @@ EVENT_CONTEXT = "event"
 VOCABULARY_BASES = {"StrEnum": None, "Event": EVENT_CONTEXT}
 
 
-def N_(msgid: str) -> str:  # noqa: N802 - the name gettext's tools look for
+def N_(msgid: str) -> str:
     """Mark ``msgid`` for the catalog where it is written, to be translated where it is shown."""
     return msgid
 
 
 def parse_lang(name: str) -> Lang:
-    """The language a user means by ``name`` (``en``, ``zh``, ``zh-Hans``, ``zh-Hant``, any case)."""
+    """The language a user means by ``name``: ``en``, ``zh``, ``zh-Hans``, ``zh-Hant``, any case."""
     found = LANGUAGE_NAMES.get(name.strip().lower().replace("_", "-"))
     if found is None:
         raise Invalid(
@@ -206,4 +206,4 @@ def extract_vocabulary(
                     and isinstance(item.value, ast.Constant)
                     and isinstance(item.value.value, str)
                 ):
-                    yield item.lineno, "pgettext", (node.name, cast(str, item.value.value)), []
+                    yield item.lineno, "pgettext", (node.name, item.value.value), []

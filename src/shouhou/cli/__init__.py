@@ -2,7 +2,8 @@
 
 One module per command group (``case``, ``queue``, ``policy``, ``scenario``, ``db``, ``shop``,
 ``keys``) or long-running command (``serve``, ``worker``, ``demo``); what they take alike is in
-``options`` (``--db``, ``--lang``, …), where and in which language they print in ``output``. This module only assembles the root app.
+``options`` (``--db``, ``--lang``, …), where and in which language they print in ``output``.
+This module only assembles the root app.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ app = typer.Typer(help="shouhou (售后): the after-sales engine.", no_args_is_h
 def root(lang: LangOption = None) -> None:
     """shouhou (售后): the after-sales engine."""
     choose(lang)
+
 
 app.add_typer(queue.queue_app, name="queue")
 app.add_typer(policy.policy_app, name="policy")

@@ -117,7 +117,9 @@ def case_show(
     if view["deadline"]:
         d = view["deadline"]
         due = local(datetime.fromisoformat(d["due_at"])).strftime("%Y-%m-%d %H:%M")
-        console.print(_("deadline: {deadline}").format(deadline=_deadline(t, d, due)), highlight=False)
+        console.print(
+            _("deadline: {deadline}").format(deadline=_deadline(t, d, due)), highlight=False
+        )
     table = output_table(
         "#", _("at (Beijing)"), _("actor"), _("event"), _("details"), title=_("timeline")
     )
@@ -129,7 +131,9 @@ def case_show(
     console.print(table)
     explanation = view["explanation"]
     why = _("why")
-    console.print(f"[bold]{why}[/bold]: {t.pick(explanation['zh'], explanation['en'])}", highlight=False)
+    console.print(
+        f"[bold]{why}[/bold]: {t.pick(explanation['zh'], explanation['en'])}", highlight=False
+    )
     _print_rules(t, explanation["rules"])
 
 
@@ -189,7 +193,6 @@ def _deadline(t: Translator, d: dict[str, Any], due: str) -> str:
     return t.gettext("{name} due {due} → {then} ({rule})").format(
         name=d["name"], due=due, then=t.gettext(ON_EXPIRY.get(then, then)), rule=d["rule_id"]
     )
-
 
 
 def _summary(t: Translator, ev: dict[str, Any]) -> str:

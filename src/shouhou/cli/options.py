@@ -29,7 +29,6 @@ def db_url(db: str | None) -> str:
     return db if "://" in db else f"sqlite:///{db}"
 
 
-
 def _lang(value: str | None) -> str | None:
     """A ``--lang`` value as its language tag; an unknown one is a usage error (exit 2)."""
     if value is None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import typer
-from rich.console import Console
 from rich.cells import cell_len
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
@@ -16,7 +16,6 @@ from shouhou.i18n import FALLBACK, Translator, default_lang, translator
 
 console = Console()
 err = Console(stderr=True)
-
 
 
 class _Chosen:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -28,14 +28,15 @@ def policy_list(lang: LangOption = None) -> None:
     t = speak(lang)
     _ = t.gettext
     registry = Registry.default()
-    shown = table(
-        id_column(_("pack"), registry.names()), _("version"), _("kind"), _("title")
-    )
+    shown = table(id_column(_("pack"), registry.names()), _("version"), _("kind"), _("title"))
     for name in registry.names():
         for loaded in registry.versions(name):
             pack = loaded.pack
             shown.add_row(
-                pack.name, str(pack.version), _(KINDS[pack.kind]), t.pick(pack.title.zh, pack.title.en)
+                pack.name,
+                str(pack.version),
+                _(KINDS[pack.kind]),
+                t.pick(pack.title.zh, pack.title.en),
             )
     console.print(shown)
 
@@ -68,7 +69,9 @@ def policy_show(
             rows.append((f"{pack.name}/{dname}", text, value, expiry, spec.provenance.label()))
         for lname, limit in pack.limits.items():
             text = _said(t, limit.text.zh, limit.text.en, str(limit.value))
-            rows.append((f"{pack.name}/{lname}", text, str(limit.value), "", limit.provenance.label()))
+            rows.append(
+                (f"{pack.name}/{lname}", text, str(limit.value), "", limit.provenance.label())
+            )
     else:
         window = _("window {start} … {end} (Asia/Shanghai)")
         console.print(window.format(start=pack.window.start, end=pack.window.end))
@@ -76,7 +79,13 @@ def policy_show(
             trigger = f"{rule.trigger.level}: {', '.join(rule.trigger.events)}"
             text = t.pick(rule.text.zh, rule.text.en)
             rows.append(
-                (f"{pack.name}/{rule.id}", text, _mapping(rule.set), trigger, rule.provenance.label())
+                (
+                    f"{pack.name}/{rule.id}",
+                    text,
+                    _mapping(rule.set),
+                    trigger,
+                    rule.provenance.label(),
+                )
             )
     # At 80 columns a table of five columns squeezes the ids and the texts into slivers: the
     # rule's text goes under its id, in a column as wide as the longest id (so each id stays

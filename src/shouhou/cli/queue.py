@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+
 from shouhou.cli.options import DbOption, LangOption, db_url
 from shouhou.cli.output import console, id_column, speak, table
 

@@ -167,7 +167,9 @@ def shop_report(
         data = out / f"{file_stem(shop, 'report')}.json"
         data.write_text(json.dumps(view, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise fail(_("can't write to {out}: {reason}").format(out=out, reason=exc.strerror)) from None
+        raise fail(
+            _("can't write to {out}: {reason}").format(out=out, reason=exc.strerror)
+        ) from None
     for path in [*charts, data]:
         console.print(_("wrote {path}").format(path=path), highlight=False, markup=False)
 
