@@ -144,6 +144,7 @@ def shouhou(shop: Shop, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "COLUMNS": "200",
+        "SHOUHOU_LANG": "en",  # whatever the locale of the machine running the tests
         "SHOUHOU_ATTACHMENTS_DIR": str(shop.tmp / "files"),
     }
     return subprocess.run(
@@ -236,7 +237,7 @@ def test_shop_report_summarises_by_product_and_cause_and_draws_the_chart(shop: S
 def test_case_replies_suggests_persuading_the_buyer_to_wait_for_a_parcel_in_transit(
     shop: Shop,
 ) -> None:
-    done = shouhou(shop, "case", "replies", "c5", "--json")
+    done = shouhou(shop, "case", "replies", "c5", "--json", "--lang", "zh")
     assert done.returncode == 0, done.stderr
     replies = [json.loads(line) for line in done.stdout.splitlines()]
     names = [r["situation"] for r in replies]

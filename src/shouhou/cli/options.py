@@ -1,4 +1,4 @@
-"""What the commands take alike: ``--db`` and ``--keep-days``."""
+"""What the commands take alike: ``--db``, ``--lang`` and ``--keep-days``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shouhou.errors import Invalid
+from shouhou.i18n import parse_lang
 from shouhou.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,6 +27,27 @@ def db_url(db: str | None) -> str:
     if db is None:
         return Settings.from_env().database_url
     return db if "://" in db else f"sqlite:///{db}"
+
+
+def _lang(value: str | None) -> str | None:
+    """A ``--lang`` value as its language tag; an unknown one is a usage error (exit 2)."""
+    if value is None:
+        return None
+    try:
+        return parse_lang(value)
+    except Invalid as exc:
+        raise typer.BadParameter(exc.message) from None
+
+
+LangOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lang",
+        callback=_lang,
+        help="Language of the output: en, zh-Hans (or zh), zh-Hant "
+        "(default: $SHOUHOU_LANG, else the locale, else en).",
+    ),
+]
 
 
 KeepDaysOption = Annotated[
