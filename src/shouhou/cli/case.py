@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from shouhou.cli.options import DbOption, db_url
+from shouhou.cli.options import DbOption, db_url, open_existing
 from shouhou.cli.output import console, fail
 from shouhou.errors import ActionRefused
 
@@ -25,14 +25,13 @@ def case_replies(
     db: DbOption = None,
 ) -> None:
     """Suggested replies for a case in its situation now, by service-log step."""
-    from shouhou.bootstrap import Engine
     from shouhou.policy.replies import language, pick
 
     try:
         chosen = language(lang)
     except ActionRefused as exc:
         raise typer.BadParameter(exc.message, param_hint="--lang") from None
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         case = engine.case(case_id)
         order = engine.order(case.order_id)
@@ -80,10 +79,9 @@ def case_show(
     lang: Annotated[str, typer.Option(help="Explanation language: zh or en.")] = "en",
 ) -> None:
     """Print one case: status, deadline, timeline and explanation."""
-    from shouhou.bootstrap import Engine
     from shouhou.domain.values import format_yuan, local
 
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         view = engine.view(case_id, money=format_yuan)
     except ActionRefused as exc:
@@ -122,9 +120,8 @@ def case_explain(
     lang: Annotated[str, typer.Option(help="zh or en.")] = "zh",
 ) -> None:
     """Print why a case stands where it does, with every rule behind it."""
-    from shouhou.bootstrap import Engine
 
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         view = engine.view(case_id)
     except ActionRefused as exc:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shouhou.cli.options import DbOption, db_url
+from shouhou.cli.options import DbOption, db_url, open_existing
 from shouhou.cli.output import console, fail
 from shouhou.errors import ActionRefused
 
@@ -38,9 +38,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(db: DbOption = None) -> None:
     """List API keys (never their secrets)."""
-    from shouhou.bootstrap import Engine
 
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         with engine.reader() as uow:
             found = uow.keys.all()
@@ -62,9 +61,8 @@ def keys_list(db: DbOption = None) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, db: DbOption = None) -> None:
     """Revoke an API key at once; exit 1 if there is no such active key."""
-    from shouhou.bootstrap import Engine
 
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         with engine.uow_factory() as uow:
             done = uow.keys.revoke(key_id, engine.clock.now())

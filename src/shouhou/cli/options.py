@@ -1,4 +1,5 @@
-"""What the commands take alike: ``--db`` and ``--keep-days``."""
+"""What the commands take alike: ``--db`` (and opening the database it names) and
+``--keep-days``."""
 
 from __future__ import annotations
 
@@ -8,10 +9,22 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shouhou.cli.output import fail
+from shouhou.errors import NoDatabase
 from shouhou.settings import Settings
 
 if TYPE_CHECKING:
+    from shouhou.bootstrap import Engine
+    from shouhou.services.ports import ApiUnitOfWork
     from shouhou.worker import WorkerSettings
+
+#: What a command that reads says of a database that is not there (it creates none).
+NO_DATABASE = (
+    "no database at {where}; create one with `shouhou db upgrade --db {where}` "
+    "or `shouhou demo --db {where}`"
+)
+NO_SERVER_DATABASE = "no database at {where}; create it on the server, then `shouhou db upgrade`"
+NO_SCHEMA = "{where} has no shouhou schema; create it with `shouhou db upgrade`"
 
 DbOption = Annotated[
     str | None,
@@ -25,6 +38,25 @@ def db_url(db: str | None) -> str:
     if db is None:
         return Settings.from_env().database_url
     return db if "://" in db else f"sqlite:///{db}"
+
+
+def open_existing(db: str | None) -> Engine[ApiUnitOfWork]:
+    """An engine on the database ``--db`` names, which must hold shouhou's schema already;
+    else exit 1 saying so, having created nothing (no file, no folder, no table)."""
+    from shouhou.bootstrap import Engine
+    from shouhou.db import engine as db_engine
+
+    url = db_url(db)
+    try:
+        found = db_engine.look(url)
+    except NoDatabase as exc:
+        raise fail(str(exc)) from None
+    if not found.exists:
+        missing = NO_DATABASE if found.file else NO_SERVER_DATABASE
+        raise fail(missing.format(where=found.where))
+    if found.revision is None:
+        raise fail(NO_SCHEMA.format(where=found.where))
+    return Engine.open(url)
 
 
 KeepDaysOption = Annotated[

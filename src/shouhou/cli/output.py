@@ -11,5 +11,6 @@ err = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr and return the exit (code 1 by default) to raise."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    # One line however narrow the terminal: a path or URL in it stays whole, to copy.
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shouhou.cli.options import DbOption, db_url
+from shouhou.cli.options import DbOption, open_existing
 from shouhou.cli.output import console
 
 queue_app = typer.Typer(help="Agent work queues.", no_args_is_help=True)
@@ -20,10 +20,9 @@ def queue_interventions(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Cases in platform intervention: awaiting a ruling first, then by stage deadline."""
-    from shouhou.bootstrap import Engine
     from shouhou.domain.values import format_yuan, local
 
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         waiting = engine.intervention_queue()
     finally:

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shouhou.bootstrap import Engine
+from shouhou.db.engine import where
 from shouhou.clock import SystemClock, VirtualClock
 from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod, Stage
 from shouhou.domain.values import SHANGHAI, format_yuan, local
@@ -363,8 +364,8 @@ def summarize(engine: Engine[UnitOfWork], demo: Demo, console: Console, url: str
         (c.id for c in refunded if c.resolved_by == "system"),
         demo.case_ids[0] if demo.case_ids else None,
     )
-    path = url.removeprefix("sqlite:///")
     if example:
         console.print(
-            f"Look at one: [bold].venv/bin/shouhou case show {example} --db {path}[/bold]"
+            f"Look at one: [bold].venv/bin/shouhou case show {example} --db {where(url)}[/bold]",
+            soft_wrap=True,
         )
