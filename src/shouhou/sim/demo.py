@@ -19,8 +19,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shouhou.bootstrap import Engine
-from shouhou.db.engine import where
 from shouhou.clock import SystemClock, VirtualClock
+from shouhou.db.engine import where
 from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod, Stage
 from shouhou.domain.values import SHANGHAI, format_yuan, local
 from shouhou.errors import ActionRefused
