@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +16,7 @@ from shouhou.settings import Settings
 
 if TYPE_CHECKING:
     from shouhou.bootstrap import Engine
+    from shouhou.policy.loader import Registry
     from shouhou.services.ports import ApiUnitOfWork
     from shouhou.worker import WorkerSettings
 
@@ -74,3 +76,42 @@ def keep(settings: WorkerSettings, days: int) -> WorkerSettings:
     """``settings`` with the retention of ``--keep-days``."""
     kept = timedelta(days=days)
     return replace(settings, deadline_retention=kept, event_retention=kept)
+
+
+PolicyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--policy",
+        help="A rulebook pack to run on: a known pack's name (taobao) or a pack file; repeat "
+        "it for holiday packs. The packs in $SHOUHOU_POLICY_DIR are known too.",
+    ),
+]
+
+
+def rulebooks(policy: list[str] | None) -> tuple[Registry, list[str] | None]:
+    """The packs known (bundled, ``$SHOUHOU_POLICY_DIR``'s, and the files ``--policy`` names),
+    all validated, and the selection ``--policy`` makes (None: the default one). A pack that
+    fails raises PolicyError naming its file and line: the command exits 2."""
+    from shouhou.policy.loader import Registry, pack_files, read_yaml
+
+    folder = Settings.from_env().policy_dir
+    files = pack_files(Path(folder)) if folder else []
+    names: list[str] = []
+    for value in policy or []:
+        path = Path(value)
+        if path.suffix in (".yaml", ".yml") or path.is_file():
+            files.append(path)
+            names.append(str(read_yaml(_text(path), str(path)).get("name", "")))
+        else:
+            names.append(value)
+    registry = Registry.default(extra=files)
+    return registry, (registry.selection(names) if names else None)
+
+
+def _text(path: Path) -> str:
+    from shouhou.errors import PolicyError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{path}: can't read: {exc.strerror}") from None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shouhou.cli.options import DbOption, KeepDaysOption, db_url, keep
+from shouhou.cli.options import DbOption, KeepDaysOption, PolicyOption, db_url, keep, rulebooks
 
 if TYPE_CHECKING:
     from shouhou.worker import Tick
@@ -37,6 +37,7 @@ def worker(
     once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
     keep_days: KeepDaysOption = 30,
+    policy: PolicyOption = None,
 ) -> None:
     """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
 
@@ -47,7 +48,8 @@ def worker(
     from shouhou.bootstrap import Engine
     from shouhou.worker import Worker, WorkerSettings
 
-    engine = Engine.open(db_url(db))
+    registry, selected = rulebooks(policy)  # the API's: deadlines fire by the same rules
+    engine = Engine.open(db_url(db), registry=registry, policies=selected)
 
     def report(fired: Any) -> None:
         print(
