@@ -505,7 +505,8 @@ def test_line_of_finds_keys_and_list_items_and_falls_back_to_the_parent() -> Non
 
 
 def test_an_invalid_pack_names_its_file_and_the_line_of_the_fault() -> None:
-    text = _bundled("tmall-standard").text.replace("  seller_respond:\n", "  seller_respond:\n    colour: red\n")
+    original = _bundled("tmall-standard").text
+    text = original.replace("  seller_respond:\n", "  seller_respond:\n    colour: red\n")
     line = text.splitlines().index("    colour: red") + 1
 
     with pytest.raises(PolicyError) as raised:

@@ -106,10 +106,10 @@ def line_of(text: str, loc: Sequence[int | str]) -> int | None:
     line: int | None = None
     for step in loc:
         if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == str(step)), None)
-            if node is None:  # an extra key sits under a missing one: its key line below
+            pair = next(((k, v) for k, v in node.value if k.value == str(step)), None)
+            if pair is None:  # a key that is missing: the line of the mapping that lacks it
                 return line
-            line = node.start_mark.line + 1
+            line, node = pair[0].start_mark.line + 1, pair[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
             if step >= len(node.value):
                 return line
