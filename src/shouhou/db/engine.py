@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -281,6 +282,10 @@ def where(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+#: What PostgreSQL says when the database to connect to does not exist.
+MISSING_DATABASE = re.compile(r'database ".*" does not exist')
+
+
 def look(url: str) -> Found:
     """What ``url`` names (NoDatabase when a server can't be reached); creates nothing: no
     SQLite file, no folder, no table."""
@@ -306,7 +311,8 @@ def look(url: str) -> Found:
             revision = MigrationContext.configure(conn).get_current_revision()
             conn.rollback()
     except OperationalError as exc:
-        if "does not exist" in str(exc.orig):
+        # psycopg gives a failed connection no SQLSTATE: the server's message tells.
+        if MISSING_DATABASE.search(str(exc.orig)):
             return Found(shown, exists=False)
         raise NoDatabase(f"can't reach {shown}: {_first_line(exc.orig)}") from None
     except DatabaseError as exc:
