@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Where `make run` serves: make run PORT=8080
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test lint typecheck check demo clean messages
 
@@ -14,7 +17,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/shouhou demo --db var/demo.db --fresh
-	$(BIN)/shouhou serve --db var/demo.db --demo-keys
+	$(BIN)/shouhou serve --db var/demo.db --demo-keys --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests

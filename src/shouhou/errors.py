@@ -11,6 +11,7 @@
      │    └── Conflict            conflict      stale version: someone else changed it first
      ├── PolicyError              a rulebook pack is malformed or inconsistent
      ├── ScenarioError            a scenario file is malformed (carries the line number)
+     ├── NoDatabase               the database a URL names is not there or can't be reached
      ├── OutOfStep                a pending deadline row disagrees with its subject (a bug;
      │                            also a RuntimeError)
      └── CannotFire               a due deadline failed to fire (``due``, ``error``): the
@@ -118,6 +119,10 @@ class ScenarioError(ShouhouError):
         self.file = file
         self.line = line
         self.reason = message
+
+
+class NoDatabase(ShouhouError):
+    """The database a URL names is not there, can't be reached, or is not shouhou's."""
 
 
 class OutOfStep(ShouhouError, RuntimeError):

@@ -82,6 +82,7 @@ def test_demo_builds_a_marketplace_and_case_show_explains_a_case(tmp_path: Path)
 
 
 def test_case_show_of_an_unknown_case_is_a_clear_error(tmp_path: Path) -> None:
+    assert shouhou("db", "upgrade", "--db", str(tmp_path / "x.db")).returncode == 0
     result = shouhou("case", "show", "nope", "--db", str(tmp_path / "x.db"))
     assert result.returncode == 1
     assert "no case nope" in result.stderr

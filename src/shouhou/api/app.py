@@ -1,6 +1,7 @@
 """The FastAPI application: ``create_app(engine)``.
 
-Routes live in ``cases``, ``orders``, ``complaints``, ``shops`` and ``hooks``; this module
+Routes live in ``cases``, ``orders``, ``complaints``, ``shops`` and ``hooks``, the front page
+in ``home`` and the reference pages in ``docs``; this module
 adds health, the caller's identity, the rulebooks, the body-size and media-type guards, and
 the error handlers.
 """
@@ -14,7 +15,7 @@ from fastapi import APIRouter, FastAPI, Path
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shouhou.api import cases, complaints, errors, hooks, orders, shops, wire
+from shouhou.api import cases, complaints, docs, errors, home, hooks, orders, shops, wire
 from shouhou.api.deps import Caller, Context, Ctx
 from shouhou.bootstrap import Engine
 from shouhou.errors import NotFound, PolicyError
@@ -169,6 +170,9 @@ def create_app(engine: Engine[ApiUnitOfWork], *, max_body_bytes: int = MAX_BODY_
         title="shouhou (售后) API",
         version=version("shouhou"),
         description=DESCRIPTION,
+        # Our own /docs (api/docs.py) serves Swagger UI from a package, not a CDN; no ReDoc.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "cases", "description": "After-sales cases and their actions"},
             {"name": "orders", "description": "Orders, recorded by the platform"},
@@ -183,7 +187,9 @@ def create_app(engine: Engine[ApiUnitOfWork], *, max_body_bytes: int = MAX_BODY_
     app.state.ctx = Context(engine=engine)
     errors.install(app)
     app.add_middleware(BodyGuard, limit=max_body_bytes)
+    app.include_router(home.router)
     app.include_router(meta)
+    docs.install(app)
     app.include_router(cases.router)
     app.include_router(orders.router)
     app.include_router(complaints.router)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shouhou.cli.options import DbOption, LangOption, db_url
+from shouhou.cli.options import DbOption, LangOption, db_url, open_existing
 from shouhou.cli.output import actor, console, current, fail, speak
 from shouhou.cli.output import table as output_table
 from shouhou.errors import ActionRefused
@@ -26,12 +26,11 @@ def case_replies(
     db: DbOption = None,
 ) -> None:
     """Suggested replies for a case in its situation now, by service-log step."""
-    from shouhou.bootstrap import Engine
     from shouhou.policy.replies import pick
 
     t = speak(lang)
     _ = t.gettext
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         case = engine.case(case_id)
         order = engine.order(case.order_id)
@@ -82,12 +81,11 @@ def case_show(
     lang: LangOption = None,
 ) -> None:
     """Print one case: status, deadline, timeline and explanation."""
-    from shouhou.bootstrap import Engine
     from shouhou.domain.values import format_yuan, local
 
     t = speak(lang)
     _ = t.gettext
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         view = engine.view(case_id, money=format_yuan)
     except ActionRefused as exc:
@@ -140,10 +138,9 @@ def case_show(
 @case_app.command("explain")
 def case_explain(case_id: str, db: DbOption = None, lang: LangOption = None) -> None:
     """Print why a case stands where it does, with every rule behind it."""
-    from shouhou.bootstrap import Engine
 
     t = speak(lang)
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         view = engine.view(case_id)
     except ActionRefused as exc:

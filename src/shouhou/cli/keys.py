@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from shouhou.cli.options import DbOption, LangOption, db_url
+from shouhou.cli.options import DbOption, LangOption, db_url, open_existing
 from shouhou.cli.output import actor, console, fail, id_column, speak, table
 from shouhou.errors import ActionRefused
 
@@ -39,11 +39,10 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(db: DbOption = None, lang: LangOption = None) -> None:
     """List API keys (never their secrets)."""
-    from shouhou.bootstrap import Engine
 
     t = speak(lang)
     _ = t.gettext
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         with engine.reader() as uow:
             found = uow.keys.all()
@@ -73,10 +72,9 @@ def keys_list(db: DbOption = None, lang: LangOption = None) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, db: DbOption = None, lang: LangOption = None) -> None:
     """Revoke an API key at once; exit 1 if there is no such active key."""
-    from shouhou.bootstrap import Engine
 
     _ = speak(lang).gettext
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         with engine.uow_factory() as uow:
             done = uow.keys.revoke(key_id, engine.clock.now())

@@ -55,7 +55,8 @@ def current() -> Translator:
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr and return the exit (code 1 by default) to raise."""
     label = current().gettext("error:")
-    err.print(f"[red]{label}[/red] {escape(message)}", highlight=False)
+    # One line however narrow the terminal: a path or URL in it stays whole, to copy.
+    err.print(f"[red]{label}[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from shouhou.cli.options import DbOption, LangOption, db_url
+from shouhou.cli.options import DbOption, LangOption, open_existing
 from shouhou.cli.output import console, id_column, speak, table
 
 queue_app = typer.Typer(help="Agent work queues.", no_args_is_help=True)
@@ -20,12 +20,11 @@ def queue_interventions(
     lang: LangOption = None,
 ) -> None:
     """Cases in platform intervention: awaiting a ruling first, then by stage deadline."""
-    from shouhou.bootstrap import Engine
     from shouhou.domain.values import format_yuan, local
 
     t = speak(lang)
     _ = t.gettext
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         waiting = engine.intervention_queue()
     finally:

@@ -10,13 +10,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from shouhou.cli.options import DbOption, KeepDaysOption, db_url, keep
-from shouhou.cli.output import console
+from shouhou.cli.options import DbOption, KeepDaysOption, PolicyOption, db_url, keep, rulebooks
+from shouhou.cli.output import console, fail
 from shouhou.domain.values import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from shouhou.bootstrap import Engine
     from shouhou.services.ports import ApiUnitOfWork
+
+
+#: What ``serve`` says of the port it can't listen on, and of the rulebook it runs on.
+CANT_LISTEN = "can't listen on {host}:{port}: {why} (is another server running? try --port)"
+RULEBOOK = "rulebook: {packs}"
 
 
 def _duration(text: str) -> timedelta:
@@ -55,20 +60,32 @@ def serve(
         bool, typer.Option(help="Create demo API keys and print them (for make run).")
     ] = False,
     keep_days: KeepDaysOption = 30,
+    policy: PolicyOption = None,
 ) -> None:
     """Run the REST API (uvicorn) and the worker (deadlines, webhooks) together."""
     from shouhou.api import create_app
-    from shouhou.api.server import run
+    from shouhou.api.server import listen, run
     from shouhou.bootstrap import Engine
     from shouhou.worker import Worker, WorkerSettings
 
     lead = _duration(approaching)
+    registry, selected = rulebooks(policy)
+    # The port first: a port in use is said before any URL or key is printed, or data written.
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        raise fail(CANT_LISTEN.format(host=host, port=port, why=exc.strerror or exc)) from None
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("shouhou").setLevel(logging.INFO)
-    engine = Engine.open(db_url(db))
+    try:
+        engine = Engine.open(db_url(db), registry=registry, policies=selected)
+    except BaseException:
+        sock.close()
+        raise
     app = create_app(engine)
     base = f"http://{host}:{port}"
     console.print(f"shouhou API on [bold]{base}[/bold]  (OpenAPI docs: {base}/docs)")
+    console.print(RULEBOOK.format(packs=" + ".join(engine.policies)), highlight=False)
     if demo_keys:
         made = _demo_keys(engine)
         table = Table("acts as", "API key (Authorization: Bearer …)")
@@ -95,7 +112,7 @@ def serve(
             f"delivered events kept {settings.event_retention.days} days"
         )
     try:
-        run(app, host=host, port=port)
+        run(app, sock)
     except KeyboardInterrupt:
         pass  # Ctrl-C: uvicorn has shut down; stop the worker too
     finally:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from shouhou.cli.options import DbOption, LangOption, db_url
+from shouhou.cli.options import DbOption, LangOption, open_existing
 from shouhou.cli.output import console, fail, id_column, speak, table
 from shouhou.domain.values import SHANGHAI, format_yuan, local, parse_duration
 from shouhou.i18n import N_, Translator
@@ -110,12 +110,11 @@ def shop_metrics(
     lang: LangOption = None,
 ) -> None:
     """A shop's SPEC §9 metrics over the rolling window ending at --at (rates are 0–1)."""
-    from shouhou.bootstrap import Engine
     from shouhou.services.views import shop_view
 
     t = speak(lang)
     when, span = _moment(at), _window(window)
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         metrics = engine.shop_metrics(shop, when, span)
     finally:
@@ -148,14 +147,13 @@ def shop_report(
 ) -> None:
     """Classified cases by product and cause, the cases awaiting a classification, the
     metrics, and a chart of the metrics a day at a time over the last --days days."""
-    from shouhou.bootstrap import Engine
     from shouhou.charts import file_stem, render_metrics
     from shouhou.services.report import report_view
 
     t = speak(lang)
     _ = t.gettext
     when, span = _moment(at), _window(window)
-    engine = Engine.open(db_url(db))
+    engine = open_existing(db)
     try:
         report = engine.shop_report(shop, when, days=days, window=span)
     finally:

@@ -5,11 +5,31 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shouhou.cli.options import DbOption, KeepDaysOption, db_url, keep
+from shouhou.cli.options import DbOption, KeepDaysOption, PolicyOption, db_url, keep, rulebooks
+
+if TYPE_CHECKING:
+    from shouhou.worker import Tick
+
+#: What ``worker --once`` says it did, on stderr (stdout keeps one JSON line per deadline).
+DID = (
+    "worker: {fired} deadline(s) fired, {set_aside} set aside, "
+    "{delivered} delivery(ies) sent, {failed} failed, {purged} row(s) forgotten"
+)
+
+
+def said(tick: Tick) -> str:
+    """One line saying what a pass did."""
+    return DID.format(
+        fired=len(tick.fired),
+        set_aside=len(tick.set_aside),
+        delivered=tick.delivered,
+        failed=tick.failed_attempts,
+        purged=tick.purged,
+    )
 
 
 def worker(
@@ -17,6 +37,7 @@ def worker(
     once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
     keep_days: KeepDaysOption = 30,
+    policy: PolicyOption = None,
 ) -> None:
     """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
 
@@ -27,7 +48,8 @@ def worker(
     from shouhou.bootstrap import Engine
     from shouhou.worker import Worker, WorkerSettings
 
-    engine = Engine.open(db_url(db))
+    registry, selected = rulebooks(policy)  # the API's: deadlines fire by the same rules
+    engine = Engine.open(db_url(db), registry=registry, policies=selected)
 
     def report(fired: Any) -> None:
         print(
@@ -46,7 +68,7 @@ def worker(
     try:
         while True:
             try:
-                runner.run_once()
+                tick = runner.run_once()
             except Exception as exc:
                 if once:
                     raise
@@ -59,6 +81,7 @@ def worker(
                     flush=True,
                 )
             if once:
+                print(said(tick), file=sys.stderr, flush=True)
                 return
             time.sleep(interval)
     except KeyboardInterrupt:
