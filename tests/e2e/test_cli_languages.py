@@ -105,6 +105,16 @@ def test_case_show_in_zh_hans_and_en(db: str) -> None:
     assert not re.search(r"[\u4e00-\u9fff]", en.stdout.split("why")[0])
 
 
+def test_case_replies_in_zh_hant_convert_the_zh_hans_replies(db: str) -> None:
+    done = shouhou("case", "replies", "c1", "--db", db, "--lang", "zh-Hant")
+    assert done.returncode == 0, done.stderr
+    assert "等待賣家處理" in done.stdout and "聯繫買家" in done.stdout
+    assert "親, 您好呀" in done.stdout
+    _traditional_only(done.stdout)
+    lines = shouhou("case", "replies", "c1", "--db", db, "--lang", "zh-hant", "--json").stdout
+    assert lines and all('"lang": "zh-Hant"' in line for line in lines.splitlines())
+
+
 def test_queue_interventions_in_zh_hant(db: str) -> None:
     done = shouhou("queue", "interventions", "--db", db, "--lang", "zh-Hant")
     assert done.returncode == 0, done.stderr

@@ -26,6 +26,7 @@ def case_replies(
     db: DbOption = None,
 ) -> None:
     """Suggested replies for a case in its situation now, by service-log step."""
+    from shouhou.hanzi import traditional
     from shouhou.policy.replies import pick
 
     t = speak(lang)
@@ -40,15 +41,16 @@ def case_replies(
         engine.close()
     # The replies are written in zh-Hans and en; zh-Hant reads the zh-Hans text converted.
     replies = pick(case, order_status=order.status, lang="en" if t.lang == "en" else "zh-Hans")
+    texts = [traditional(r.text) if t.lang == "zh-Hant" else r.text for r in replies]
     if as_json:
-        for reply in replies:
+        for reply, text in zip(replies, texts, strict=True):
             print(
                 json.dumps(
                     {
                         "situation": reply.situation,
                         "step": reply.step.value,
                         "lang": t.lang,
-                        "text": t.pick(reply.text, reply.text),
+                        "text": text,
                         "source": reply.source,
                         "noted": reply.noted,
                     },
@@ -63,12 +65,12 @@ def case_replies(
         f"[bold]{head}[/bold]  {words} · [bold]{t.term(case.status)}[/bold] · {order_line}",
         highlight=False,
     )
-    for reply in replies:
+    for reply, text in zip(replies, texts, strict=True):
         done = "  " + _("(already in the service log)") if reply.noted else ""
         console.print(
             f"\n[bold]{t.term(reply.step)}[/bold] · {reply.situation}{done}", highlight=False
         )
-        console.print(t.pick(reply.text, reply.text), markup=False, highlight=False)
+        console.print(text, markup=False, highlight=False)
     if not replies:
         console.print(_("no suggested reply for this situation"))
 
