@@ -85,14 +85,16 @@ def application_phase(order: Order, kind: CaseKind, rules: Rules, now: datetime)
 def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: datetime) -> None:
     """After trade success: 15 days (seed Ⅲ, Ⅵ 「超出期限的, 维权通道关闭。除非, 该商品属于三包
     产品」); past them 三包 goods stay open for the kinds whose period, counted from delivery,
-    still runs; an agent's reopening opens the window again for a while."""
+    still runs; an agent's reopening opens the window again for a while. Each closes at its
+    end instant exactly: an application stamped then is refused, as a deadline is passed at
+    ``due_at`` (SPEC §2)."""
     assert order.trade_success_at is not None
     window = rules.limit("after_sale_window")
     assert isinstance(window.value, timedelta)
     closes = order.trade_success_at + window.value
-    if now <= closes:
+    if now < closes:
         return
-    if order.reopened_until is not None and now <= order.reopened_until:
+    if order.reopened_until is not None and now < order.reopened_until:
         return
     if order.reopened_until is not None:
         closes = max(closes, order.reopened_until)
@@ -112,7 +114,7 @@ def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: dat
         )
     start = order.delivered_at or order.trade_success_at
     ends = start + periods[name]
-    if now > ends:
+    if now >= ends:
         when = local(ends).isoformat()
         raise NotEligible(
             f"三包 goods: the {name} period of order {order.id} closed at {when}",
