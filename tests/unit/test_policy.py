@@ -437,7 +437,9 @@ def test_cny_2022_gives_20_days_to_ship_back_and_20_to_confirm_receipt(rules: Ru
     )
 
 
-@pytest.mark.parametrize("method", [ShippingMethod.EXPRESS, ShippingMethod.EMS, ShippingMethod.POST])
+@pytest.mark.parametrize(
+    "method", [ShippingMethod.EXPRESS, ShippingMethod.EMS, ShippingMethod.POST]
+)
 def test_cny_2022_gives_20_days_to_confirm_receipt_for_every_return_method(
     rules: Rulebook, method: ShippingMethod
 ) -> None:
