@@ -446,15 +446,18 @@ def test_a_partial_refund_offer_must_be_less_than_the_request(desk_for: Any) -> 
 # --- refusals: wrong status and eligibility --------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [c.Withdraw, c.Modify, c.Agree, c.Timeout])
+@pytest.mark.parametrize(
+    ("command", "party"),
+    [(c.Withdraw, BUYER), (c.Modify, BUYER), (c.Agree, SELLER), (c.Timeout, SYSTEM)],
+)
 def test_nothing_can_be_done_to_a_refunded_case(
-    desk_for: Any, command: type[c.CaseCommand]
+    desk_for: Any, command: type[c.CaseCommand], party: Actor
 ) -> None:
     desk = desk_for("shipped")
     desk.apply(T0)
     desk.act(c.Agree, T0 + HOUR)
     with pytest.raises(NotAllowed) as err:
-        desk.act(command, T0 + 10 * DAY, by=BUYER)
+        desk.act(command, T0 + 10 * DAY, by=party)
     assert err.value.code == "not_allowed"
 
 

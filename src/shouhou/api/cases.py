@@ -192,11 +192,17 @@ def _act(
     def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
         visible_case(uow, who, case_id)
         target = {"case_id": case_id}
-        cmd = ctx.engine.build(action, actor=who.actor, target=target, params=params)
+        cmd = ctx.engine.build(
+            action, actor=who.actor, target=target, params=params, uow=joined(uow)
+        )
         ctx.engine.execute(cmd, uow=joined(uow))
         return 200, view_in(ctx, uow, case_id, who.actor)
 
     return write(ctx, request, who, idempotency_key, params, run)
+
+
+def _admit(ctx: Context, who: Principal, action: str, case_id: str) -> None:
+    ctx.engine.admit(action, who.actor, case_id, visible=who.sees_case)
 
 
 #: Actions no API caller sends: ``apply`` is POST /v1/cases, ``timeout`` is the system's.
@@ -211,6 +217,7 @@ for _name, _cls in c.CASE_COMMANDS.items():
             action=_name,
             cls=_cls,
             act=_act,
+            admit=_admit,
             response_model=wire.CaseView,
             responses=ERRORS,
             summary=f"{_name} (SPEC §1 action)",
