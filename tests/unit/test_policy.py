@@ -437,6 +437,23 @@ def test_cny_2022_gives_20_days_to_ship_back_and_20_to_confirm_receipt(rules: Ru
     )
 
 
+@pytest.mark.parametrize(
+    "method", [ShippingMethod.EXPRESS, ShippingMethod.EMS, ShippingMethod.POST]
+)
+def test_cny_2022_gives_20_days_to_confirm_receipt_for_every_return_method(
+    rules: Rulebook, method: ShippingMethod
+) -> None:
+    # Seed Ⅸ 3 names no exception for surface post in 2022 (unlike 2020's 平郵不變).
+    rule = resolve(
+        rules,
+        "seller_confirm_receipt",
+        marks=(("applied", sh(2022, 1, 30)), ("seller_agreed", sh(2022, 1, 31))),
+        start=("return_shipped", sh(2022, 2, 1)),
+        return_method=method,
+    )
+    assert (rule.duration, rule.rule_id) == (20 * DAY, "cny-2022/receipt")
+
+
 def test_cny_2022_does_not_apply_to_a_return_applied_after_its_window(rules: Rulebook) -> None:
     rule = resolve(rules, "seller_respond", start=("applied", sh(2022, 2, 9, 0, 0, 0)))
     assert (rule.duration, rule.rule_id) == (5 * DAY, "tmall-standard/seller_respond")

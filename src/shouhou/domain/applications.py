@@ -11,7 +11,16 @@ from datetime import datetime, time, timedelta
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain.model import CaseKind, NoReasonReturn, Order, OrderStatus, Phase, Reason, Role
+from shouhou.domain.model import (
+    Actor,
+    CaseKind,
+    NoReasonReturn,
+    Order,
+    OrderStatus,
+    Phase,
+    Reason,
+    Role,
+)
 from shouhou.domain.rules import Rules
 from shouhou.domain.values import SHANGHAI, local
 from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
@@ -23,8 +32,7 @@ IN_SALE_ORDER = frozenset({OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DE
 def applied(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> e.Applied:
     """The event opening the case ``cmd`` applies for; raises the refusal when it may not."""
     actor = cmd.actor
-    if actor.role not in (Role.BUYER, Role.PLATFORM):
-        raise Forbidden("only the buyer may apply")
+    check_applicant(actor)
     if actor.role == Role.BUYER and actor.id != order.buyer:
         raise Forbidden(f"buyer {actor.id} did not place order {order.id}")
     if cmd.case_id is None:
@@ -64,6 +72,12 @@ def applied(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> e.App
     )
 
 
+def check_applicant(actor: Actor) -> None:
+    """Refuse, before anything else, a role that never applies (SPEC §1 error order)."""
+    if actor.role not in (Role.BUYER, Role.PLATFORM):
+        raise Forbidden("only the buyer may apply")
+
+
 #: Which 三包 period (SPEC §1 ``sanbao``) covers each kind of after-sales request.
 SANBAO_PERIODS: dict[CaseKind, str] = {
     CaseKind.RETURN_REFUND: "return",
@@ -85,14 +99,16 @@ def application_phase(order: Order, kind: CaseKind, rules: Rules, now: datetime)
 def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: datetime) -> None:
     """After trade success: 15 days (seed Ⅲ, Ⅵ 「超出期限的, 维权通道关闭。除非, 该商品属于三包
     产品」); past them 三包 goods stay open for the kinds whose period, counted from delivery,
-    still runs; an agent's reopening opens the window again for a while."""
+    still runs; an agent's reopening opens the window again for a while. Each closes at its
+    end instant exactly: an application stamped then is refused, as a deadline is passed at
+    ``due_at`` (SPEC §2)."""
     assert order.trade_success_at is not None
     window = rules.limit("after_sale_window")
     assert isinstance(window.value, timedelta)
     closes = order.trade_success_at + window.value
-    if now <= closes:
+    if now < closes:
         return
-    if order.reopened_until is not None and now <= order.reopened_until:
+    if order.reopened_until is not None and now < order.reopened_until:
         return
     if order.reopened_until is not None:
         closes = max(closes, order.reopened_until)
@@ -112,7 +128,7 @@ def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: dat
         )
     start = order.delivered_at or order.trade_success_at
     ends = start + periods[name]
-    if now > ends:
+    if now >= ends:
         when = local(ends).isoformat()
         raise NotEligible(
             f"三包 goods: the {name} period of order {order.id} closed at {when}",

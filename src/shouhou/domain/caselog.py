@@ -11,33 +11,39 @@ from datetime import datetime
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain.model import Case, Classification, Note, Role
+from shouhou.domain.model import Actor, Case, Classification, Note, Role
 from shouhou.errors import Forbidden, Invalid, NotAllowed
 
 ACTIONS = frozenset({"note", "classify"})
 
 
-def _staff(case: Case, cmd: c.Command) -> None:
-    actor = cmd.actor
-    if actor.role == Role.AGENT or actor.role == Role.PLATFORM:
-        return
-    if actor.role != Role.SELLER or actor.id != case.shop:
-        raise Forbidden(f"only shop {case.shop}'s staff or an agent may {cmd.action}", case=case.id)
+def authorize(case: Case, actor: Actor, action: str) -> None:
+    """``forbidden`` to anyone but the shop's staff, agents and the platform."""
+    if actor.role not in (Role.AGENT, Role.PLATFORM) and (
+        actor.role != Role.SELLER or actor.id != case.shop
+    ):
+        raise Forbidden(f"only shop {case.shop}'s staff or an agent may {action}", case=case.id)
+
+
+def admit(case: Case, actor: Actor, action: str) -> None:
+    """Refuse a log entry before its parameters: :func:`authorize`, then ``not_allowed`` for
+    a classification of a case still open."""
+    authorize(case, actor, action)
+    if action == "classify" and not case.terminal:
+        raise NotAllowed(
+            "a case is classified once it has ended", case=case.id, status=case.status.value
+        )
 
 
 def decide(case: Case, cmd: c.Command, now: datetime) -> list[e.Event]:
     """The events of a service-log entry on ``case``."""
-    _staff(case, cmd)
+    admit(case, cmd.actor, cmd.action)
     if isinstance(cmd, c.AddNote):
         if not cmd.text.strip():
             raise Invalid("a note needs a text", case=case.id)
         note = Note(step=cmd.step, text=cmd.text, author=str(cmd.actor), at=now)
         return [e.CaseNoted(at=now, actor=str(cmd.actor), note=note)]
     assert isinstance(cmd, c.Classify)
-    if not case.terminal:
-        raise NotAllowed(
-            "a case is classified once it has ended", case=case.id, status=case.status.value
-        )
     if not cmd.category.strip():
         raise Invalid("a classification needs a category", case=case.id)
     classification = Classification(

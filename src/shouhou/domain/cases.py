@@ -196,12 +196,46 @@ def step(
     if cmd.action in caselog.ACTIONS:
         events = caselog.decide(case, cmd, now)
         return events, fold(case, events)
-    row = transitions.find(case.status, cmd.action, case=case.id)
-    authorize(case, row.actors, cmd.actor, cmd.action)
-    if case.status == S.IN_INTERVENTION:
-        transitions.check_stage(case.stage, cmd.action, cmd.actor.role, case=case.id)
+    row = admit(case, cmd.actor, cmd.action)
+    assert row is not None
     outcome = actions.HANDLERS[cmd.action](case, cmd, order, rules, now)
     return finish(case, row, outcome, order=order, rules=rules, now=now)
+
+
+def admit(case: Case, actor: Actor, action: str) -> transitions.Transition | None:
+    """The table row ``actor`` may take ``action`` by, checked in the order of SPEC §1 before
+    any parameter is looked at: ``forbidden`` for a role that never takes the action or an
+    actor who is not the case's party, then ``not_allowed`` for the status and stage. A
+    service-log entry (no row) is checked by :func:`caselog.admit`."""
+    if action in caselog.ACTIONS:
+        caselog.admit(case, actor, action)
+        return None
+    authorize_action(case, actor, action)
+    row = transitions.find(case.status, action, case=case.id)
+    if not _takes(row.actors, actor.role):  # the role takes it elsewhere, not in this status
+        raise NotAllowed(
+            f"can't {action} as {actor.role.value} when {case.status.value}",
+            case=case.id,
+            status=case.status.value,
+        )
+    if case.status == S.IN_INTERVENTION:
+        transitions.check_stage(case.stage, action, actor.role, case=case.id)
+    return row
+
+
+def authorize_action(case: Case, actor: Actor, action: str) -> None:
+    """``forbidden`` unless ``actor``'s role takes ``action`` in some status and ``actor`` is
+    the case's party: true of the case whatever its status."""
+    if action in caselog.ACTIONS:
+        caselog.authorize(case, actor, action)
+    elif action in transitions.ROLES:  # an unknown action is not_allowed by the table
+        authorize(case, transitions.ROLES[action], actor, action)
+
+
+def _takes(actors: frozenset[Role], role: Role) -> bool:
+    if role == Role.PLATFORM:  # the marketplace acts for the buyer or the seller
+        return bool(actors & {Role.BUYER, Role.SELLER})
+    return role in actors
 
 
 def authorize(case: Case, actors: frozenset[Role], actor: Actor, action: str) -> None:
@@ -318,9 +352,7 @@ def available_actions(
         if row.action == "timeout":
             continue
         try:
-            authorize(case, row.actors, actor, row.action)
-            if case.status == S.IN_INTERVENTION:
-                transitions.check_stage(case.stage, row.action, actor.role, case=case.id)
+            admit(case, actor, row.action)
             if row.action in ("accept_remedy", "decline_remedy") and case.remedy is None:
                 continue
             if order is not None and rules is not None and now is not None:

@@ -16,7 +16,7 @@ from shouhou.domain import cases, orders
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
 from shouhou.domain.deadlines import is_due
-from shouhou.domain.model import SYSTEM, Case, CaseKind, CaseStatus, Order, evolve
+from shouhou.domain.model import SYSTEM, Actor, Case, CaseKind, CaseStatus, Order, evolve
 from shouhou.domain.rules import Rules
 from shouhou.errors import Conflict, Invalid, NotFound
 from shouhou.services import outbox
@@ -107,8 +107,6 @@ def case_action(
     attachments: AttachmentStore | None = None,
 ) -> Case:
     """Carry out a case action; returns the case as stored. Refusals change nothing."""
-    if isinstance(cmd, c.SubmitEvidence):
-        cmd = with_files(cmd, attachments)
     with uow:
         if isinstance(cmd, c.Apply):
             case = _open(uow, cmd, rules_at, now, new_id)
@@ -119,9 +117,35 @@ def case_action(
             order = load_order(uow, case.order_id)
             order, caught = catch_up(uow, order, case, rules_at, now)
             assert caught is not None
+            if isinstance(cmd, c.SubmitEvidence):
+                cases.admit(caught, cmd.actor, cmd.action)  # who and when before which files
+                cmd = with_files(cmd, attachments)
             case, _ = _act(uow, caught, order, cmd, rules_at(now), now)
         uow.commit()
         return case
+
+
+def admit(
+    uow: UnitOfWork,
+    action: str,
+    actor: Actor,
+    case_id: str,
+    rules_at: RulesAt,
+    now: datetime,
+    visible: Callable[[Case], bool] | None = None,
+) -> None:
+    """Refuse ``action`` as the case action would before reading any parameter (SPEC §1):
+    ``not_found`` for a case ``visible`` hides, ``forbidden``, then ``not_allowed`` in the
+    status the case has once its due deadlines fired. Commits nothing: what firing them
+    changed is rolled back with ``uow`` (or left to the outer unit of work it is joined to)."""
+    with uow:
+        case = load_case(uow, case_id)
+        if visible is not None and not visible(case):
+            raise NotFound(f"no case {case_id}", case=case_id)
+        cases.authorize_action(case, actor, action)  # static: before firing anything
+        _, caught = catch_up(uow, load_order(uow, case.order_id), case, rules_at, now)
+        assert caught is not None
+        cases.admit(caught, actor, action)
 
 
 def with_files(cmd: c.SubmitEvidence, store: AttachmentStore | None) -> c.SubmitEvidence:
