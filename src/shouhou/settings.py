@@ -7,16 +7,52 @@ from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "sqlite:///var/shouhou.db"
 DEFAULT_ATTACHMENTS_DIR = "var/attachments"
+#: How long the API waits for each next piece of a request body, in seconds.
+DEFAULT_BODY_TIMEOUT_S = 30.0
+#: Evidence files one actor may upload per day (Asia/Shanghai), and their total size in bytes.
+DEFAULT_UPLOAD_FILES_PER_DAY = 50
+DEFAULT_UPLOAD_BYTES_PER_DAY = 100 * 1024 * 1024
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be above 0, not {raw!r}")
+    return value
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     attachments_dir: str = DEFAULT_ATTACHMENTS_DIR
+    #: Webhook hosts (names, addresses or CIDRs) allowed although they are loopback, private
+    #: or otherwise not public: for a receiver on this machine or the local network.
+    webhook_allow_hosts: tuple[str, ...] = ()
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    upload_files_per_day: int = DEFAULT_UPLOAD_FILES_PER_DAY
+    upload_bytes_per_day: int = DEFAULT_UPLOAD_BYTES_PER_DAY
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
             database_url=os.environ.get("SHOUHOU_DATABASE_URL", DEFAULT_DATABASE_URL),
             attachments_dir=os.environ.get("SHOUHOU_ATTACHMENTS_DIR", DEFAULT_ATTACHMENTS_DIR),
+            webhook_allow_hosts=_list(os.environ.get("SHOUHOU_WEBHOOK_ALLOW_HOSTS", "")),
+            body_timeout_s=_number("SHOUHOU_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),
+            upload_files_per_day=int(
+                _number("SHOUHOU_UPLOAD_FILES_PER_DAY", DEFAULT_UPLOAD_FILES_PER_DAY)
+            ),
+            upload_bytes_per_day=int(
+                _number("SHOUHOU_UPLOAD_BYTES_PER_DAY", DEFAULT_UPLOAD_BYTES_PER_DAY)
+            ),
         )

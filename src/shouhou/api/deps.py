@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -21,6 +21,7 @@ from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
 from shouhou.services.keys import authenticate
 from shouhou.services.ports import IDEMPOTENCY_TTL, ApiKey, ApiUnitOfWork, StoredResponse
+from shouhou.settings import Settings
 
 T = TypeVar("T")
 
@@ -33,6 +34,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 @dataclass
 class Context:
     engine: Engine[ApiUnitOfWork]
+    settings: Settings = field(default_factory=Settings.from_env)
 
     def writer(self) -> ApiUnitOfWork:
         return self.engine.uow_factory()
