@@ -11,7 +11,16 @@ from datetime import datetime, time, timedelta
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain.model import CaseKind, NoReasonReturn, Order, OrderStatus, Phase, Reason, Role
+from shouhou.domain.model import (
+    CaseKind,
+    NoReasonReturn,
+    Order,
+    OrderStatus,
+    Phase,
+    Reason,
+    Role,
+    on_behalf_hint,
+)
 from shouhou.domain.rules import Rules
 from shouhou.domain.values import SHANGHAI, local
 from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
@@ -23,9 +32,9 @@ IN_SALE_ORDER = frozenset({OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DE
 def applied(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> e.Applied:
     """The event opening the case ``cmd`` applies for; raises the refusal when it may not."""
     actor = cmd.actor
-    if actor.role not in (Role.BUYER, Role.PLATFORM):
-        raise Forbidden("only the buyer may apply")
-    if actor.role == Role.BUYER and actor.id != order.buyer:
+    if actor.role != Role.BUYER:
+        raise Forbidden("only the buyer may apply" + on_behalf_hint(actor, [Role.BUYER]))
+    if actor.id != order.buyer:
         raise Forbidden(f"buyer {actor.id} did not place order {order.id}")
     if cmd.case_id is None:
         raise Invalid("apply needs a case id")

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain.model import Case, Classification, Note, Role
+from shouhou.domain.model import Case, Classification, Note, Role, on_behalf_hint
 from shouhou.errors import Forbidden, Invalid, NotAllowed
 
 ACTIONS = frozenset({"note", "classify"})
@@ -19,10 +19,13 @@ ACTIONS = frozenset({"note", "classify"})
 
 def _staff(case: Case, cmd: c.Command) -> None:
     actor = cmd.actor
-    if actor.role == Role.AGENT or actor.role == Role.PLATFORM:
+    if actor.role == Role.AGENT:
         return
     if actor.role != Role.SELLER or actor.id != case.shop:
-        raise Forbidden(f"only shop {case.shop}'s staff or an agent may {cmd.action}", case=case.id)
+        hint = on_behalf_hint(actor, [Role.SELLER])
+        raise Forbidden(
+            f"only shop {case.shop}'s staff or an agent may {cmd.action}{hint}", case=case.id
+        )
 
 
 def decide(case: Case, cmd: c.Command, now: datetime) -> list[e.Event]:
