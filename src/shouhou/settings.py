@@ -9,9 +9,6 @@ DEFAULT_DATABASE_URL = "sqlite:///var/shouhou.db"
 DEFAULT_ATTACHMENTS_DIR = "var/attachments"
 #: How long the API waits for each next piece of a request body, in seconds.
 DEFAULT_BODY_TIMEOUT_S = 30.0
-#: Evidence files one actor may upload per day (Asia/Shanghai), and their total size in bytes.
-DEFAULT_UPLOAD_FILES_PER_DAY = 50
-DEFAULT_UPLOAD_BYTES_PER_DAY = 100 * 1024 * 1024
 
 
 def _list(text: str) -> tuple[str, ...]:
@@ -39,8 +36,6 @@ class Settings:
     #: or otherwise not public: for a receiver on this machine or the local network.
     webhook_allow_hosts: tuple[str, ...] = ()
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
-    upload_files_per_day: int = DEFAULT_UPLOAD_FILES_PER_DAY
-    upload_bytes_per_day: int = DEFAULT_UPLOAD_BYTES_PER_DAY
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,10 +44,4 @@ class Settings:
             attachments_dir=os.environ.get("SHOUHOU_ATTACHMENTS_DIR", DEFAULT_ATTACHMENTS_DIR),
             webhook_allow_hosts=_list(os.environ.get("SHOUHOU_WEBHOOK_ALLOW_HOSTS", "")),
             body_timeout_s=_number("SHOUHOU_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),
-            upload_files_per_day=int(
-                _number("SHOUHOU_UPLOAD_FILES_PER_DAY", DEFAULT_UPLOAD_FILES_PER_DAY)
-            ),
-            upload_bytes_per_day=int(
-                _number("SHOUHOU_UPLOAD_BYTES_PER_DAY", DEFAULT_UPLOAD_BYTES_PER_DAY)
-            ),
         )

@@ -1,4 +1,4 @@
-"""Limits that keep one client from holding the server: a stalled body, the upload quota."""
+"""Limits that keep one client from holding the server: a body that stalls."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ CLIENT_WAIT_S = 30
 
 @pytest.fixture
 def strict(tmp_path: Path, migrated_db: Path) -> Iterator[ApiServer]:
-    settings = Settings(body_timeout_s=BODY_TIMEOUT_S, upload_files_per_day=3)
+    settings = Settings(body_timeout_s=BODY_TIMEOUT_S)
     with serving(tmp_path / "api.db", migrated_db, settings) as server:
         yield server
 
