@@ -7,6 +7,25 @@ from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "sqlite:///var/shouhou.db"
 DEFAULT_ATTACHMENTS_DIR = "var/attachments"
+#: How long the API waits for each next piece of a request body, in seconds.
+DEFAULT_BODY_TIMEOUT_S = 30.0
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be above 0, not {raw!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -15,6 +34,10 @@ class Settings:
     attachments_dir: str = DEFAULT_ATTACHMENTS_DIR
     #: A folder of rulebook packs read at start besides the bundled ones (``serve --policy``).
     policy_dir: str | None = None
+    #: Webhook hosts (names, addresses or CIDRs) allowed although they are loopback, private
+    #: or otherwise not public: for a receiver on this machine or the local network.
+    webhook_allow_hosts: tuple[str, ...] = ()
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -22,4 +45,6 @@ class Settings:
             database_url=os.environ.get("SHOUHOU_DATABASE_URL", DEFAULT_DATABASE_URL),
             attachments_dir=os.environ.get("SHOUHOU_ATTACHMENTS_DIR", DEFAULT_ATTACHMENTS_DIR),
             policy_dir=os.environ.get("SHOUHOU_POLICY_DIR") or None,
+            webhook_allow_hosts=_list(os.environ.get("SHOUHOU_WEBHOOK_ALLOW_HOSTS", "")),
+            body_timeout_s=_number("SHOUHOU_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),
         )

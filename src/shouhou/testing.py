@@ -780,3 +780,35 @@ class MemoryApiUnitOfWork(MemoryUnitOfWork):
 
 if TYPE_CHECKING:
     _IS_AN_API_UNIT_OF_WORK: type[ApiUnitOfWork] = MemoryApiUnitOfWork
+
+
+# --- evidence files that parse ------------------------------------------------------------
+
+
+def _mp4_box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+def evidence_file(media_type: str) -> bytes:
+    """A small file of ``media_type`` (image/png, image/jpeg, application/pdf, video/mp4) that
+    parses as one: for tests and demos that upload evidence."""
+    import io
+
+    buffer = io.BytesIO()
+    if media_type in ("image/png", "image/jpeg"):
+        from PIL import Image
+
+        Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format=media_type.split("/")[1])
+        return buffer.getvalue()
+    if media_type == "application/pdf":
+        from pypdf import PdfWriter
+
+        writer = PdfWriter()
+        writer.add_blank_page(width=200, height=200)
+        writer.write(buffer)
+        return buffer.getvalue()
+    if media_type == "video/mp4":
+        ftyp = _mp4_box(b"ftyp", b"isom" + b"\x00\x00\x02\x00" + b"isomiso2mp41")
+        mvhd = _mp4_box(b"mvhd", bytes(100))
+        return ftyp + _mp4_box(b"moov", mvhd) + _mp4_box(b"mdat", b"\x00" * 16)
+    raise ValueError(f"no sample of {media_type}")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from apiserver import ApiServer
 
+from shouhou.testing import evidence_file
 from shouhou.worker import Worker
 
 APPLY = {"order": "o1", "kind": "return_refund", "reason": "quality", "amount": 19900}
@@ -351,7 +352,7 @@ def test_a_bad_cursor_is_refused_clearly(api: ApiServer) -> None:
 
 # --- evidence files ------------------------------------------------------------------------
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = evidence_file("image/png")
 
 
 def test_an_evidence_file_is_uploaded_as_itself_and_named_by_its_hash(api: ApiServer) -> None:

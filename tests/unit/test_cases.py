@@ -90,9 +90,9 @@ def test_applying_after_trade_success_opens_an_after_sale_case(desk_for: Any) ->
     assert_deadline(case, "seller_respond", T0 + 5 * DAY, "agree")
 
 
-def test_the_platform_may_apply_on_behalf_of_the_buyer(desk_for: Any) -> None:
-    case = desk_for("shipped").apply(T0, by=PLATFORM)
-    assert case.status == S.AWAITING_SELLER
+def test_the_platform_alone_may_not_apply_it_names_the_buyer_it_acts_for(desk_for: Any) -> None:
+    with pytest.raises(Forbidden, match="X-On-Behalf-Of: buyer:ID"):
+        desk_for("shipped").apply(T0, by=PLATFORM)
 
 
 # --- refund only -----------------------------------------------------------------------------
@@ -397,10 +397,11 @@ def test_a_seller_may_not_apply(desk_for: Any) -> None:
         desk_for("shipped").apply(T0, by=SELLER)
 
 
-def test_the_platform_may_act_for_the_seller(desk_for: Any) -> None:
+def test_the_platform_alone_takes_no_sellers_action(desk_for: Any) -> None:
     desk = desk_for("shipped")
     desk.apply(T0)
-    assert desk.act(c.Agree, T0 + HOUR, by=PLATFORM).status == S.REFUNDED
+    with pytest.raises(Forbidden, match="X-On-Behalf-Of: seller:ID"):
+        desk.act(c.Agree, T0 + HOUR, by=PLATFORM)
 
 
 # --- refusals: bad parameters ----------------------------------------------------------------

@@ -591,7 +591,8 @@ def test_platform_agreeing_for_the_seller_compensates() -> None:
     h = run("tmall-standard", [OrderPlan(10_000, paid_ago=96)])
     params = {"order": "o0", "kind": "refund_only", "reason": "late_shipment", "amount": 10_000}
     assert h.act("apply", "buyer:b0", {"case_id": "c1"}, params)
-    assert h.act("agree", "platform", {"case_id": "c1"})
+    assert not h.act("agree", "platform", {"case_id": "c1"})  # the platform is no party
+    assert h.act("agree", "seller:s1", {"case_id": "c1"})  # on the seller's behalf
     assert h.case("c1").status == CaseStatus.REFUNDED
     assert h.engine.ledger("buyer:b0", "compensation") == 3_000
 

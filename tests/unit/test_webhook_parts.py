@@ -13,7 +13,7 @@ from shouhou.domain.values import SHANGHAI
 from shouhou.errors import Invalid
 from shouhou.services.keys import parse_principal
 from shouhou.services.outbox import event_type
-from shouhou.services.webhooks import matches, new_secret
+from shouhou.services.webhooks import matches, new_secret, public_error
 from shouhou.worker import WorkerSettings, backoff
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
@@ -155,3 +155,22 @@ def test_keys_bind_to_a_role_and_subject(text: str) -> None:
 def test_keys_refuse_roles_without_subjects_and_the_system(text: str) -> None:
     with pytest.raises(Invalid):
         parse_principal(text)
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("HTTP 500: <html>stack trace, password=hunter2</html>", "HTTP 500"),
+        ("HTTP 404", "HTTP 404"),
+        ("RemoteProtocolError: illegal status line: b'secret'", "failed (RemoteProtocolError)"),
+        ("ConnectError: [Errno 111] Connection refused", "failed (ConnectError)"),
+        ("timeout", "timeout"),
+        ("refused: loopback address", "refused: loopback address"),
+        ("the event cannot be read: KeyError('x')", "the event cannot be read: KeyError('x')"),
+        (None, None),
+    ],
+)
+def test_a_recorded_delivery_error_is_shown_without_what_the_receiver_said(
+    stored: str | None, shown: str | None
+) -> None:
+    assert public_error(stored) == shown

@@ -17,9 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shouhou.api import cases, complaints, docs, errors, home, hooks, orders, shops, wire
 from shouhou.api.deps import Caller, Context, Ctx
+from shouhou.api.timeouts import BodyTimeout
 from shouhou.bootstrap import Engine
 from shouhou.errors import NotFound, PolicyError
 from shouhou.services.ports import ApiUnitOfWork
+from shouhou.settings import Settings
 
 #: The largest request body the API reads, in bytes (requests carry JSON, not files).
 MAX_BODY_BYTES = 256 * 1024
@@ -164,8 +166,15 @@ def policy(
     return data
 
 
-def create_app(engine: Engine[ApiUnitOfWork], *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The REST API over ``engine`` (``Engine.open``, or one on the fakes of shouhou.testing)."""
+def create_app(
+    engine: Engine[ApiUnitOfWork],
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    settings: Settings | None = None,
+) -> FastAPI:
+    """The REST API over ``engine`` (``Engine.open``, or one on the fakes of shouhou.testing);
+    ``settings`` default to the environment's."""
+    settings = settings or Settings.from_env()
     app = FastAPI(
         title="shouhou (售后) API",
         version=version("shouhou"),
@@ -184,10 +193,11 @@ def create_app(engine: Engine[ApiUnitOfWork], *, max_body_bytes: int = MAX_BODY_
             {"name": "meta", "description": "Health and identity"},
         ],
     )
-    app.state.ctx = Context(engine=engine)
+    app.state.ctx = Context(engine=engine, settings=settings)
     errors.install(app)
     app.add_middleware(BodyGuard, limit=max_body_bytes)
     app.include_router(home.router)
+    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
     app.include_router(meta)
     docs.install(app)
     app.include_router(cases.router)

@@ -226,8 +226,9 @@ for _name, _cls in c.CASE_COMMANDS.items():
     responses={**ERRORS, 413: {"model": wire.ErrorBody, "description": "over 10 MiB"}},
     summary="Upload an evidence file (photo, PDF, video); submit it by its sha256",
     description=(
-        "Send the file itself as the body. Its type is recognised from its content (JPEG, PNG, "
-        "GIF, WebP, PDF, MP4), not from its name; at most 10 MiB. The same content is kept once, "
+        "Send the file itself as the body. Its type is recognised by parsing its content (a "
+        "JPEG or PNG that decodes, a PDF whose pages read, an MP4 whose boxes hold together), "
+        "not from its name or first bytes; at most 10 MiB. The same content is kept once, "
         "so sending it again is harmless. Then pass the `sha256` in `submit_evidence`."
     ),
     openapi_extra={

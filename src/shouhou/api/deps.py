@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -21,11 +22,14 @@ from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
 from shouhou.services.keys import authenticate
 from shouhou.services.ports import IDEMPOTENCY_TTL, ApiKey, ApiUnitOfWork, StoredResponse
+from shouhou.settings import Settings
 
 T = TypeVar("T")
 
 #: The header a platform key names the party it acts for in (``buyer:b1``, ``seller:s1``).
 ON_BEHALF_HEADER = "X-On-Behalf-Of"
+#: What the header holds: a buyer or seller and its id (the actor grammar of API keys).
+ON_BEHALF = re.compile(r"(buyer|seller):[A-Za-z0-9_.\-]{1,64}")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -33,6 +37,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 @dataclass
 class Context:
     engine: Engine[ApiUnitOfWork]
+    settings: Settings = field(default_factory=Settings.from_env)
 
     def writer(self) -> ApiUnitOfWork:
         return self.engine.uow_factory()
@@ -105,7 +110,11 @@ def principal(
         Header(
             alias=ON_BEHALF_HEADER,
             max_length=80,
-            description="Platform keys only: act as this buyer or seller (`buyer:b1`).",
+            description=(
+                "Platform keys only: act as this buyer or seller (`buyer:b1`; the id is 1-64 "
+                "of `A-Z a-z 0-9 _ . -`). Without it a platform key acts as the platform, "
+                "which takes no buyer's or seller's action."
+            ),
             examples=["buyer:b1"],
         ),
     ] = None,
@@ -119,10 +128,12 @@ def principal(
         return Principal(key=key, actor=key.actor)
     if key.role != Role.PLATFORM:
         raise Forbidden(f"only a platform key may send {ON_BEHALF_HEADER}")
-    actor = Actor.parse(on_behalf_of)
-    if actor.role not in (Role.BUYER, Role.SELLER) or not actor.id:
-        raise Invalid(f"{ON_BEHALF_HEADER} names a buyer or seller, like buyer:b1 or seller:s1")
-    return Principal(key=key, actor=actor)
+    if ON_BEHALF.fullmatch(on_behalf_of) is None:
+        raise Invalid(
+            f"{ON_BEHALF_HEADER} names a buyer or seller, like buyer:b1 or seller:s1 (an id of "
+            "1-64 letters, digits, '_', '.' or '-')"
+        )
+    return Principal(key=key, actor=Actor.parse(on_behalf_of))
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -6,7 +6,8 @@
 ``code`` is one of the SPEC codes (``not_allowed``, ``not_eligible``, ``forbidden``,
 ``invalid``, ``not_found``, ``conflict``) or, for failures outside the engine,
 ``unauthenticated``, ``payload_too_large``, ``unsupported_media_type``,
-``method_not_allowed`` and ``internal``.
+``method_not_allowed``, ``request_timeout`` (a body that stalled), ``too_many_requests`` (a
+quota; with ``Retry-After``) and ``internal``.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ HTTP_CODES: dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid",
+    429: "too_many_requests",
 }
 
 

@@ -13,8 +13,9 @@ from shouhou.api.cases import ERRORS, MAX_PAGE
 from shouhou.api.deps import Caller, Ctx, IdempotencyKey, page_of, write
 from shouhou.domain.model import Role
 from shouhou.errors import Invalid, NotFound
+from shouhou.services.destinations import AllowList, registration_problem
 from shouhou.services.ports import ApiUnitOfWork, Attempt, Delivery, Endpoint, OutboxEvent
-from shouhou.services.webhooks import matches, new_secret
+from shouhou.services.webhooks import matches, new_secret, public_error
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 EndpointId = Annotated[str, Path(min_length=1, max_length=32)]
@@ -41,7 +42,7 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
         "attempts": delivery.attempts,
         "next_attempt_at": delivery.next_attempt_at.isoformat(),
         "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
+        "last_error": public_error(delivery.last_error),
         "created_at": delivery.created_at.isoformat(),
         "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
     }
@@ -52,7 +53,7 @@ def attempt_view(attempt: Attempt) -> dict[str, Any]:
         "number": attempt.number,
         "at": attempt.at.isoformat(),
         "status_code": attempt.status_code,
-        "error": attempt.error,
+        "error": public_error(attempt.error),
         "duration_ms": attempt.duration_ms,
     }
 
@@ -92,7 +93,10 @@ def _event(uow: ApiUnitOfWork, event_id: str) -> OutboxEvent:
     description=(
         "Events are named `case.*`, `order.*`, `deadline.scheduled|approaching|fired|cleared`; "
         "a pattern `case.*` takes a whole family, `*` everything. The answer carries the "
-        "signing secret, shown only once."
+        "signing secret, shown only once. The URL's host must be public: one that is, or "
+        "resolves to, a loopback, private, link-local, multicast or reserved address is "
+        "refused (invalid), here and again on every delivery, unless the server allow-lists "
+        "it (`SHOUHOU_WEBHOOK_ALLOW_HOSTS`)."
     ),
 )
 def create_endpoint(
@@ -104,6 +108,10 @@ def create_endpoint(
 ) -> JSONResponse:
     who.require(Role.PLATFORM)
     payload = body.model_dump(mode="json", exclude_unset=True)
+    allow = AllowList.parse(ctx.settings.webhook_allow_hosts)
+    problem = registration_problem(body.url, allow)
+    if problem is not None:
+        raise Invalid(f"url: {problem}", rule="shouhou/webhook-destinations")
 
     def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
         endpoint = Endpoint(

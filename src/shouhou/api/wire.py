@@ -372,7 +372,7 @@ class EndpointIn(Strict):
 
     url: Annotated[
         str,
-        Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$"),
+        Field(min_length=8, max_length=2048, pattern=r"^[hH][tT][tT][pP][sS]?://[^\s]+$"),
         AfterValidator(_endpoint_url),
     ]
     events: Annotated[

@@ -20,6 +20,7 @@ from shouhou.domain.model import (
     Phase,
     Reason,
     Role,
+    on_behalf_hint,
 )
 from shouhou.domain.rules import Rules
 from shouhou.domain.values import SHANGHAI, local
@@ -33,7 +34,7 @@ def applied(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> e.App
     """The event opening the case ``cmd`` applies for; raises the refusal when it may not."""
     actor = cmd.actor
     check_applicant(actor)
-    if actor.role == Role.BUYER and actor.id != order.buyer:
+    if actor.id != order.buyer:
         raise Forbidden(f"buyer {actor.id} did not place order {order.id}")
     if cmd.case_id is None:
         raise Invalid("apply needs a case id")
@@ -74,8 +75,8 @@ def applied(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> e.App
 
 def check_applicant(actor: Actor) -> None:
     """Refuse, before anything else, a role that never applies (SPEC §1 error order)."""
-    if actor.role not in (Role.BUYER, Role.PLATFORM):
-        raise Forbidden("only the buyer may apply")
+    if actor.role != Role.BUYER:
+        raise Forbidden("only the buyer may apply" + on_behalf_hint(actor, [Role.BUYER]))
 
 
 #: Which 三包 period (SPEC §1 ``sanbao``) covers each kind of after-sales request.

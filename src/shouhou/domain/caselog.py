@@ -11,18 +11,22 @@ from datetime import datetime
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain.model import Actor, Case, Classification, Note, Role
+from shouhou.domain.model import Actor, Case, Classification, Note, Role, on_behalf_hint
 from shouhou.errors import Forbidden, Invalid, NotAllowed
 
 ACTIONS = frozenset({"note", "classify"})
 
 
 def authorize(case: Case, actor: Actor, action: str) -> None:
-    """``forbidden`` to anyone but the shop's staff, agents and the platform."""
-    if actor.role not in (Role.AGENT, Role.PLATFORM) and (
-        actor.role != Role.SELLER or actor.id != case.shop
-    ):
-        raise Forbidden(f"only shop {case.shop}'s staff or an agent may {action}", case=case.id)
+    """``forbidden`` to anyone but the shop's staff and agents (a platform key names the shop's
+    seller in ``X-On-Behalf-Of``)."""
+    if actor.role == Role.AGENT:
+        return
+    if actor.role != Role.SELLER or actor.id != case.shop:
+        hint = on_behalf_hint(actor, [Role.SELLER])
+        raise Forbidden(
+            f"only shop {case.shop}'s staff or an agent may {action}{hint}", case=case.id
+        )
 
 
 def admit(case: Case, actor: Actor, action: str) -> None:

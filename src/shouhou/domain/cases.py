@@ -31,6 +31,7 @@ from shouhou.domain.model import (
     RulingOutcome,
     Stage,
     evolve,
+    on_behalf_hint,
 )
 from shouhou.domain.outcome import Fresh, Outcome
 from shouhou.domain.rules import DeadlineContext, Rules
@@ -241,11 +242,10 @@ def _takes(actors: frozenset[Role], role: Role) -> bool:
 def authorize(case: Case, actors: frozenset[Role], actor: Actor, action: str) -> None:
     """Refuse with ``forbidden`` unless ``actor`` is a party allowed to take ``action``."""
     role = actor.role
-    if role == Role.PLATFORM and actors & {Role.BUYER, Role.SELLER}:
-        return
     if role not in actors:
         allowed = " or ".join(sorted(a.value for a in actors))
-        raise Forbidden(f"only the {allowed} may {action}", case=case.id)
+        hint = on_behalf_hint(actor, actors)
+        raise Forbidden(f"only the {allowed} may {action}{hint}", case=case.id)
     if role == Role.BUYER and actor.id != case.buyer:
         raise Forbidden(f"buyer {actor.id} is not the buyer of case {case.id}", case=case.id)
     if role == Role.SELLER and actor.id != case.shop:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -185,6 +186,21 @@ class Actor:
 
     def __str__(self) -> str:
         return f"{self.role.value}:{self.id}" if self.id else self.role.value
+
+
+def on_behalf_hint(actor: Actor, parties: Iterable[Role]) -> str:
+    """What to add to the platform's refusal of a party's action: how to take it for the
+    party (the platform is no party itself; it names the one it acts for)."""
+    if actor.role != Role.PLATFORM:
+        return ""
+    wanted = set(parties)
+    named = [f"{p.value}:ID" for p in (Role.BUYER, Role.SELLER) if p in wanted]
+    if not named:
+        return ""
+    return (
+        "; the platform takes a party's action on its behalf: send X-On-Behalf-Of: "
+        + " or ".join(named)
+    )
 
 
 SYSTEM = Actor(role=Role.SYSTEM)

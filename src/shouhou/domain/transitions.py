@@ -179,8 +179,7 @@ def check_stage(stage: Stage | None, action: str, role: Role, *, case: str) -> N
     if allowed is None or stage is None:
         return
     roles = allowed.get(stage, frozenset())
-    acting_as = {Role.BUYER, Role.SELLER} if role == Role.PLATFORM else {role}
-    if not roles & acting_as:
+    if role not in roles:
         raise NotAllowed(
             f"can't {action} as {role.value} in the {stage.value} stage of intervention",
             case=case,
