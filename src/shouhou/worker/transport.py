@@ -4,7 +4,7 @@ For each request the host is resolved once (:func:`shouhou.services.destinations
 checks every address), and the request is sent to that address itself, with the original
 ``Host`` header and, for https, the original name as SNI and for the certificate check. The
 connection therefore goes where the check looked, whatever the name resolves to a moment
-later (DNS rebinding). docs/decisions/0012-webhook-destinations.md says why this way.
+later (DNS rebinding). docs/decisions/0015-webhook-destinations.md says why this way.
 """
 
 from __future__ import annotations
