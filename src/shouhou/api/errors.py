@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from shouhou.errors import ActionRefused
+from shouhou.errors import ActionRefused, StillRunning
 
 log = logging.getLogger("shouhou.api")
 
@@ -69,7 +69,8 @@ def refusal_status(exc: ActionRefused) -> int:
 
 def _refused(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ActionRefused)
-    return JSONResponse({"error": exc.to_dict()}, status_code=refusal_status(exc))
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, StillRunning) else None
+    return JSONResponse({"error": exc.to_dict()}, status_code=refusal_status(exc), headers=headers)
 
 
 def _api_error(_: Request, exc: Exception) -> JSONResponse:
