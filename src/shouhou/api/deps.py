@@ -106,6 +106,7 @@ def principal(
         Header(
             alias=ON_BEHALF_HEADER,
             max_length=80,
+            pattern=r"^(buyer|seller):[A-Za-z0-9_.\-]{1,64}$",
             description="Platform keys only: act as this buyer or seller (`buyer:b1`).",
             examples=["buyer:b1"],
         ),

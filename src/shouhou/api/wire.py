@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
+import re
 import types
 import typing
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -74,8 +76,33 @@ def in_range(value: datetime) -> datetime:
     return value
 
 
+#: A time as the API takes it: RFC 3339 text (JSON Schema's ``date-time``) with its offset.
+TIME_TEXT = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _time_text(value: Any) -> Any:
+    """Refuse a time that is not ISO 8601 text with an offset: pydantic alone would read a
+    number (or a string of digits) as seconds since 1970, which the schema does not promise."""
+    if isinstance(value, datetime):
+        return value  # built in Python, not read from the wire
+    if not isinstance(value, str) or not TIME_TEXT.match(value):
+        raise ValueError("times are ISO 8601 text with an offset, like 2026-03-02T10:00:00+08:00")
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """Take an integral float (``953.0``) as the integer it is, as JSON Schema counts it one."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 #: A timezone-aware instant in the years the engine handles.
-Instant = Annotated[AwareDatetime, AfterValidator(in_range)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_time_text), AfterValidator(in_range)]
+#: An integer, written ``953`` or ``953.0``; never ``"953"``, ``true`` or ``953.5``.
+Whole = Annotated[StrictInt, BeforeValidator(_whole_number)]
 Ident = Annotated[
     str,
     Field(
@@ -85,7 +112,7 @@ Ident = Annotated[
         description="an id: letters, digits, _ . - (at most 64)",
     ),
 ]
-Fen = Annotated[StrictInt, Field(ge=0, le=MAX_FEN, description="an amount in fen (1 yuan = 100)")]
+Fen = Annotated[Whole, Field(ge=0, le=MAX_FEN, description="an amount in fen (1 yuan = 100)")]
 Duration = Annotated[
     str,
     Field(pattern=r"^(\d{1,4}d)?(\d{1,5}h)?(\d{1,6}m)?(\d{1,7}s)?$", min_length=2, max_length=24),
@@ -174,7 +201,7 @@ OrderView = view_model(views.OrderView)
 class ItemIn(Strict):
     sku: Ident
     title: Text = ""
-    quantity: Annotated[StrictInt, Field(ge=1, le=100000)] = 1
+    quantity: Annotated[Whole, Field(ge=1, le=100000)] = 1
     unit_price: Fen = 0
 
 
@@ -482,7 +509,7 @@ def _wire_type(name: str, hint: Any) -> Any:
     if hint is str:
         return Text
     if hint is int:
-        return Annotated[StrictInt, Field(ge=0, le=MAX_FEN)]
+        return Annotated[Whole, Field(ge=0, le=MAX_FEN)]
     if hint is bool:
         return StrictBool
     if isinstance(hint, type) and issubclass(hint, StrEnum):
@@ -501,8 +528,8 @@ def params_model(cls: type[c.Command], fixed: frozenset[str]) -> type[BaseModel]
     hints = typing.get_type_hints(cls)
     fields: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
-        if field.name in fixed or field.name == "actor":
-            continue
+        if field.name in fixed or field.name == "actor" or field.name in c.SERVICE_FIELDS:
+            continue  # the services fill these in: the API neither takes nor advertises them
         wire = _wire_type(field.name, hints[field.name])
         public = PUBLIC_NAMES.get(field.name, field.name)
         if field.default is not dataclasses.MISSING:
