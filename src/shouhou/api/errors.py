@@ -84,8 +84,15 @@ def _where(loc: Any) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _validation(_: Request, exc: Exception) -> JSONResponse:
+def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if _anonymous(request):  # who calls is checked before what they send
+        return error_response(
+            401,
+            "unauthenticated",
+            "send an API key: Authorization: Bearer shk_…",
+            {"WWW-Authenticate": "Bearer"},
+        )
     errors = [
         {"loc": [str(p) for p in e.get("loc", ())], "message": e.get("msg", ""), "type": e["type"]}
         for e in exc.errors()
@@ -99,6 +106,14 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
     return error_response(422, "invalid", message, rule="shouhou/parameters", errors=errors)
+
+
+def _anonymous(request: Request) -> bool:
+    """Whether a request to the key-guarded ``/v1`` API carries no bearer token at all."""
+    if not request.url.path.startswith("/v1/"):
+        return False
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() != "bearer" or not token.strip()
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
