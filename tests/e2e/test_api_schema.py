@@ -114,7 +114,7 @@ def test_no_request_makes_the_api_fail_and_answers_match_the_schema(
     run()
 
 
-def test_schemathesis_with_all_its_checks_finds_nothing(fuzzed: ApiServer) -> None:
+def test_schemathesis_with_all_its_checks_finds_nothing(fuzzed: ApiServer, tmp_path: Path) -> None:
     st = Path(sys.executable).with_name("st")
     command = [
         str(st),
@@ -137,7 +137,12 @@ def test_schemathesis_with_all_its_checks_finds_nothing(fuzzed: ApiServer) -> No
         "--no-color",
     ]
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+        cwd=tmp_path,  # where it keeps its cache
     )
 
     summary = done.stdout[done.stdout.rfind("SUMMARY") :]
