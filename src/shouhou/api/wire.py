@@ -413,7 +413,9 @@ class EndpointIn(Strict):
 
     url: Annotated[
         str,
-        Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$"),
+        # no white space, in the sense of both the schema's regexes (ECMA: U+FEFF, not U+0085)
+        # and the validator's (Unicode: U+0085, not U+FEFF)
+        Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s\x85\uFEFF]+$"),
         AfterValidator(_endpoint_url),
     ]
     events: Annotated[
