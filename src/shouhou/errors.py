@@ -9,6 +9,8 @@
      │    ├── Invalid             invalid       bad parameters
      │    ├── NotFound            not_found     no such case, order or complaint
      │    └── Conflict            conflict      stale version: someone else changed it first
+     │         └── StillRunning                 a request with the same Idempotency-Key is
+     │                                          still running (``retry_after`` seconds)
      ├── PolicyError              a rulebook pack is malformed or inconsistent
      ├── ScenarioError            a scenario file is malformed (carries the line number)
      ├── NoDatabase               the database a URL names is not there or can't be reached
@@ -104,6 +106,17 @@ class NotFound(ActionRefused):
 class Conflict(ActionRefused):
     code = "conflict"
     default_rule = "shouhou/versions"
+
+
+class StillRunning(Conflict):
+    """Another request with the same ``Idempotency-Key`` is still running; its answer will be
+    replayed to a request sent again after ``retry_after`` seconds."""
+
+    default_rule = "shouhou/idempotency"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PolicyError(ShouhouError):

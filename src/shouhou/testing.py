@@ -23,6 +23,7 @@ from shouhou.domain.model import Attachment, Case, CaseStatus, Complaint, Deadli
 from shouhou.errors import Conflict
 from shouhou.services.outbox import payload
 from shouhou.services.ports import (
+    PENDING_STATUS,
     ApiKey,
     Approaching,
     Attempt,
@@ -425,17 +426,41 @@ class MemoryIdempotency:
         found = self.store.idempotency.get((scope, key))
         return found[0] if found is not None and found[1] >= since else None
 
-    def put(
-        self, scope: str, key: str, response: StoredResponse, at: datetime, since: datetime
-    ) -> None:
+    def claim(
+        self,
+        scope: str,
+        key: str,
+        request_hash: str,
+        at: datetime,
+        since: datetime,
+        stale_before: datetime,
+    ) -> StoredResponse | None:
         found = self.store.idempotency.get((scope, key))
-        if found is not None and found[1] >= since:
+        if found is not None:
+            record, created = found
+            stale = record.pending and created < stale_before
+            if created >= since and not stale:
+                return record
+        claim = StoredResponse(request_hash=request_hash, status_code=PENDING_STATUS, body={})
+        self.store.idempotency[(scope, key)] = (claim, at)
+        return None
+
+    def finish(self, scope: str, key: str, response: StoredResponse, claimed_at: datetime) -> None:
+        if not self._holds(scope, key, claimed_at):
             raise Conflict(
-                f"another request with Idempotency-Key {key!r} finished first; send it again "
-                "to get its answer",
+                f"the request with Idempotency-Key {key!r} took so long that another one took "
+                "the key over; nothing was changed, send it again to get that one's answer",
                 rule="shouhou/idempotency",
             )
-        self.store.idempotency[(scope, key)] = (response, at)
+        self.store.idempotency[(scope, key)] = (response, claimed_at)
+
+    def release(self, scope: str, key: str, claimed_at: datetime) -> None:
+        if self._holds(scope, key, claimed_at):
+            del self.store.idempotency[(scope, key)]
+
+    def _holds(self, scope: str, key: str, claimed_at: datetime) -> bool:
+        found = self.store.idempotency.get((scope, key))
+        return found is not None and found[0].pending and found[1] == claimed_at
 
     def forget_before(self, at: datetime) -> int:
         old = [k for k, (_, created) in self.store.idempotency.items() if created < at]

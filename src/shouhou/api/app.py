@@ -166,6 +166,48 @@ def policy(
     return data
 
 
+#: What an operation that reads a body may answer before its route runs (BodyGuard, the JSON
+#: parser), so the OpenAPI document lists every status the API really sends.
+BODY_ERRORS = {
+    "400": "invalid: the body is not valid JSON",
+    "413": "payload_too_large: the body is over the limit",
+    "415": "unsupported_media_type: the body is not JSON",
+}
+
+
+def _truthful_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` say what the API does where FastAPI's document does not:
+    :data:`BODY_ERRORS` on operations with a body, and optional parameters without ``null``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    parameter["schema"] = _without_null(parameter["schema"])
+                if "requestBody" in operation:
+                    for status, text in BODY_ERRORS.items():
+                        answer = {"description": text, "content": error}
+                        operation["responses"].setdefault(status, answer)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without the ``null`` FastAPI adds for ``X | None``: a header or
+    query parameter is text or absent, and the text ``null`` is not absent."""
+    choices = [c for c in schema.get("anyOf", []) if c.get("type") != "null"]
+    if "anyOf" not in schema or len(choices) != 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**choices[0], **rest}
+
+
 def create_app(
     engine: Engine[ApiUnitOfWork],
     *,
@@ -194,6 +236,7 @@ def create_app(
         ],
     )
     app.state.ctx = Context(engine=engine, settings=settings)
+    _truthful_openapi(app)
     errors.install(app)
     app.add_middleware(BodyGuard, limit=max_body_bytes)
     app.include_router(home.router)

@@ -20,8 +20,9 @@ from shouhou.api.errors import ApiError
 from shouhou.bootstrap import Engine
 from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
+from shouhou.services import idempotency
 from shouhou.services.keys import authenticate
-from shouhou.services.ports import IDEMPOTENCY_TTL, ApiKey, ApiUnitOfWork, StoredResponse
+from shouhou.services.ports import ApiKey, ApiUnitOfWork
 from shouhou.settings import Settings
 
 T = TypeVar("T")
@@ -110,6 +111,7 @@ def principal(
         Header(
             alias=ON_BEHALF_HEADER,
             max_length=80,
+            pattern=r"^(buyer|seller):[A-Za-z0-9_.\-]{1,64}$",
             description=(
                 "Platform keys only: act as this buyer or seller (`buyer:b1`; the id is 1-64 "
                 "of `A-Z a-z 0-9 _ . -`). Without it a platform key acts as the platform, "
@@ -148,7 +150,8 @@ IdempotencyKey = Annotated[
         description=(
             "Any unique string (a UUID). Sending the same key and body again within 24 hours "
             "replays the first answer instead of acting twice; the same key with another "
-            "request is refused (422)."
+            "request is refused (422). A request sent while the first is still running waits "
+            "for its answer, up to 10 s, then answers 409 with `Retry-After`."
         ),
     ),
 ]
@@ -171,33 +174,22 @@ def write(
     payload: Any,
     operation: Callable[[ApiUnitOfWork], tuple[int, Any]],
 ) -> JSONResponse:
-    """Run ``operation`` in one transaction with its idempotency record, or replay the record.
+    """Run ``operation`` in one transaction, once per ``Idempotency-Key`` (services/idempotency).
 
     A refusal rolls everything back and is not stored: nothing changed, so sending the same
     request again simply runs it again.
     """
+    if idempotency_key is None:
+        with ctx.writer() as uow:
+            status, body = operation(uow)
+            uow.commit()
+        return JSONResponse(body, status_code=status)
     digest = request_hash(request, who.actor, payload)
-    now = ctx.now()
-    since = now - IDEMPOTENCY_TTL
-    with ctx.writer() as uow:
-        if idempotency_key is not None:
-            stored = uow.idempotency.get(who.key.id, idempotency_key, since)
-            if stored is not None:
-                if stored.request_hash != digest:
-                    raise Invalid(
-                        f"Idempotency-Key {idempotency_key!r} was used for another request "
-                        "(method, path, acting party or body); send a new key",
-                        rule="shouhou/idempotency",
-                    )
-                return JSONResponse(
-                    stored.body, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"}
-                )
-        status, body = operation(uow)
-        if idempotency_key is not None:
-            record = StoredResponse(request_hash=digest, status_code=status, body=body)
-            uow.idempotency.put(who.key.id, idempotency_key, record, now, since)
-        uow.commit()
-    return JSONResponse(body, status_code=status)
+    answer = idempotency.run_once(
+        ctx.writer, ctx.engine.clock, who.key.id, idempotency_key, digest, operation
+    )
+    headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
 # --- pagination --------------------------------------------------------------------------

@@ -189,7 +189,12 @@ def list_events(
     type: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=40, description="the next_cursor of the previous page")
+        str | None,
+        Query(
+            max_length=40,
+            pattern=r"^(pos_)?[0-9]{1,18}$",
+            description="the next_cursor of the previous page",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     who.require(Role.PLATFORM)
@@ -261,7 +266,7 @@ def list_deliveries(
     ctx: Ctx,
     who: Caller,
     endpoint: Annotated[str | None, Query(max_length=32)] = None,
-    event: Annotated[str | None, Query(max_length=40)] = None,
+    event: Annotated[str | None, Query(max_length=40, pattern=r"^(evt_)?[0-9]{1,18}$")] = None,
     status: Literal["pending", "delivered", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[int | None, Query(ge=0, le=2**62)] = None,
