@@ -31,6 +31,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from shouhou.times import show
+
 if TYPE_CHECKING:
     from shouhou.services.ports import DueDeadline
 
@@ -68,7 +70,7 @@ class ActionRefused(ShouhouError):
         if self.rule is not None:
             out["rule"] = self.rule
         if self.allowed_from is not None:
-            out["allowed_from"] = self.allowed_from.isoformat()
+            out["allowed_from"] = show(self.allowed_from)
         if self.case is not None:
             out["case"] = self.case
         if self.status is not None:

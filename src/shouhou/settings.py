@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/shouhou.db"
 DEFAULT_ATTACHMENTS_DIR = "var/attachments"
@@ -28,6 +29,11 @@ def _number(name: str, default: float) -> float:
     return value
 
 
+#: The marketplace's zone: times in the API and the CLI carry its offset.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+TIMEZONE_VARIABLE = "SHOUHOU_TIMEZONE"
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -38,6 +44,7 @@ class Settings:
     #: or otherwise not public: for a receiver on this machine or the local network.
     webhook_allow_hosts: tuple[str, ...] = ()
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    timezone: str = DEFAULT_TIMEZONE
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,4 +54,20 @@ class Settings:
             policy_dir=os.environ.get("SHOUHOU_POLICY_DIR") or None,
             webhook_allow_hosts=_list(os.environ.get("SHOUHOU_WEBHOOK_ALLOW_HOSTS", "")),
             body_timeout_s=_number("SHOUHOU_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),
+            timezone=os.environ.get(TIMEZONE_VARIABLE, DEFAULT_TIMEZONE),
         )
+
+
+def display_zone() -> ZoneInfo:
+    """The zone of ``$SHOUHOU_TIMEZONE`` (default Asia/Shanghai); ValueError for an unknown one.
+
+    Read on each call (ZoneInfo caches the zone itself), so that a test or a process that sets
+    the variable sees it at once.
+    """
+    name = os.environ.get(TIMEZONE_VARIABLE, DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{TIMEZONE_VARIABLE}={name!r} is not a time zone: name one like Asia/Shanghai"
+        ) from None

@@ -27,6 +27,7 @@ from shouhou.services.ports import (
     ApiKey,
     Approaching,
     Attempt,
+    Backlog,
     CaseFilter,
     Claimed,
     Delivery,
@@ -242,6 +243,10 @@ class MemoryDeadlines:
 
     def pending_count(self) -> int:
         return sum(1 for r in self.store.deadlines if r.status == "pending")
+
+    def backlog(self, now: datetime) -> Backlog:
+        due = _pending(self.store, lambda r: r.deadline.due_at <= now)
+        return Backlog(due=len(due), oldest_due_at=due[0].deadline.due_at if due else None)
 
 
 class MemoryAttachmentStore:

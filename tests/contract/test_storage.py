@@ -493,6 +493,24 @@ class TestStorageContract:
             due = uow.deadlines.next_due(FAR_FUTURE)
         assert due is not None and (due.subject_type, due.subject_id) == ("case", "x2")
 
+    def test_the_backlog_counts_the_due_deadlines_and_names_the_oldest(
+        self, storage: Storage
+    ) -> None:
+        with storage.new_uow() as uow:
+            for subject, hours in (("c3", 3), ("c1", 1), ("c2", 2), ("c4", 30)):
+                uow.deadlines.sync("case", subject, deadline(T0 + timedelta(hours=hours)))
+            uow.commit()
+        with storage.new_uow() as uow:
+            uow.deadlines.fire("case", "c1", "seller_respond", T0 + timedelta(hours=1), T0)
+            uow.commit()
+        with storage.new_uow() as uow:
+            nothing = uow.deadlines.backlog(T0)
+            exactly_due = uow.deadlines.backlog(T0 + timedelta(hours=2))
+            later = uow.deadlines.backlog(T0 + timedelta(hours=10))
+        assert (nothing.due, nothing.oldest_due_at) == (0, None)
+        assert (exactly_due.due, exactly_due.oldest_due_at) == (1, T0 + timedelta(hours=2))
+        assert (later.due, later.oldest_due_at) == (2, T0 + timedelta(hours=2))
+
     def test_next_due_is_the_earliest_deadline(self, storage: Storage) -> None:
         with storage.new_uow() as uow:
             for subject, hours in (("c3", 3), ("c1", 1), ("c2", 2)):

@@ -168,3 +168,101 @@ def test_a_worker_forgets_handled_deadlines_older_than_keep_days(tmp_path: Path)
     assert json.loads(first.stdout)["fired"] == "ship_by"
     assert after_first == 1  # within the default 30 days: kept
     assert fired() == 0  # 10 days past due, kept 7: forgotten
+
+
+ONE_TIME_FORMAT = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$"
+
+
+@pytest.mark.parametrize(("zone", "offset"), [(None, "+08:00"), ("Asia/Kolkata", "+05:30")])
+def test_the_command_line_prints_times_to_the_second_in_the_marketplaces_zone(
+    tmp_path: Path, zone: str | None, offset: str
+) -> None:
+    import re
+
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    if zone:
+        env["SHOUHOU_TIMEZONE"] = zone
+    scenario = Path(__file__).parents[2] / "examples/scenarios/52_evidence_submit_revise_seal.yaml"
+    db = tmp_path / "w.db"
+    paid_order(db, datetime.fromisoformat("2023-03-01T10:00:00.250+08:00"))
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "shouhou", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        for args in (("scenario", "run", str(scenario)), ("worker", "--once", "--db", str(db)))
+    ]
+    lines = [json.loads(line) for run in runs for line in run.stdout.splitlines() if "{" in line]
+    times = [v for line in lines for k, v in line.items() if k in ("at", "due_at")]
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    assert len(times) > 10
+    assert [t for t in times if not re.match(ONE_TIME_FORMAT, t) or t[-6:] != offset] == []
+    fired = next(line for line in lines if line.get("fired") == "ship_by")
+    expected = "2023-03-04T10:00:00+08:00" if offset == "+08:00" else "2023-03-04T07:30:00+05:30"
+    assert fired["due_at"] == expected
+
+
+def test_a_worker_logs_json_lines_and_serves_its_metrics(tmp_path: Path) -> None:
+    """With --log-format json a failed pass is one JSON object on stderr; the worker's own
+    /metrics (--metrics-port) counts the deadline it fires once the table is back."""
+    import signal
+    import socket
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from shouhou.domain.values import SHANGHAI
+
+    db = tmp_path / "worker.db"
+    paid_order(db, datetime(2024, 3, 1, 10, tzinfo=SHANGHAI))
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE deadlines RENAME TO deadlines_away")
+    with socket.socket() as probe:  # a free port for the worker's metrics
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = ["--interval", "0.2", "--log-format", "json", "--metrics-port", str(port)]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "shouhou", "worker", "--db", str(db), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "SHOUHOU_ATTACHMENTS_DIR": str(tmp_path / "files")},
+    )
+    try:
+        assert worker.stderr is not None and worker.stdout is not None
+        line = json.loads(worker.stderr.readline())
+        assert (line["level"], line["logger"]) == ("ERROR", "shouhou.worker")
+        assert "worker pass failed" in line["message"] and "deadlines" in line["message"]
+        assert datetime.fromisoformat(line["time"]).tzinfo is not None
+        with sqlite3.connect(db) as conn:
+            conn.execute("ALTER TABLE deadlines_away RENAME TO deadlines")
+        fired = json.loads(worker.stdout.readline())
+        assert fired["fired"] == "ship_by"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+            scrape = answer.read().decode()
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.communicate(timeout=30)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scrape)
+        for s in family.samples
+    }
+    assert samples[("shouhou_deadlines_fired_total", (("deadline", "ship_by"),))] == 1
+    assert samples[("shouhou_deadlines_due", ())] == 0
+
+
+def test_a_worker_refuses_to_start_in_an_unknown_time_zone(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shouhou", "worker", "--once", "--db", str(tmp_path / "z.db")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "SHOUHOU_TIMEZONE": "Mars/Olympus"},
+    )
+    assert result.returncode == 1
+    assert "SHOUHOU_TIMEZONE='Mars/Olympus' is not a time zone" in result.stderr
+    assert not (tmp_path / "z.db").exists()

@@ -32,10 +32,10 @@ def test_an_open_case_explains_who_must_act_by_when_under_which_rule(
     desk = desk_for("shipped")
     desk.apply(T0)
     explanation = view_of(desk, rules)["explanation"]
-    assert "2023-03-06 10:00:00" in explanation["en"]
+    assert "2023-03-06T10:00:00+08:00" in explanation["en"]
     assert "The seller must act" in explanation["en"]
     assert "tmall-standard/seller_respond" in explanation["en"]
-    assert "卖家需在 2023-03-06 10:00:00" in explanation["zh"]
+    assert "卖家需在 2023-03-06T10:00:00+08:00" in explanation["zh"]
     assert "5天" in explanation["zh"]
     [rule] = explanation["rules"]
     assert rule["id"] == "tmall-standard/seller_respond"

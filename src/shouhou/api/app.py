@@ -15,11 +15,23 @@ from fastapi import APIRouter, FastAPI, Path
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shouhou.api import cases, complaints, docs, errors, home, hooks, orders, shops, wire
+from shouhou.api import (
+    cases,
+    complaints,
+    docs,
+    errors,
+    home,
+    hooks,
+    observability,
+    orders,
+    shops,
+    wire,
+)
 from shouhou.api.deps import Caller, Context, Ctx
 from shouhou.api.timeouts import BodyTimeout
 from shouhou.bootstrap import Engine
 from shouhou.errors import NotFound, PolicyError
+from shouhou.observability import Telemetry
 from shouhou.services.ports import ApiUnitOfWork
 from shouhou.settings import Settings
 
@@ -39,7 +51,8 @@ The after-sales engine over HTTP: orders, cases and their actions, deadlines, we
   platform everything; what you can't see answers 404.
 * **Writes** accept `Idempotency-Key`: the same key and body within 24 hours replays the first
   answer (header `Idempotent-Replayed: true`); the same key with another request is refused.
-* **Money** is integer fen; **times** are ISO 8601 with an offset.
+* **Money** is integer fen; **times** are ISO 8601 with an offset; answers give them to the
+  second in the marketplace's zone (`2023-03-08T12:00:00+08:00`, `SHOUHOU_TIMEZONE`).
 * **Errors** have one shape, `{"error": {"code", "message", "rule", "allowed_from", …}}`:
   not_allowed 409, conflict 409, not_eligible 422, invalid 422 (400 for malformed JSON),
   forbidden 403, not_found 404, unauthenticated 401, payload_too_large 413.
@@ -213,9 +226,11 @@ def create_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     settings: Settings | None = None,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
     """The REST API over ``engine`` (``Engine.open``, or one on the fakes of shouhou.testing);
-    ``settings`` default to the environment's."""
+    ``settings`` default to the environment's; its metrics go to ``telemetry`` (one of its own
+    when None), served at ``/metrics``."""
     settings = settings or Settings.from_env()
     app = FastAPI(
         title="shouhou (售后) API",
@@ -248,6 +263,8 @@ def create_app(
     app.include_router(complaints.router)
     app.include_router(shops.router)
     app.include_router(hooks.router)
+    # added last, so outermost: refusals of the guards above are counted too
+    observability.install(app, engine, telemetry or Telemetry())
     return app
 
 

@@ -16,6 +16,7 @@ from shouhou.errors import Invalid, NotFound
 from shouhou.services.destinations import AllowList, registration_problem
 from shouhou.services.ports import ApiUnitOfWork, Attempt, Delivery, Endpoint, OutboxEvent
 from shouhou.services.webhooks import matches, new_secret, public_error
+from shouhou.times import show, show_optional
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 EndpointId = Annotated[str, Path(min_length=1, max_length=32)]
@@ -28,8 +29,8 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
         "url": endpoint.url,
         "events": list(endpoint.events),
         "description": endpoint.description,
-        "created_at": endpoint.created_at.isoformat(),
-        "disabled_at": endpoint.disabled_at.isoformat() if endpoint.disabled_at else None,
+        "created_at": show(endpoint.created_at),
+        "disabled_at": show_optional(endpoint.disabled_at),
     }
 
 
@@ -40,18 +41,18 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
         "endpoint": delivery.endpoint_id,
         "status": delivery.status,
         "attempts": delivery.attempts,
-        "next_attempt_at": delivery.next_attempt_at.isoformat(),
+        "next_attempt_at": show(delivery.next_attempt_at),
         "last_status_code": delivery.last_status_code,
         "last_error": public_error(delivery.last_error),
-        "created_at": delivery.created_at.isoformat(),
-        "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+        "created_at": show(delivery.created_at),
+        "delivered_at": show_optional(delivery.delivered_at),
     }
 
 
 def attempt_view(attempt: Attempt) -> dict[str, Any]:
     return {
         "number": attempt.number,
-        "at": attempt.at.isoformat(),
+        "at": show(attempt.at),
         "status_code": attempt.status_code,
         "error": public_error(attempt.error),
         "duration_ms": attempt.duration_ms,

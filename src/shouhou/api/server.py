@@ -30,10 +30,15 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(app: FastAPI, sock: socket.socket) -> None:
+def run(app: FastAPI, sock: socket.socket, *, log_format: str = "text") -> None:
     """Serve ``app`` on ``sock`` (from :func:`listen`) until uvicorn stops (Ctrl-C or
-    SIGTERM)."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info"))
+    SIGTERM); with ``log_format="json"`` uvicorn's logs go through the process's JSON handler
+    and the API logs its own access lines (with the route template and duration)."""
+    if log_format == "json":
+        config = uvicorn.Config(app, log_level="info", log_config=None, access_log=False)
+    else:
+        config = uvicorn.Config(app, log_level="info")
+    server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
     finally:

@@ -16,6 +16,7 @@ from shouhou.domain.model import Role
 from shouhou.errors import Forbidden, NotFound
 from shouhou.services import views
 from shouhou.services.ports import ApiUnitOfWork
+from shouhou.times import show
 
 router = APIRouter(prefix="/v1")
 ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
@@ -59,7 +60,7 @@ def ledger(
                 "order": e.order_id,
                 "source": e.source,
                 "rule_id": e.rule_id,
-                "at": e.at.isoformat(),
+                "at": show(e.at),
             }
             for e in entries
         ],

@@ -14,6 +14,7 @@ from shouhou.cli.output import actor, console, current, fail, speak
 from shouhou.cli.output import table as output_table
 from shouhou.errors import ActionRefused
 from shouhou.i18n import N_, Translator
+from shouhou.times import show
 
 case_app = typer.Typer(help="Look at one case.", no_args_is_help=True)
 
@@ -83,7 +84,8 @@ def case_show(
     lang: LangOption = None,
 ) -> None:
     """Print one case: status, deadline, timeline and explanation."""
-    from shouhou.domain.values import format_yuan, local
+    from shouhou.domain.values import format_yuan
+    from shouhou.times import show
 
     t = speak(lang)
     _ = t.gettext
@@ -116,7 +118,7 @@ def case_show(
     console.print(f"{words} · [bold]{status}[/bold]  {amounts}", highlight=False)
     if view["deadline"]:
         d = view["deadline"]
-        due = local(datetime.fromisoformat(d["due_at"])).strftime("%Y-%m-%d %H:%M")
+        due = show(datetime.fromisoformat(d["due_at"]))
         console.print(
             _("deadline: {deadline}").format(deadline=_deadline(t, d, due)), highlight=False
         )
@@ -124,7 +126,7 @@ def case_show(
         "#", _("at (Beijing)"), _("actor"), _("event"), _("details"), title=_("timeline")
     )
     for ev in view["timeline"]:
-        at = local(datetime.fromisoformat(ev["at"])).strftime("%m-%d %H:%M")
+        at = show(datetime.fromisoformat(ev["at"]))
         table.add_row(
             str(ev["seq"]), at, actor(t, ev["actor"]), t.term(ev["type"], "event"), _summary(t, ev)
         )
@@ -196,13 +198,11 @@ def _deadline(t: Translator, d: dict[str, Any], due: str) -> str:
 
 def _summary(t: Translator, ev: dict[str, Any]) -> str:
     """One short line for a timeline event."""
-    from shouhou.domain.values import local
-
     if ev["type"] == "DeadlineSet":
         d = ev["deadline"]
         if d is None:
             return t.gettext("no deadline")
-        due = local(datetime.fromisoformat(d["due_at"])).strftime("%m-%d %H:%M")
+        due = show(datetime.fromisoformat(d["due_at"]))
         return _deadline(t, d, due)
     if ev["type"] == "StatusChanged":
         return f"{t.term(ev['source'], 'CaseStatus')} → {t.term(ev['target'], 'CaseStatus')}"

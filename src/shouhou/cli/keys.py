@@ -9,6 +9,7 @@ import typer
 from shouhou.cli.options import DbOption, LangOption, db_url, open_existing
 from shouhou.cli.output import actor, console, fail, id_column, speak, table
 from shouhou.errors import ActionRefused
+from shouhou.times import show, show_optional
 
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 
@@ -63,8 +64,8 @@ def keys_list(db: DbOption = None, lang: LangOption = None) -> None:
             actor(t, str(key.actor)),
             key.name,
             key.prefix + "…",
-            key.created_at.isoformat(timespec="seconds"),
-            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+            show(key.created_at),
+            show_optional(key.revoked_at) or "",
         )
     console.print(shown)
 

@@ -1,5 +1,5 @@
 """What the commands take alike: ``--db`` (and opening the database it names),
-``--lang`` and ``--keep-days``."""
+``--lang``, ``--keep-days`` and ``--log-format``."""
 
 from __future__ import annotations
 
@@ -92,6 +92,38 @@ KeepDaysOption = Annotated[
         "delivered webhook events (past their fan-out); their history stays in the timelines.",
     ),
 ]
+
+
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="Logs on stderr as text or json (one object a line): default $SHOUHOU_LOG_FORMAT, "
+        "else text.",
+    ),
+]
+
+
+def log_format(option: str | None) -> str:
+    """``text`` or ``json``, from ``--log-format`` or ``$SHOUHOU_LOG_FORMAT``; refused clearly."""
+    from shouhou.observability import log_format as chosen
+
+    try:
+        return chosen(option)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--log-format") from None
+
+
+def check_timezone() -> None:
+    """Refuse to start a long-running process on an unknown ``$SHOUHOU_TIMEZONE`` (else every
+    answer would fail on it)."""
+    from shouhou.cli.output import fail
+    from shouhou.settings import display_zone
+
+    try:
+        display_zone()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def keep(settings: WorkerSettings, days: int) -> WorkerSettings:

@@ -20,7 +20,8 @@ def queue_interventions(
     lang: LangOption = None,
 ) -> None:
     """Cases in platform intervention: awaiting a ruling first, then by stage deadline."""
-    from shouhou.domain.values import format_yuan, local
+    from shouhou.domain.values import format_yuan
+    from shouhou.times import show
 
     t = speak(lang)
     _ = t.gettext
@@ -31,7 +32,7 @@ def queue_interventions(
         engine.close()
     if as_json:
         for case in waiting:
-            due = case.deadline.due_at.isoformat() if case.deadline else None
+            due = show(case.deadline.due_at) if case.deadline else None
             stage = case.stage.value if case.stage else None
             print(
                 json.dumps(
@@ -57,7 +58,7 @@ def queue_interventions(
         title=_("cases in platform intervention"),
     )
     for case in waiting:
-        due = local(case.deadline.due_at).strftime("%m-%d %H:%M") if case.deadline else _("now")
+        due = show(case.deadline.due_at) if case.deadline else _("now")
         shown.add_row(
             case.id,
             t.term(case.stage) if case.stage else "",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -10,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from shouhou.cli.options import DbOption, KeepDaysOption, PolicyOption, db_url, keep, rulebooks
+from shouhou.cli.options import (
+    DbOption,
+    KeepDaysOption,
+    LogFormatOption,
+    PolicyOption,
+    check_timezone,
+    db_url,
+    keep,
+    log_format,
+    rulebooks,
+)
 from shouhou.cli.output import console, fail
 from shouhou.domain.values import format_duration, parse_duration
 
@@ -61,13 +70,17 @@ def serve(
     ] = False,
     keep_days: KeepDaysOption = 30,
     policy: PolicyOption = None,
+    log_format_: LogFormatOption = None,
 ) -> None:
-    """Run the REST API (uvicorn) and the worker (deadlines, webhooks) together."""
+    """Run the REST API (uvicorn) and the worker (deadlines, webhooks) together; Prometheus
+    metrics of both at /metrics (no API key: firewall it)."""
     from shouhou.api import create_app
     from shouhou.api.server import listen, run
     from shouhou.bootstrap import Engine
+    from shouhou.observability import Telemetry, configure_logging
     from shouhou.worker import Worker, WorkerSettings
 
+    check_timezone()
     lead = _duration(approaching)
     registry, selected = rulebooks(policy)
     # The port first: a port in use is said before any URL or key is printed, or data written.
@@ -75,14 +88,15 @@ def serve(
         sock = listen(host, port)
     except OSError as exc:
         raise fail(CANT_LISTEN.format(host=host, port=port, why=exc.strerror or exc)) from None
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("shouhou").setLevel(logging.INFO)
+    logs = log_format(log_format_)
+    configure_logging(logs, text_format="%(asctime)s %(name)s %(message)s")
     try:
         engine = Engine.open(db_url(db), registry=registry, policies=selected)
     except BaseException:
         sock.close()
         raise
-    app = create_app(engine)
+    telemetry = Telemetry()
+    app = create_app(engine, telemetry=telemetry)
     base = f"http://{host}:{port}"
     console.print(f"shouhou API on [bold]{base}[/bold]  (OpenAPI docs: {base}/docs)")
     console.print(RULEBOOK.format(packs=" + ".join(engine.policies)), highlight=False)
@@ -101,7 +115,7 @@ def serve(
     runner = None
     if worker:
         settings = keep(WorkerSettings(approaching=lead), keep_days)
-        runner = Worker(engine, settings)
+        runner = Worker(engine, settings, telemetry=telemetry)
         thread = threading.Thread(
             target=runner.run_forever, args=(stop, interval), name="worker", daemon=True
         )
@@ -112,7 +126,7 @@ def serve(
             f"delivered events kept {settings.event_retention.days} days"
         )
     try:
-        run(app, sock)
+        run(app, sock, log_format=logs)
     except KeyboardInterrupt:
         pass  # Ctrl-C: uvicorn has shut down; stop the worker too
     finally:

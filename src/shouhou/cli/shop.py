@@ -15,9 +15,11 @@ from rich.table import Table
 
 from shouhou.cli.options import DbOption, LangOption, open_existing
 from shouhou.cli.output import console, fail, id_column, speak, table
-from shouhou.domain.values import SHANGHAI, format_yuan, local, parse_duration
+from shouhou.domain.values import format_yuan, parse_duration
 from shouhou.i18n import N_, Translator
 from shouhou.services.report import REPORT_DAYS
+from shouhou.settings import display_zone
+from shouhou.times import show
 
 shop_app = typer.Typer(help="A shop's metrics and after-sales report.", no_args_is_help=True)
 
@@ -45,7 +47,7 @@ def _moment(text: str | None) -> datetime | None:
         raise typer.BadParameter(
             f"{text!r} is not an ISO 8601 time (2023-03-31T10:00:00+08:00)", param_hint="--at"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=SHANGHAI)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=display_zone())
 
 
 def _window(text: str) -> timedelta:
@@ -87,8 +89,8 @@ def _metrics_table(t: Translator, view: dict[str, Any]) -> Table:
 
 
 def _window_line(t: Translator, view: dict[str, Any]) -> str:
-    since = local(datetime.fromisoformat(view["since"])).strftime("%Y-%m-%d %H:%M")
-    until = local(datetime.fromisoformat(view["until"])).strftime("%Y-%m-%d %H:%M")
+    since = show(datetime.fromisoformat(view["since"]))
+    until = show(datetime.fromisoformat(view["until"]))
     return t.gettext(
         "{since} – {until} (Beijing): {paid} paid orders, {refunds} refunds, {disputes} disputes"
     ).format(
@@ -174,8 +176,8 @@ def shop_report(
 
 def _print_report(t: Translator, view: dict[str, Any]) -> None:
     _ = t.gettext
-    since = local(datetime.fromisoformat(view["since"])).strftime("%Y-%m-%d %H:%M")
-    at = local(datetime.fromisoformat(view["at"])).strftime("%Y-%m-%d %H:%M")
+    since = show(datetime.fromisoformat(view["since"]))
+    at = show(datetime.fromisoformat(view["at"]))
     head = _("shop {shop} after-sales report").format(shop=view["shop"])
     span = _("cases ended {since} – {at} (Beijing)").format(since=since, at=at)
     console.print(f"[bold]{head}[/bold], {span}", highlight=False)
@@ -213,9 +215,7 @@ def _print_report(t: Translator, view: dict[str, Any]) -> None:
         )
         for u in waiting:
             ended = u["ended_at"]
-            shown_at = (
-                local(datetime.fromisoformat(ended)).strftime("%Y-%m-%d %H:%M") if ended else ""
-            )
+            shown_at = show(datetime.fromisoformat(ended)) if ended else ""
             shown.add_row(
                 u["case"],
                 u["order"],

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shouhou.cli.options import DbOption, KeepDaysOption, PolicyOption, db_url, keep, rulebooks
+from shouhou.cli.options import (
+    DbOption,
+    KeepDaysOption,
+    LogFormatOption,
+    PolicyOption,
+    check_timezone,
+    db_url,
+    keep,
+    log_format,
+    rulebooks,
+)
 
 if TYPE_CHECKING:
     from shouhou.worker import Tick
@@ -32,12 +43,25 @@ def said(tick: Tick) -> str:
     )
 
 
+log = logging.getLogger("shouhou.worker")
+
+
 def worker(
     db: DbOption = None,
     once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
     keep_days: KeepDaysOption = 30,
     policy: PolicyOption = None,
+    log_format_: LogFormatOption = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this worker's Prometheus metrics on this port (/metrics; firewall it)."
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address the metrics port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
 
@@ -45,11 +69,21 @@ def worker(
     tried again after the interval; with --once the command fails instead. Once an hour it
     forgets what is older than --keep-days (events with a failed delivery are kept).
     """
+    from prometheus_client import start_http_server
+
     from shouhou.bootstrap import Engine
+    from shouhou.observability import Telemetry, configure_logging
+    from shouhou.times import show
     from shouhou.worker import Worker, WorkerSettings
 
+    check_timezone()
+    configure_logging(log_format(log_format_), text_format="%(message)s")
     registry, selected = rulebooks(policy)  # the API's: deadlines fire by the same rules
     engine = Engine.open(db_url(db), registry=registry, policies=selected)
+    telemetry = Telemetry()
+    if metrics_port is not None:
+        telemetry.watch(engine)
+        start_http_server(metrics_port, metrics_host, registry=telemetry.registry)
 
     def report(fired: Any) -> None:
         print(
@@ -57,14 +91,14 @@ def worker(
                 {
                     "fired": fired.name,
                     fired.subject_type: fired.subject_id,
-                    "due_at": fired.due_at.isoformat(),
+                    "due_at": show(fired.due_at),
                     "status": fired.status,
                 }
             ),
             flush=True,
         )
 
-    runner = Worker(engine, keep(WorkerSettings(), keep_days), on_fired=report)
+    runner = Worker(engine, keep(WorkerSettings(), keep_days), on_fired=report, telemetry=telemetry)
     try:
         while True:
             try:
@@ -74,11 +108,11 @@ def worker(
                     raise
                 # The database restarting, a lock held too long: the pass rolled back, so
                 # nothing is half done; the next pass takes it from the start.
-                print(
-                    f"worker pass failed ({type(exc).__name__}: {exc}); "
-                    f"trying again in {interval:g}s",
-                    file=sys.stderr,
-                    flush=True,
+                log.error(
+                    "worker pass failed (%s: %s); trying again in %gs",
+                    type(exc).__name__,
+                    exc,
+                    interval,
                 )
             if once:
                 print(said(tick), file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ from shouhou.db import queries
 from shouhou.db.cursor import Cursor
 from shouhou.domain.model import Deadline
 from shouhou.errors import Conflict
-from shouhou.services.ports import DueDeadline
+from shouhou.services.ports import Backlog, DueDeadline
 
 #: What identifies a pending deadline row: name, due time, rule.
 Slot = tuple[str, datetime, str]
@@ -169,3 +169,9 @@ class SqlDeadlines:
     def pending_count(self) -> int:
         self.flush()
         return int(self.conn.execute(queries.pending_deadlines_count()).scalar_one())
+
+    def backlog(self, now: datetime) -> Backlog:
+        self.flush()
+        statement = queries.due_deadlines_backlog(now)
+        count, oldest = self.conn.execute(statement).one()
+        return Backlog(due=int(count), oldest_due_at=oldest)

@@ -194,6 +194,13 @@ def pending_deadlines_count() -> Select[Any]:
     return select(func.count()).select_from(t).where(t.c.status == "pending")
 
 
+def due_deadlines_backlog(now: datetime) -> Select[Any]:
+    """How many pending deadlines are due at ``now``, and the earliest due time among them."""
+    t = tables.deadlines
+    due = and_(t.c.status == "pending", t.c.due_at <= now)
+    return select(func.count(), func.min(t.c.due_at)).select_from(t).where(due)
+
+
 def add_ledger_entry(values: Mapping[str, Any]) -> Insert:
     """One ledger line; ``(kind, source)`` is unique."""
     return insert(_L).values(**values)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -84,3 +84,9 @@ def require_aware(moment: datetime, what: str = "time") -> datetime:
 def local(moment: datetime) -> datetime:
     """The same instant in Asia/Shanghai time, for display and policy windows."""
     return moment.astimezone(SHANGHAI)
+
+
+def format_time(moment: datetime, zone: tzinfo = SHANGHAI) -> str:
+    """The one format a time leaves the system in: ``2023-03-08T12:00:00+08:00``, to the
+    second, with the offset of ``zone``."""
+    return require_aware(moment).astimezone(zone).isoformat(timespec="seconds")

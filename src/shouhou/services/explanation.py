@@ -14,8 +14,9 @@ from typing import TypedDict
 from shouhou.domain import events as e
 from shouhou.domain.model import Case, CaseStatus, Stage
 from shouhou.domain.rules import Rules
-from shouhou.domain.values import format_duration, format_duration_zh, format_yuan, local
+from shouhou.domain.values import format_duration, format_duration_zh, format_yuan
 from shouhou.services.ports import StoredEvent
+from shouhou.times import show
 
 #: Who must act in each waiting status (SPEC §1).
 WHO_ACTS: dict[CaseStatus, tuple[str, str]] = {
@@ -108,12 +109,11 @@ def deadline_sentence(case: Case, rules: Rules, _: Sequence[StoredEvent]) -> Sen
     who_zh, who_en = (
         STAGE_WHO[case.stage] if case.stage else WHO_ACTS.get(case.status, ("", "someone"))
     )
-    due = local(d.due_at).strftime("%Y-%m-%d %H:%M:%S")
+    due = show(d.due_at)  # with its offset: the marketplace's zone need not be Beijing's
     then_zh, then_en = EXPIRY.get(d.on_expiry, (d.on_expiry, d.on_expiry))
     return Sentence(
-        f"{who_zh}需在 {due} (北京时间) 前处理 ({span_zh}, 规则 {d.rule_id}); 超时{then_zh}。",
-        f"{who_en.capitalize()} must act by {due} Beijing time ({span}, rule {d.rule_id}); "
-        f"otherwise {then_en}.",
+        f"{who_zh}需在 {due} 前处理 ({span_zh}, 规则 {d.rule_id}); 超时{then_zh}。",
+        f"{who_en.capitalize()} must act by {due} ({span}, rule {d.rule_id}); otherwise {then_en}.",
         (rule_view(rules, d.rule_id, d.duration),),
     )
 

@@ -25,6 +25,7 @@ from shouhou.domain.model import (
     OrderStatus,
     Role,
 )
+from shouhou.times import show
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +45,14 @@ class DueDeadline:
     subject_id: str
     name: str
     due_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backlog:
+    """The pending deadlines already due: how many, and the due time of the oldest."""
+
+    due: int
+    oldest_due_at: datetime | None
 
 
 A = TypeVar("A")
@@ -109,6 +118,10 @@ class DeadlineStore(Protocol):
         over it; whether it was."""
 
     def pending_count(self) -> int: ...
+
+    def backlog(self, now: datetime) -> Backlog:
+        """The pending deadlines due at or before ``now`` (one index range: cheap while the
+        workers keep up, which is when it is read most)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -364,7 +377,7 @@ class OutboxEvent:
         return {
             "id": self.public_id,
             "type": self.type,
-            "occurred_at": self.occurred_at.isoformat(),
+            "occurred_at": show(self.occurred_at),
             "subject": {"type": self.subject_type, "id": self.subject_id},
             "data": self.data,
         }

@@ -14,6 +14,7 @@ from shouhou.domain.model import TERMINAL_STATUSES, Order
 from shouhou.services.metrics import LOOKBACK
 from shouhou.services.ports import LoggedEvent, UnitOfWork
 from shouhou.services.views import SHOP_METRICS, Money, shop_view
+from shouhou.times import show, show_optional
 
 #: Days of history a report covers by default: its summary and its chart.
 REPORT_DAYS = 90
@@ -92,8 +93,8 @@ def report_view(report: ShopReport, *, money: Money = int) -> dict[str, Any]:
     summary = report.summary
     return {
         "shop": report.shop,
-        "at": report.at.isoformat(),
-        "since": summary.since.isoformat(),
+        "at": show(report.at),
+        "since": show(summary.since),
         "window_days": report.window / ONE_DAY,
         "metrics": shop_view(report.shop, report.metrics, money=money),
         "classified": summary.classified,
@@ -113,7 +114,7 @@ def report_view(report: ShopReport, *, money: Money = int) -> dict[str, Any]:
                 "order": u.order,
                 "status": u.status,
                 "reason": u.reason,
-                "ended_at": u.ended_at.isoformat() if u.ended_at else None,
+                "ended_at": show_optional(u.ended_at),
                 **_product(u.product),
             }
             for u in summary.unclassified

@@ -30,6 +30,7 @@ from shouhou.domain.rules import Rules
 from shouhou.domain.values import format_duration
 from shouhou.services.explanation import Explanation, explain
 from shouhou.services.ports import StoredEvent
+from shouhou.times import show, show_optional
 
 Money = Callable[[int], Any]
 
@@ -164,7 +165,7 @@ def deadline_view(deadline: Deadline | None) -> DeadlineView | None:
         return None
     return {
         "name": deadline.name,
-        "due_at": deadline.due_at.isoformat(),
+        "due_at": show(deadline.due_at),
         "on_expiry": deadline.on_expiry,
         "rule_id": deadline.rule_id,
         "policy": deadline.policy,
@@ -177,7 +178,7 @@ def event_view(stored: StoredEvent, money: Money) -> dict[str, Any]:
 
 def event_fields(ev: e.Event, money: Money) -> dict[str, Any]:
     """What happened, by whom and when, and the event's own fields, as plain JSON."""
-    out: dict[str, Any] = {"type": type(ev).__name__, "at": ev.at.isoformat(), "actor": ev.actor}
+    out: dict[str, Any] = {"type": type(ev).__name__, "at": show(ev.at), "actor": ev.actor}
     for key, value in vars(ev).items():
         if key != "at" and key != "actor":
             out[key] = _plain(value, money, key)
@@ -198,7 +199,9 @@ def _plain(value: Any, money: Money, key: str = "") -> Any:
         return value.value
     if isinstance(value, Deadline):
         return deadline_view(value)
-    if hasattr(value, "isoformat"):
+    if isinstance(value, datetime):
+        return show(value)
+    if hasattr(value, "isoformat"):  # a date
         return value.isoformat()
     if hasattr(value, "__dataclass_fields__"):
         return {k: _plain(v, money, k) for k, v in vars(value).items()}
@@ -249,7 +252,7 @@ def _evidence_view(evidence: Evidence) -> EvidenceView:
         "party": evidence.party.value,
         "text": evidence.text,
         "attachments": [attachment_view(a) for a in evidence.attachments],
-        "at": evidence.at.isoformat(),
+        "at": show(evidence.at),
         "revision": evidence.revision,
     }
 
@@ -276,7 +279,7 @@ def case_summary(case: Case, actions: list[str]) -> CaseSummary:
     """A case in a list, with the ``actions`` its caller may take now."""
     return {
         **case_head(case),
-        "opened_at": case.opened_at.isoformat(),
+        "opened_at": show(case.opened_at),
         "available_actions": actions,
         "version": case.version,
     }
@@ -326,24 +329,20 @@ def order_view(order: Order, *, money: Money = int) -> dict[str, Any]:
         "promotion": order.promotion.value,
         "shipping_method": order.shipping_method.value,
         "late": order.late,
-        "ship_by": _iso(order.ship_by),
+        "ship_by": show_optional(order.ship_by),
         "deadline": deadline_view(order.deadline),
         "auto_confirm_remaining": (
             format_duration(order.auto_confirm_remaining) if order.auto_confirm_remaining else None
         ),
         "open_case": order.open_case,
-        "paid_at": _iso(order.paid_at),
-        "shipped_at": _iso(order.shipped_at),
-        "delivered_at": _iso(order.delivered_at),
-        "trade_success_at": _iso(order.trade_success_at),
-        "reopened_until": _iso(order.reopened_until),
+        "paid_at": show_optional(order.paid_at),
+        "shipped_at": show_optional(order.shipped_at),
+        "delivered_at": show_optional(order.delivered_at),
+        "trade_success_at": show_optional(order.trade_success_at),
+        "reopened_until": show_optional(order.reopened_until),
         "version": order.version,
     }
     return cast("dict[str, Any]", view)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 #: The fields of the complaint view.
@@ -397,8 +396,8 @@ def complaint_view(complaint: Complaint, *, money: Money = int) -> dict[str, Any
         "status": complaint.status.value,
         "points": complaint.points,
         "rule_id": complaint.rule_id,
-        "filed_at": complaint.filed_at.isoformat(),
-        "ruled_at": complaint.ruled_at.isoformat() if complaint.ruled_at else None,
+        "filed_at": show(complaint.filed_at),
+        "ruled_at": show_optional(complaint.ruled_at),
         "decision_reason": complaint.decision_reason,
         "compensation": money(comp.amount) if comp else None,
         "version": complaint.version,
@@ -408,8 +407,8 @@ def complaint_view(complaint: Complaint, *, money: Money = int) -> dict[str, Any
 def shop_view(shop: str, metrics: Metrics, *, money: Money = int) -> dict[str, Any]:
     return {
         "shop": shop,
-        "since": metrics.since.isoformat(),
-        "until": metrics.until.isoformat(),
+        "since": show(metrics.since),
+        "until": show(metrics.until),
         "paid_orders": metrics.paid_orders,
         "refunds": metrics.refunds,
         "disputes": metrics.disputes,

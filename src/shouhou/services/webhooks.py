@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from shouhou.services.ports import ApiUnitOfWork, Approaching, OutboxMessage
+from shouhou.times import show
 
 #: Longest error text kept for a delivery attempt, in characters.
 MAX_ERROR_CHARS = 500
@@ -55,7 +56,7 @@ def approaching_message(due: Approaching, now: datetime) -> OutboxMessage:
             **due.facts,
             "deadline": {
                 "name": due.name,
-                "due_at": due.due_at.isoformat(),
+                "due_at": show(due.due_at),
                 "on_expiry": due.on_expiry,
                 "rule_id": due.rule_id,
                 "policy": due.policy,

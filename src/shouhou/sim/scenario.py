@@ -29,7 +29,7 @@ from shouhou.domain.model import (
     ShippingMethod,
     parse_enum,
 )
-from shouhou.domain.values import format_yuan, local, parse_duration, parse_yuan
+from shouhou.domain.values import format_yuan, parse_duration, parse_yuan
 from shouhou.errors import ActionRefused, PolicyError, ScenarioError
 from shouhou.services.deadlines import Fired
 from shouhou.services.views import (
@@ -44,6 +44,7 @@ from shouhou.services.views import (
 from shouhou.sim import move_clock
 from shouhou.sim.yamlines import Located, line_of, load
 from shouhou.testing import MemoryAttachmentStore
+from shouhou.times import show
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -464,7 +465,7 @@ class Runner:
         self.emit(
             {
                 "event": "timeout",
-                "at": local(fired.due_at).isoformat(),
+                "at": show(fired.due_at),
                 fired.subject_type: fired.subject_id,
                 "deadline": fired.name,
                 "rule_id": fired.rule_id,
@@ -482,7 +483,7 @@ class Runner:
             self.emit(
                 {
                     "event": "order",
-                    "at": at.isoformat(),
+                    "at": show(at),
                     "order": order_id,
                     "action": action,
                     "status": order.status.value,
@@ -514,7 +515,7 @@ class Runner:
         record: dict[str, Any] = {
             "event": "action",
             "line": step.line,
-            "at": step.at.isoformat(),
+            "at": show(step.at),
             "actor": step.actor,
             "action": step.action,
             **step.target,
@@ -565,7 +566,7 @@ class Runner:
         record = {
             "event": "expect",
             "line": step.line,
-            "at": step.at.isoformat(),
+            "at": show(step.at),
             **what,
             "ok": not diff,
         }

@@ -23,6 +23,7 @@ import httpx
 from shouhou import webhooks
 from shouhou.bootstrap import Engine
 from shouhou.errors import CannotFire
+from shouhou.observability import Telemetry
 from shouhou.services.deadlines import Fired
 from shouhou.services.destinations import AllowList
 from shouhou.services.ports import IDEMPOTENCY_TTL, ApiUnitOfWork, Attempt, Claimed, Retention
@@ -126,8 +127,11 @@ class Worker:
         *,
         http: httpx.Client | None = None,
         on_fired: Callable[[Fired], None] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.engine = engine
+        #: Where firings and deliveries are counted (None: nowhere).
+        self.telemetry = telemetry
         self.uow: Callable[[], ApiUnitOfWork] = engine.uow_factory
         self.settings = settings or WorkerSettings()
         allow = self.settings.allow_hosts
@@ -145,13 +149,25 @@ class Worker:
         now = now or self.engine.clock.now()
         tick = Tick()
         tick.fired = self.engine.run_due(
-            now, on_fired=self.on_fired, on_set_aside=lambda failed: _set_aside(tick, failed)
+            now, on_fired=self._fired, on_set_aside=lambda failed: self._set_aside(tick, failed)
         )
         tick.announced = self.announce(now)
         tick.dispatched = self.dispatch(now)
         tick.delivered, tick.failed_attempts = self.deliver(now)
         tick.purged = self.purge(now)
         return tick
+
+    def _fired(self, fired: Fired) -> None:
+        """Count a committed firing, then tell whoever asked."""
+        if self.telemetry is not None:
+            self.telemetry.fired.labels(fired.name).inc()
+        if self.on_fired is not None:
+            self.on_fired(fired)
+
+    def _set_aside(self, tick: Tick, failed: CannotFire) -> None:
+        if self.telemetry is not None:
+            self.telemetry.failed.labels(failed.due.name).inc()
+        _set_aside(tick, failed)
 
     def announce(self, now: datetime) -> int:
         total = 0
@@ -236,11 +252,11 @@ class Worker:
             number=number, at=now, status_code=status_code, error=error, duration_ms=elapsed_ms
         )
         if error is None:
-            state, next_at = "delivered", now
+            state, next_at, result = "delivered", now, "delivered"
         elif final or number >= self.settings.max_attempts:
-            state, next_at = "failed", now
+            state, next_at, result = "failed", now, "failed"
         else:
-            state, next_at = "pending", now + backoff(number, self.settings)
+            state, next_at, result = "pending", now + backoff(number, self.settings), "retrying"
         if error is not None:
             log.warning("webhook %s to %s: %s", one.event.public_id, one.endpoint.url, error)
         with self.uow() as uow:
@@ -252,6 +268,8 @@ class Worker:
                 held_until=one.lease_until,
             )
             uow.commit()
+        if self.telemetry is not None and recorded:
+            self.telemetry.deliveries.labels(result).inc()
         if not recorded:
             log.warning(
                 "webhook %s to %s: the lease ran out before the attempt was recorded; another"
