@@ -26,7 +26,7 @@ from shouhou.domain.model import (
     RemedyType,
 )
 from shouhou.domain.values import SHANGHAI
-from shouhou.errors import Conflict, Invalid, NotEligible
+from shouhou.errors import Conflict, Invalid, NotAllowed, NotEligible
 
 T0 = datetime(2023, 3, 1, 10, 0, tzinfo=SHANGHAI)  # as make_order places orders
 DAY = timedelta(days=1)
@@ -275,3 +275,91 @@ def test_a_refund_booked_on_an_order_that_moved_on_is_a_conflict(make_order: Any
         lines.book(moved, stale, 9000, 0)
     with pytest.raises(Conflict, match="more shipping"):
         lines.book(replace(order, refunded=1000), (), 1000, 0)
+
+
+# --- money never exceeds what was paid ---------------------------------------------------
+
+
+@st.composite
+def priced_orders(draw: st.DrawFn) -> dict[str, Any]:
+    """An order's items, discounts, shipping fee and the total they add up to."""
+    count = draw(st.integers(min_value=1, max_value=4))
+    items = []
+    for n in range(count):
+        quantity = draw(st.integers(min_value=1, max_value=3))
+        unit = draw(st.integers(min_value=1, max_value=50_000))
+        own = draw(st.integers(min_value=0, max_value=unit * quantity))
+        items.append(
+            Item(line=f"L{n}", sku=f"S{n}", quantity=quantity, unit_price=unit, discount=own)
+        )
+    room = sum(i.unit_price * i.quantity - i.discount for i in items)
+    amounts = []
+    for _ in lines.DISCOUNT_KINDS:
+        amounts.append(draw(st.integers(min_value=0, max_value=room)))
+        room -= amounts[-1]
+    shipping = draw(st.sampled_from([0, 800, 1200]))
+    after_own = sum(i.unit_price * i.quantity - i.discount for i in items)
+    return {
+        "items": tuple(items),
+        "discounts": Discounts(**dict(zip(lines.DISCOUNT_KINDS, amounts, strict=True))),
+        "shipping_fee": shipping,
+        "total": after_own - sum(amounts) + shipping,  # what the buyer paid, shipping included
+    }
+
+
+#: One attempt at a refund: which lines (indexes; empty: every line), a share of what they may
+#: still refund in per mille (above 1000: asking too much), and how the case ends.
+attempts = st.tuples(
+    st.lists(st.integers(min_value=0, max_value=3), max_size=3, unique=True),
+    st.integers(min_value=1, max_value=1200),
+    st.sampled_from(["agree", "remedy", "withdraw"]),
+)
+
+
+@given(priced_orders(), st.lists(attempts, min_size=1, max_size=7))
+@settings(max_examples=150, deadline=None)
+def test_no_sequence_of_partial_refunds_gives_back_more_than_was_paid(
+    desk_for: Any, fields: dict[str, Any], steps: list[tuple[list[int], int, str]]
+) -> None:
+    desk = desk_for("delivered", **fields)
+    for n, (picked, per_mille, end) in enumerate(steps):
+        ids = [line.line for line in desk.order.lines]
+        wanted = tuple(CaseLine(line=ids[i], quantity=0) for i in picked if i < len(ids))
+        try:
+            chosen = lines.requested(desk.order, wanted)
+            amount = max(1, lines.refundable(desk.order, chosen) * per_mille // 1000)
+            desk.apply(
+                T0 + DAY, case_id=f"c{n}", amount=amount, reason=Reason.QUALITY, lines=wanted
+            )
+        except (Invalid, NotEligible, NotAllowed):
+            continue  # refused (a closed order too): nothing was written
+        case = desk.cases[f"c{n}"]
+        if end == "remedy" and case.requested_amount > 1:
+            desk.act(
+                c.ProposeRemedy,
+                T0 + DAY,
+                case_id=case.id,
+                type=RemedyType.PARTIAL_REFUND,
+                amount=case.requested_amount // 2,
+            )
+            desk.act(c.AcceptRemedy, T0 + DAY, case_id=case.id)
+        elif end == "withdraw":
+            desk.act(c.Withdraw, T0 + DAY, case_id=case.id)
+        else:
+            desk.act(c.Agree, T0 + DAY, case_id=case.id)
+        ended = desk.cases[case.id]
+        goods = sum(part.buyer for part in ended.refund_lines)
+        assert 0 <= ended.refund_amount - goods <= desk.order.shipping_fee
+        _assert_within_what_was_paid(desk.order)
+
+
+def _assert_within_what_was_paid(order: Order) -> None:
+    for line in order.lines:
+        assert 0 <= line.refunded <= line.paid
+        assert 0 <= line.reclaimed <= line.platform_subsidy
+        assert line.returned <= line.quantity
+        if lines.done(line):
+            assert line.reclaimed == line.platform_subsidy
+    assert sum(line.refunded for line in order.lines) <= order.refunded
+    assert order.refunded + order.withheld <= order.total
+    assert order.refunded - sum(line.refunded for line in order.lines) <= order.shipping_fee
