@@ -360,7 +360,9 @@ def build(
     values: dict[str, Any] = dict(fixed)
     for name, raw in params.items():
         base = _base_type(hints[name])
-        if raw is None:
+        if name == "lines":  # [{line, quantity}]; none named (or null) means every line
+            values[name] = case_lines(raw or [], cls.action)
+        elif raw is None:
             values[name] = None
         elif name in MONEY_FIELDS:
             values[name] = _convert(money, raw, name, cls.action)
@@ -368,8 +370,6 @@ def build(
             values[name] = parse_enum(base, raw, name)
         elif base is datetime:
             values[name] = _convert(moment, raw, name, cls.action)
-        elif name == "lines":
-            values[name] = case_lines(raw, cls.action)
         elif typing.get_origin(base) is tuple:
             items = raw if isinstance(raw, list | tuple) else [raw]
             values[name] = tuple(str(item) for item in items)
@@ -404,7 +404,7 @@ def case_lines(raw: Any, action: str) -> tuple[CaseLine, ...]:
             }
         ):
             raise Invalid(f"{action}: each line is {{line, quantity}}, not {entry!r}")
-        quantity = entry.get("quantity", 0)  # 0: every unit of the line not yet refunded
+        quantity = entry.get("quantity") or 0  # 0: every unit of the line not yet refunded
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
             raise Invalid(f"{action}: line {entry['line']}: quantity must be a whole number >= 1")
         out.append(CaseLine(line=str(entry["line"]), quantity=quantity))
