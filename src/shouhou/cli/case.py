@@ -100,7 +100,15 @@ def case_show(
     console.print(
         f"{view['kind']} · {view['reason']} · {view['phase']} · [bold]{view['status']}[/bold]"
         f"  requested ¥{view['requested_amount']}  refunded ¥{view['refund_amount']}"
+        f" (+ ¥{view['platform_amount']} platform subsidy reclaimed from the seller)"
     )
+    for line in view["lines"]:
+        units = line["quantity"] or "the rest"
+        console.print(
+            f"  line {line['line']} {line['sku']} {line['title']} × {units}:"
+            f" ¥{line['refund_amount']} to the buyer, ¥{line['platform_amount']} to the platform",
+            markup=False,
+        )
     if view["deadline"]:
         d = view["deadline"]
         due = local(datetime.fromisoformat(d["due_at"])).strftime("%Y-%m-%d %H:%M")
