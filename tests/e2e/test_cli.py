@@ -6,10 +6,14 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from shouhou.bootstrap import Engine
+from shouhou.clock import VirtualClock
+from shouhou.domain.model import Discounts, Item, Order
 
 PACKS = Path(__file__).parents[2] / "src" / "shouhou" / "policy" / "packs"
 
@@ -172,12 +176,6 @@ def test_a_worker_forgets_handled_deadlines_older_than_keep_days(tmp_path: Path)
 def test_case_show_prints_each_line_with_the_buyers_and_the_platforms_part(
     tmp_path: Path,
 ) -> None:
-    from datetime import timedelta
-
-    from shouhou.bootstrap import Engine
-    from shouhou.clock import VirtualClock
-    from shouhou.domain.model import Discounts, Item, Order
-
     db = tmp_path / "lines.db"
     now = datetime.fromisoformat("2023-11-11T12:00:00+08:00")
     engine = Engine.open(f"sqlite:///{db}", clock=VirtualClock(now))
