@@ -1,7 +1,8 @@
 """The order aggregate: payment, shipment, the ``ship_by`` and ``auto_confirm`` deadlines.
 
-``auto_confirm`` pauses while a case is open and resumes with the time that was left; a
-refund of the whole order in the in-sale phase closes the trade (SPEC §2–3).
+``auto_confirm`` pauses while any case of the order is open and resumes with the time that was
+left when the last one ends; a refund of every line in the in-sale phase closes the trade
+(SPEC §2–3). The order books each refund on its lines (:mod:`shouhou.domain.lines`).
 """
 
 from __future__ import annotations
