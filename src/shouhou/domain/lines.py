@@ -159,7 +159,7 @@ def of_case(case: Case, order: Order) -> tuple[CaseLine, ...]:
     """The lines ``case`` is about; a case stored before lines existed is about every line."""
     if case.lines:
         return case.lines
-    return tuple(CaseLine(line=line.line, quantity=line.quantity) for line in of(order))
+    return tuple(CaseLine(line=line.line, quantity=units_left(line)) for line in of(order))
 
 
 def line_cap(line: Line, quantity: int) -> int:
