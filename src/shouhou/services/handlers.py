@@ -208,8 +208,12 @@ def catch_up_all(
     open at once) that are due at ``now``, earliest first; the cases after them, in order."""
     held = list(open_cases)
     while True:
+        # on a tie a case's deadline fires before the order's (its refund may close the trade)
+        last = len(held)
         due = (
-            [(order.deadline.due_at, -1)] if order.deadline and is_due(order.deadline, now) else []
+            [(order.deadline.due_at, last)]
+            if order.deadline and is_due(order.deadline, now)
+            else []
         )
         due += [
             (case.deadline.due_at, n)
@@ -219,7 +223,7 @@ def catch_up_all(
         if not due:
             return order, held
         at, which = min(due)
-        if which < 0:
+        if which == last:
             order = fire_order(uow, order, rules_at, at)
         else:
             held[which], order = _fire_case(uow, held[which], order, rules_at, at)
