@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shouhou.bootstrap import Engine
+from shouhou.clock import VirtualClock
 from shouhou.domain import commands as c
 from shouhou.domain import lines, orders
 from shouhou.domain.model import (
@@ -27,6 +29,7 @@ from shouhou.domain.model import (
 )
 from shouhou.domain.values import SHANGHAI
 from shouhou.errors import Conflict, Invalid, NotAllowed, NotEligible
+from shouhou.testing import MemoryStore, MemoryUnitOfWork
 
 T0 = datetime(2023, 3, 1, 10, 0, tzinfo=SHANGHAI)  # as make_order places orders
 DAY = timedelta(days=1)
@@ -363,3 +366,47 @@ def _assert_within_what_was_paid(order: Order) -> None:
     assert sum(line.refunded for line in order.lines) <= order.refunded
     assert order.refunded + order.withheld <= order.total
     assert order.refunded - sum(line.refunded for line in order.lines) <= order.shipping_fee
+
+
+def test_acting_on_one_lines_case_first_fires_the_due_deadline_of_the_others() -> None:
+    clock = VirtualClock(T0)
+    store = MemoryStore()
+    engine = Engine(lambda: MemoryUnitOfWork(store), clock=clock)
+    engine.place_order(
+        Order(
+            id="o1",
+            shop="s1",
+            buyer="b1",
+            total=5000,
+            items=(
+                Item(line="A", sku="A", unit_price=3000),
+                Item(line="B", sku="B", unit_price=2000),
+            ),
+            created_at=T0,
+            paid_at=T0,
+        )
+    )
+
+    def act(action: str, actor: str, target: dict[str, str], **params: Any) -> Any:
+        return engine.execute(engine.build(action, actor=actor, target=target, params=params))
+
+    for case_id, line, amount in (("c1", "A", 3000), ("c2", "B", 2000)):
+        target = {"order_id": "o1", "case_id": case_id}
+        act(
+            "apply",
+            "buyer:b1",
+            target,
+            kind="refund_only",
+            reason="out_of_stock",
+            amount=amount,
+            lines=[{"line": line}],
+        )
+        clock.advance(DAY)
+    clock.advance(3 * DAY + timedelta(hours=1))  # c1's seller_respond (5d) has passed
+
+    act("agree", "seller:s1", {"case_id": "c2"})
+
+    first = engine.case("c1")
+    assert first.status == CaseStatus.REFUNDED and first.resolved_by == "system"
+    assert first.resolved_at == T0 + 5 * DAY  # stamped with its due time, before c2's agreement
+    assert engine.order("o1").status == OrderStatus.CLOSED
