@@ -51,8 +51,10 @@ def _order(order_id: str, items: tuple[Item, ...], state: str) -> Order:
             "delivered_at": T0 - D,
         },
     }[state]
+    # an order's total is what its lines cost (SPEC §1); without items, one line of 99.00
+    total = sum(item.unit_price * item.quantity for item in items) or 9900
     return Order(
-        id=order_id, shop="s1", buyer="b1", total=9900, items=items, created_at=T0 - 4 * D, **times
+        id=order_id, shop="s1", buyer="b1", total=total, items=items, created_at=T0 - 4 * D, **times
     )
 
 

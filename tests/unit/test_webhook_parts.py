@@ -8,11 +8,12 @@ import pytest
 
 from shouhou import webhooks
 from shouhou.domain import events as e
-from shouhou.domain.model import Deadline
+from shouhou.domain.model import Deadline, LineRefund
 from shouhou.domain.values import SHANGHAI
 from shouhou.errors import Invalid
 from shouhou.services.keys import parse_principal
-from shouhou.services.outbox import event_type
+from shouhou.services.outbox import event_type, payload
+from shouhou.services.ports import OutboxMessage
 from shouhou.services.webhooks import matches, new_secret, public_error
 from shouhou.worker import WorkerSettings, backoff
 
@@ -174,3 +175,23 @@ def test_a_recorded_delivery_error_is_shown_without_what_the_receiver_said(
     stored: str | None, shown: str | None
 ) -> None:
     assert public_error(stored) == shown
+
+
+def test_a_refund_webhook_carries_each_lines_buyer_and_platform_part() -> None:
+    refund = e.Refunded(
+        at=T0,
+        actor="seller:s1",
+        amount=5100,
+        lines=(LineRefund(line="A", buyer=5100, platform=300, quantity=1),),
+    )
+    message = OutboxMessage(
+        type="case.refunded",
+        subject_type="case",
+        subject_id="c1",
+        occurred_at=T0,
+        data={"case": "c1"},
+        event=refund,
+    )
+    assert payload(message)["event"]["lines"] == [
+        {"line": "A", "buyer": 5100, "platform": 300, "quantity": 1}
+    ]

@@ -213,10 +213,29 @@ OrderView = view_model(views.OrderView)
 
 
 class ItemIn(Strict):
+    """A line of the order (子订单)."""
+
     sku: Ident
     title: Text = ""
     quantity: Annotated[StrictInt, Field(ge=1, le=100000), WHOLE] = 1
     unit_price: Fen = 0
+    line: Ident | None = Field(default=None, description="the line id; default: its position")
+    discount: Fen = Field(default=0, description="the line's own discount, in fen")
+
+
+class DiscountsIn(Strict):
+    """Order-level discounts, shared out to the lines in proportion to their prices."""
+
+    shop_coupon: Fen = 0
+    cross_store: Fen = Field(default=0, description="跨店满减")
+    platform_subsidy: Fen = Field(default=0, description="平台补贴: never refunded to the buyer")
+
+
+class LineIn(Strict):
+    """A line an application is about; no quantity means every unit not yet refunded."""
+
+    line: Ident
+    quantity: Annotated[StrictInt, Field(ge=1, le=100000)] | None = None
 
 
 class OrderIn(Strict):
@@ -248,6 +267,7 @@ class OrderIn(Strict):
     shipping_fee: Fen = 0
     free_shipping: StrictBool = False
     items: Annotated[list[ItemIn], Field(max_length=MAX_LIST)] = []
+    discounts: DiscountsIn = DiscountsIn()
     promotion: Promotion = Promotion.NORMAL
     promised_ship_by: Instant | None = None
     shipping_method: ShippingMethod = ShippingMethod.EXPRESS
@@ -280,6 +300,9 @@ class ApplyIn(Strict):
     reason: Reason
     amount: Fen = Field(description="the amount asked back, in fen")
     note: Text = ""
+    lines: Annotated[list[LineIn], Field(max_length=MAX_LIST)] | None = Field(
+        default=None, description="the lines asked about; none: every line"
+    )
 
 
 # --- cases -------------------------------------------------------------------------------

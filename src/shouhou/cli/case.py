@@ -114,8 +114,29 @@ def case_show(
     amounts = _("requested ¥{requested}  refunded ¥{refunded}").format(
         requested=view["requested_amount"], refunded=view["refund_amount"]
     )
+    if view["platform_amount"] != format_yuan(0):
+        reclaimed = _("(+ ¥{platform} platform subsidy reclaimed from the seller)")
+        amounts += " " + reclaimed.format(platform=view["platform_amount"])
     status = t.term(view["status"], "CaseStatus")
     console.print(f"{words} · [bold]{status}[/bold]  {amounts}", highlight=False)
+    for line in view["lines"]:
+        units = line["quantity"] or _("the rest")
+        told = _(
+            "line {line} {sku} {title} × {units}: "
+            "¥{buyer} to the buyer, ¥{platform} to the platform"
+        )
+        console.print(
+            "  "
+            + told.format(
+                line=line["line"],
+                sku=line["sku"],
+                title=line["title"],
+                units=units,
+                buyer=line["refund_amount"],
+                platform=line["platform_amount"],
+            ),
+            markup=False,
+        )
     if view["deadline"]:
         d = view["deadline"]
         due = show(datetime.fromisoformat(d["due_at"]))

@@ -1,19 +1,23 @@
 """Applications (SPEC §1): who may apply, when a window is open, and what may be asked for.
 
 The checks here refuse an application, or a modification of one, that the order and the
-rules in force do not allow: the after-sales window and 三包 periods, one open case per order,
-the reason's kinds, the amount still refundable, and the no-reason return window.
+rules in force do not allow: the after-sales window and 三包 periods, one open case per line
+(and the other limits, counted per line), the reason's kinds, the amount its lines can still
+refund, and the no-reason return window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
+from shouhou.domain import lines
 from shouhou.domain.model import (
     Actor,
     CaseKind,
+    CaseLine,
     NoReasonReturn,
     Order,
     OrderStatus,
@@ -39,24 +43,10 @@ def applied(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> e.App
     if cmd.case_id is None:
         raise Invalid("apply needs a case id")
     phase = application_phase(order, cmd.kind, rules, now)
-    if order.open_case is not None:
-        rule = rules.limit("one_open_case")
-        raise NotEligible(
-            f"order {order.id} already has an open case {order.open_case}", rule=rule.rule_id
-        )
-    if order.no_reapply_rule is not None:
-        raise NotEligible(
-            f"order {order.id} had a case closed on the buyer's timeout; no new application",
-            rule=order.no_reapply_rule,
-        )
-    limit = rules.limit("max_cases_per_order")
-    if order.case_count >= int(limit.value):  # type: ignore[arg-type]
-        raise NotEligible(
-            f"order {order.id} already had {order.case_count} cases (limit {limit.value})",
-            rule=limit.rule_id,
-        )
-    amount = requested(order, cmd.kind, cmd.amount)
-    check_request(order, cmd.kind, cmd.reason, amount, rules)
+    wanted = lines.requested(order, cmd.lines)
+    check_lines(order, wanted, rules)
+    amount = requested(order, cmd.kind, cmd.amount, wanted)
+    check_request(order, cmd.kind, cmd.reason, amount, rules, wanted)
     check_no_reason(order, cmd.reason, rules, now)
     return e.Applied(
         at=now,
@@ -70,6 +60,7 @@ def applied(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> e.App
         reason=cmd.reason,
         amount=amount,
         note=cmd.note,
+        lines=wanted,
     )
 
 
@@ -137,15 +128,48 @@ def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: dat
         )
 
 
-def requested(order: Order, kind: CaseKind, amount: int) -> int:
-    """The amount a request is worth: for an exchange or repair, 0 means what is still
-    refundable (what a failed exchange or repair refunds)."""
+def check_lines(order: Order, wanted: Sequence[CaseLine], rules: Rules) -> None:
+    """The application limits of SPEC §2, line by line: one open case per line, at most so
+    many cases per line, none after a case of the line closed on the buyer's timeout."""
+    limit = rules.limit("max_cases_per_order")
+    for want in wanted:
+        line = lines.find(order, want.line)
+        if line.open_case is not None:
+            rule = rules.limit("one_open_case")
+            raise NotEligible(
+                f"order {order.id} already has an open case {line.open_case} on line {line.line}",
+                rule=rule.rule_id,
+            )
+        if line.no_reapply_rule is not None:
+            raise NotEligible(
+                f"line {line.line} of order {order.id} had a case closed on the buyer's timeout;"
+                " no new application",
+                rule=line.no_reapply_rule,
+            )
+        if line.cases >= int(limit.value):  # type: ignore[arg-type]
+            raise NotEligible(
+                f"line {line.line} of order {order.id} already had {line.cases} cases"
+                f" (limit {limit.value})",
+                rule=limit.rule_id,
+            )
+
+
+def requested(order: Order, kind: CaseKind, amount: int, wanted: Sequence[CaseLine]) -> int:
+    """The amount a request is worth: for an exchange or repair, 0 means what its lines can
+    still refund (what a failed exchange or repair refunds)."""
     if amount == 0 and kind in (CaseKind.EXCHANGE, CaseKind.REPAIR):
-        return order.total - order.refunded - order.withheld
+        return lines.refundable(order, wanted)
     return amount
 
 
-def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rules: Rules) -> None:
+def check_request(
+    order: Order,
+    kind: CaseKind,
+    reason: Reason,
+    amount: int,
+    rules: Rules,
+    wanted: Sequence[CaseLine],
+) -> None:
     """Refuse a kind, reason or amount the order and the rulebook do not allow."""
     reason_rule = rules.reason(reason)
     if kind not in reason_rule.kinds:
@@ -154,13 +178,14 @@ def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rul
     if kind != CaseKind.REFUND_ONLY and order.status not in GOODS_SENT:
         rule = rules.limit("returns_need_shipment")
         raise NotEligible(f"{kind.value} needs goods that were shipped", rule=rule.rule_id)
-    refundable = order.total - order.refunded - order.withheld
+    refundable = lines.refundable(order, wanted)
     if amount <= 0:
         raise Invalid("amount must be more than 0.00")
     if amount > refundable:
+        named = ", ".join(want.line for want in wanted) or "none"
         raise Invalid(
             f"amount {amount} fen is more than the {refundable} fen still refundable on "
-            f"order {order.id}"
+            f"order {order.id} (lines: {named}, with the shipping left)"
         )
 
 

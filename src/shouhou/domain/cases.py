@@ -69,6 +69,7 @@ def open_case(event: e.Applied) -> Case:
         phase=event.phase,
         reason=event.reason,
         requested_amount=event.amount,
+        lines=event.lines,
         opened_at=event.at,
         marks=(Mark(event="applied", at=event.at),),
     )
@@ -110,7 +111,7 @@ def apply(case: Case, event: e.Event) -> Case:
             return evolve(case, reshipment=event.shipment)
         case e.Refunded():
             resolved = _resolved(case, event, event.rule_id, refund_amount=event.amount)
-            return evolve(resolved, freight=event.freight or case.freight)
+            return evolve(resolved, freight=event.freight or case.freight, refund_lines=event.lines)
         case e.InterventionRequested():
             return evolve(case, suspended=event.suspended, stage=Stage.EVIDENCE)
         case e.EvidenceSubmitted():

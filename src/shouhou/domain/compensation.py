@@ -64,7 +64,9 @@ def on_refund(
         return None
     if not reason_holds(case.reason, order):
         return None
-    goods = min(refund.amount, order.total - order.shipping_fee)
+    # the refunded goods of this case, line by line: shipping and the platform's part excluded
+    goods = sum(part.buyer for part in refund.lines) if refund.lines else refund.amount
+    goods = min(goods, order.total - order.shipping_fee)
     return award(case.buyer, case.shop, order.id, amount_for(goods, rules), refund.at)
 
 

@@ -12,6 +12,7 @@ pays until an agent's ruling accepts that proof (SPEC §5).
 
 from __future__ import annotations
 
+from shouhou.domain import lines
 from shouhou.domain.model import Case, Freight, Liable, Order, Reason
 from shouhou.domain.rules import Rules
 
@@ -67,10 +68,7 @@ def split(case: Case, order: Order, rules: Rules, liable: Liable | None = None) 
 
 
 def full_refund(case: Case, order: Order, freight: Freight) -> int:
-    """A refund "in full": what was asked, less an outbound fee the buyer bears."""
-    return max(
-        0,
-        min(
-            case.requested_amount, order.total - order.refunded - order.withheld - freight.deducted
-        ),
-    )
+    """A refund "in full": what was asked, less an outbound fee the buyer bears, within what
+    the case's lines and the shipping left can still give back."""
+    left = lines.refundable(order, lines.of_case(case, order))
+    return max(0, min(case.requested_amount, left - freight.deducted))
