@@ -11,7 +11,19 @@ import sys
 
 import typer
 
-from shouhou.cli import case, db, demo, keys, policy, queue, scenario, serve, shop, worker
+from shouhou.cli import (
+    case,
+    db,
+    demo,
+    keys,
+    policy,
+    queue,
+    scenario,
+    serve,
+    shop,
+    simulate,
+    worker,
+)
 from shouhou.cli.output import err
 from shouhou.errors import PolicyError
 
@@ -27,6 +39,7 @@ app.command()(serve.serve)
 app.command()(case.attach)
 app.command()(worker.worker)
 app.command()(demo.demo)
+app.command()(simulate.simulate)
 
 
 def main() -> None:

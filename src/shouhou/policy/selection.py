@@ -66,4 +66,10 @@ def select(registry: Registry, spec: str) -> Selection:
     for extra in packs[1:]:
         if not isinstance(extra.pack, HolidayPack):
             raise PolicyError(f"{extra.ref}: only the first pack of {spec!r} may be a base pack")
-    return Selection(label=spec, packs=tuple(packs))
+    # a pack file is called by its pack's name (the path says nothing to the reader)
+    label = "+".join(
+        _pack(registry, part).pack.name if _is_file(part) else part
+        for part in spec.split("+")
+        if part
+    )
+    return Selection(label=label, packs=tuple(packs))

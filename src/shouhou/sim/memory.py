@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Generic, TypeVar
 
 from shouhou.domain.events import Event
-from shouhou.domain.model import Case, CaseStatus, Complaint, Deadline, Order
+from shouhou.domain.model import Case, CaseStatus, Complaint, Deadline, Order, evolve
 from shouhou.errors import Conflict
 from shouhou.services.ports import (
     DueDeadline,
@@ -49,7 +49,8 @@ class LabStore:
     cases: dict[str, Case] = field(default_factory=dict)
     complaints: dict[str, Complaint] = field(default_factory=dict)
     streams: dict[Key, list[StoredEvent]] = field(default_factory=dict)
-    by_shop: dict[str, list[LoggedEvent]] = field(default_factory=dict)
+    #: Each shop's events as (stream, stream id, event), in commit order.
+    by_shop: dict[str, list[tuple[str, str, Event]]] = field(default_factory=dict)
     cases_of_order: dict[str, list[str]] = field(default_factory=dict)
     pending: dict[Key, _Row] = field(default_factory=dict)
     #: (due_at, row id, subject) of every row ever scheduled; rows no longer pending are
@@ -95,14 +96,14 @@ class _Repo(Generic[T]):
     def add(self, item: T, events: Sequence[Event]) -> None:
         if self.get(item.id) is not None:
             raise Conflict(f"{self.stream} {item.id} already exists")
-        self.staged[item.id] = replace(item, version=1)
+        self.staged[item.id] = evolve(item, version=1)
         self.events.setdefault(item.id, []).extend(events)
 
     def save(self, item: T, events: Sequence[Event]) -> None:
         stored = self.get(item.id)
         if stored is None or stored.version != item.version:
             raise Conflict(f"{self.stream} {item.id} was changed by someone else; load it again")
-        self.staged[item.id] = replace(item, version=item.version + 1)
+        self.staged[item.id] = evolve(item, version=item.version + 1)
         self.events.setdefault(item.id, []).extend(events)
 
     def timeline(self, key: str) -> list[StoredEvent]:
@@ -123,9 +124,7 @@ class _Repo(Generic[T]):
             start = len(log)
             log += [StoredEvent(seq=start + i + 1, event=ev) for i, ev in enumerate(events)]
             shop = self.items[key].shop
-            self.store.by_shop.setdefault(shop, []).extend(
-                LoggedEvent(stream=self.stream, stream_id=key, event=ev) for ev in events
-            )
+            self.store.by_shop.setdefault(shop, []).extend((self.stream, key, ev) for ev in events)
 
 
 class _Cases(_Repo[Case]):
@@ -323,7 +322,11 @@ class _Log:
         self.store = store
 
     def for_shop(self, shop: str, since: datetime, until: datetime) -> list[LoggedEvent]:
-        found = [x for x in self.store.by_shop.get(shop, []) if since <= x.event.at <= until]
+        found = [
+            LoggedEvent(stream=stream, stream_id=key, event=ev)
+            for stream, key, ev in self.store.by_shop.get(shop, [])
+            if since <= ev.at <= until
+        ]
         return sorted(found, key=lambda x: x.event.at)
 
 
@@ -351,10 +354,6 @@ class LabUnitOfWork:
 
     def __init__(self, store: LabStore) -> None:
         self.store = store
-        self._fresh()
-
-    def _fresh(self) -> None:
-        store = self.store
         self.orders = _Repo[Order](store, "order", store.orders)
         self.cases = _Cases(store, "case", store.cases)
         self.complaints = _Complaints(store, "complaint", store.complaints)
@@ -363,6 +362,17 @@ class LabUnitOfWork:
         self.log = _Log(store)
         self.shops = _Shops(store)
         self.outbox = _Outbox()
+
+    def _fresh(self) -> None:
+        """Forget this work's staged changes (after a commit applied them, or to roll back)."""
+        for repo in (self.orders, self.cases, self.complaints):
+            if repo.staged or repo.events:
+                repo.staged, repo.events = {}, {}
+        deadlines = self.deadlines
+        deadlines.staged, deadlines.fired = {}, 0
+        deadlines.next_id = self.store.last_row
+        self.ledger.staged = []
+        self.outbox.count = 0
 
     def __enter__(self) -> LabUnitOfWork:
         self._fresh()
