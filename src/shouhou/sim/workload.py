@@ -46,7 +46,8 @@ class Hours(Strict):
     def _one_form(self) -> Hours:
         lognormal = self.p50 is not None and self.p90 is not None
         uniform = self.min is not None and self.max is not None
-        if lognormal == uniform:
+        given = sum(v is not None for v in (self.p50, self.p90, self.min, self.max))
+        if lognormal == uniform or given != 2:
             raise ValueError("give either p50 and p90 (log-normal) or min and max (uniform)")
         if lognormal and self.p90 is not None and self.p50 is not None and self.p90 < self.p50:
             raise ValueError("p90 must not be below p50")
@@ -257,9 +258,14 @@ class Workload(Strict):
             raise ValueError("span must be positive")
         return value
 
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: list[Category]) -> list[Category]:
+        _sums_to_one({c.name: c.share for c in value}, "category")
+        return value
+
     @model_validator(mode="after")
     def _whole(self) -> Workload:
-        _sums_to_one({c.name: c.share for c in self.categories}, "category")
         unknown = sorted(set(self.shops.profiles) - set(self.profiles))
         if unknown:
             raise ValueError(f"shops use unknown profile(s) {', '.join(unknown)}")
