@@ -3,7 +3,7 @@
 Prints the time of each phase, cases per second and transitions per second (engine actions
 plus deadlines fired) for the run, as docs/performance.md reports them.
 
-    .venv/bin/python benchmarks/simulate.py examples/workloads/double-11.yaml --policy tmall-standard
+    .venv/bin/python benchmarks/simulate.py examples/workloads/double-11.yaml
 """
 
 from __future__ import annotations
@@ -38,9 +38,8 @@ def main() -> None:
     print(f"plan {planned - started:.1f} s, run {run_s:.1f} s, figures {read - ran:.1f} s,")
     print(f"total {read - started:.1f} s (CPU {time.process_time():.1f} s)")
     print(f"cases/s {figures['cases'] / run_s:,.0f}, transitions/s {transitions / run_s:,.0f}")
-    print(
-        f"({figures['engine']['actions']:,} actions, {figures['engine']['deadlines_fired']:,} fired)"
-    )
+    engine = figures["engine"]
+    print(f"({engine['actions']:,} actions, {engine['deadlines_fired']:,} deadlines fired)")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"max RSS {rss:,.0f} MiB")
 
