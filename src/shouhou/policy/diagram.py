@@ -28,6 +28,7 @@ class Edge:
     target: CaseStatus
     label: str
     timeout: bool = False
+    short: str = ""  # the label where space is short (the SVG): name and duration only
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,8 @@ def svg(diagram: Diagram) -> str:
         for i, status in enumerate(layer):
             pos[status] = (left + i * (NODE_W + GAP_X), MARGIN + 30 + level * (NODE_H + GAP_Y))
     drawing_h = MARGIN + 30 + len(diagram.layers) * (NODE_H + GAP_Y)
-    height = drawing_h + MARGIN + LINE * (len(diagram.notes) + 2)
+    timeouts = len({e.label for e in diagram.edges if e.timeout})
+    height = drawing_h + MARGIN + LINE * (len(diagram.notes) + timeouts + 2)
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
@@ -231,8 +233,12 @@ def svg(diagram: Diagram) -> str:
     pair_count: dict[frozenset[CaseStatus], int] = defaultdict(int)
     for edge in diagram.edges:
         parts.append(_svg_edge(edge, pos, pair_count))
+    # the SVG's timeout edges carry name and duration; their outcomes are listed below
+    outcomes = sorted({e.label for e in diagram.edges if e.timeout})
+    notes = [Note(None, "deadline " + text.removeprefix("⏱ ")) for text in outcomes]
+    notes += diagram.notes
     numbered: dict[CaseStatus, list[int]] = defaultdict(list)
-    for i, note in enumerate(diagram.notes, start=1):
+    for i, note in enumerate(notes, start=1):
         if note.status is not None:
             numbered[note.status].append(i)
     for status, (x, y) in pos.items():
@@ -249,7 +255,7 @@ def svg(diagram: Diagram) -> str:
         )
     y = drawing_h + MARGIN
     parts.append(f'<text x="{MARGIN}" y="{y:.0f}" font-size="12" font-weight="bold">notes</text>')
-    for i, note in enumerate(diagram.notes, start=1):
+    for i, note in enumerate(notes, start=1):
         y += LINE
         parts.append(
             f'<text x="{MARGIN}" y="{y:.0f}" font-size="11">[{i}] {escape(note.text)}</text>'
@@ -267,7 +273,7 @@ def _svg_edge(
     marker = "arrow-t" if edge.timeout else "arrow"
     dash = ' stroke-dasharray="5,3"' if edge.timeout else ""
     sx, sy = pos[edge.source]
-    label = escape(edge.label)
+    label = escape(edge.short or edge.label)
     if edge.source == edge.target:  # a loop above the node's right end
         x, y = sx + NODE_W - 30, sy
         path = f"M{x:.0f},{y:.0f} C{x - 10:.0f},{y - 45:.0f} {x + 40:.0f},{y - 45:.0f} "
@@ -286,7 +292,11 @@ def _svg_edge(
             x2 = tx + (0 if tx > sx else NODE_W)
         mx, my = (x1 + x2) / 2 + bend, (y1 + y2) / 2 + (bend / 2 if ty == sy else 0)
         path = f"M{x1:.0f},{y1:.0f} Q{mx:.0f},{my:.0f} {x2:.0f},{y2:.0f}"
-        lx, ly = (x1 + 2 * mx + x2) / 4, (y1 + 2 * my + y2) / 4
+        # the label a third of the way from the source: edges leaving one status fan out
+        # there, where their labels overlap less than at the crowded midpoints
+        u = 1 / 3
+        lx = (1 - u) ** 2 * x1 + 2 * (1 - u) * u * mx + u * u * x2
+        ly = (1 - u) ** 2 * y1 + 2 * (1 - u) * u * my + u * u * y2
     return (
         f'<g><path d="{path}" fill="none" stroke="{color}" stroke-width="1.2"{dash} '
         f'marker-end="url(#{marker})"/>'

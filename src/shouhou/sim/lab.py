@@ -297,11 +297,14 @@ class Simulator:
             )
         by_number = {p.number: p for p in self.plan.cases}
         deadline = self.plan.workload.start + self.plan.workload.duration + MAX_SETTLE
-        while self.agenda or self.open:
+        unopened = len(self.plan.cases)
+        # plans left for cases that have ended are stale: the run is over with the last case
+        while unopened or self.open:
             if self.agenda:
                 item = heapq.heappop(self.agenda)
                 self.move(item.at)
                 if item.action == "apply":
+                    unopened -= 1
                     self.apply(by_number[int(item.target["plan"])])
                 else:
                     self.carry_out(item)
