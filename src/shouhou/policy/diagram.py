@@ -111,7 +111,8 @@ def build(base: LoadedPack, holidays: list[LoadedPack]) -> Diagram:
                     f"⏱ {n} {duration_text(pack.deadlines[n])} → {expiry_text(pack.deadlines[n])}"
                     for n in names
                 )
-                edges.append(Edge(row.source, target, label, timeout=True))
+                short = "; ".join(f"⏱ {n} {duration_text(pack.deadlines[n])}" for n in names)
+                edges.append(Edge(row.source, target, label, timeout=True, short=short))
             else:
                 actions[(row.source, target)].append(row.action)
     edges += [Edge(s, t, ", ".join(names)) for (s, t), names in actions.items()]
