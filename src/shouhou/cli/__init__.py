@@ -13,7 +13,19 @@ import sys
 import typer
 from rich.markup import escape
 
-from shouhou.cli import case, db, demo, keys, policy, queue, scenario, serve, shop, worker
+from shouhou.cli import (
+    case,
+    db,
+    demo,
+    keys,
+    policy,
+    queue,
+    scenario,
+    serve,
+    shop,
+    simulate,
+    worker,
+)
 from shouhou.cli.options import LangOption
 from shouhou.cli.output import choose, current, err
 from shouhou.errors import PolicyError
@@ -38,6 +50,7 @@ app.command()(serve.serve)
 app.command()(case.attach)
 app.command()(worker.worker)
 app.command()(demo.demo)
+app.command()(simulate.simulate)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""``shouhou policy list|show|validate``: the rulebook packs."""
+"""``shouhou policy list|show|validate|diff|diagram``: the rulebook packs."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +18,9 @@ from shouhou.i18n import N_, Translator
 #: The kinds of pack, as a person reads them.
 KINDS = {"base": N_("base"), "holiday": N_("holiday")}
 
-policy_app = typer.Typer(help="Rulebook packs: list, show, validate.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Rulebook packs: list, show, validate, diff, diagram.", no_args_is_help=True
+)
 
 
 @policy_app.command("list")
@@ -138,3 +141,88 @@ def policy_validate(files: list[Path], lang: LangOption = None) -> None:
         console.print(f"[green]✓[/green] {path}: {loaded.ref} ({kind})", highlight=False)
     if bad:
         raise typer.Exit(1)
+
+
+# --- the policy lab: diff and diagram (issue 17) ---------------------------------------------
+
+PACK_HELP = (
+    "a pack (tmall-standard, cny-2022, tmall-standard@1, a .yaml file), or packs joined by +"
+    " (taobao+cny-2022); holiday packs alone go over tmall-standard"
+)
+
+
+def _show(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+@policy_app.command("diff")
+def policy_diff(
+    a: Annotated[str, typer.Argument(help=PACK_HELP)],
+    b: Annotated[str, typer.Argument(help=PACK_HELP)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Rule by rule, what changes from rulebook A to rulebook B (holiday packs included)."""
+    from shouhou.policy.diff import diff
+    from shouhou.policy.selection import registry_for, select
+
+    registry = registry_for([a, b])
+    left, right = select(registry, a), select(registry, b)
+    changes = diff(left.packs, right.packs)
+    if as_json:
+        payload = {
+            "from": [p.ref for p in left.packs],
+            "to": [p.ref for p in right.packs],
+            "changes": [change.as_json() for change in changes],
+        }
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    console.print(
+        f"[bold]{' + '.join(p.ref for p in left.packs)}[/bold] → "
+        f"[bold]{' + '.join(p.ref for p in right.packs)}[/bold]: {len(changes)} rule(s) differ",
+        highlight=False,
+    )
+    marks = {
+        "added": "[green]+[/green]",
+        "removed": "[red]-[/red]",
+        "changed": "[yellow]~[/yellow]",
+    }
+    for change in changes:
+        where = " → ".join(
+            f"{r.source} {r.short}".strip() for r in (change.before, change.after) if r
+        )
+        console.print(
+            f"{marks[change.change]} [bold]{change.key}[/bold] {change.change}"
+            f"  [dim]({where})[/dim]",
+            highlight=False,
+        )
+        if change.change == "changed":
+            for name, (old, new) in change.fields.items():
+                console.print(f"    {name}: {_show(old)} → {_show(new)}", highlight=False)
+        else:
+            rule = change.after or change.before
+            assert rule is not None
+            for name, value in rule.values.items():
+                if value is not None:
+                    console.print(f"    {name}: {_show(value)}", highlight=False)
+
+
+@policy_app.command("diagram")
+def policy_diagram(
+    pack: Annotated[str, typer.Argument(help=PACK_HELP)],
+    fmt: Annotated[str, typer.Option("--format", help="svg, mermaid or dot.")] = "svg",
+    out: Annotated[Path | None, typer.Option(help="Write to this file (default: stdout).")] = None,
+) -> None:
+    """The case state diagram from the transition table, each deadline on its edge; the
+    holiday packs named with a base pack (base + holiday) become notes."""
+    from shouhou.policy.diagram import FORMATS, build, render
+    from shouhou.policy.selection import registry_for, select
+
+    if fmt not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}", 2)
+    chosen = select(registry_for([pack]), pack)
+    text = render(build(chosen.packs[0], list(chosen.packs[1:])), fmt)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")

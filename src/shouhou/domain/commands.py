@@ -335,6 +335,18 @@ def _base_type(hint: Any) -> Any:
     return hint
 
 
+#: The resolved annotations of each command class: resolving them is costly (it compiles every
+#: annotation string), and every command built through :func:`build` needs them.
+_HINTS: dict[type[Command], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Command]) -> dict[str, Any]:
+    found = _HINTS.get(cls)
+    if found is None:
+        found = _HINTS[cls] = typing.get_type_hints(cls)
+    return found
+
+
 def build(
     cls: type[Command],
     fixed: Mapping[str, Any],
@@ -348,7 +360,7 @@ def build(
     ``money`` converts amounts (yuan strings at the scenario edge, fen at the API edge) and
     ``moment`` converts times; enums are checked against the vocabulary.
     """
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     settable = set(fields) - set(fixed) - {"actor"} - SERVICE_FIELDS
     unknown = set(params) - settable
