@@ -3,7 +3,7 @@
 A row is a request's claim while its ``status_code`` is ``PENDING_STATUS``, and its answer once
 the request's own transaction stores it there. Claims are plain rows, not database locks, so
 they work alike on SQLite and PostgreSQL and across any number of API processes
-(docs/decisions/0012-idempotency-keys-claimed-before-the-write.md).
+(docs/decisions/0016-idempotency-keys-claimed-before-the-write.md).
 """
 
 from __future__ import annotations

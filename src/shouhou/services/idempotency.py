@@ -4,7 +4,7 @@ The first request claims the key in a short transaction of its own, then runs th
 stores its answer in the claim in the use case's transaction. A request that finds the key
 claimed waits for that answer (up to :data:`WAIT_S`) and replays it; one that waits longer is
 told to come back (:class:`~shouhou.errors.StillRunning`, 409 with ``Retry-After``).
-docs/decisions/0012-idempotency-keys-claimed-before-the-write.md says why.
+docs/decisions/0016-idempotency-keys-claimed-before-the-write.md says why.
 """
 
 from __future__ import annotations
