@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from shouhou.clock import SystemClock
+from shouhou.domain import applications
 from shouhou.domain import commands as c
 from shouhou.domain.metrics import Metrics
 from shouhou.domain.model import Actor, Attachment, Case, Complaint, Order
@@ -169,8 +170,53 @@ class Engine(Generic[U]):
         params: Mapping[str, Any] | None = None,
         money: Callable[[Any], int] = int,
         moment: Callable[[Any], datetime] = datetime.fromisoformat,
+        uow: UnitOfWork | None = None,
     ) -> c.Command:
-        """A command from an action name and public parameter names (``order``, ``amount``…)."""
+        """A command from an action name and public parameter names (``order``, ``amount``…).
+
+        Parameters are judged last (SPEC §1): when they are refused, a case action is first
+        admitted (:meth:`admit`, in ``uow`` when given), so that ``forbidden`` and
+        ``not_allowed`` answer before ``invalid``."""
+        try:
+            return self._build(action, actor, target, params, money, moment)
+        except Invalid:
+            who = Actor.parse(actor) if isinstance(actor, str) else actor
+            if action == "apply":
+                applications.check_applicant(who)
+            elif "case_id" in target and action in c.CASE_COMMANDS:
+                self.admit(action, who, target["case_id"], uow=uow)
+            raise
+
+    def admit(
+        self,
+        action: str,
+        actor: Actor,
+        case_id: str,
+        *,
+        uow: UnitOfWork | None = None,
+        visible: Callable[[Case], bool] | None = None,
+    ) -> None:
+        """Refuse ``action`` on the case as it would be refused before its parameters are read:
+        ``not_found`` (``visible``), ``forbidden``, ``not_allowed``; changes nothing."""
+        handlers.admit(
+            uow or self.uow_factory(),
+            action,
+            actor,
+            case_id,
+            self.rules_at,
+            self.clock.now(),
+            visible,
+        )
+
+    def _build(
+        self,
+        action: str,
+        actor: Actor | str,
+        target: Mapping[str, str],
+        params: Mapping[str, Any] | None,
+        money: Callable[[Any], int],
+        moment: Callable[[Any], datetime],
+    ) -> c.Command:
         who = Actor.parse(actor) if isinstance(actor, str) else actor
         on_order = "order_id" in target and "case_id" not in target and action in c.ORDER_COMMANDS
         table = c.ORDER_COMMANDS if on_order else c.CASE_COMMANDS

@@ -9,8 +9,11 @@
      │    ├── Invalid             invalid       bad parameters
      │    ├── NotFound            not_found     no such case, order or complaint
      │    └── Conflict            conflict      stale version: someone else changed it first
+     │         └── StillRunning                 a request with the same Idempotency-Key is
+     │                                          still running (``retry_after`` seconds)
      ├── PolicyError              a rulebook pack is malformed or inconsistent
      ├── ScenarioError            a scenario file is malformed (carries the line number)
+     ├── NoDatabase               the database a URL names is not there or can't be reached
      ├── OutOfStep                a pending deadline row disagrees with its subject (a bug;
      │                            also a RuntimeError)
      └── CannotFire               a due deadline failed to fire (``due``, ``error``): the
@@ -107,6 +110,17 @@ class Conflict(ActionRefused):
     default_rule = "shouhou/versions"
 
 
+class StillRunning(Conflict):
+    """Another request with the same ``Idempotency-Key`` is still running; its answer will be
+    replayed to a request sent again after ``retry_after`` seconds."""
+
+    default_rule = "shouhou/idempotency"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PolicyError(ShouhouError):
     """A rulebook pack failed validation."""
 
@@ -120,6 +134,10 @@ class ScenarioError(ShouhouError):
         self.file = file
         self.line = line
         self.reason = message
+
+
+class NoDatabase(ShouhouError):
+    """The database a URL names is not there, can't be reached, or is not shouhou's."""
 
 
 class OutOfStep(ShouhouError, RuntimeError):

@@ -8,6 +8,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/shouhou.db"
 DEFAULT_ATTACHMENTS_DIR = "var/attachments"
+#: How long the API waits for each next piece of a request body, in seconds.
+DEFAULT_BODY_TIMEOUT_S = 30.0
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be above 0, not {raw!r}")
+    return value
+
+
 #: The marketplace's zone: times in the API and the CLI carry its offset.
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 TIMEZONE_VARIABLE = "SHOUHOU_TIMEZONE"
@@ -17,6 +38,12 @@ TIMEZONE_VARIABLE = "SHOUHOU_TIMEZONE"
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     attachments_dir: str = DEFAULT_ATTACHMENTS_DIR
+    #: A folder of rulebook packs read at start besides the bundled ones (``serve --policy``).
+    policy_dir: str | None = None
+    #: Webhook hosts (names, addresses or CIDRs) allowed although they are loopback, private
+    #: or otherwise not public: for a receiver on this machine or the local network.
+    webhook_allow_hosts: tuple[str, ...] = ()
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     timezone: str = DEFAULT_TIMEZONE
 
     @classmethod
@@ -24,6 +51,9 @@ class Settings:
         return cls(
             database_url=os.environ.get("SHOUHOU_DATABASE_URL", DEFAULT_DATABASE_URL),
             attachments_dir=os.environ.get("SHOUHOU_ATTACHMENTS_DIR", DEFAULT_ATTACHMENTS_DIR),
+            policy_dir=os.environ.get("SHOUHOU_POLICY_DIR") or None,
+            webhook_allow_hosts=_list(os.environ.get("SHOUHOU_WEBHOOK_ALLOW_HOSTS", "")),
+            body_timeout_s=_number("SHOUHOU_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),
             timezone=os.environ.get(TIMEZONE_VARIABLE, DEFAULT_TIMEZONE),
         )
 

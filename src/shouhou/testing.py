@@ -23,6 +23,7 @@ from shouhou.domain.model import Attachment, Case, CaseStatus, Complaint, Deadli
 from shouhou.errors import Conflict
 from shouhou.services.outbox import payload
 from shouhou.services.ports import (
+    PENDING_STATUS,
     ApiKey,
     Approaching,
     Attempt,
@@ -430,17 +431,41 @@ class MemoryIdempotency:
         found = self.store.idempotency.get((scope, key))
         return found[0] if found is not None and found[1] >= since else None
 
-    def put(
-        self, scope: str, key: str, response: StoredResponse, at: datetime, since: datetime
-    ) -> None:
+    def claim(
+        self,
+        scope: str,
+        key: str,
+        request_hash: str,
+        at: datetime,
+        since: datetime,
+        stale_before: datetime,
+    ) -> StoredResponse | None:
         found = self.store.idempotency.get((scope, key))
-        if found is not None and found[1] >= since:
+        if found is not None:
+            record, created = found
+            stale = record.pending and created < stale_before
+            if created >= since and not stale:
+                return record
+        claim = StoredResponse(request_hash=request_hash, status_code=PENDING_STATUS, body={})
+        self.store.idempotency[(scope, key)] = (claim, at)
+        return None
+
+    def finish(self, scope: str, key: str, response: StoredResponse, claimed_at: datetime) -> None:
+        if not self._holds(scope, key, claimed_at):
             raise Conflict(
-                f"another request with Idempotency-Key {key!r} finished first; send it again "
-                "to get its answer",
+                f"the request with Idempotency-Key {key!r} took so long that another one took "
+                "the key over; nothing was changed, send it again to get that one's answer",
                 rule="shouhou/idempotency",
             )
-        self.store.idempotency[(scope, key)] = (response, at)
+        self.store.idempotency[(scope, key)] = (response, claimed_at)
+
+    def release(self, scope: str, key: str, claimed_at: datetime) -> None:
+        if self._holds(scope, key, claimed_at):
+            del self.store.idempotency[(scope, key)]
+
+    def _holds(self, scope: str, key: str, claimed_at: datetime) -> bool:
+        found = self.store.idempotency.get((scope, key))
+        return found is not None and found[0].pending and found[1] == claimed_at
 
     def forget_before(self, at: datetime) -> int:
         old = [k for k, (_, created) in self.store.idempotency.items() if created < at]
@@ -785,3 +810,35 @@ class MemoryApiUnitOfWork(MemoryUnitOfWork):
 
 if TYPE_CHECKING:
     _IS_AN_API_UNIT_OF_WORK: type[ApiUnitOfWork] = MemoryApiUnitOfWork
+
+
+# --- evidence files that parse ------------------------------------------------------------
+
+
+def _mp4_box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+def evidence_file(media_type: str) -> bytes:
+    """A small file of ``media_type`` (image/png, image/jpeg, application/pdf, video/mp4) that
+    parses as one: for tests and demos that upload evidence."""
+    import io
+
+    buffer = io.BytesIO()
+    if media_type in ("image/png", "image/jpeg"):
+        from PIL import Image
+
+        Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format=media_type.split("/")[1])
+        return buffer.getvalue()
+    if media_type == "application/pdf":
+        from pypdf import PdfWriter
+
+        writer = PdfWriter()
+        writer.add_blank_page(width=200, height=200)
+        writer.write(buffer)
+        return buffer.getvalue()
+    if media_type == "video/mp4":
+        ftyp = _mp4_box(b"ftyp", b"isom" + b"\x00\x00\x02\x00" + b"isomiso2mp41")
+        mvhd = _mp4_box(b"mvhd", bytes(100))
+        return ftyp + _mp4_box(b"moov", mvhd) + _mp4_box(b"mdat", b"\x00" * 16)
+    raise ValueError(f"no sample of {media_type}")

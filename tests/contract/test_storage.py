@@ -47,6 +47,7 @@ from shouhou.policy.loader import Registry
 from shouhou.policy.rulebook import Rulebook
 from shouhou.services import deadlines
 from shouhou.services.ports import UnitOfWork
+from shouhou.sim.memory import LabStore, LabUnitOfWork
 from shouhou.testing import MemoryStore, MemoryUnitOfWork
 
 POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
@@ -72,6 +73,11 @@ class Storage:
 def _memory() -> Iterator[Storage]:
     store = MemoryStore()
     yield Storage("memory", lambda: MemoryUnitOfWork(store))
+
+
+def _lab() -> Iterator[Storage]:
+    store = LabStore()
+    yield Storage("lab", lambda: LabUnitOfWork(store))
 
 
 def _sql(url: str, name: str) -> Iterator[Storage]:
@@ -114,10 +120,12 @@ def _postgres(url: str) -> Iterator[Storage]:
         admin.dispose()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+@pytest.fixture(params=["memory", "lab", "sqlite", "postgresql"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     if request.param == "memory":
         yield from _memory()
+    elif request.param == "lab":
+        yield from _lab()
     elif request.param == "sqlite":
         yield from _sql(f"sqlite:///{tmp_path / 'contract.db'}", "sqlite")
     else:

@@ -28,6 +28,7 @@ from shouhou.clock import VirtualClock
 from shouhou.db.attachments import FileAttachmentStore
 from shouhou.domain.values import SHANGHAI
 from shouhou.services.keys import create_key
+from shouhou.settings import Settings
 
 #: When every API test starts, on the server's virtual clock.
 START = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
@@ -92,8 +93,11 @@ def free_socket() -> socket.socket:
 
 
 @contextmanager
-def serving(database: Path, migrated_db: Path) -> Iterator[ApiServer]:
-    """A copy of the empty database, and a real server on a free port of 127.0.0.1."""
+def serving(
+    database: Path, migrated_db: Path, settings: Settings | None = None
+) -> Iterator[ApiServer]:
+    """A copy of the empty database, and a real server on a free port of 127.0.0.1 (with
+    ``settings``, else the defaults: none read from the environment)."""
     clock = VirtualClock(START)
     shutil.copy(migrated_db, database)
     attachments = FileAttachmentStore(database.parent / "attachments")
@@ -102,7 +106,8 @@ def serving(database: Path, migrated_db: Path) -> Iterator[ApiServer]:
     )
     sock = free_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), log_level="warning", lifespan="off"))
+    app = create_app(engine, settings=settings or Settings())
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_S

@@ -86,12 +86,55 @@ def test_only_a_platform_key_may_act_on_behalf(api: ApiServer) -> None:
     assert "X-On-Behalf-Of" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("behalf", ["agent:a1", "platform", "buyer", "nobody:x"])
+@pytest.mark.parametrize(
+    "behalf",
+    [
+        "agent:a1",
+        "platform",
+        "buyer",
+        "buyer:",
+        "nobody:x",
+        "Buyer:b1",
+        "buyer:b1:b2",
+        "buyer:b 1",
+        "buyer:b/1",
+        "buyer:b1,seller:s1",
+        "seller:s%31",
+        "buyer:" + "x" * 65,
+    ],
+)
 def test_a_platform_key_acts_only_for_a_named_buyer_or_seller(api: ApiServer, behalf: str) -> None:
     response = api.client(f"platform>{behalf}").get("/v1/me")
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid"
+    assert "X-On-Behalf-Of" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("behalf", ["buyer:b1", "seller:S_1.a-b", "buyer:" + "x" * 64])
+def test_an_on_behalf_id_of_up_to_64_id_characters_is_taken(api: ApiServer, behalf: str) -> None:
+    me = api.client(f"platform>{behalf}").get("/v1/me").json()
+
+    assert me["acting_as"] == behalf
+
+
+def test_a_platform_key_without_on_behalf_is_told_to_name_the_party(
+    api: ApiServer, world: str
+) -> None:
+    platform = api.client(PLATFORM)
+
+    agree = platform.post(f"/v1/cases/{world}/actions/agree", json={"return_address": "SH"})
+    case = platform.get(f"/v1/cases/{world}").json()
+    on_behalf = api.client(PLATFORM_AS_SELLER).post(
+        f"/v1/cases/{world}/actions/agree", json={"return_address": "SH"}
+    )
+
+    assert agree.status_code == 403
+    assert agree.json()["error"]["code"] == "forbidden"
+    assert "send X-On-Behalf-Of: seller:ID" in agree.json()["error"]["message"]
+    assert case["available_actions"] == []  # a platform alone takes no party's action here
+    assert on_behalf.status_code == 200
+    assert "seller:s1" in [e["actor"] for e in on_behalf.json()["timeline"]]
 
 
 # --- the matrix: roles × endpoints -----------------------------------------------------------
@@ -154,7 +197,7 @@ ACTIONS = {
         OWNER_SELLER: 200,
         OTHER_SELLER: 404,
         AGENT: 403,
-        PLATFORM: 200,
+        PLATFORM: 403,  # the platform is no party: it names the one it acts for
         PLATFORM_AS_OWNER: 403,
         PLATFORM_AS_OTHER: 404,
         PLATFORM_AS_SELLER: 200,
@@ -165,7 +208,7 @@ ACTIONS = {
         OWNER_SELLER: 403,
         OTHER_SELLER: 404,
         AGENT: 403,
-        PLATFORM: 200,
+        PLATFORM: 403,
         PLATFORM_AS_OWNER: 200,
         PLATFORM_AS_OTHER: 404,
         PLATFORM_AS_SELLER: 403,
@@ -196,7 +239,7 @@ def test_applying_needs_the_orders_buyer(api: ApiServer, who: str) -> None:
 
     response = api.client(who).post("/v1/cases", json=body)
 
-    buyer_side = {OWNER_BUYER, PLATFORM, PLATFORM_AS_OWNER}
+    buyer_side = {OWNER_BUYER, PLATFORM_AS_OWNER}
     seen_not_buyer = SEES - buyer_side
     expected = 201 if who in buyer_side else 403 if who in seen_not_buyer else 404
     assert response.status_code == expected, response.text

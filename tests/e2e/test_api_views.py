@@ -13,9 +13,10 @@ import jsonschema_rs
 from apiserver import ApiServer
 
 from shouhou.api import create_app
+from shouhou.testing import evidence_file
 from shouhou.worker import Worker
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = evidence_file("image/png")
 
 
 def strict(schemas: dict[str, Any]) -> dict[str, Any]:

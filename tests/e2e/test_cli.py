@@ -6,10 +6,14 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from shouhou.bootstrap import Engine
+from shouhou.clock import VirtualClock
+from shouhou.domain.model import Discounts, Item, Order
 
 PACKS = Path(__file__).parents[2] / "src" / "shouhou" / "policy" / "packs"
 
@@ -82,6 +86,7 @@ def test_demo_builds_a_marketplace_and_case_show_explains_a_case(tmp_path: Path)
 
 
 def test_case_show_of_an_unknown_case_is_a_clear_error(tmp_path: Path) -> None:
+    assert shouhou("db", "upgrade", "--db", str(tmp_path / "x.db")).returncode == 0
     result = shouhou("case", "show", "nope", "--db", str(tmp_path / "x.db"))
     assert result.returncode == 1
     assert "no case nope" in result.stderr
@@ -267,3 +272,40 @@ def test_a_worker_refuses_to_start_in_an_unknown_time_zone(tmp_path: Path) -> No
     assert result.returncode == 1
     assert "SHOUHOU_TIMEZONE='Mars/Olympus' is not a time zone" in result.stderr
     assert not (tmp_path / "z.db").exists()
+
+
+def test_case_show_prints_each_line_with_the_buyers_and_the_platforms_part(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "lines.db"
+    now = datetime.fromisoformat("2023-11-11T12:00:00+08:00")
+    engine = Engine.open(f"sqlite:///{db}", clock=VirtualClock(now))
+    try:
+        engine.place_order(
+            Order(
+                id="o1",
+                shop="s1",
+                buyer="b1",
+                total=9000,
+                items=(
+                    Item(line="A", sku="KETTLE", title="kettle", unit_price=6000),
+                    Item(line="B", sku="MUG", title="mug", unit_price=4000),
+                ),
+                discounts=Discounts(platform_subsidy=1000),
+                created_at=now - timedelta(hours=1),
+                paid_at=now - timedelta(hours=1),
+            )
+        )
+        params = {"kind": "refund_only", "reason": "out_of_stock", "amount": 5400}
+        params["lines"] = [{"line": "A"}]
+        target = {"order_id": "o1", "case_id": "c1"}
+        engine.execute(engine.build("apply", actor="buyer:b1", target=target, params=params))
+        engine.execute(engine.build("agree", actor="seller:s1", target={"case_id": "c1"}))
+    finally:
+        engine.close()
+
+    shown = shouhou("case", "show", "c1", "--db", str(db))
+
+    assert shown.returncode == 0, shown.stderr
+    assert "refunded ¥54.00 (+ ¥6.00 platform subsidy reclaimed from the seller)" in shown.stdout
+    assert "line A KETTLE kettle × 1: ¥54.00 to the buyer, ¥6.00 to the platform" in shown.stdout

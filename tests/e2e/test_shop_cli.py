@@ -51,8 +51,10 @@ def _order(order_id: str, items: tuple[Item, ...], state: str) -> Order:
             "delivered_at": T0 - D,
         },
     }[state]
+    # an order's total is what its lines cost (SPEC §1); without items, one line of 99.00
+    total = sum(item.unit_price * item.quantity for item in items) or 9900
     return Order(
-        id=order_id, shop="s1", buyer="b1", total=9900, items=items, created_at=T0 - 4 * D, **times
+        id=order_id, shop="s1", buyer="b1", total=total, items=items, created_at=T0 - 4 * D, **times
     )
 
 
@@ -144,6 +146,7 @@ def shouhou(shop: Shop, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "COLUMNS": "200",
+        "SHOUHOU_LANG": "en",  # whatever the locale of the machine running the tests
         "SHOUHOU_ATTACHMENTS_DIR": str(shop.tmp / "files"),
     }
     return subprocess.run(
@@ -236,7 +239,7 @@ def test_shop_report_summarises_by_product_and_cause_and_draws_the_chart(shop: S
 def test_case_replies_suggests_persuading_the_buyer_to_wait_for_a_parcel_in_transit(
     shop: Shop,
 ) -> None:
-    done = shouhou(shop, "case", "replies", "c5", "--json")
+    done = shouhou(shop, "case", "replies", "c5", "--json", "--lang", "zh")
     assert done.returncode == 0, done.stderr
     replies = [json.loads(line) for line in done.stdout.splitlines()]
     names = [r["situation"] for r in replies]

@@ -1,4 +1,8 @@
-"""Webhooks delivered by the worker to a real HTTP receiver on 127.0.0.1."""
+"""Webhooks delivered by the worker to a real HTTP receiver on 127.0.0.1.
+
+The receivers are on the loopback, which webhooks may not reach: these tests allow-list
+127.0.0.1 on the server and the worker, as a developer would (SHOUHOU_WEBHOOK_ALLOW_HOSTS).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from apiserver import ApiServer
+from apiserver import ApiServer, serving
 
 from shouhou import webhooks
 from shouhou.domain.model import Deadline
 from shouhou.services.ports import Attempt
+from shouhou.settings import Settings
 from shouhou.worker import Worker, WorkerSettings
+
+#: What these tests allow-list: the receivers' address.
+LOCAL = ("127.0.0.1",)
+#: What a failing receiver answers with.
+SECRET = b"Traceback: db password is hunter2"
 
 
 @dataclass
@@ -55,7 +66,13 @@ def receiver() -> Iterator[Receiver]:
                 failing = state.fail_next > 0
                 state.fail_next -= 1 if failing else 0
                 state.got.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(500 if failing else 204)
+            if failing:  # what a receiver says is its own: it must not show in our API
+                self.send_response(500)
+                self.send_header("content-length", str(len(SECRET)))
+                self.end_headers()
+                self.wfile.write(SECRET)
+                return
+            self.send_response(204)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
@@ -74,8 +91,15 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
+def api(tmp_path: Path, migrated_db: Path) -> Iterator[ApiServer]:
+    """A server that accepts webhooks to the allow-listed loopback."""
+    with serving(tmp_path / "api.db", migrated_db, Settings(webhook_allow_hosts=LOCAL)) as server:
+        yield server
+
+
+@pytest.fixture
 def worker(api: ApiServer) -> Iterator[Worker]:
-    runner = Worker(api.engine, WorkerSettings(approaching=timedelta(hours=24)))
+    runner = Worker(api.engine, WorkerSettings(approaching=timedelta(hours=24), allow_hosts=LOCAL))
     try:
         yield runner
     finally:
@@ -156,7 +180,9 @@ def test_a_failing_receiver_is_retried_with_exponential_backoff_and_every_attemp
         (2, 500),
         (3, 204),
     ]
-    assert detail["attempt_log"][0]["error"].startswith("HTTP 500")
+    assert [a["error"] for a in detail["attempt_log"]] == ["HTTP 500", "HTTP 500", None]
+    assert "hunter2" not in platform.get("/v1/webhooks/deliveries").text
+    assert first["last_error"] == "HTTP 500"
     # the same event id on every retry lets the receiver drop duplicates
     assert len({r.headers["webhook-id"] for r in receiver.got}) == 1
 
@@ -164,7 +190,7 @@ def test_a_failing_receiver_is_retried_with_exponential_backoff_and_every_attemp
 def test_a_delivery_that_keeps_failing_is_marked_failed_then_replayed_by_event_id(
     api: ApiServer, receiver: Receiver
 ) -> None:
-    worker = Worker(api.engine, WorkerSettings(max_attempts=2))
+    worker = Worker(api.engine, WorkerSettings(max_attempts=2, allow_hosts=LOCAL))
     subscribe(api, receiver.url, ["order.placed"])
     receiver.fail_next = 5
     api.order("o1")
@@ -465,7 +491,8 @@ def test_a_disabled_endpoint_gets_nothing_new(
 def test_the_worker_forgets_old_rows_in_chunks_and_keeps_what_a_replay_needs(
     api: ApiServer, receiver: Receiver
 ) -> None:
-    worker = Worker(api.engine, WorkerSettings(max_attempts=1, purge_batch=2, purge_chunks=1))
+    settings = WorkerSettings(max_attempts=1, purge_batch=2, purge_chunks=1, allow_hosts=LOCAL)
+    worker = Worker(api.engine, settings)
     subscribe(api, receiver.url, ["order.placed"])
     receiver.fail_next = 1  # o1's order.placed fails, and with one attempt allowed, for good
     api.order("o1")
@@ -508,3 +535,85 @@ def test_the_worker_forgets_old_rows_in_chunks_and_keeps_what_a_replay_needs(
     )
     timeline = api.client("platform").get(f"/v1/cases/{case_id}/events").json()
     assert "DeadlineFired" in [e["type"] for e in timeline]  # history stays in the timeline
+
+
+def test_a_url_that_resolves_to_the_loopback_is_refused_at_registration(
+    tmp_path: Path, migrated_db: Path
+) -> None:
+    with serving(tmp_path / "api.db", migrated_db, Settings()) as api:  # no allow-list
+        platform = api.client("platform")
+        answers = {
+            url: platform.post("/v1/webhooks/endpoints", json={"url": url})
+            for url in (
+                "http://localhost:8080/hooks",
+                "http://2130706433/hooks",
+                "http://[::ffff:127.0.0.1]/hooks",
+                "http://169.254.169.254/latest/meta-data/",
+                "http://example.com\\@127.0.0.1/hooks",
+            )
+        }
+        listed = platform.get("/v1/webhooks/endpoints").json()
+        public = platform.post(
+            "/v1/webhooks/endpoints", json={"url": "HTTPS://93.184.216.34/hooks"}
+        )
+
+    assert {url: a.status_code for url, a in answers.items()} == dict.fromkeys(answers, 422)
+    refused = answers["http://localhost:8080/hooks"].json()["error"]
+    assert refused["code"] == "invalid"
+    assert refused["message"].startswith("url: webhooks go to public addresses only: localhost is")
+    assert refused["message"].endswith("a loopback address")  # 127.0.0.1 or ::1
+    assert listed == []
+    assert public.status_code == 201  # the scheme in capitals is still https
+
+
+def _play_resolver(monkeypatch: pytest.MonkeyPatch, answers: dict[str, str]) -> None:
+    """Resolve the names in ``answers`` to their address; the next lookup sees changes."""
+    from shouhou.services import destinations
+
+    def resolve(host: str, port: int) -> list[destinations.IPAddress]:
+        if host in answers:
+            return [destinations.ipaddress.ip_address(answers[host])]
+        literal = destinations.numeric_host(host)
+        if literal is None:
+            raise OSError(f"{host}: not known")
+        return [literal]
+
+    monkeypatch.setattr(destinations, "resolve", resolve)
+
+
+def test_a_name_that_resolves_to_a_private_address_at_send_time_gets_nothing(
+    tmp_path: Path, migrated_db: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = httpx.URL(receiver.url).port
+    answers = {"hooks.partner.example": "93.184.216.34"}  # public when it is registered
+    _play_resolver(monkeypatch, answers)
+    with serving(tmp_path / "api.db", migrated_db, Settings()) as api:
+        subscribe(api, f"http://hooks.partner.example:{port}/hooks", ["order.placed"])
+        answers["hooks.partner.example"] = "127.0.0.1"  # rebound to the receiver's address
+        api.order("o1")
+        worker = Worker(api.engine, WorkerSettings(allow_hosts=()))
+        try:
+            tick = worker.run_once(api.clock.now())
+        finally:
+            worker.close()
+        (delivery,) = api.client("platform").get("/v1/webhooks/deliveries").json()["items"]
+
+    assert receiver.got == []
+    assert tick.failed_attempts == 1
+    assert delivery["status"] == "pending"  # the name may point somewhere public again
+    assert delivery["last_status_code"] is None
+    assert delivery["last_error"] == "refused: loopback address"
+
+
+def test_a_delivery_goes_to_the_checked_address_with_the_name_as_host(
+    api: ApiServer, receiver: Receiver, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = httpx.URL(receiver.url).port
+    _play_resolver(monkeypatch, {"receiver.test": "127.0.0.1"})
+    subscribe(api, f"http://receiver.test:{port}/hooks", ["order.placed"])
+    api.order("o1")
+
+    worker.run_once(api.clock.now())
+
+    (got,) = receiver.got
+    assert got.headers["host"] == f"receiver.test:{port}"

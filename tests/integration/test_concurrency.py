@@ -44,7 +44,7 @@ from shouhou.clock import VirtualClock
 from shouhou.db import engine as db_engine
 from shouhou.db import tables
 from shouhou.db.uow import SqlUnitOfWork
-from shouhou.domain.model import Order
+from shouhou.domain.model import Item, Order
 from shouhou.errors import ActionRefused, Conflict, NotAllowed
 from shouhou.services.ports import joined
 
@@ -669,3 +669,56 @@ def test_a_seller_acting_while_a_worker_fires_the_case_is_refused_after_it(
 if __name__ == "__main__":
     if sys.argv[1] == "writer":
         _writer(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
+
+
+def test_two_cases_on_two_lines_of_one_order_refunding_at_once_never_pay_more_than_it_cost(
+    empty_db: Database,
+) -> None:
+    """Each case asks for its line and the shipping fee: whichever commits second finds the
+    shipping refunded already and gets its line alone (SPEC §1, lines and money)."""
+    now = datetime.now(UTC)
+    engine = Engine.open(empty_db.url, clock=VirtualClock(now))
+    try:
+        engine.place_order(
+            Order(
+                id="o1",
+                shop="s1",
+                buyer="b1",
+                total=3000 + 2000 + 1000,
+                shipping_fee=1000,
+                items=(
+                    Item(line="A", sku="KETTLE", unit_price=3000),
+                    Item(line="B", sku="MUG", unit_price=2000),
+                ),
+                created_at=now - timedelta(days=1),
+                paid_at=now - timedelta(days=1),
+            )
+        )
+        for case_id, line, price in (("c1", "A", 3000), ("c2", "B", 2000)):
+            apply = engine.build(
+                "apply",
+                actor="buyer:b1",
+                target={"order_id": "o1", "case_id": case_id},
+                params={
+                    "kind": "refund_only",
+                    "reason": "out_of_stock",
+                    "amount": price + 1000,
+                    "lines": [{"line": line, "quantity": 1}],
+                },
+            )
+            engine.execute(apply)
+        held = _held(engine)
+        agree_a = engine.build("agree", actor="seller:s1", target={"case_id": "c1"})
+        agree_b = engine.build("agree", actor="seller:s1", target={"case_id": "c2"})
+
+        first, second = _race(
+            lambda: held[0].execute(agree_a), lambda: engine.execute(agree_b), held
+        )
+
+        assert (first.refund_amount, second.refund_amount) == (3000 + 1000, 2000), (first, second)
+        order = engine.order("o1")
+        assert order.refunded == order.total
+        assert [(line.line, line.refunded) for line in order.lines] == [("A", 3000), ("B", 2000)]
+        assert order.status.value == "closed"  # every line refunded in sale
+    finally:
+        engine.close()

@@ -19,10 +19,11 @@ from shouhou.db.attachments import MAX_ATTACHMENT_BYTES, FileAttachmentStore
 from shouhou.domain.model import Order
 from shouhou.domain.values import SHANGHAI
 from shouhou.errors import Invalid
+from shouhou.testing import evidence_file
 
 T0 = datetime(2023, 3, 1, 10, tzinfo=SHANGHAI)
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-PDF = b"%PDF-1.7\n" + b"%" * 64
+PNG = evidence_file("image/png")
+PDF = evidence_file("application/pdf")
 
 
 def test_a_file_is_kept_once_under_its_content_hash_without_exec_bits(tmp_path: Path) -> None:
@@ -43,10 +44,12 @@ def test_a_file_is_kept_once_under_its_content_hash_without_exec_bits(tmp_path: 
     [
         (b"#!/bin/sh\nrm -rf /\n", "not an accepted type"),
         (b"MZ\x90\x00", "not an accepted type"),
+        (b"%PDF-<html><script>alert(1)</script></html>", "does not parse"),
+        (b"\x00\x00\x00\x18ftyp<svg onload=alert(1)>", "does not parse"),
         (b"", "empty"),
         (PNG + b"\x00" * MAX_ATTACHMENT_BYTES, "the limit is"),
     ],
-    ids=["script", "executable", "empty", "too large"],
+    ids=["script", "executable", "html as pdf", "svg as mp4", "empty", "too large"],
 )
 def test_files_beyond_the_limits_are_refused_and_nothing_is_kept(
     tmp_path: Path, data: bytes, message: str

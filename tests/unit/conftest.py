@@ -20,6 +20,7 @@ from shouhou.domain.model import (
     Actor,
     Case,
     CaseKind,
+    CaseLine,
     Order,
     Reason,
     Role,
@@ -103,6 +104,7 @@ class Desk:
         reason: Reason = Reason.NOT_RECEIVED,
         amount: int | None = None,
         by: Actor | None = None,
+        lines: tuple[CaseLine, ...] = (),
     ) -> Case:
         cmd = c.Apply(
             actor=by or Actor(role=Role.BUYER, id=self.order.buyer),
@@ -111,12 +113,15 @@ class Desk:
             reason=reason,
             amount=self.order.total - self.order.refunded if amount is None else amount,
             case_id=case_id,
+            lines=lines,
         )
         events = cases.decide(None, cmd, order=self.order, rules=self.rules, now=at)
         case = cases.replay(events)
         self.cases[case_id] = case
         self.timelines[case_id] = list(events)
-        self.order = orders.fold(self.order, orders.on_case_opened(self.order, case_id, at))
+        held = tuple(line.line for line in case.lines)
+        opened = orders.on_case_opened(self.order, case_id, at, held)
+        self.order = orders.fold(self.order, opened)
         return case
 
     def act(

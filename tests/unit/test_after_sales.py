@@ -56,7 +56,8 @@ def test_sanbao_goods_keep_the_fifteen_day_window_for_every_kind(
     desk_for: Any, kind: CaseKind
 ) -> None:
     desk = sanbao_desk(desk_for)  # the 三包 return period ended at T0 + 6d
-    assert desk.apply(T0 + 15 * D, kind=kind, reason=Reason.QUALITY).kind == kind
+    last_second = T0 + 15 * D - timedelta(seconds=1)
+    assert desk.apply(last_second, kind=kind, reason=Reason.QUALITY).kind == kind
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,7 @@ def test_sanbao_goods_keep_the_fifteen_day_window_for_every_kind(
     [
         (CaseKind.RETURN_REFUND, 17, False),
         (CaseKind.EXCHANGE, 17, False),
-        (CaseKind.REPAIR, 365, True),
+        (CaseKind.REPAIR, 364, True),
         (CaseKind.REPAIR, 366, False),
     ],
 )
@@ -79,6 +80,16 @@ def test_past_the_window_sanbao_periods_count_from_delivery_per_kind(
         with pytest.raises(NotEligible) as err:
             desk.apply(at, kind=kind, reason=Reason.QUALITY)
         assert err.value.rule == "tmall-standard/sanbao_periods"
+
+
+def test_a_sanbao_period_ends_at_delivery_plus_the_period_exactly(desk_for: Any) -> None:
+    desk = sanbao_desk(desk_for)
+    ends = desk.order.delivered_at + 365 * D
+    assert desk.apply(ends - timedelta(seconds=1), kind=CaseKind.REPAIR, reason=Reason.QUALITY)
+    desk.act(c.Withdraw, ends - timedelta(seconds=1))
+    with pytest.raises(NotEligible) as err:
+        desk.apply(ends, kind=CaseKind.REPAIR, reason=Reason.QUALITY, case_id="c2")
+    assert err.value.rule == "tmall-standard/sanbao_periods"
 
 
 def test_sanbao_goods_take_no_refund_only_past_the_window(desk_for: Any) -> None:
@@ -113,6 +124,13 @@ def test_an_agent_reopens_a_closed_after_sales_window_for_fifteen_days(desk_for:
     assert desk.apply(late + D, kind=CaseKind.RETURN_REFUND, reason=Reason.QUALITY).phase == (
         Phase.AFTER_SALE
     )
+
+
+def test_a_reopened_window_closes_at_its_end_instant(desk_for: Any) -> None:
+    desk = desk_for("trade_success")
+    reopen(desk, T0 + 40 * D)
+    with pytest.raises(NotEligible):
+        desk.apply(T0 + 55 * D, kind=CaseKind.RETURN_REFUND, reason=Reason.QUALITY)
 
 
 def test_a_reopened_window_closes_again(desk_for: Any) -> None:

@@ -117,32 +117,66 @@ def test_a_key_not_committed_is_not_kept() -> None:
 # --- idempotency -----------------------------------------------------------------------------
 
 
+DAY = timedelta(hours=24)
+STALE = timedelta(minutes=2)
+
+
+def _claim(uow: ApiUnitOfWork, digest: str, at: datetime) -> StoredResponse | None:
+    return uow.idempotency.claim("key_1", "k", digest, at, at - DAY, at - STALE)
+
+
 def test_a_stored_answer_is_replayed_until_it_expires() -> None:
     engine = _engine()
     answer = StoredResponse(request_hash="h1", status_code=201, body={"id": "c1"})
     with engine.uow_factory() as uow:
-        uow.idempotency.put("key_1", "k", answer, T0, T0 - timedelta(hours=24))
+        assert _claim(uow, "h1", T0) is None
+        uow.idempotency.finish("key_1", "k", answer, T0)
         uow.commit()
 
     with engine.reader() as uow:
-        assert uow.idempotency.get("key_1", "k", T0 - timedelta(hours=24)) == answer
-        assert uow.idempotency.get("key_2", "k", T0 - timedelta(hours=24)) is None  # per key
+        assert uow.idempotency.get("key_1", "k", T0 - DAY) == answer
+        assert uow.idempotency.get("key_2", "k", T0 - DAY) is None  # per key
         assert uow.idempotency.get("key_1", "k", T0 + timedelta(seconds=1)) is None  # expired
 
 
-def test_a_second_answer_under_a_live_key_is_a_conflict_and_an_expired_one_is_replaced() -> None:
+def test_a_claimed_key_is_shown_pending_to_the_next_request_until_it_answers() -> None:
     engine = _engine()
-    first = StoredResponse(request_hash="h1", status_code=201, body={})
-    second = StoredResponse(request_hash="h2", status_code=200, body={})
     with engine.uow_factory() as uow:
-        uow.idempotency.put("key_1", "k", first, T0, T0 - timedelta(hours=24))
-        with pytest.raises(Conflict) as refused:
-            uow.idempotency.put("key_1", "k", second, T0, T0 - timedelta(hours=24))
-        later = T0 + timedelta(days=2)
-        uow.idempotency.put("key_1", "k", second, later, later - timedelta(hours=24))
-        assert uow.idempotency.get("key_1", "k", later - timedelta(hours=24)) == second
-        assert uow.idempotency.forget_before(later + timedelta(seconds=1)) == 1
+        assert _claim(uow, "h1", T0) is None
+        seen = _claim(uow, "h1", T0 + timedelta(seconds=1))
+        answer = StoredResponse(request_hash="h1", status_code=201, body={"id": "c1"})
+        uow.idempotency.finish("key_1", "k", answer, T0)
+        replayed = _claim(uow, "h1", T0 + timedelta(seconds=2))
+
+    assert seen is not None and seen.pending and seen.request_hash == "h1"
+    assert replayed == answer and not replayed.pending
+
+
+def test_a_released_claim_frees_the_key_and_a_stale_one_is_taken_over() -> None:
+    engine = _engine()
+    with engine.uow_factory() as uow:
+        assert _claim(uow, "h1", T0) is None
+        uow.idempotency.release("key_1", "k", T0)
+        assert _claim(uow, "h2", T0) is None  # free again
+        assert _claim(uow, "h2", T0 + STALE) is not None  # not stale yet
+        late = T0 + STALE + timedelta(seconds=1)
+        assert _claim(uow, "h2", late) is None  # its request died: taken over
+        with pytest.raises(Conflict) as refused:  # the first one can't answer any more
+            uow.idempotency.finish(
+                "key_1", "k", StoredResponse(request_hash="h2", status_code=201, body={}), T0
+            )
+        assert uow.idempotency.forget_before(late + timedelta(seconds=1)) == 1
     assert refused.value.rule == "shouhou/idempotency"
+
+
+def test_an_expired_answer_is_replaced_by_the_next_claim() -> None:
+    engine = _engine()
+    with engine.uow_factory() as uow:
+        assert _claim(uow, "h1", T0) is None
+        first = StoredResponse(request_hash="h1", status_code=201, body={})
+        uow.idempotency.finish("key_1", "k", first, T0)
+        assert _claim(uow, "h2", T0 + DAY - timedelta(seconds=1)) == first
+        assert _claim(uow, "h2", T0 + DAY + timedelta(seconds=1)) is None
 
 
 # --- lists -----------------------------------------------------------------------------------

@@ -90,9 +90,9 @@ def test_applying_after_trade_success_opens_an_after_sale_case(desk_for: Any) ->
     assert_deadline(case, "seller_respond", T0 + 5 * DAY, "agree")
 
 
-def test_the_platform_may_apply_on_behalf_of_the_buyer(desk_for: Any) -> None:
-    case = desk_for("shipped").apply(T0, by=PLATFORM)
-    assert case.status == S.AWAITING_SELLER
+def test_the_platform_alone_may_not_apply_it_names_the_buyer_it_acts_for(desk_for: Any) -> None:
+    with pytest.raises(Forbidden, match="X-On-Behalf-Of: buyer:ID"):
+        desk_for("shipped").apply(T0, by=PLATFORM)
 
 
 # --- refund only -----------------------------------------------------------------------------
@@ -397,10 +397,11 @@ def test_a_seller_may_not_apply(desk_for: Any) -> None:
         desk_for("shipped").apply(T0, by=SELLER)
 
 
-def test_the_platform_may_act_for_the_seller(desk_for: Any) -> None:
+def test_the_platform_alone_takes_no_sellers_action(desk_for: Any) -> None:
     desk = desk_for("shipped")
     desk.apply(T0)
-    assert desk.act(c.Agree, T0 + HOUR, by=PLATFORM).status == S.REFUNDED
+    with pytest.raises(Forbidden, match="X-On-Behalf-Of: seller:ID"):
+        desk.act(c.Agree, T0 + HOUR, by=PLATFORM)
 
 
 # --- refusals: bad parameters ----------------------------------------------------------------
@@ -446,15 +447,18 @@ def test_a_partial_refund_offer_must_be_less_than_the_request(desk_for: Any) -> 
 # --- refusals: wrong status and eligibility --------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [c.Withdraw, c.Modify, c.Agree, c.Timeout])
+@pytest.mark.parametrize(
+    ("command", "party"),
+    [(c.Withdraw, BUYER), (c.Modify, BUYER), (c.Agree, SELLER), (c.Timeout, SYSTEM)],
+)
 def test_nothing_can_be_done_to_a_refunded_case(
-    desk_for: Any, command: type[c.CaseCommand]
+    desk_for: Any, command: type[c.CaseCommand], party: Actor
 ) -> None:
     desk = desk_for("shipped")
     desk.apply(T0)
     desk.act(c.Agree, T0 + HOUR)
     with pytest.raises(NotAllowed) as err:
-        desk.act(command, T0 + 10 * DAY, by=BUYER)
+        desk.act(command, T0 + 10 * DAY, by=party)
     assert err.value.code == "not_allowed"
 
 
@@ -507,6 +511,25 @@ def test_applying_after_the_fifteen_day_after_sales_window_is_not_eligible(
     with pytest.raises(NotEligible) as err:
         desk.apply(T0 + 15 * DAY + timedelta(seconds=1), reason=Reason.QUALITY)
     assert err.value.rule == "tmall-standard/after_sale_window"
+
+
+def test_the_after_sales_window_closes_at_trade_success_plus_fifteen_days_exactly(
+    desk_for: Any,
+) -> None:
+    # As a deadline is passed at due_at, an application stamped at the closing instant is late.
+    desk = desk_for("trade_success", at=T0)
+    with pytest.raises(NotEligible) as err:
+        desk.apply(T0 + 15 * DAY, reason=Reason.QUALITY)
+    assert err.value.rule == "tmall-standard/after_sale_window"
+    assert "closed at 2023-03-16T10:00:00+08:00" in str(err.value)
+
+
+def test_an_application_a_second_before_the_after_sales_window_closes_is_accepted(
+    desk_for: Any,
+) -> None:
+    desk = desk_for("trade_success", at=T0)
+    case = desk.apply(T0 + 15 * DAY - timedelta(seconds=1), reason=Reason.QUALITY)
+    assert case.phase == Phase.AFTER_SALE
 
 
 def test_applying_inside_the_after_sales_window_is_allowed(desk_for: Any) -> None:

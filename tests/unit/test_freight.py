@@ -112,12 +112,34 @@ def test_free_shipping_goods_with_a_fee_keep_nothing_back(rules: Rulebook) -> No
     assert (split.buyer, split.seller, split.deducted) == (BACK, OUTBOUND, 0)
 
 
-def test_refused_delivery_without_a_reason_costs_the_buyer_and_the_seller_proves_it(
+def refused(**fields: Any) -> Case:
+    """A refund of a parcel refused at the door (拒签): nothing shipped back."""
+    return replace(case(Reason.REFUSED_DELIVERY, shipped_back=False), **fields)
+
+
+@pytest.mark.parametrize("liable", [None, Liable.NONE])
+def test_refused_delivery_refunds_in_full_until_the_sellers_proof_is_accepted(
+    rules: Rulebook, liable: Liable | None
+) -> None:
+    """A seller who merely agrees (or an agent who finds nobody liable) has proven nothing."""
+    the_case = refused(kind=CaseKind.REFUND_ONLY)
+    split = freight.split(the_case, order(), rules, liable)
+    assert (split.buyer, split.seller, split.proof_by) == (0, OUTBOUND, "seller")
+    assert (split.rule_id, split.deducted) == ("tmall-standard/freight_refused_without_reason", 0)
+    assert freight.full_refund(the_case, order(), split) == 20000
+
+
+def test_refused_delivery_costs_the_buyer_once_an_agent_accepts_the_sellers_proof(
     rules: Rulebook,
 ) -> None:
-    split = freight.split(case(Reason.REFUSED_DELIVERY), order(), rules)
-    assert (split.buyer, split.seller, split.proof_by) == (OUTBOUND + BACK, 0, "seller")
-    assert split.rule_id == "tmall-standard/freight_refused_without_reason"
+    the_case = refused(kind=CaseKind.REFUND_ONLY)
+    split = freight.split(the_case, order(), rules, Liable.BUYER)
+    assert (split.buyer, split.seller, split.proof_by) == (OUTBOUND, 0, "seller")
+    assert (split.rule_id, split.deducted) == (
+        "tmall-standard/freight_refused_without_reason",
+        OUTBOUND,
+    )
+    assert freight.full_refund(the_case, order(), split) == 20000 - OUTBOUND
 
 
 def test_refused_delivery_with_a_reason_costs_the_seller_and_the_buyer_proves_it(

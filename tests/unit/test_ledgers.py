@@ -14,9 +14,10 @@ the rules of SPEC §6–7 written out in this file (not with the engine's code):
 
 - a shop's penalty points = the points of its upheld complaints, by subtype;
 - a buyer's compensation = for each refunded case of reason ``late_shipment`` (order not shipped
-  by ``ship_by`` when the refund completed) or ``out_of_stock`` (order unshipped then) whose
-  refund the seller let stand — agreed, let seller_respond expire, or an agent ruled the seller
-  liable; not an accepted partial-refund remedy — rate × refunded goods (shipping excluded),
+  by ``ship_by`` when the refund completed) or ``out_of_stock`` (order unshipped then), however
+  the refund completed — agreed, let seller_respond expire, a partial-refund remedy the buyer
+  accepted (on the part refunded), or an agent ruled the seller liable; not a ruling that
+  finds the seller not liable — rate × refunded goods (shipping excluded),
   rounded half up, within the pack's bounds; plus, for each upheld late-shipment complaint on an
   order none of whose cases was compensated by then, the same rule on the goods not yet refunded;
 - every case and complaint is paid at most once, and the shop metrics over a window covering the
@@ -391,9 +392,9 @@ def late_at(order: Order, at: datetime) -> bool:
 def case_owes(order: Order, case: Case, refund: Refund, pack: Pack) -> int:
     if case.reason.value not in COMPENSATING:
         return 0
-    let_stand = refund.actor == "system" or refund.actor.startswith("seller:")
-    if not (let_stand or refund.ruled_liable == "seller"):
-        return 0  # a settlement the buyer accepted, or an agent not blaming the seller
+    ruled = refund.actor.startswith("agent:")
+    if ruled and refund.ruled_liable != "seller":
+        return 0  # an agent not blaming the seller; any other completion pays (issue 15)
     if case.reason.value == "late_shipment" and not late_at(order, refund.at):
         return 0
     unshipped = order.shipped_at is None or order.shipped_at > refund.at
@@ -517,8 +518,8 @@ def test_a_fixed_history_through_every_path() -> None:
         ),
         # o1: out of stock, but shipped before the refund: nothing
         OrderPlan(10_000, ship_at=1.37, cases=(CasePlan(2, "out_of_stock", True, "agree", 1),)),
-        # o2: late; a partial refund of ¥50 the buyer accepts: nothing; then a late-shipment
-        # complaint upheld: 30% of the ¥42 goods left (¥92 − ¥50)
+        # o2: late; a partial refund of ¥50 the buyer accepts: 30% of it (issue 15); then a
+        # late-shipment complaint upheld pays nothing more: the order was compensated
         OrderPlan(
             10_000,
             fee=800,
@@ -554,17 +555,17 @@ def test_a_fixed_history_through_every_path() -> None:
     assert want.by_case == {
         "o0c0": 0,
         "o1c0": 0,
-        "o2c0": 0,
+        "o2c0": 1_500,
         "o3c0": 0,
         "o4c0": 6_000,
         "o6c0": 3_000,
     }
     assert h.case("o2c0").refund_amount == 5_000
     assert h.complaints == {"o0": "o0k", "o2": "o2k", "o6": "o6k"}
-    assert want.by_complaint == {"o2k": 1_260, "o6k": 0}
+    assert want.by_complaint == {"o2k": 0, "o6k": 0}
     assert h.complaint("o6k").status == ComplaintStatus.UPHELD
     assert want.penalty == 6
-    assert h.engine.ledger("buyer:b0", "compensation") == 1_260 + 6_000 + 3_000  # o2, o4, o6
+    assert h.engine.ledger("buyer:b0", "compensation") == 1_500 + 6_000 + 3_000  # o2, o4, o6
     assert h.engine.ledger("buyer:b1", "compensation") == 0
     assert h.engine.ledger("shop:s1", "penalty_points") == 6
 
@@ -590,7 +591,8 @@ def test_platform_agreeing_for_the_seller_compensates() -> None:
     h = run("tmall-standard", [OrderPlan(10_000, paid_ago=96)])
     params = {"order": "o0", "kind": "refund_only", "reason": "late_shipment", "amount": 10_000}
     assert h.act("apply", "buyer:b0", {"case_id": "c1"}, params)
-    assert h.act("agree", "platform", {"case_id": "c1"})
+    assert not h.act("agree", "platform", {"case_id": "c1"})  # the platform is no party
+    assert h.act("agree", "seller:s1", {"case_id": "c1"})  # on the seller's behalf
     assert h.case("c1").status == CaseStatus.REFUNDED
     assert h.engine.ledger("buyer:b0", "compensation") == 3_000
 

@@ -16,7 +16,7 @@ from shouhou.domain.model import CaseKind, Mark, Reason, ShippingMethod
 from shouhou.domain.rules import DeadlineContext, DeadlineRule
 from shouhou.domain.values import SHANGHAI
 from shouhou.errors import PolicyError
-from shouhou.policy.loader import LoadedPack, Registry, bundled, parse_pack
+from shouhou.policy.loader import LoadedPack, Registry, bundled, line_of, parse_pack
 from shouhou.policy.rulebook import Rulebook
 from shouhou.policy.schema import BasePack
 
@@ -437,6 +437,23 @@ def test_cny_2022_gives_20_days_to_ship_back_and_20_to_confirm_receipt(rules: Ru
     )
 
 
+@pytest.mark.parametrize(
+    "method", [ShippingMethod.EXPRESS, ShippingMethod.EMS, ShippingMethod.POST]
+)
+def test_cny_2022_gives_20_days_to_confirm_receipt_for_every_return_method(
+    rules: Rulebook, method: ShippingMethod
+) -> None:
+    # Seed Ⅸ 3 names no exception for surface post in 2022 (unlike 2020's 平郵不變).
+    rule = resolve(
+        rules,
+        "seller_confirm_receipt",
+        marks=(("applied", sh(2022, 1, 30)), ("seller_agreed", sh(2022, 1, 31))),
+        start=("return_shipped", sh(2022, 2, 1)),
+        return_method=method,
+    )
+    assert (rule.duration, rule.rule_id) == (20 * DAY, "cny-2022/receipt")
+
+
 def test_cny_2022_does_not_apply_to_a_return_applied_after_its_window(rules: Rulebook) -> None:
     rule = resolve(rules, "seller_respond", start=("applied", sh(2022, 2, 9, 0, 0, 0)))
     assert (rule.duration, rule.rule_id) == (5 * DAY, "tmall-standard/seller_respond")
@@ -490,3 +507,38 @@ def test_a_holiday_agreement_by_timeout_also_gets_25_days_to_ship(desk_for: Any)
         sh(2020, 1, 18) + 25 * DAY,
         "cny-2020/return-ship",
     )
+
+
+# --- where a pack is wrong, and which packs an engine runs on ----------------------------
+
+
+def test_line_of_finds_keys_and_list_items_and_falls_back_to_the_parent() -> None:
+    text = "name: x\ndeadlines:\n  a:\n    duration: 5d\nlist:\n  - one\n  - two\n"
+
+    assert line_of(text, ("deadlines", "a", "duration")) == 4
+    assert line_of(text, ("list", 1)) == 7
+    assert line_of(text, ("deadlines", "a", "missing")) == 3
+    assert line_of(text, ("nowhere",)) is None
+
+
+def test_an_invalid_pack_names_its_file_and_the_line_of_the_fault() -> None:
+    original = _bundled("tmall-standard").text
+    text = original.replace("  seller_respond:\n", "  seller_respond:\n    colour: red\n")
+    line = text.splitlines().index("    colour: red") + 1
+
+    with pytest.raises(PolicyError) as raised:
+        parse_pack(text, "mine.yaml")
+
+    assert str(raised.value).startswith(f"mine.yaml:{line}: invalid base pack")
+    assert f"deadlines.seller_respond.colour (line {line})" in str(raised.value)
+
+
+def test_a_selection_takes_one_base_pack_and_the_holiday_packs_named_or_all() -> None:
+    registry = Registry.default()
+
+    assert registry.selection(["taobao"]) == ["taobao", "cny-2020", "cny-2022"]
+    assert registry.selection(["cny-2022"]) == ["tmall-standard", "cny-2022"]
+    with pytest.raises(PolicyError, match="one base pack"):
+        registry.selection(["taobao", "tmall-standard"])
+    with pytest.raises(PolicyError, match="unknown pack 'nosuch'"):
+        registry.selection(["nosuch"])

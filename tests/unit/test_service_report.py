@@ -166,7 +166,8 @@ def test_the_report_draws_a_point_a_day_and_ends_on_the_shops_metrics() -> None:
                 shop="s1",
                 buyer="b1",
                 total=9900,
-                items=(item,),
+                # the item is the order's one line: its price is what was paid (SPEC §1)
+                items=(replace(item, unit_price=9900),),
                 created_at=clock.now(),
                 paid_at=clock.now(),
             )

@@ -8,12 +8,13 @@ import pytest
 
 from shouhou import webhooks
 from shouhou.domain import events as e
-from shouhou.domain.model import Deadline
+from shouhou.domain.model import Deadline, LineRefund
 from shouhou.domain.values import SHANGHAI
 from shouhou.errors import Invalid
 from shouhou.services.keys import parse_principal
-from shouhou.services.outbox import event_type
-from shouhou.services.webhooks import matches, new_secret
+from shouhou.services.outbox import event_type, payload
+from shouhou.services.ports import OutboxMessage
+from shouhou.services.webhooks import matches, new_secret, public_error
 from shouhou.worker import WorkerSettings, backoff
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
@@ -155,3 +156,42 @@ def test_keys_bind_to_a_role_and_subject(text: str) -> None:
 def test_keys_refuse_roles_without_subjects_and_the_system(text: str) -> None:
     with pytest.raises(Invalid):
         parse_principal(text)
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("HTTP 500: <html>stack trace, password=hunter2</html>", "HTTP 500"),
+        ("HTTP 404", "HTTP 404"),
+        ("RemoteProtocolError: illegal status line: b'secret'", "failed (RemoteProtocolError)"),
+        ("ConnectError: [Errno 111] Connection refused", "failed (ConnectError)"),
+        ("timeout", "timeout"),
+        ("refused: loopback address", "refused: loopback address"),
+        ("the event cannot be read: KeyError('x')", "the event cannot be read: KeyError('x')"),
+        (None, None),
+    ],
+)
+def test_a_recorded_delivery_error_is_shown_without_what_the_receiver_said(
+    stored: str | None, shown: str | None
+) -> None:
+    assert public_error(stored) == shown
+
+
+def test_a_refund_webhook_carries_each_lines_buyer_and_platform_part() -> None:
+    refund = e.Refunded(
+        at=T0,
+        actor="seller:s1",
+        amount=5100,
+        lines=(LineRefund(line="A", buyer=5100, platform=300, quantity=1),),
+    )
+    message = OutboxMessage(
+        type="case.refunded",
+        subject_type="case",
+        subject_id="c1",
+        occurred_at=T0,
+        data={"case": "c1"},
+        event=refund,
+    )
+    assert payload(message)["event"]["lines"] == [
+        {"line": "A", "buyer": 5100, "platform": 300, "quantity": 1}
+    ]

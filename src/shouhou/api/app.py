@@ -1,6 +1,7 @@
 """The FastAPI application: ``create_app(engine)``.
 
-Routes live in ``cases``, ``orders``, ``complaints``, ``shops`` and ``hooks``; this module
+Routes live in ``cases``, ``orders``, ``complaints``, ``shops`` and ``hooks``, the front page
+in ``home`` and the reference pages in ``docs``; this module
 adds health, the caller's identity, the rulebooks, the body-size and media-type guards, and
 the error handlers.
 """
@@ -14,12 +15,25 @@ from fastapi import APIRouter, FastAPI, Path
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shouhou.api import cases, complaints, errors, hooks, observability, orders, shops, wire
+from shouhou.api import (
+    cases,
+    complaints,
+    docs,
+    errors,
+    home,
+    hooks,
+    observability,
+    orders,
+    shops,
+    wire,
+)
 from shouhou.api.deps import Caller, Context, Ctx
+from shouhou.api.timeouts import BodyTimeout
 from shouhou.bootstrap import Engine
 from shouhou.errors import NotFound, PolicyError
 from shouhou.observability import Telemetry
 from shouhou.services.ports import ApiUnitOfWork
+from shouhou.settings import Settings
 
 #: The largest request body the API reads, in bytes (requests carry JSON, not files).
 MAX_BODY_BYTES = 256 * 1024
@@ -165,18 +179,66 @@ def policy(
     return data
 
 
+#: What an operation that reads a body may answer before its route runs (BodyGuard, the JSON
+#: parser), so the OpenAPI document lists every status the API really sends.
+BODY_ERRORS = {
+    "400": "invalid: the body is not valid JSON",
+    "413": "payload_too_large: the body is over the limit",
+    "415": "unsupported_media_type: the body is not JSON",
+}
+
+
+def _truthful_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` say what the API does where FastAPI's document does not:
+    :data:`BODY_ERRORS` on operations with a body, and optional parameters without ``null``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    parameter["schema"] = _without_null(parameter["schema"])
+                if "requestBody" in operation:
+                    for status, text in BODY_ERRORS.items():
+                        answer = {"description": text, "content": error}
+                        operation["responses"].setdefault(status, answer)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without the ``null`` FastAPI adds for ``X | None``: a header or
+    query parameter is text or absent, and the text ``null`` is not absent."""
+    choices = [c for c in schema.get("anyOf", []) if c.get("type") != "null"]
+    if "anyOf" not in schema or len(choices) != 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**choices[0], **rest}
+
+
 def create_app(
     engine: Engine[ApiUnitOfWork],
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
+    settings: Settings | None = None,
     telemetry: Telemetry | None = None,
 ) -> FastAPI:
     """The REST API over ``engine`` (``Engine.open``, or one on the fakes of shouhou.testing);
-    its metrics go to ``telemetry`` (one of its own when None), served at ``/metrics``."""
+    ``settings`` default to the environment's; its metrics go to ``telemetry`` (one of its own
+    when None), served at ``/metrics``."""
+    settings = settings or Settings.from_env()
     app = FastAPI(
         title="shouhou (售后) API",
         version=version("shouhou"),
         description=DESCRIPTION,
+        # Our own /docs (api/docs.py) serves Swagger UI from a package, not a CDN; no ReDoc.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "cases", "description": "After-sales cases and their actions"},
             {"name": "orders", "description": "Orders, recorded by the platform"},
@@ -188,10 +250,14 @@ def create_app(
             {"name": "meta", "description": "Health and identity"},
         ],
     )
-    app.state.ctx = Context(engine=engine)
+    app.state.ctx = Context(engine=engine, settings=settings)
+    _truthful_openapi(app)
     errors.install(app)
     app.add_middleware(BodyGuard, limit=max_body_bytes)
+    app.include_router(home.router)
+    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
     app.include_router(meta)
+    docs.install(app)
     app.include_router(cases.router)
     app.include_router(orders.router)
     app.include_router(complaints.router)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from shouhou.api import wire
-from shouhou.api.actions import add_action_route
+from shouhou.api.actions import add_action_route, refuses
 from shouhou.api.deps import (
     Caller,
     Context,
@@ -23,6 +23,7 @@ from shouhou.api.deps import (
     view_in,
     write,
 )
+from shouhou.domain import applications
 from shouhou.domain import cases as case_rules
 from shouhou.domain import commands as c
 from shouhou.domain.model import Case, CaseStatus, Order
@@ -135,9 +136,16 @@ def case_events(ctx: Ctx, who: Caller, case_id: CaseId) -> list[dict[str, Any]]:
         return [views.event_view(s, int) for s in uow.cases.timeline(case_id)]
 
 
+async def applicant_first(request: Request, who: Caller) -> None:
+    """A role that never applies is ``forbidden`` before its body is read (SPEC §1 order)."""
+    if refuses(wire.ApplyIn, True, await request.body()):
+        applications.check_applicant(who.actor)
+
+
 @router.post(
     "/cases",
     status_code=201,
+    dependencies=[Depends(applicant_first)],
     response_model=wire.CaseView,
     responses=ERRORS,
     summary="Apply for after-sales on an order (the buyer's apply)",
@@ -177,11 +185,17 @@ def _act(
     def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
         visible_case(uow, who, case_id)
         target = {"case_id": case_id}
-        cmd = ctx.engine.build(action, actor=who.actor, target=target, params=params)
+        cmd = ctx.engine.build(
+            action, actor=who.actor, target=target, params=params, uow=joined(uow)
+        )
         ctx.engine.execute(cmd, uow=joined(uow))
         return 200, view_in(ctx, uow, case_id, who.actor)
 
     return write(ctx, request, who, idempotency_key, params, run)
+
+
+def _admit(ctx: Context, who: Principal, action: str, case_id: str) -> None:
+    ctx.engine.admit(action, who.actor, case_id, visible=who.sees_case)
 
 
 #: Actions no API caller sends: ``apply`` is POST /v1/cases, ``timeout`` is the system's.
@@ -196,6 +210,7 @@ for _name, _cls in c.CASE_COMMANDS.items():
             action=_name,
             cls=_cls,
             act=_act,
+            admit=_admit,
             response_model=wire.CaseView,
             responses=ERRORS,
             summary=f"{_name} (SPEC §1 action)",
@@ -211,8 +226,9 @@ for _name, _cls in c.CASE_COMMANDS.items():
     responses={**ERRORS, 413: {"model": wire.ErrorBody, "description": "over 10 MiB"}},
     summary="Upload an evidence file (photo, PDF, video); submit it by its sha256",
     description=(
-        "Send the file itself as the body. Its type is recognised from its content (JPEG, PNG, "
-        "GIF, WebP, PDF, MP4), not from its name; at most 10 MiB. The same content is kept once, "
+        "Send the file itself as the body. Its type is recognised by parsing its content (a "
+        "JPEG or PNG that decodes, a PDF whose pages read, an MP4 whose boxes hold together), "
+        "not from its name or first bytes; at most 10 MiB. The same content is kept once, "
         "so sending it again is harmless. Then pass the `sha256` in `submit_evidence`."
     ),
     openapi_extra={

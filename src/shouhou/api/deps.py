@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -19,13 +20,17 @@ from shouhou.api.errors import ApiError
 from shouhou.bootstrap import Engine
 from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
+from shouhou.services import idempotency
 from shouhou.services.keys import authenticate
-from shouhou.services.ports import IDEMPOTENCY_TTL, ApiKey, ApiUnitOfWork, StoredResponse
+from shouhou.services.ports import ApiKey, ApiUnitOfWork
+from shouhou.settings import Settings
 
 T = TypeVar("T")
 
 #: The header a platform key names the party it acts for in (``buyer:b1``, ``seller:s1``).
 ON_BEHALF_HEADER = "X-On-Behalf-Of"
+#: What the header holds: a buyer or seller and its id (the actor grammar of API keys).
+ON_BEHALF = re.compile(r"(buyer|seller):[A-Za-z0-9_.\-]{1,64}")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -33,6 +38,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 @dataclass
 class Context:
     engine: Engine[ApiUnitOfWork]
+    settings: Settings = field(default_factory=Settings.from_env)
 
     def writer(self) -> ApiUnitOfWork:
         return self.engine.uow_factory()
@@ -105,7 +111,12 @@ def principal(
         Header(
             alias=ON_BEHALF_HEADER,
             max_length=80,
-            description="Platform keys only: act as this buyer or seller (`buyer:b1`).",
+            pattern=r"^(buyer|seller):[A-Za-z0-9_.\-]{1,64}$",
+            description=(
+                "Platform keys only: act as this buyer or seller (`buyer:b1`; the id is 1-64 "
+                "of `A-Z a-z 0-9 _ . -`). Without it a platform key acts as the platform, "
+                "which takes no buyer's or seller's action."
+            ),
             examples=["buyer:b1"],
         ),
     ] = None,
@@ -119,10 +130,12 @@ def principal(
         return Principal(key=key, actor=key.actor)
     if key.role != Role.PLATFORM:
         raise Forbidden(f"only a platform key may send {ON_BEHALF_HEADER}")
-    actor = Actor.parse(on_behalf_of)
-    if actor.role not in (Role.BUYER, Role.SELLER) or not actor.id:
-        raise Invalid(f"{ON_BEHALF_HEADER} names a buyer or seller, like buyer:b1 or seller:s1")
-    return Principal(key=key, actor=actor)
+    if ON_BEHALF.fullmatch(on_behalf_of) is None:
+        raise Invalid(
+            f"{ON_BEHALF_HEADER} names a buyer or seller, like buyer:b1 or seller:s1 (an id of "
+            "1-64 letters, digits, '_', '.' or '-')"
+        )
+    return Principal(key=key, actor=Actor.parse(on_behalf_of))
 
 
 Caller = Annotated[Principal, Depends(principal)]
@@ -137,7 +150,8 @@ IdempotencyKey = Annotated[
         description=(
             "Any unique string (a UUID). Sending the same key and body again within 24 hours "
             "replays the first answer instead of acting twice; the same key with another "
-            "request is refused (422)."
+            "request is refused (422). A request sent while the first is still running waits "
+            "for its answer, up to 10 s, then answers 409 with `Retry-After`."
         ),
     ),
 ]
@@ -160,33 +174,22 @@ def write(
     payload: Any,
     operation: Callable[[ApiUnitOfWork], tuple[int, Any]],
 ) -> JSONResponse:
-    """Run ``operation`` in one transaction with its idempotency record, or replay the record.
+    """Run ``operation`` in one transaction, once per ``Idempotency-Key`` (services/idempotency).
 
     A refusal rolls everything back and is not stored: nothing changed, so sending the same
     request again simply runs it again.
     """
+    if idempotency_key is None:
+        with ctx.writer() as uow:
+            status, body = operation(uow)
+            uow.commit()
+        return JSONResponse(body, status_code=status)
     digest = request_hash(request, who.actor, payload)
-    now = ctx.now()
-    since = now - IDEMPOTENCY_TTL
-    with ctx.writer() as uow:
-        if idempotency_key is not None:
-            stored = uow.idempotency.get(who.key.id, idempotency_key, since)
-            if stored is not None:
-                if stored.request_hash != digest:
-                    raise Invalid(
-                        f"Idempotency-Key {idempotency_key!r} was used for another request "
-                        "(method, path, acting party or body); send a new key",
-                        rule="shouhou/idempotency",
-                    )
-                return JSONResponse(
-                    stored.body, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"}
-                )
-        status, body = operation(uow)
-        if idempotency_key is not None:
-            record = StoredResponse(request_hash=digest, status_code=status, body=body)
-            uow.idempotency.put(who.key.id, idempotency_key, record, now, since)
-        uow.commit()
-    return JSONResponse(body, status_code=status)
+    answer = idempotency.run_once(
+        ctx.writer, ctx.engine.clock, who.key.id, idempotency_key, digest, operation
+    )
+    headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
 # --- pagination --------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from shouhou.api.cases import ERRORS, MAX_PAGE
 from shouhou.api.deps import Caller, Ctx, IdempotencyKey, page_of, write
 from shouhou.domain.model import Role
 from shouhou.errors import Invalid, NotFound
+from shouhou.services.destinations import AllowList, registration_problem
 from shouhou.services.ports import ApiUnitOfWork, Attempt, Delivery, Endpoint, OutboxEvent
-from shouhou.services.webhooks import matches, new_secret
+from shouhou.services.webhooks import matches, new_secret, public_error
 from shouhou.times import show, show_optional
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -42,7 +43,7 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
         "attempts": delivery.attempts,
         "next_attempt_at": show(delivery.next_attempt_at),
         "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
+        "last_error": public_error(delivery.last_error),
         "created_at": show(delivery.created_at),
         "delivered_at": show_optional(delivery.delivered_at),
     }
@@ -53,7 +54,7 @@ def attempt_view(attempt: Attempt) -> dict[str, Any]:
         "number": attempt.number,
         "at": show(attempt.at),
         "status_code": attempt.status_code,
-        "error": attempt.error,
+        "error": public_error(attempt.error),
         "duration_ms": attempt.duration_ms,
     }
 
@@ -93,7 +94,10 @@ def _event(uow: ApiUnitOfWork, event_id: str) -> OutboxEvent:
     description=(
         "Events are named `case.*`, `order.*`, `deadline.scheduled|approaching|fired|cleared`; "
         "a pattern `case.*` takes a whole family, `*` everything. The answer carries the "
-        "signing secret, shown only once."
+        "signing secret, shown only once. The URL's host must be public: one that is, or "
+        "resolves to, a loopback, private, link-local, multicast or reserved address is "
+        "refused (invalid), here and again on every delivery, unless the server allow-lists "
+        "it (`SHOUHOU_WEBHOOK_ALLOW_HOSTS`)."
     ),
 )
 def create_endpoint(
@@ -105,6 +109,10 @@ def create_endpoint(
 ) -> JSONResponse:
     who.require(Role.PLATFORM)
     payload = body.model_dump(mode="json", exclude_unset=True)
+    allow = AllowList.parse(ctx.settings.webhook_allow_hosts)
+    problem = registration_problem(body.url, allow)
+    if problem is not None:
+        raise Invalid(f"url: {problem}", rule="shouhou/webhook-destinations")
 
     def run(uow: ApiUnitOfWork) -> tuple[int, Any]:
         endpoint = Endpoint(
@@ -182,7 +190,12 @@ def list_events(
     type: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=40, description="the next_cursor of the previous page")
+        str | None,
+        Query(
+            max_length=40,
+            pattern=r"^(pos_)?[0-9]{1,18}$",
+            description="the next_cursor of the previous page",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     who.require(Role.PLATFORM)
@@ -254,7 +267,7 @@ def list_deliveries(
     ctx: Ctx,
     who: Caller,
     endpoint: Annotated[str | None, Query(max_length=32)] = None,
-    event: Annotated[str | None, Query(max_length=40)] = None,
+    event: Annotated[str | None, Query(max_length=40, pattern=r"^(evt_)?[0-9]{1,18}$")] = None,
     status: Literal["pending", "delivered", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[int | None, Query(ge=0, le=2**62)] = None,

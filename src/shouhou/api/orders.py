@@ -24,7 +24,7 @@ from shouhou.api.deps import (
     write,
 )
 from shouhou.domain import commands as c
-from shouhou.domain.model import Item, Order, OrderStatus, Role
+from shouhou.domain.model import Discounts, Item, Order, OrderStatus, Role
 from shouhou.domain.values import parse_duration
 from shouhou.errors import NotFound
 from shouhou.services import views
@@ -50,9 +50,17 @@ def to_order(body: wire.OrderIn, now: datetime) -> Order:
         shipping_fee=body.shipping_fee,
         free_shipping=body.free_shipping,
         items=tuple(
-            Item(sku=i.sku, title=i.title, quantity=i.quantity, unit_price=i.unit_price)
+            Item(
+                sku=i.sku,
+                title=i.title,
+                quantity=i.quantity,
+                unit_price=i.unit_price,
+                line=i.line or "",
+                discount=i.discount,
+            )
             for i in body.items
         ),
+        discounts=Discounts(**body.discounts.model_dump()),
         promotion=body.promotion,
         promised_ship_by=body.promised_ship_by,
         shipping_method=body.shipping_method,

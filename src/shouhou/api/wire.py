@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
+import re
 import types
 import typing
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -56,26 +58,63 @@ def _plain_text(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_plain_text)]
+#: What ``_plain_text`` lets through, for the schema (the validator words the refusal better).
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Text = Annotated[
+    str,
+    Field(max_length=MAX_TEXT, json_schema_extra={"pattern": PLAIN_TEXT}),
+    AfterValidator(_plain_text),
+]
 
-#: The years a time the API accepts may fall in (UTC): room on both sides for the longest
-#: deadline, so that no date arithmetic of the engine leaves what Python can represent.
+#: The years a time the API accepts may fall in (as written): room on both sides for the
+#: longest deadline, so that no date arithmetic of the engine leaves what Python can represent.
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 
 
 def in_range(value: datetime) -> datetime:
-    """Refuse an instant outside :data:`FIRST_YEAR` … :data:`LAST_YEAR` (UTC)."""
-    try:
-        year = value.astimezone(UTC).year
-    except OverflowError:
-        year = 0 if value.year < 2000 else 10_000
-    if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise ValueError(f"times must fall in the years {FIRST_YEAR} to {LAST_YEAR} (UTC)")
+    """Refuse an instant outside :data:`FIRST_YEAR` … :data:`LAST_YEAR` (the year as written,
+    which the schema's pattern can say, rather than the year in UTC)."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"times must fall in the years {FIRST_YEAR} to {LAST_YEAR}")
+    return value
+
+
+#: A time as the API takes it: RFC 3339 text (JSON Schema's ``date-time``) with its offset.
+#: Its years are those :func:`in_range` takes.
+TIME_TEXT = (
+    r"^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _time_text(value: Any) -> Any:
+    """Refuse a time that is not ISO 8601 text with an offset: pydantic alone would read a
+    number (or a string of digits) as seconds since 1970, which the schema does not promise."""
+    if isinstance(value, datetime):
+        return value  # built in Python, not read from the wire
+    if not isinstance(value, str) or not re.match(TIME_TEXT, value):
+        raise ValueError("times are ISO 8601 text with an offset, like 2026-03-02T10:00:00+08:00")
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """Take an integral float (``953.0``) as the integer it is, as JSON Schema counts it one."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
 #: A timezone-aware instant in the years the engine handles.
-Instant = Annotated[AwareDatetime, AfterValidator(in_range)]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_time_text),
+    AfterValidator(in_range),
+    Field(json_schema_extra={"pattern": TIME_TEXT}),
+]
+
+#: Put last in an integer's ``Annotated``: takes ``953.0`` as ``953`` (never ``"953"``,
+#: ``true`` or ``953.5``). Last, so that the bounds before it stay in the JSON schema.
+WHOLE = BeforeValidator(_whole_number)
 Ident = Annotated[
     str,
     Field(
@@ -85,7 +124,9 @@ Ident = Annotated[
         description="an id: letters, digits, _ . - (at most 64)",
     ),
 ]
-Fen = Annotated[StrictInt, Field(ge=0, le=MAX_FEN, description="an amount in fen (1 yuan = 100)")]
+Fen = Annotated[
+    StrictInt, Field(ge=0, le=MAX_FEN, description="an amount in fen (1 yuan = 100)"), WHOLE
+]
 Duration = Annotated[
     str,
     Field(pattern=r"^(\d{1,4}d)?(\d{1,5}h)?(\d{1,6}m)?(\d{1,7}s)?$", min_length=2, max_length=24),
@@ -172,10 +213,29 @@ OrderView = view_model(views.OrderView)
 
 
 class ItemIn(Strict):
+    """A line of the order (子订单)."""
+
     sku: Ident
     title: Text = ""
-    quantity: Annotated[StrictInt, Field(ge=1, le=100000)] = 1
+    quantity: Annotated[StrictInt, Field(ge=1, le=100000), WHOLE] = 1
     unit_price: Fen = 0
+    line: Ident | None = Field(default=None, description="the line id; default: its position")
+    discount: Fen = Field(default=0, description="the line's own discount, in fen")
+
+
+class DiscountsIn(Strict):
+    """Order-level discounts, shared out to the lines in proportion to their prices."""
+
+    shop_coupon: Fen = 0
+    cross_store: Fen = Field(default=0, description="跨店满减")
+    platform_subsidy: Fen = Field(default=0, description="平台补贴: never refunded to the buyer")
+
+
+class LineIn(Strict):
+    """A line an application is about; no quantity means every unit not yet refunded."""
+
+    line: Ident
+    quantity: Annotated[StrictInt, Field(ge=1, le=100000)] | None = None
 
 
 class OrderIn(Strict):
@@ -207,6 +267,7 @@ class OrderIn(Strict):
     shipping_fee: Fen = 0
     free_shipping: StrictBool = False
     items: Annotated[list[ItemIn], Field(max_length=MAX_LIST)] = []
+    discounts: DiscountsIn = DiscountsIn()
     promotion: Promotion = Promotion.NORMAL
     promised_ship_by: Instant | None = None
     shipping_method: ShippingMethod = ShippingMethod.EXPRESS
@@ -239,6 +300,9 @@ class ApplyIn(Strict):
     reason: Reason
     amount: Fen = Field(description="the amount asked back, in fen")
     note: Text = ""
+    lines: Annotated[list[LineIn], Field(max_length=MAX_LIST)] | None = Field(
+        default=None, description="the lines asked about; none: every line"
+    )
 
 
 # --- cases -------------------------------------------------------------------------------
@@ -372,7 +436,9 @@ class EndpointIn(Strict):
 
     url: Annotated[
         str,
-        Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$"),
+        # no white space, in the sense of both the schema's regexes (ECMA: U+FEFF, not U+0085)
+        # and the validator's (Unicode: U+0085, not U+FEFF)
+        Field(min_length=8, max_length=2048, pattern=r"^[hH][tT][tT][pP][sS]?://[^\s\x85\uFEFF]+$"),
         AfterValidator(_endpoint_url),
     ]
     events: Annotated[
@@ -482,7 +548,7 @@ def _wire_type(name: str, hint: Any) -> Any:
     if hint is str:
         return Text
     if hint is int:
-        return Annotated[StrictInt, Field(ge=0, le=MAX_FEN)]
+        return Annotated[StrictInt, Field(ge=0, le=MAX_FEN), WHOLE]
     if hint is bool:
         return StrictBool
     if isinstance(hint, type) and issubclass(hint, StrEnum):
@@ -501,8 +567,8 @@ def params_model(cls: type[c.Command], fixed: frozenset[str]) -> type[BaseModel]
     hints = typing.get_type_hints(cls)
     fields: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
-        if field.name in fixed or field.name == "actor":
-            continue
+        if field.name in fixed or field.name == "actor" or field.name in c.SERVICE_FIELDS:
+            continue  # the services fill these in: the API neither takes nor advertises them
         wire = _wire_type(field.name, hints[field.name])
         public = PUBLIC_NAMES.get(field.name, field.name)
         if field.default is not dataclasses.MISSING:

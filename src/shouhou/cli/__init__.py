@@ -2,7 +2,8 @@
 
 One module per command group (``case``, ``queue``, ``policy``, ``scenario``, ``db``, ``shop``,
 ``keys``) or long-running command (``serve``, ``worker``, ``demo``); what they take alike is in
-``options``, where they print in ``output``. This module only assembles the root app.
+``options`` (``--db``, ``--lang``, …), where and in which language they print in ``output``.
+This module only assembles the root app.
 """
 
 from __future__ import annotations
@@ -10,12 +11,34 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
-from shouhou.cli import case, db, demo, keys, policy, queue, scenario, serve, shop, worker
-from shouhou.cli.output import err
+from shouhou.cli import (
+    case,
+    db,
+    demo,
+    keys,
+    policy,
+    queue,
+    scenario,
+    serve,
+    shop,
+    simulate,
+    worker,
+)
+from shouhou.cli.options import LangOption
+from shouhou.cli.output import choose, current, err
 from shouhou.errors import PolicyError
 
 app = typer.Typer(help="shouhou (售后): the after-sales engine.", no_args_is_help=True)
+
+
+@app.callback()
+def root(lang: LangOption = None) -> None:
+    """shouhou (售后): the after-sales engine."""
+    choose(lang)
+
+
 app.add_typer(queue.queue_app, name="queue")
 app.add_typer(policy.policy_app, name="policy")
 app.add_typer(scenario.scenario_app, name="scenario")
@@ -27,6 +50,7 @@ app.command()(serve.serve)
 app.command()(case.attach)
 app.command()(worker.worker)
 app.command()(demo.demo)
+app.command()(simulate.simulate)
 
 
 def main() -> None:
@@ -34,5 +58,6 @@ def main() -> None:
     try:
         app()
     except PolicyError as exc:
-        err.print(f"[red]policy error:[/red] {exc}", highlight=False)
+        label = current().gettext("policy error:")
+        err.print(f"[red]{label}[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)

@@ -9,13 +9,27 @@ from shouhou.cli.output import console
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
+#: What ``db upgrade`` says it did.
+CREATED = "created the schema in {where}: revision {after}"
+UPGRADED = "upgraded the schema in {where}: revision {before} → {after}"
+CURRENT = "the schema in {where} is current: revision {after}"
+
 
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
-    """Create or migrate the schema to the newest version."""
+    """Create or migrate the schema to the newest version; say which, with the revision."""
     from shouhou.db import engine as db_engine
 
-    sql = db_engine.create(db_url(db))
-    db_engine.upgrade(sql)
-    sql.dispose()
-    console.print("schema is up to date")
+    url = db_url(db)
+    sql = db_engine.create(url)
+    try:
+        done = db_engine.upgrade(sql)
+    finally:
+        db_engine.dispose(sql)
+    said = CREATED if done.before is None else UPGRADED if done.changed else CURRENT
+    console.print(
+        said.format(where=db_engine.where(url), before=done.before, after=done.after),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )

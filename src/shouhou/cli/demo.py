@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Annotated
 
 import typer
 
+from shouhou.cli.options import db_url
 from shouhou.cli.output import console, fail
+from shouhou.errors import NoDatabase
+
+#: The demo's database when neither --db nor $SHOUHOU_DATABASE_URL names one.
+DEMO_DB = "var/demo.db"
+
+#: What ``demo`` says before it refuses.
+HOLDS_DATA = "{where} holds data already; pass --fresh to start over"
+NO_SERVER_DATABASE = "no database at {where}; create it on the server first"
 
 
 def demo(
-    db: Annotated[Path, typer.Option(help="SQLite file for the demo marketplace.")] = Path(
-        "var/demo.db"
-    ),
-    fresh: Annotated[bool, typer.Option(help="Start from an empty file.")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help=f"Database URL or SQLite file (default: $SHOUHOU_DATABASE_URL, else {DEMO_DB}).",
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            help="Start over: remove shouhou's tables (and only those) from the database first; "
+            "a database holding other tables is refused."
+        ),
+    ] = False,
     days: Annotated[int, typer.Option(min=1, max=60, help="Days of new orders.")] = 7,
     settle_days: Annotated[
         int, typer.Option(min=0, max=90, help="Days the cases then run on without new orders.")
@@ -23,15 +42,22 @@ def demo(
     orders_per_day: Annotated[int, typer.Option(min=1, max=2000, help="New orders a day.")] = 120,
 ) -> None:
     """Create a demo marketplace and run a realistic week of cases on the virtual clock."""
+    from shouhou.db import engine as db_engine
     from shouhou.sim.demo import run_demo
 
-    if fresh:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-    elif db.exists():
-        raise fail(f"{db} exists; pass --fresh to start over")
+    url = db_url(db) if db is not None or "SHOUHOU_DATABASE_URL" in os.environ else db_url(DEMO_DB)
+    try:
+        found = db_engine.look(url)
+        if not found.exists and not found.file:
+            raise fail(NO_SERVER_DATABASE.format(where=found.where))
+        if found.exists and not found.empty:
+            if not fresh:
+                raise fail(HOLDS_DATA.format(where=found.where))
+            db_engine.clear(url)
+    except NoDatabase as exc:
+        raise fail(str(exc)) from None
     run_demo(
-        f"sqlite:///{db}",
+        url,
         days=days,
         settle_days=settle_days,
         seed=seed,

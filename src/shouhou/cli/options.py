@@ -1,17 +1,33 @@
-"""What the commands take alike: ``--db``, ``--keep-days`` and ``--log-format``."""
+"""What the commands take alike: ``--db`` (and opening the database it names),
+``--lang``, ``--keep-days`` and ``--log-format``."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shouhou.cli.output import fail
+from shouhou.errors import Invalid, NoDatabase
+from shouhou.i18n import parse_lang
 from shouhou.settings import Settings
 
 if TYPE_CHECKING:
+    from shouhou.bootstrap import Engine
+    from shouhou.policy.loader import Registry
+    from shouhou.services.ports import ApiUnitOfWork
     from shouhou.worker import WorkerSettings
+
+#: What a command that reads says of a database that is not there (it creates none).
+NO_DATABASE = (
+    "no database at {where}; create one with `shouhou db upgrade --db {where}` "
+    "or `shouhou demo --db {where}`"
+)
+NO_SERVER_DATABASE = "no database at {where}; create it on the server, then `shouhou db upgrade`"
+NO_SCHEMA = "{where} has no shouhou schema; create it with `shouhou db upgrade`"
 
 DbOption = Annotated[
     str | None,
@@ -25,6 +41,46 @@ def db_url(db: str | None) -> str:
     if db is None:
         return Settings.from_env().database_url
     return db if "://" in db else f"sqlite:///{db}"
+
+
+def _lang(value: str | None) -> str | None:
+    """A ``--lang`` value as its language tag; an unknown one is a usage error (exit 2)."""
+    if value is None:
+        return None
+    try:
+        return parse_lang(value)
+    except Invalid as exc:
+        raise typer.BadParameter(exc.message) from None
+
+
+LangOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lang",
+        callback=_lang,
+        help="Language of the output: en, zh-Hans (or zh), zh-Hant "
+        "(default: $SHOUHOU_LANG, else the locale, else en).",
+    ),
+]
+
+
+def open_existing(db: str | None) -> Engine[ApiUnitOfWork]:
+    """An engine on the database ``--db`` names, which must hold shouhou's schema already;
+    else exit 1 saying so, having created nothing (no file, no folder, no table)."""
+    from shouhou.bootstrap import Engine
+    from shouhou.db import engine as db_engine
+
+    url = db_url(db)
+    try:
+        found = db_engine.look(url)
+    except NoDatabase as exc:
+        raise fail(str(exc)) from None
+    if not found.exists:
+        missing = NO_DATABASE if found.file else NO_SERVER_DATABASE
+        raise fail(missing.format(where=found.where))
+    if found.revision is None:
+        raise fail(NO_SCHEMA.format(where=found.where))
+    return Engine.open(url)
 
 
 KeepDaysOption = Annotated[
@@ -74,3 +130,42 @@ def keep(settings: WorkerSettings, days: int) -> WorkerSettings:
     """``settings`` with the retention of ``--keep-days``."""
     kept = timedelta(days=days)
     return replace(settings, deadline_retention=kept, event_retention=kept)
+
+
+PolicyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--policy",
+        help="A rulebook pack to run on: a known pack's name (taobao) or a pack file; repeat "
+        "it for holiday packs. The packs in $SHOUHOU_POLICY_DIR are known too.",
+    ),
+]
+
+
+def rulebooks(policy: list[str] | None) -> tuple[Registry, list[str] | None]:
+    """The packs known (bundled, ``$SHOUHOU_POLICY_DIR``'s, and the files ``--policy`` names),
+    all validated, and the selection ``--policy`` makes (None: the default one). A pack that
+    fails raises PolicyError naming its file and line: the command exits 2."""
+    from shouhou.policy.loader import Registry, pack_files, read_yaml
+
+    folder = Settings.from_env().policy_dir
+    files = pack_files(Path(folder)) if folder else []
+    names: list[str] = []
+    for value in policy or []:
+        path = Path(value)
+        if path.suffix in (".yaml", ".yml") or path.is_file():
+            files.append(path)
+            names.append(str(read_yaml(_text(path), str(path)).get("name", "")))
+        else:
+            names.append(value)
+    registry = Registry.default(extra=files)
+    return registry, (registry.selection(names) if names else None)
+
+
+def _text(path: Path) -> str:
+    from shouhou.errors import PolicyError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{path}: can't read: {exc.strerror}") from None

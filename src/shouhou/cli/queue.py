@@ -6,10 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from shouhou.cli.options import DbOption, db_url
-from shouhou.cli.output import console
+from shouhou.cli.options import DbOption, LangOption, open_existing
+from shouhou.cli.output import console, id_column, speak, table
 
 queue_app = typer.Typer(help="Agent work queues.", no_args_is_help=True)
 
@@ -18,13 +17,15 @@ queue_app = typer.Typer(help="Agent work queues.", no_args_is_help=True)
 def queue_interventions(
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    lang: LangOption = None,
 ) -> None:
     """Cases in platform intervention: awaiting a ruling first, then by stage deadline."""
-    from shouhou.bootstrap import Engine
     from shouhou.domain.values import format_yuan
     from shouhou.times import show
 
-    engine = Engine.open(db_url(db))
+    t = speak(lang)
+    _ = t.gettext
+    engine = open_existing(db)
     try:
         waiting = engine.intervention_queue()
     finally:
@@ -46,17 +47,29 @@ def queue_interventions(
                 )
             )
         return
-    table = Table("case", "stage", "due", "shop", "buyer", "reason", "requested")
+    shown = table(
+        id_column(_("case"), [case.id for case in waiting]),
+        _("stage"),
+        _("due (Beijing)"),
+        _("shop"),
+        _("buyer"),
+        _("reason"),
+        _("requested"),
+        title=_("cases in platform intervention"),
+    )
     for case in waiting:
-        due = show(case.deadline.due_at) if case.deadline else "now"
-        table.add_row(
+        due = show(case.deadline.due_at) if case.deadline else _("now")
+        shown.add_row(
             case.id,
-            case.stage.value if case.stage else "",
+            t.term(case.stage) if case.stage else "",
             due,
             case.shop,
             case.buyer,
-            case.reason.value,
+            t.term(case.reason),
             format_yuan(case.requested_amount),
         )
-    console.print(table)
-    console.print(f"{len(waiting)} case(s) in intervention")
+    console.print(shown)
+    count = len(waiting)
+    console.print(
+        t.ngettext("{n} case in intervention", "{n} cases in intervention", count).format(n=count)
+    )

@@ -13,17 +13,24 @@ from shouhou.cli.options import (
     DbOption,
     KeepDaysOption,
     LogFormatOption,
+    PolicyOption,
     check_timezone,
     db_url,
     keep,
     log_format,
+    rulebooks,
 )
-from shouhou.cli.output import console
+from shouhou.cli.output import console, fail
 from shouhou.domain.values import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from shouhou.bootstrap import Engine
     from shouhou.services.ports import ApiUnitOfWork
+
+
+#: What ``serve`` says of the port it can't listen on, and of the rulebook it runs on.
+CANT_LISTEN = "can't listen on {host}:{port}: {why} (is another server running? try --port)"
+RULEBOOK = "rulebook: {packs}"
 
 
 def _duration(text: str) -> timedelta:
@@ -62,25 +69,37 @@ def serve(
         bool, typer.Option(help="Create demo API keys and print them (for make run).")
     ] = False,
     keep_days: KeepDaysOption = 30,
+    policy: PolicyOption = None,
     log_format_: LogFormatOption = None,
 ) -> None:
     """Run the REST API (uvicorn) and the worker (deadlines, webhooks) together; Prometheus
     metrics of both at /metrics (no API key: firewall it)."""
     from shouhou.api import create_app
-    from shouhou.api.server import run
+    from shouhou.api.server import listen, run
     from shouhou.bootstrap import Engine
     from shouhou.observability import Telemetry, configure_logging
     from shouhou.worker import Worker, WorkerSettings
 
     check_timezone()
     lead = _duration(approaching)
+    registry, selected = rulebooks(policy)
+    # The port first: a port in use is said before any URL or key is printed, or data written.
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        raise fail(CANT_LISTEN.format(host=host, port=port, why=exc.strerror or exc)) from None
     logs = log_format(log_format_)
     configure_logging(logs, text_format="%(asctime)s %(name)s %(message)s")
-    engine = Engine.open(db_url(db))
+    try:
+        engine = Engine.open(db_url(db), registry=registry, policies=selected)
+    except BaseException:
+        sock.close()
+        raise
     telemetry = Telemetry()
     app = create_app(engine, telemetry=telemetry)
     base = f"http://{host}:{port}"
     console.print(f"shouhou API on [bold]{base}[/bold]  (OpenAPI docs: {base}/docs)")
+    console.print(RULEBOOK.format(packs=" + ".join(engine.policies)), highlight=False)
     if demo_keys:
         made = _demo_keys(engine)
         table = Table("acts as", "API key (Authorization: Bearer …)")
@@ -107,7 +126,7 @@ def serve(
             f"delivered events kept {settings.event_retention.days} days"
         )
     try:
-        run(app, host=host, port=port, log_format=logs)
+        run(app, sock, log_format=logs)
     except KeyboardInterrupt:
         pass  # Ctrl-C: uvicorn has shut down; stop the worker too
     finally:

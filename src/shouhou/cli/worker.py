@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,11 +16,34 @@ from shouhou.cli.options import (
     DbOption,
     KeepDaysOption,
     LogFormatOption,
+    PolicyOption,
     check_timezone,
     db_url,
     keep,
     log_format,
+    rulebooks,
 )
+
+if TYPE_CHECKING:
+    from shouhou.worker import Tick
+
+#: What ``worker --once`` says it did, on stderr (stdout keeps one JSON line per deadline).
+DID = (
+    "worker: {fired} deadline(s) fired, {set_aside} set aside, "
+    "{delivered} delivery(ies) sent, {failed} failed, {purged} row(s) forgotten"
+)
+
+
+def said(tick: Tick) -> str:
+    """One line saying what a pass did."""
+    return DID.format(
+        fired=len(tick.fired),
+        set_aside=len(tick.set_aside),
+        delivered=tick.delivered,
+        failed=tick.failed_attempts,
+        purged=tick.purged,
+    )
+
 
 log = logging.getLogger("shouhou.worker")
 
@@ -29,6 +53,7 @@ def worker(
     once: Annotated[bool, typer.Option(help="Fire what is due now, then stop.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
     keep_days: KeepDaysOption = 30,
+    policy: PolicyOption = None,
     log_format_: LogFormatOption = None,
     metrics_port: Annotated[
         int | None,
@@ -56,7 +81,8 @@ def worker(
 
     check_timezone()
     configure_logging(log_format(log_format_), text_format="%(message)s")
-    engine = Engine.open(db_url(db))
+    registry, selected = rulebooks(policy)  # the API's: deadlines fire by the same rules
+    engine = Engine.open(db_url(db), registry=registry, policies=selected)
     telemetry = Telemetry()
     if metrics_port is not None:
         telemetry.watch(engine)
@@ -80,7 +106,7 @@ def worker(
     try:
         while not stop.is_set():
             try:
-                runner.run_once()
+                tick = runner.run_once()
             except Exception as exc:
                 if once:
                     raise
@@ -93,6 +119,7 @@ def worker(
                     interval,
                 )
             if once:
+                print(said(tick), file=sys.stderr, flush=True)
                 return
             stop.wait(interval)
     finally:

@@ -1,9 +1,10 @@
 """Evidence attachments on disk, named by the SHA-256 of their content.
 
 Files are checked before they are kept: at most ``MAX_ATTACHMENT_BYTES``, and only the types of
-the allow-list, recognised from their first bytes (the name and the client's claimed type are
-not trusted). A file is stored without an extension, not executable, under a path made from its
-hash alone, so nothing about it can be guessed or run; the same content is stored once.
+the allow-list, recognised by parsing the content (:mod:`shouhou.services.attachments`; the name
+and the client's claimed type are not trusted). A file is stored without an extension, not
+executable, under a path made from its hash alone, so nothing about it can be guessed or run;
+the same content is stored once.
 """
 
 from __future__ import annotations
@@ -16,26 +17,12 @@ from pathlib import Path
 
 from shouhou.domain.model import Attachment
 from shouhou.errors import Invalid
+from shouhou.services.attachments import ACCEPTED_TYPES, media_type
 
 #: The largest attachment accepted, in bytes (10 MiB).
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-#: Content signatures of the accepted types: photos, PDF documents, MP4 videos.
-SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"%PDF-", 0, "application/pdf"),
-    (b"ftyp", 4, "video/mp4"),
-)
-ALLOWED_TYPES = frozenset(kind for _, _, kind in SIGNATURES)
+ALLOWED_TYPES = frozenset(ACCEPTED_TYPES)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def sniff(data: bytes) -> str | None:
-    """The allowed media type ``data`` starts like, or None."""
-    for magic, offset, kind in SIGNATURES:
-        if data[offset : offset + len(magic)] == magic:
-            return kind
-    return None
 
 
 def check(data: bytes, filename: str, max_bytes: int = MAX_ATTACHMENT_BYTES) -> Attachment:
@@ -44,10 +31,13 @@ def check(data: bytes, filename: str, max_bytes: int = MAX_ATTACHMENT_BYTES) -> 
         raise Invalid("an attachment can't be empty")
     if len(data) > max_bytes:
         raise Invalid(f"attachment {filename!r} is {len(data)} bytes; the limit is {max_bytes}")
-    kind = sniff(data)
+    kind = media_type(data)
     if kind is None:
         allowed = ", ".join(sorted(ALLOWED_TYPES))
-        raise Invalid(f"attachment {filename!r} is not an accepted type ({allowed})")
+        raise Invalid(
+            f"attachment {filename!r} is not an accepted type ({allowed}): its content does "
+            "not parse as one"
+        )
     clean = re.sub(r"[^\w.\- ]", "_", os.path.basename(filename))[:100]
     return Attachment(
         sha256=hashlib.sha256(data).hexdigest(), media_type=kind, size=len(data), filename=clean

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.pool import NullPool
 
-from shouhou.errors import Conflict
+from shouhou.errors import Conflict, NoDatabase
 
 #: How long a SQLite writer waits for another one before giving up, in seconds.
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -179,19 +187,172 @@ def alembic_config(engine: Engine) -> Config:
 MIGRATION_LOCK = 0x5348_4F55  # "SHOU"
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (all migrations by default).
+@dataclass(frozen=True)
+class Upgraded:
+    """What :func:`upgrade` did: the schema revision before (None: there was no schema) and
+    after."""
+
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def upgrade(engine: Engine, revision: str = "head") -> Upgraded:
+    """Bring the schema to ``revision`` (all migrations by default); the revisions before and
+    after.
 
     On PostgreSQL several processes starting together take turns (an advisory lock): the first
     migrates, the others find the schema at ``revision``. SQLite's writers take turns anyway.
     """
     if engine.dialect.name != "postgresql":
+        before = current_revision(engine)
         command.upgrade(alembic_config(engine), revision)
-        return
+        return Upgraded(before, current_revision(engine))
     with engine.connect() as lock:
         lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
         try:
+            before = current_revision(engine)
             command.upgrade(alembic_config(engine), revision)
+            return Upgraded(before, current_revision(engine))
         finally:
             lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
             lock.commit()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the migrations left in the database (None: no shouhou schema)."""
+    with engine.connect() as conn:
+        found = MigrationContext.configure(conn).get_current_revision()
+        conn.rollback()
+    return found
+
+
+def head_revision() -> str:
+    """The newest schema revision this version of shouhou knows."""
+    head = _scripts().get_current_head()
+    assert head is not None  # the package ships its migrations
+    return head
+
+
+def _scripts() -> ScriptDirectory:
+    cfg = Config()
+    cfg.set_main_option("script_location", "shouhou.db:migrations")
+    return ScriptDirectory.from_config(cfg)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a database URL names, looked at without creating or changing anything."""
+
+    #: Where it is, for people: the file of a SQLite URL, else the URL without its password.
+    where: str
+    #: The SQLite file or PostgreSQL database is there.
+    exists: bool
+    #: The revision of shouhou's schema in it (None: it has none).
+    revision: str | None = None
+    #: Every table in it (in the connection's schema), shouhou's and any other.
+    tables: tuple[str, ...] = ()
+    #: It is (or would be) a SQLite file, not a database on a server.
+    file: bool = False
+
+    @property
+    def shouhou(self) -> bool:
+        """It holds shouhou's schema: a revision of shouhou's own migrations."""
+        if self.revision is None:
+            return False
+        try:
+            return _scripts().get_revision(self.revision) is not None
+        except RevisionError:  # not one of ours
+            return False
+
+    @property
+    def empty(self) -> bool:
+        """No table, or only the empty revision table a cleared schema leaves."""
+        return self.revision is None and not set(self.tables) - {"alembic_version"}
+
+
+def where(url: str) -> str:
+    """``url`` as people read it: a SQLite URL's file, any other URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    return parsed.render_as_string(hide_password=True)
+
+
+#: What PostgreSQL says when the database to connect to does not exist.
+MISSING_DATABASE = re.compile(r'database ".*" does not exist')
+
+
+def look(url: str) -> Found:
+    """What ``url`` names (NoDatabase when a server can't be reached); creates nothing: no
+    SQLite file, no folder, no table."""
+    shown = where(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            return Found(shown, exists=True)
+        if not Path(parsed.database or "").is_file():
+            return Found(shown, exists=False, file=True)
+        # Read-only, so that looking can't create the file or change it.
+        uri = Path(parsed.database or "").resolve().as_uri() + "?mode=ro"
+        probe = create_engine(
+            "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True), poolclass=NullPool
+        )
+    else:
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        probe = create_engine(parsed, poolclass=NullPool)
+    try:
+        with probe.connect() as conn:
+            tables = tuple(sorted(inspect(conn).get_table_names()))
+            revision = MigrationContext.configure(conn).get_current_revision()
+            conn.rollback()
+    except OperationalError as exc:
+        # psycopg gives a failed connection no SQLSTATE: the server's message tells.
+        if MISSING_DATABASE.search(str(exc.orig)):
+            return Found(shown, exists=False)
+        raise NoDatabase(f"can't reach {shown}: {_first_line(exc.orig)}") from None
+    except DatabaseError as exc:
+        raise NoDatabase(f"{shown} is not a database: {_first_line(exc.orig)}") from None
+    finally:
+        probe.dispose()
+    file = parsed.get_backend_name() == "sqlite"
+    return Found(shown, exists=True, revision=revision, tables=tables, file=file)
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def clear(url: str) -> Found:
+    """Remove shouhou's schema and data from ``url`` and nothing else (``demo --fresh``).
+
+    A SQLite file goes with its journal; in a PostgreSQL database shouhou's migrations are run
+    backwards, which drops only the tables they made. A database that holds tables but not
+    shouhou's schema is refused (NoDatabase), never touched.
+    """
+    found = look(url)
+    if not found.exists or found.empty:
+        return found
+    if not found.shouhou:
+        raise NoDatabase(
+            f"{found.where} holds tables that are not shouhou's "
+            f"({', '.join(found.tables[:5])}{' …' if len(found.tables) > 5 else ''}); "
+            "refusing to clear it"
+        )
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+        return found
+    sql = create(url, pool_size=1, max_overflow=0)
+    try:
+        command.downgrade(alembic_config(sql), "base")
+        with sql.begin() as conn:  # the revision table too: nothing of shouhou's is left
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    finally:
+        dispose(sql)
+    return found

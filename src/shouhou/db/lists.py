@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection
 
-from shouhou.db import serial, tables
+from shouhou.db import queries, serial, tables
 from shouhou.services.ports import (
     CaseFilter,
     ListedCase,
@@ -23,19 +23,8 @@ class SqlQueries:
 
     def cases(self, where: CaseFilter, limit: int) -> list[ListedCase]:
         self.before_deadlines()
-        c, d, o = tables.cases, tables.deadlines, tables.orders
-        pending = and_(
-            d.c.subject_type == "case", d.c.subject_id == c.c.id, d.c.status == "pending"
-        )
-        query = select(
-            c.c.state,
-            c.c.version,
-            c.c.opened_at,
-            c.c.id,
-            d.c.due_at,
-            o.c.state.label("order_state"),
-            o.c.version.label("order_version"),
-        ).select_from(c.join(o, o.c.id == c.c.order_id).outerjoin(d, pending))
+        c, d = tables.cases, tables.deadlines
+        query = queries.listed_cases()
         if where.statuses:
             query = query.where(c.c.status.in_([s.value for s in where.statuses]))
         for column, value in ((c.c.shop, where.shop), (c.c.buyer, where.buyer)):
@@ -66,7 +55,7 @@ class SqlQueries:
 
     def orders(self, where: OrderFilter, limit: int) -> list[ListedOrder]:
         o = tables.orders
-        query = select(o.c.state, o.c.version, o.c.created_at, o.c.id)
+        query = queries.listed_orders()
         if where.statuses:
             query = query.where(o.c.status.in_([s.value for s in where.statuses]))
         for column, value in ((o.c.shop, where.shop), (o.c.buyer, where.buyer)):

@@ -10,11 +10,23 @@ SQLAlchemy Core statements made by the functions below, one per statement.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Select, Update, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Delete,
+    Insert,
+    Select,
+    Update,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from shouhou.db import tables
 
@@ -239,3 +251,122 @@ def set_shop_return_address(shop: str, address: str | None, at: datetime) -> Upd
 def add_shop(shop: str, address: str | None, at: datetime) -> Insert:
     """The first row of a shop's settings."""
     return insert(_S).values(id=shop, return_address=address, updated_at=at)
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+_K = tables.api_keys
+
+
+def add_key(values: Mapping[str, Any]) -> Insert:
+    """One API key row (its secret only as a hash)."""
+    return insert(_K).values(**values)
+
+
+def key_by_hash(token_hash: str) -> Select[Any]:
+    """The key whose secret hashes to ``token_hash``."""
+    return select(_K).where(_K.c.hash == token_hash)
+
+
+def all_keys() -> Select[Any]:
+    """Every key, oldest first."""
+    return select(_K).order_by(_K.c.created_at, _K.c.id)
+
+
+def revoke_key(key_id: str, at: datetime) -> Update:
+    """Revoke a key not revoked yet."""
+    return update(_K).where(_K.c.id == key_id, _K.c.revoked_at.is_(None)).values(revoked_at=at)
+
+
+# --- the API's lists -----------------------------------------------------------------------
+
+
+def listed_cases() -> Select[Any]:
+    """Cases with their order and their pending deadline's due time, to be filtered."""
+    c, d, o = tables.cases, tables.deadlines, tables.orders
+    pending = and_(d.c.subject_type == "case", d.c.subject_id == c.c.id, d.c.status == "pending")
+    return select(
+        c.c.state,
+        c.c.version,
+        c.c.opened_at,
+        c.c.id,
+        d.c.due_at,
+        o.c.state.label("order_state"),
+        o.c.version.label("order_version"),
+    ).select_from(c.join(o, o.c.id == c.c.order_id).outerjoin(d, pending))
+
+
+def listed_orders() -> Select[Any]:
+    """Order snapshots with their keyset columns, to be filtered."""
+    o = tables.orders
+    return select(o.c.state, o.c.version, o.c.created_at, o.c.id)
+
+
+# --- retention -----------------------------------------------------------------------------
+
+
+def _newest(column: Any) -> Any:
+    """The largest value of ``column`` in its table. Retention never forgets that row: SQLite
+    gives a new row the largest id plus one (its tables have no AUTOINCREMENT), and the feed
+    the largest position plus one, so deleting the newest rows would hand their ids or
+    positions out again, to events a subscriber has seen the ids of (``webhook-id``) or paged
+    past (the feed's cursor)."""
+    return select(func.max(column)).correlate(None).scalar_subquery()  # the whole table's
+
+
+def old_deadlines(before: datetime, limit: int) -> Select[Any]:
+    """Ids of fired or cancelled deadlines due before ``before``, any ``limit`` of them."""
+    d = tables.deadlines
+    # No order: any chunk will do, and without one each status's range of the claim index
+    # is read only as far as the chunk needs, not sorted whole.
+    return (
+        select(d.c.id)
+        .where(d.c.status.in_(["fired", "cancelled"]), d.c.due_at < before)
+        .limit(limit)
+    )
+
+
+def forget_deadlines(ids: Sequence[int]) -> tuple[Delete, Delete]:
+    """Delete the deadlines ``ids`` and, first, their approaching notices."""
+    d, n = tables.deadlines, tables.deadline_notices
+    return delete(n).where(n.c.deadline_id.in_(ids)), delete(d).where(d.c.id.in_(ids))
+
+
+def old_events(before: datetime, limit: int) -> Select[Any]:
+    """Ids of outbox events fanned out before ``before`` that every endpoint has received."""
+    o, d = tables.outbox, tables.webhook_deliveries
+    done = d.alias("done")
+    replayed = select(done.c.id).where(
+        done.c.outbox_id == d.c.outbox_id,
+        done.c.endpoint_id == d.c.endpoint_id,
+        done.c.status == "delivered",
+    )
+    # an event waits for each endpoint it has not reached yet (a successful replay
+    # reaches it), and the newest delivery stays, so that SQLite never hands its id out
+    # again
+    kept = select(d.c.id).where(
+        d.c.outbox_id == o.c.id,
+        or_(and_(d.c.status != "delivered", ~replayed.exists()), d.c.id == _newest(d.c.id)),
+    )
+    return (
+        select(o.c.id)
+        .where(
+            o.c.dispatched_at < before,
+            o.c.id < _newest(o.c.id),
+            o.c.position < _newest(o.c.position),  # the feed never gives one out twice
+            ~kept.exists(),
+        )
+        .order_by(o.c.id)
+        .limit(limit)
+    )
+
+
+def forget_events(ids: Sequence[int]) -> tuple[Delete, Delete, Delete]:
+    """Delete the events ``ids``, after their deliveries' attempts and their deliveries."""
+    o, d, a = tables.outbox, tables.webhook_deliveries, tables.webhook_attempts
+    deliveries = select(d.c.id).where(d.c.outbox_id.in_(ids))
+    return (
+        delete(a).where(a.c.delivery_id.in_(deliveries)),
+        delete(d).where(d.c.outbox_id.in_(ids)),
+        delete(o).where(o.c.id.in_(ids)),
+    )

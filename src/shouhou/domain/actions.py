@@ -14,7 +14,7 @@ from datetime import datetime
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain import intervention, transitions
+from shouhou.domain import intervention, lines, transitions
 from shouhou.domain.applications import (
     check_after_sale_window,
     check_no_reason,
@@ -61,8 +61,11 @@ def _modify(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetim
         )
     kind = cmd.kind or case.kind
     reason = cmd.reason or case.reason
-    amount = case.requested_amount if cmd.amount is None else requested(order, kind, cmd.amount)
-    check_request(order, kind, reason, amount, rules)
+    wanted = lines.of_case(case, order)
+    amount = (
+        case.requested_amount if cmd.amount is None else requested(order, kind, cmd.amount, wanted)
+    )
+    check_request(order, kind, reason, amount, rules, wanted)
     check_no_reason(order, reason, rules, now)
     if case.phase == Phase.AFTER_SALE and kind != case.kind:
         check_after_sale_window(order, kind, rules, now)

@@ -1,17 +1,31 @@
 """Applications (SPEC §1): who may apply, when a window is open, and what may be asked for.
 
 The checks here refuse an application, or a modification of one, that the order and the
-rules in force do not allow: the after-sales window and 三包 periods, one open case per order,
-the reason's kinds, the amount still refundable, and the no-reason return window.
+rules in force do not allow: the after-sales window and 三包 periods, one open case per line
+(and the other limits, counted per line), the reason's kinds, the amount its lines can still
+refund, and the no-reason return window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain.model import CaseKind, NoReasonReturn, Order, OrderStatus, Phase, Reason, Role
+from shouhou.domain import lines
+from shouhou.domain.model import (
+    Actor,
+    CaseKind,
+    CaseLine,
+    NoReasonReturn,
+    Order,
+    OrderStatus,
+    Phase,
+    Reason,
+    Role,
+    on_behalf_hint,
+)
 from shouhou.domain.rules import Rules
 from shouhou.domain.values import SHANGHAI, local
 from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
@@ -23,31 +37,16 @@ IN_SALE_ORDER = frozenset({OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DE
 def applied(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> e.Applied:
     """The event opening the case ``cmd`` applies for; raises the refusal when it may not."""
     actor = cmd.actor
-    if actor.role not in (Role.BUYER, Role.PLATFORM):
-        raise Forbidden("only the buyer may apply")
-    if actor.role == Role.BUYER and actor.id != order.buyer:
+    check_applicant(actor)
+    if actor.id != order.buyer:
         raise Forbidden(f"buyer {actor.id} did not place order {order.id}")
     if cmd.case_id is None:
         raise Invalid("apply needs a case id")
     phase = application_phase(order, cmd.kind, rules, now)
-    if order.open_case is not None:
-        rule = rules.limit("one_open_case")
-        raise NotEligible(
-            f"order {order.id} already has an open case {order.open_case}", rule=rule.rule_id
-        )
-    if order.no_reapply_rule is not None:
-        raise NotEligible(
-            f"order {order.id} had a case closed on the buyer's timeout; no new application",
-            rule=order.no_reapply_rule,
-        )
-    limit = rules.limit("max_cases_per_order")
-    if order.case_count >= int(limit.value):  # type: ignore[arg-type]
-        raise NotEligible(
-            f"order {order.id} already had {order.case_count} cases (limit {limit.value})",
-            rule=limit.rule_id,
-        )
-    amount = requested(order, cmd.kind, cmd.amount)
-    check_request(order, cmd.kind, cmd.reason, amount, rules)
+    wanted = lines.requested(order, cmd.lines)
+    check_lines(order, wanted, rules)
+    amount = requested(order, cmd.kind, cmd.amount, wanted)
+    check_request(order, cmd.kind, cmd.reason, amount, rules, wanted)
     check_no_reason(order, cmd.reason, rules, now)
     return e.Applied(
         at=now,
@@ -61,7 +60,14 @@ def applied(cmd: c.Apply, *, order: Order, rules: Rules, now: datetime) -> e.App
         reason=cmd.reason,
         amount=amount,
         note=cmd.note,
+        lines=wanted,
     )
+
+
+def check_applicant(actor: Actor) -> None:
+    """Refuse, before anything else, a role that never applies (SPEC §1 error order)."""
+    if actor.role != Role.BUYER:
+        raise Forbidden("only the buyer may apply" + on_behalf_hint(actor, [Role.BUYER]))
 
 
 #: Which 三包 period (SPEC §1 ``sanbao``) covers each kind of after-sales request.
@@ -85,14 +91,16 @@ def application_phase(order: Order, kind: CaseKind, rules: Rules, now: datetime)
 def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: datetime) -> None:
     """After trade success: 15 days (seed Ⅲ, Ⅵ 「超出期限的, 维权通道关闭。除非, 该商品属于三包
     产品」); past them 三包 goods stay open for the kinds whose period, counted from delivery,
-    still runs; an agent's reopening opens the window again for a while."""
+    still runs; an agent's reopening opens the window again for a while. Each closes at its
+    end instant exactly: an application stamped then is refused, as a deadline is passed at
+    ``due_at`` (SPEC §2)."""
     assert order.trade_success_at is not None
     window = rules.limit("after_sale_window")
     assert isinstance(window.value, timedelta)
     closes = order.trade_success_at + window.value
-    if now <= closes:
+    if now < closes:
         return
-    if order.reopened_until is not None and now <= order.reopened_until:
+    if order.reopened_until is not None and now < order.reopened_until:
         return
     if order.reopened_until is not None:
         closes = max(closes, order.reopened_until)
@@ -112,7 +120,7 @@ def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: dat
         )
     start = order.delivered_at or order.trade_success_at
     ends = start + periods[name]
-    if now > ends:
+    if now >= ends:
         when = local(ends).isoformat()
         raise NotEligible(
             f"三包 goods: the {name} period of order {order.id} closed at {when}",
@@ -120,15 +128,48 @@ def check_after_sale_window(order: Order, kind: CaseKind, rules: Rules, now: dat
         )
 
 
-def requested(order: Order, kind: CaseKind, amount: int) -> int:
-    """The amount a request is worth: for an exchange or repair, 0 means what is still
-    refundable (what a failed exchange or repair refunds)."""
+def check_lines(order: Order, wanted: Sequence[CaseLine], rules: Rules) -> None:
+    """The application limits of SPEC §2, line by line: one open case per line, at most so
+    many cases per line, none after a case of the line closed on the buyer's timeout."""
+    limit = rules.limit("max_cases_per_order")
+    for want in wanted:
+        line = lines.find(order, want.line)
+        if line.open_case is not None:
+            rule = rules.limit("one_open_case")
+            raise NotEligible(
+                f"order {order.id} already has an open case {line.open_case} on line {line.line}",
+                rule=rule.rule_id,
+            )
+        if line.no_reapply_rule is not None:
+            raise NotEligible(
+                f"line {line.line} of order {order.id} had a case closed on the buyer's timeout;"
+                " no new application",
+                rule=line.no_reapply_rule,
+            )
+        if line.cases >= int(limit.value):  # type: ignore[arg-type]
+            raise NotEligible(
+                f"line {line.line} of order {order.id} already had {line.cases} cases"
+                f" (limit {limit.value})",
+                rule=limit.rule_id,
+            )
+
+
+def requested(order: Order, kind: CaseKind, amount: int, wanted: Sequence[CaseLine]) -> int:
+    """The amount a request is worth: for an exchange or repair, 0 means what its lines can
+    still refund (what a failed exchange or repair refunds)."""
     if amount == 0 and kind in (CaseKind.EXCHANGE, CaseKind.REPAIR):
-        return order.total - order.refunded - order.withheld
+        return lines.refundable(order, wanted)
     return amount
 
 
-def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rules: Rules) -> None:
+def check_request(
+    order: Order,
+    kind: CaseKind,
+    reason: Reason,
+    amount: int,
+    rules: Rules,
+    wanted: Sequence[CaseLine],
+) -> None:
     """Refuse a kind, reason or amount the order and the rulebook do not allow."""
     reason_rule = rules.reason(reason)
     if kind not in reason_rule.kinds:
@@ -137,13 +178,14 @@ def check_request(order: Order, kind: CaseKind, reason: Reason, amount: int, rul
     if kind != CaseKind.REFUND_ONLY and order.status not in GOODS_SENT:
         rule = rules.limit("returns_need_shipment")
         raise NotEligible(f"{kind.value} needs goods that were shipped", rule=rule.rule_id)
-    refundable = order.total - order.refunded - order.withheld
+    refundable = lines.refundable(order, wanted)
     if amount <= 0:
         raise Invalid("amount must be more than 0.00")
     if amount > refundable:
+        named = ", ".join(want.line for want in wanted) or "none"
         raise Invalid(
             f"amount {amount} fen is more than the {refundable} fen still refundable on "
-            f"order {order.id}"
+            f"order {order.id} (lines: {named}, with the shipping left)"
         )
 
 

@@ -31,6 +31,7 @@ from shouhou.domain.model import (
     RulingOutcome,
     Stage,
     evolve,
+    on_behalf_hint,
 )
 from shouhou.domain.outcome import Fresh, Outcome
 from shouhou.domain.rules import DeadlineContext, Rules
@@ -68,6 +69,7 @@ def open_case(event: e.Applied) -> Case:
         phase=event.phase,
         reason=event.reason,
         requested_amount=event.amount,
+        lines=event.lines,
         opened_at=event.at,
         marks=(Mark(event="applied", at=event.at),),
     )
@@ -109,7 +111,7 @@ def apply(case: Case, event: e.Event) -> Case:
             return evolve(case, reshipment=event.shipment)
         case e.Refunded():
             resolved = _resolved(case, event, event.rule_id, refund_amount=event.amount)
-            return evolve(resolved, freight=event.freight or case.freight)
+            return evolve(resolved, freight=event.freight or case.freight, refund_lines=event.lines)
         case e.InterventionRequested():
             return evolve(case, suspended=event.suspended, stage=Stage.EVIDENCE)
         case e.EvidenceSubmitted():
@@ -196,22 +198,49 @@ def step(
     if cmd.action in caselog.ACTIONS:
         events = caselog.decide(case, cmd, now)
         return events, fold(case, events)
-    row = transitions.find(case.status, cmd.action, case=case.id)
-    authorize(case, row.actors, cmd.actor, cmd.action)
-    if case.status == S.IN_INTERVENTION:
-        transitions.check_stage(case.stage, cmd.action, cmd.actor.role, case=case.id)
+    row = admit(case, cmd.actor, cmd.action)
+    assert row is not None
     outcome = actions.HANDLERS[cmd.action](case, cmd, order, rules, now)
     return finish(case, row, outcome, order=order, rules=rules, now=now)
+
+
+def admit(case: Case, actor: Actor, action: str) -> transitions.Transition | None:
+    """The table row ``actor`` may take ``action`` by, checked in the order of SPEC §1 before
+    any parameter is looked at: ``forbidden`` for a role that never takes the action or an
+    actor who is not the case's party, then ``not_allowed`` for the status and stage. A
+    service-log entry (no row) is checked by :func:`caselog.admit`."""
+    if action in caselog.ACTIONS:
+        caselog.admit(case, actor, action)
+        return None
+    authorize_action(case, actor, action)
+    row = transitions.find(case.status, action, case=case.id)
+    if actor.role not in row.actors:  # the role takes it elsewhere, not in this status
+        raise NotAllowed(
+            f"can't {action} as {actor.role.value} when {case.status.value}",
+            case=case.id,
+            status=case.status.value,
+        )
+    if case.status == S.IN_INTERVENTION:
+        transitions.check_stage(case.stage, action, actor.role, case=case.id)
+    return row
+
+
+def authorize_action(case: Case, actor: Actor, action: str) -> None:
+    """``forbidden`` unless ``actor``'s role takes ``action`` in some status and ``actor`` is
+    the case's party: true of the case whatever its status."""
+    if action in caselog.ACTIONS:
+        caselog.authorize(case, actor, action)
+    elif action in transitions.ROLES:  # an unknown action is not_allowed by the table
+        authorize(case, transitions.ROLES[action], actor, action)
 
 
 def authorize(case: Case, actors: frozenset[Role], actor: Actor, action: str) -> None:
     """Refuse with ``forbidden`` unless ``actor`` is a party allowed to take ``action``."""
     role = actor.role
-    if role == Role.PLATFORM and actors & {Role.BUYER, Role.SELLER}:
-        return
     if role not in actors:
         allowed = " or ".join(sorted(a.value for a in actors))
-        raise Forbidden(f"only the {allowed} may {action}", case=case.id)
+        hint = on_behalf_hint(actor, actors)
+        raise Forbidden(f"only the {allowed} may {action}{hint}", case=case.id)
     if role == Role.BUYER and actor.id != case.buyer:
         raise Forbidden(f"buyer {actor.id} is not the buyer of case {case.id}", case=case.id)
     if role == Role.SELLER and actor.id != case.shop:
@@ -318,9 +347,7 @@ def available_actions(
         if row.action == "timeout":
             continue
         try:
-            authorize(case, row.actors, actor, row.action)
-            if case.status == S.IN_INTERVENTION:
-                transitions.check_stage(case.stage, row.action, actor.role, case=case.id)
+            admit(case, actor, row.action)
             if row.action in ("accept_remedy", "decline_remedy") and case.remedy is None:
                 continue
             if order is not None and rules is not None and now is not None:

@@ -19,6 +19,7 @@ from shouhou.domain.model import (
     Actor,
     Attachment,
     CaseKind,
+    CaseLine,
     Cause,
     Liable,
     NoteStep,
@@ -58,6 +59,8 @@ class Apply(Command):
     amount: int = 0
     case_id: str | None = None
     note: str = ""
+    #: The lines and units applied for; empty means every line (SPEC §1).
+    lines: tuple[CaseLine, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -332,6 +335,18 @@ def _base_type(hint: Any) -> Any:
     return hint
 
 
+#: The resolved annotations of each command class: resolving them is costly (it compiles every
+#: annotation string), and every command built through :func:`build` needs them.
+_HINTS: dict[type[Command], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Command]) -> dict[str, Any]:
+    found = _HINTS.get(cls)
+    if found is None:
+        found = _HINTS[cls] = typing.get_type_hints(cls)
+    return found
+
+
 def build(
     cls: type[Command],
     fixed: Mapping[str, Any],
@@ -345,7 +360,7 @@ def build(
     ``money`` converts amounts (yuan strings at the scenario edge, fen at the API edge) and
     ``moment`` converts times; enums are checked against the vocabulary.
     """
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     settable = set(fields) - set(fixed) - {"actor"} - SERVICE_FIELDS
     unknown = set(params) - settable
@@ -357,7 +372,9 @@ def build(
     values: dict[str, Any] = dict(fixed)
     for name, raw in params.items():
         base = _base_type(hints[name])
-        if raw is None:
+        if name == "lines":  # [{line, quantity}]; none named (or null) means every line
+            values[name] = case_lines(raw or [], cls.action)
+        elif raw is None:
             values[name] = None
         elif name in MONEY_FIELDS:
             values[name] = _convert(money, raw, name, cls.action)
@@ -380,6 +397,30 @@ def build(
     if missing:
         raise Invalid(f"{cls.action}: missing parameter(s) {', '.join(missing)}")
     return cls(**values)
+
+
+def case_lines(raw: Any, action: str) -> tuple[CaseLine, ...]:
+    """``[{line, quantity}, ...]`` as case lines (no quantity: all the line's units left);
+    ``invalid`` naming what is wrong."""
+    if not isinstance(raw, list | tuple):
+        raise Invalid(f"{action}: lines must be a list of {{line, quantity}}")
+    out = []
+    for entry in raw:
+        if (
+            not isinstance(entry, Mapping)
+            or "line" not in entry
+            or not set(entry)
+            <= {
+                "line",
+                "quantity",
+            }
+        ):
+            raise Invalid(f"{action}: each line is {{line, quantity}}, not {entry!r}")
+        quantity = entry.get("quantity") or 0  # 0: every unit of the line not yet refunded
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise Invalid(f"{action}: line {entry['line']}: quantity must be a whole number >= 1")
+        out.append(CaseLine(line=str(entry["line"]), quantity=quantity))
+    return tuple(out)
 
 
 def _convert(fn: Callable[[Any], Any], raw: Any, name: str, action: str) -> Any:

@@ -2,9 +2,10 @@
 
 A refund completing with reason ``late_shipment`` on an order that really was not shipped by
 its ``ship_by`` deadline (courier record time), or with reason ``out_of_stock`` on an order still
-unshipped, compensates the buyer — when the seller let the reason stand by agreeing or letting
-the deadline pass, or an agent ruled the seller liable. The amount is the rule's rate of the
-refunded goods amount (shipping excluded), rounded to the fen, within the rule's bounds.
+unshipped, compensates the buyer however the refund completes — the seller agreeing, a
+deadline passing, a remedy the buyer accepted, or an agent ruling the seller liable (seed Ⅲ
+「涉及賠付的, 同樣退款完成, 自動完成賠付」). The amount is the rule's rate of the refunded goods
+amount (shipping excluded), rounded to the fen, within the rule's bounds.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def reason_holds(reason: Reason, order: Order) -> bool:
 
 
 #: The moves by which the seller lets a request's reason stand (SPEC §7): agreeing, confirming
-#: the goods back, or letting the deadline pass. An accepted remedy is a settlement instead.
-REASON_STANDS = frozenset({"agree", "confirm_receipt", "timeout"})
+#: the goods back, letting the deadline pass, or settling with a remedy the buyer accepted (a
+#: partial refund pays on the part refunded, as an agent's partial ruling does). Only a ruling
+#: decides a disputed reason, and then only one against the seller compensates.
+REASON_STANDS = frozenset({"agree", "confirm_receipt", "timeout", "accept_remedy"})
 
 
 def on_refund(
@@ -61,7 +64,9 @@ def on_refund(
         return None
     if not reason_holds(case.reason, order):
         return None
-    goods = min(refund.amount, order.total - order.shipping_fee)
+    # the refunded goods of this case, line by line: shipping and the platform's part excluded
+    goods = sum(part.buyer for part in refund.lines) if refund.lines else refund.amount
+    goods = min(goods, order.total - order.shipping_fee)
     return award(case.buyer, case.shop, order.id, amount_for(goods, rules), refund.at)
 
 

@@ -23,6 +23,7 @@ from shouhou.domain.model import (
     OrderStatus,
     Role,
     evolve,
+    on_behalf_hint,
 )
 from shouhou.domain.rules import ComplaintRule, Rules
 from shouhou.errors import Forbidden, Invalid, NotAllowed, NotEligible
@@ -80,10 +81,9 @@ def file(
     now: datetime,
 ) -> list[e.Event]:
     """File a complaint on ``order``; ``existing`` is the order's earlier complaint, if any."""
-    if cmd.actor.role not in (Role.BUYER, Role.PLATFORM) or (
-        cmd.actor.role == Role.BUYER and cmd.actor.id != order.buyer
-    ):
-        raise Forbidden(f"only the buyer of order {order.id} may complain about it")
+    if cmd.actor.role != Role.BUYER or cmd.actor.id != order.buyer:
+        hint = on_behalf_hint(cmd.actor, [Role.BUYER])
+        raise Forbidden(f"only the buyer of order {order.id} may complain about it{hint}")
     one = rules.limit("complaint_one_per_order")
     if existing is not None:
         why = (
@@ -154,10 +154,9 @@ def _check_condition(
 
 
 def withdraw(complaint: Complaint, cmd: c.WithdrawComplaint, now: datetime) -> list[e.Event]:
-    if cmd.actor.role not in (Role.BUYER, Role.PLATFORM) or (
-        cmd.actor.role == Role.BUYER and cmd.actor.id != complaint.buyer
-    ):
-        raise Forbidden(f"only the buyer may withdraw complaint {complaint.id}")
+    if cmd.actor.role != Role.BUYER or cmd.actor.id != complaint.buyer:
+        hint = on_behalf_hint(cmd.actor, [Role.BUYER])
+        raise Forbidden(f"only the buyer may withdraw complaint {complaint.id}{hint}")
     if complaint.status != ComplaintStatus.FILED:
         raise NotAllowed(f"can't withdraw a complaint that is {complaint.status.value}")
     return [e.ComplaintWithdrawn(at=now, actor=str(cmd.actor))]

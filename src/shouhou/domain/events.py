@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from shouhou.domain.model import (
     CaseKind,
+    CaseLine,
     Classification,
     ClosedReason,
     Compensation,
@@ -17,6 +18,7 @@ from shouhou.domain.model import (
     Evidence,
     Freight,
     Liable,
+    LineRefund,
     Note,
     Order,
     Phase,
@@ -50,6 +52,8 @@ class Applied(Event):
     reason: Reason
     amount: int
     note: str = ""
+    #: The lines applied for; empty on events written before lines existed (every line).
+    lines: tuple[CaseLine, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +142,8 @@ class Refunded(Event):
     amount: int
     rule_id: str | None = None
     freight: Freight | None = None
+    #: The refund line by line; ``amount`` less their buyer parts was shipping.
+    lines: tuple[LineRefund, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,6 +313,8 @@ class MarkedLate(Event):
 @dataclass(frozen=True, kw_only=True)
 class CaseOpenedOnOrder(Event):
     case_id: str
+    #: The lines the case holds open; empty on events written before lines existed (all).
+    lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,6 +325,8 @@ class CaseEndedOnOrder(Event):
     withheld: int = 0
     compensated: bool = False
     blocks_reapply: str | None = None
+    #: The refund line by line (what each line had back, and the subsidy reclaimed).
+    lines: tuple[LineRefund, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

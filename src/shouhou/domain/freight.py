@@ -5,10 +5,14 @@ the buyer gave when shipping the goods back. The split says what each side bears
 decided it, who must prove it, what freight insurance (运费险) pays the buyer on a separate
 claim, and how much of the outbound fee is kept out of the refund: the whole fee when the
 buyer bears the outbound leg, less what earlier cases of the order kept of it already.
+
+Refused delivery (拒签) is decided by the burden of proof: the party who must prove its side
+pays until an agent's ruling accepts that proof (SPEC §5).
 """
 
 from __future__ import annotations
 
+from shouhou.domain import lines
 from shouhou.domain.model import Case, Freight, Liable, Order, Reason
 from shouhou.domain.rules import Rules
 
@@ -16,9 +20,18 @@ from shouhou.domain.rules import Rules
 def _party_at_fault(case: Case, rules: Rules, liable: Liable | None) -> Liable:
     if liable is not None:
         return liable
-    if case.reason == Reason.REFUSED_DELIVERY:
-        return Liable.BUYER  # refused without a reason until an agent finds one
     return Liable(rules.reason(case.reason).fault)
+
+
+def _refused_delivery(outbound: int, back: int, liable: Liable | None) -> tuple[str, int, int, str]:
+    """拒签: the rule, what the buyer and the seller bear, and who must prove it."""
+    if liable == Liable.SELLER:  # an agent found the buyer had a reason; the buyer proved it
+        return "freight_refused_with_reason", 0, outbound + back, "buyer"
+    if liable == Liable.BUYER:  # an agent accepted the seller's proof of no reason
+        return "freight_refused_without_reason", outbound + back, 0, "seller"
+    # No proof accepted yet: a seller who merely agrees (or lets the deadline pass) has proven
+    # nothing, so the seller, whose burden it is, bears the freight and the refund is whole.
+    return "freight_refused_without_reason", 0, outbound + back, "seller"
 
 
 def split(case: Case, order: Order, rules: Rules, liable: Liable | None = None) -> Freight:
@@ -28,20 +41,7 @@ def split(case: Case, order: Order, rules: Rules, liable: Liable | None = None) 
     at_fault = _party_at_fault(case, rules, liable)
     proof_by: str | None = None
     if case.reason == Reason.REFUSED_DELIVERY:
-        if at_fault == Liable.SELLER:
-            name, buyer, seller, proof_by = (
-                "freight_refused_with_reason",
-                0,
-                outbound + back,
-                "buyer",
-            )
-        else:
-            name, buyer, seller, proof_by = (
-                "freight_refused_without_reason",
-                outbound + back,
-                0,
-                "seller",
-            )
+        name, buyer, seller, proof_by = _refused_delivery(outbound, back, liable)
     elif at_fault == Liable.SELLER:
         name, buyer, seller = "freight_seller_fault", 0, outbound + back
     elif case.reason == Reason.NO_REASON and order.free_shipping:
@@ -53,7 +53,9 @@ def split(case: Case, order: Order, rules: Rules, liable: Liable | None = None) 
     insurance = back if order.freight_insurance and buyer >= back > 0 else 0
     # The outbound fee comes out of the refund only where the buyer bears that leg, and once
     # per order: an earlier case of the order may have kept it already (``order.withheld``).
-    bears_outbound = name in ("freight_refused_without_reason", "freight_buyer_bears")
+    bears_outbound = name == "freight_buyer_bears" or (
+        name == "freight_refused_without_reason" and liable == Liable.BUYER
+    )
     deducted = max(0, outbound - order.withheld) if bears_outbound else 0
     return Freight(
         buyer=buyer,
@@ -66,10 +68,7 @@ def split(case: Case, order: Order, rules: Rules, liable: Liable | None = None) 
 
 
 def full_refund(case: Case, order: Order, freight: Freight) -> int:
-    """A refund "in full": what was asked, less an outbound fee the buyer bears."""
-    return max(
-        0,
-        min(
-            case.requested_amount, order.total - order.refunded - order.withheld - freight.deducted
-        ),
-    )
+    """A refund "in full": what was asked, less an outbound fee the buyer bears, within what
+    the case's lines and the shipping left can still give back."""
+    left = lines.refundable(order, lines.of_case(case, order))
+    return max(0, min(case.requested_amount, left - freight.deducted))

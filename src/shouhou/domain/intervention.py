@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
-from shouhou.domain import freight, transitions
+from shouhou.domain import freight, lines, transitions
 from shouhou.domain.model import (
     Case,
     CaseKind,
@@ -146,9 +146,8 @@ def _ruled_amount(case: Case, order: Order, cmd: c.Rule, deducted: int) -> int:
             )
         return cmd.amount
     if cmd.outcome == RulingOutcome.REFUND:
-        return max(
-            0, min(case.requested_amount, order.total - order.refunded - order.withheld - deducted)
-        )
+        left = lines.refundable(order, lines.of_case(case, order))
+        return max(0, min(case.requested_amount, left - deducted))
     return 0
 
 

@@ -65,6 +65,7 @@ class CaseRecord:
     """What happened to one case, as far as the metrics care."""
 
     kind: str = ""
+    order: str = ""
     applied_at: datetime | None = None
     handled_at: datetime | None = None  # the seller's first answer, or the case's end
     ruled: bool = False
@@ -84,7 +85,7 @@ def _handles(ev: e.Event) -> bool:
 def _on(record: CaseRecord, ev: e.Event) -> CaseRecord:
     """``record`` after ``ev``, one step of :func:`fold_case`."""
     if isinstance(ev, e.Applied):
-        record = replace(record, kind=ev.kind.value, applied_at=ev.at)
+        record = replace(record, kind=ev.kind.value, order=ev.order_id, applied_at=ev.at)
     if record.handled_at is None and _handles(ev):
         record = replace(record, handled_at=ev.at)
     if isinstance(ev, e.Ruled):
@@ -145,6 +146,8 @@ def tally(
         key=lambda pair: pair[0].at,
     )
     disputes = sum(1 for refund, _ in refunds if refund.dispute)
+    # the refund rate counts orders, not refunds: the lines of one order may each have one
+    refunded_orders = len({case.order or str(id(case)) for _, case in refunds})
     # the seller's own: no agent ruled in the case, and no deadline of it moved it on
     self_done = sum(
         1
@@ -180,7 +183,7 @@ def tally(
         self_completion_rate=_rate(self_done, len(refunds)),
         avg_completion_hours={k: round(sum(v) / len(v), 2) for k, v in sorted(hours.items())},
         within_72h_rate=_rate(on_time, len(due)),
-        refund_rate=_rate(len(refunds), paid),
+        refund_rate=_rate(refunded_orders, paid),
         penalty_points=points,
         compensation_paid=compensation,
     )

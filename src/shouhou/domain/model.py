@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -187,6 +188,21 @@ class Actor:
         return f"{self.role.value}:{self.id}" if self.id else self.role.value
 
 
+def on_behalf_hint(actor: Actor, parties: Iterable[Role]) -> str:
+    """What to add to the platform's refusal of a party's action: how to take it for the
+    party (the platform is no party itself; it names the one it acts for)."""
+    if actor.role != Role.PLATFORM:
+        return ""
+    wanted = set(parties)
+    named = [f"{p.value}:ID" for p in (Role.BUYER, Role.SELLER) if p in wanted]
+    if not named:
+        return ""
+    return (
+        "; the platform takes a party's action on its behalf: send X-On-Behalf-Of: "
+        + " or ".join(named)
+    )
+
+
 SYSTEM = Actor(role=Role.SYSTEM)
 PLATFORM = Actor(role=Role.PLATFORM)
 
@@ -206,10 +222,70 @@ class Deadline:
 
 @dataclass(frozen=True, kw_only=True)
 class Item:
+    """A listed item of an order: a line (子订单) with its own discount, in fen."""
+
     sku: str
     title: str = ""
     quantity: int = 1
     unit_price: int = 0
+    #: The line id; empty means the item's position, counted from 1.
+    line: str = ""
+    #: The line's own discount (a shop's price cut on this line alone).
+    discount: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Discounts:
+    """Order-level discounts, in fen, shared out to the lines (SPEC §1 "Lines and money")."""
+
+    shop_coupon: int = 0
+    cross_store: int = 0
+    platform_subsidy: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Line:
+    """A line of an order with its share of the money and what it has had back, in fen.
+
+    ``paid`` is what the buyer paid for the line; ``platform_subsidy`` what the platform paid
+    of its price, which a refund reclaims from the seller's proceeds, never pays the buyer.
+    """
+
+    line: str
+    sku: str = ""
+    title: str = ""
+    quantity: int = 1
+    price: int
+    own_discount: int = 0
+    shop_coupon: int = 0
+    cross_store: int = 0
+    platform_subsidy: int = 0
+    paid: int
+    refunded: int = 0
+    reclaimed: int = 0
+    returned: int = 0
+    open_case: str | None = None
+    cases: int = 0
+    no_reapply_rule: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseLine:
+    """A line a case is about, and how many of its units."""
+
+    line: str
+    quantity: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LineRefund:
+    """What a refund gives back for one line: the buyer's part, the platform's part
+    (reclaimed from the seller for a platform subsidy) and the units it covers."""
+
+    line: str
+    buyer: int
+    platform: int = 0
+    quantity: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -359,6 +435,9 @@ class Order:
     shipping_fee: int = 0
     free_shipping: bool = False
     items: tuple[Item, ...] = ()
+    discounts: Discounts = Discounts()
+    #: The lines with their shares and refunds; empty until the order is placed.
+    lines: tuple[Line, ...] = ()
     promotion: Promotion = Promotion.NORMAL
     promised_ship_by: datetime | None = None
     shipping_method: ShippingMethod = ShippingMethod.EXPRESS
@@ -376,7 +455,8 @@ class Order:
     late: bool = False
     deadline: Deadline | None = None
     auto_confirm_remaining: timedelta | None = None
-    open_case: str | None = None
+    #: The open cases, in the order they were opened (at most one per line).
+    open_cases: tuple[str, ...] = ()
     case_count: int = 0
     refunded: int = 0
     withheld: int = 0
@@ -384,6 +464,11 @@ class Order:
     no_reapply_rule: str | None = None
     reopened_until: datetime | None = None
     version: int = 0
+
+    @property
+    def open_case(self) -> str | None:
+        """The first open case, or None: whether any case of the order is open."""
+        return self.open_cases[0] if self.open_cases else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -398,6 +483,10 @@ class Case:
     status: CaseStatus = CaseStatus.AWAITING_SELLER
     requested_amount: int
     refund_amount: int = 0
+    #: The lines the case is about; empty on cases stored before lines existed (every line).
+    lines: tuple[CaseLine, ...] = ()
+    #: The refund line by line (buyer and platform parts); the rest of it was shipping.
+    refund_lines: tuple[LineRefund, ...] = ()
     closed_reason: ClosedReason | None = None
     liable: str | None = None
     modifications: int = 0

@@ -1,7 +1,8 @@
 """The order aggregate: payment, shipment, the ``ship_by`` and ``auto_confirm`` deadlines.
 
-``auto_confirm`` pauses while a case is open and resumes with the time that was left; a
-refund of the whole order in the in-sale phase closes the trade (SPEC §2–3).
+``auto_confirm`` pauses while any case of the order is open and resumes with the time that was
+left when the last one ends; a refund of every line in the in-sale phase closes the trade
+(SPEC §2–3). The order books each refund on its lines (:mod:`shouhou.domain.lines`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from functools import reduce
 
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
+from shouhou.domain import lines
 from shouhou.domain.deadlines import fired as fired_event
 from shouhou.domain.deadlines import is_due, schedule
 from shouhou.domain.model import (
@@ -72,11 +74,27 @@ def apply(order: Order, event: e.Event) -> Order:
         case e.AfterSaleReopened():
             return evolve(order, reopened_until=event.until)
         case e.CaseOpenedOnOrder():
-            return evolve(order, open_case=event.case_id, case_count=order.case_count + 1)
-        case e.CaseEndedOnOrder():
+            held = lines.of(order)
+            ids = event.lines or tuple(line.line for line in held)
             return evolve(
                 order,
-                open_case=None,
+                open_cases=(*order.open_cases, event.case_id),
+                case_count=order.case_count + 1,
+                lines=lines.opened(held, event.case_id, ids),
+            )
+        case e.CaseEndedOnOrder():
+            held = lines.booked(lines.of(order), event.case_id, event.lines)
+            if event.blocks_reapply is not None:
+                held = tuple(
+                    evolve(line, no_reapply_rule=event.blocks_reapply)
+                    if line.line in _case_lines(order, event.case_id)
+                    else line
+                    for line in held
+                )
+            return evolve(
+                order,
+                open_cases=tuple(c for c in order.open_cases if c != event.case_id),
+                lines=held,
                 refunded=order.refunded + event.refunded,
                 withheld=order.withheld + event.withheld,
                 compensated=order.compensated or event.compensated,
@@ -89,6 +107,12 @@ def apply(order: Order, event: e.Event) -> Order:
         case e.AutoConfirmResumed():
             return evolve(order, auto_confirm_remaining=None)
     return order
+
+
+def _case_lines(order: Order, case_id: str) -> frozenset[str]:
+    """The lines case ``case_id`` holds open (every line for a case opened before lines)."""
+    held = frozenset(line.line for line in lines.of(order) if line.open_case == case_id)
+    return held or frozenset(line.line for line in lines.of(order))
 
 
 def fold(order: Order, events: list[e.Event]) -> Order:
@@ -230,9 +254,14 @@ def _timeout(order: Order, now: datetime) -> list[e.Event]:
     raise ValueError(f"unknown order on_expiry {deadline.on_expiry!r}")
 
 
-def on_case_opened(order: Order, case_id: str, now: datetime) -> list[e.Event]:
-    """Opening a case pauses ``auto_confirm`` with the time that was left."""
-    events: list[e.Event] = [e.CaseOpenedOnOrder(at=now, actor="system", case_id=case_id)]
+def on_case_opened(
+    order: Order, case_id: str, now: datetime, held: tuple[str, ...] = ()
+) -> list[e.Event]:
+    """Opening a case holds its lines (``held``; empty: every line) and pauses
+    ``auto_confirm`` with the time that was left."""
+    events: list[e.Event] = [
+        e.CaseOpenedOnOrder(at=now, actor="system", case_id=case_id, lines=held)
+    ]
     deadline = order.deadline
     if deadline is not None and deadline.name == "auto_confirm":
         events.append(
@@ -248,9 +277,18 @@ def on_case_opened(order: Order, case_id: str, now: datetime) -> list[e.Event]:
 
 
 def on_case_ended(order: Order, case: Case, rules: Rules, now: datetime) -> list[e.Event]:
-    """A case ended: record the refund, then close the trade or resume ``auto_confirm``."""
+    """A case ended: book the refund on its lines (refused when it would take a line or the
+    order past what was paid), then close the trade once every line is refunded in sale, or
+    resume ``auto_confirm`` once no case of the order is open."""
     refunded = case.refund_amount if case.status == CaseStatus.REFUNDED else 0
+    parts = case.refund_lines if refunded else ()
+    if refunded and not parts:  # a refund written before lines existed: all goods first
+        parts = lines.split(order, lines.of_case(case, order), refunded)
+    goods = sum(part.buyer for part in parts)
     withheld = case.freight.deducted if refunded and case.freight else 0
+    # the outbound fee kept is shipping no longer refundable: never more than is left of it
+    withheld = min(withheld, max(0, lines.shipping_left(order) - (refunded - goods)))
+    lines.book(order, parts, refunded, withheld)
     blocks = None
     if case.closed_reason == ClosedReason.BUYER_TIMEOUT:
         blocks = rules.limit("no_reapply_after_timeout").rule_id
@@ -263,17 +301,22 @@ def on_case_ended(order: Order, case: Case, rules: Rules, now: datetime) -> list
             withheld=withheld,
             compensated=case.compensation is not None,
             blocks_reapply=blocks,
+            lines=parts,
         )
     ]
     after = apply(order, events[0])
-    whole = after.refunded + after.withheld >= after.total
+    whole = all(lines.done(line) for line in lines.of(after))
     if case.phase == Phase.IN_SALE and whole and after.status != OS.TRADE_SUCCESS:
         closes = rules.limit("in_sale_full_refund_closes").rule_id
         events += [
             e.OrderClosed(at=now, actor="system", reason="refunded", rule_id=closes),
             _set(now, None),
         ]
-    elif after.auto_confirm_remaining is not None and after.status in (OS.SHIPPED, OS.DELIVERED):
+    elif (
+        after.auto_confirm_remaining is not None
+        and after.status in (OS.SHIPPED, OS.DELIVERED)
+        and not after.open_cases
+    ):
         remaining = after.auto_confirm_remaining
         rule = auto_confirm(after, rules, now)
         resumed = evolve(rule, due_at=now + remaining, duration=remaining)
@@ -292,6 +335,7 @@ def place(order: Order, rules: Rules) -> list[e.Event]:
     """
     start = evolve(
         order,
+        lines=lines.build(order),
         status=OS.AWAITING_PAYMENT,
         paid_at=None,
         shipped_at=None,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shouhou.domain import events as e
-from shouhou.domain import freight
+from shouhou.domain import freight, lines
 from shouhou.domain.model import Case, CaseStatus, Deadline, Liable, Order
 from shouhou.domain.rules import Rules
 
@@ -37,8 +37,15 @@ def refunded(
     amount: int | None = None,
     liable: Liable | None = None,
 ) -> e.Refunded:
-    """The refund event, with its freight split; ``amount`` None means a refund in full."""
+    """The refund event, with its freight split and its lines; ``amount`` None means a refund
+    in full. Never more than the case's lines and the shipping left can give back now: another
+    line's case may have refunded the shipping since this one was applied for."""
     ruled = Liable(case.liable) if liable is None and case.liable else liable
     split = freight.split(case, order, rules, ruled)
-    paid = freight.full_refund(case, order, split) if amount is None else amount
-    return e.Refunded(at=now, actor=actor, amount=paid, rule_id=rule_id, freight=split)
+    wanted = lines.of_case(case, order)
+    if amount is None:
+        paid = freight.full_refund(case, order, split)
+    else:
+        paid = min(amount, lines.refundable(order, wanted))
+    parts = lines.split(order, wanted, paid)
+    return e.Refunded(at=now, actor=actor, amount=paid, rule_id=rule_id, freight=split, lines=parts)

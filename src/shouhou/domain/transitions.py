@@ -179,8 +179,7 @@ def check_stage(stage: Stage | None, action: str, role: Role, *, case: str) -> N
     if allowed is None or stage is None:
         return
     roles = allowed.get(stage, frozenset())
-    acting_as = {Role.BUYER, Role.SELLER} if role == Role.PLATFORM else {role}
-    if not roles & acting_as:
+    if role not in roles:
         raise NotAllowed(
             f"can't {action} as {role.value} in the {stage.value} stage of intervention",
             case=case,
@@ -201,6 +200,12 @@ STATUS_DEADLINES: Mapping[CaseStatus, str] = {
 
 _INDEX: dict[tuple[CaseStatus, str], Transition] = {(t.source, t.action): t for t in TABLE}
 ACTIONS: frozenset[str] = frozenset(t.action for t in TABLE) | {"apply"}
+#: The roles that take each action in some status: a role outside them is ``forbidden`` the
+#: action whatever the case's status (SPEC §1: who may act is checked first).
+ROLES: Mapping[str, frozenset[Role]] = {
+    action: frozenset().union(*(t.actors for t in TABLE if t.action == action))
+    for action in sorted(ACTIONS - {"apply"})
+}
 
 
 def find(status: CaseStatus, action: str, *, case: str | None = None) -> Transition:

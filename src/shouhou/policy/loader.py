@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -83,13 +83,41 @@ def parse_pack(
     try:
         pack = model.model_validate(data)
     except ValidationError as exc:
+        found = [(line_of(text, err["loc"]), err) for err in exc.errors()]
         lines = [
-            f"  {'.'.join(str(p) for p in err['loc']) or '(pack)'}: {err['msg']}"
-            for err in exc.errors()
+            f"  {'.'.join(str(p) for p in err['loc']) or '(pack)'}"
+            f"{f' (line {line})' if line else ''}: {err['msg']}"
+            for line, err in found
         ]
-        raise PolicyError(f"{origin}: invalid {kind} pack:\n" + "\n".join(lines)) from None
+        first = next((line for line, _ in found if line), None)
+        where = f"{origin}:{first}" if first else origin
+        raise PolicyError(f"{where}: invalid {kind} pack:\n" + "\n".join(lines)) from None
     digest = hashlib.sha256(text.encode()).hexdigest()
     return LoadedPack(pack=pack, origin=origin, digest=digest, text=text)
+
+
+def line_of(text: str, loc: Sequence[int | str]) -> int | None:
+    """The 1-based line of the YAML node at ``loc`` (keys and list indexes) in ``text``, or of
+    the deepest node on the way there that exists; None when the text holds none of it."""
+    try:
+        node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line: int | None = None
+    for step in loc:
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if k.value == str(step)), None)
+            if pair is None:  # a key that is missing: the line of the mapping that lacks it
+                return line
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            if step >= len(node.value):
+                return line
+            node = node.value[step]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
 
 
 def _read(path: Path) -> str:
@@ -179,5 +207,29 @@ class Registry:
 
     def default_selection(self) -> list[str]:
         """The base pack ``tmall-standard`` followed by every holiday pack."""
-        holidays = [n for n in self.names() if self.versions(n)[-1].pack.kind == "holiday"]
-        return ["tmall-standard", *holidays]
+        return [DEFAULT_BASE, *self._holidays()]
+
+    def selection(self, wanted: Sequence[str]) -> list[str]:
+        """The packs to run on when ``wanted`` names some: the one base pack named (else
+        ``tmall-standard``), then the holiday packs named (else every known one)."""
+        for name in wanted:
+            self.versions(name)  # an unknown name fails here, listing the known ones
+        bases = [n for n in dict.fromkeys(wanted) if self.versions(n)[-1].pack.kind == "base"]
+        holidays = [n for n in dict.fromkeys(wanted) if n not in bases]
+        if len(bases) > 1:
+            raise PolicyError(f"choose one base pack, not {', '.join(bases)}")
+        return [*(bases or [DEFAULT_BASE]), *(holidays or self._holidays())]
+
+    def _holidays(self) -> list[str]:
+        return [n for n in self.names() if self.versions(n)[-1].pack.kind == "holiday"]
+
+
+#: The base pack an engine runs on unless another is chosen.
+DEFAULT_BASE = "tmall-standard"
+
+
+def pack_files(folder: Path) -> list[Path]:
+    """The pack files (``*.yaml``, ``*.yml``) in ``folder``, by name."""
+    if not folder.is_dir():
+        raise PolicyError(f"{folder}: not a folder of packs")
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())

@@ -16,7 +16,7 @@ from shouhou.domain import cases, orders
 from shouhou.domain import commands as c
 from shouhou.domain import events as e
 from shouhou.domain.deadlines import is_due
-from shouhou.domain.model import SYSTEM, Case, CaseKind, CaseStatus, Order, evolve
+from shouhou.domain.model import SYSTEM, Actor, Case, CaseKind, CaseStatus, Order, evolve
 from shouhou.domain.rules import Rules
 from shouhou.errors import Conflict, Invalid, NotFound
 from shouhou.services import outbox
@@ -107,8 +107,6 @@ def case_action(
     attachments: AttachmentStore | None = None,
 ) -> Case:
     """Carry out a case action; returns the case as stored. Refusals change nothing."""
-    if isinstance(cmd, c.SubmitEvidence):
-        cmd = with_files(cmd, attachments)
     with uow:
         if isinstance(cmd, c.Apply):
             case = _open(uow, cmd, rules_at, now, new_id)
@@ -117,11 +115,38 @@ def case_action(
                 raise Invalid(f"{cmd.action} is not a case action")
             case = load_case(uow, cmd.case_id)
             order = load_order(uow, case.order_id)
-            order, caught = catch_up(uow, order, case, rules_at, now)
-            assert caught is not None
+            others = [load_case(uow, i) for i in order.open_cases if i != case.id]
+            order, everyone = catch_up_all(uow, order, [case, *others], rules_at, now)
+            caught = everyone[0]
+            if isinstance(cmd, c.SubmitEvidence):
+                cases.admit(caught, cmd.actor, cmd.action)  # who and when before which files
+                cmd = with_files(cmd, attachments)
             case, _ = _act(uow, caught, order, cmd, rules_at(now), now)
         uow.commit()
         return case
+
+
+def admit(
+    uow: UnitOfWork,
+    action: str,
+    actor: Actor,
+    case_id: str,
+    rules_at: RulesAt,
+    now: datetime,
+    visible: Callable[[Case], bool] | None = None,
+) -> None:
+    """Refuse ``action`` as the case action would before reading any parameter (SPEC §1):
+    ``not_found`` for a case ``visible`` hides, ``forbidden``, then ``not_allowed`` in the
+    status the case has once its due deadlines fired. Commits nothing: what firing them
+    changed is rolled back with ``uow`` (or left to the outer unit of work it is joined to)."""
+    with uow:
+        case = load_case(uow, case_id)
+        if visible is not None and not visible(case):
+            raise NotFound(f"no case {case_id}", case=case_id)
+        cases.authorize_action(case, actor, action)  # static: before firing anything
+        _, caught = catch_up(uow, load_order(uow, case.order_id), case, rules_at, now)
+        assert caught is not None
+        cases.admit(caught, actor, action)
 
 
 def with_files(cmd: c.SubmitEvidence, store: AttachmentStore | None) -> c.SubmitEvidence:
@@ -153,11 +178,13 @@ def intervention_queue(uow: UnitOfWork, limit: int = 500) -> list[Case]:
 def caught_up_order(
     uow: UnitOfWork, order_id: str, rules_at: RulesAt, now: datetime
 ) -> tuple[Order, Case | None]:
-    """The order, and its open case if any, after the deadlines of both that are due at
-    ``now`` fired: an action on the order is stamped after them (SPEC §2)."""
+    """The order, and its first open case if any, after the deadlines of the order and of
+    every open case that are due at ``now`` fired: an action on the order is stamped after
+    them (SPEC §2)."""
     order = load_order(uow, order_id)
-    case = load_case(uow, order.open_case) if order.open_case is not None else None
-    return catch_up(uow, order, case, rules_at, now)
+    open_cases = [load_case(uow, case_id) for case_id in order.open_cases]
+    order, caught = catch_up_all(uow, order, open_cases, rules_at, now)
+    return order, (caught[0] if caught else None)
 
 
 def _open(
@@ -175,7 +202,8 @@ def _open(
     uow.cases.add(case, events)
     uow.outbox.add(outbox.messages("case", case, events))
     uow.deadlines.sync("case", case.id, case.deadline)
-    save_order(uow, order, orders.on_case_opened(order, case.id, now))
+    held = tuple(line.line for line in case.lines)
+    save_order(uow, order, orders.on_case_opened(order, case.id, now, held))
     return evolve(case, version=1)
 
 
@@ -194,20 +222,36 @@ def catch_up(
     uow: UnitOfWork, order: Order, case: Case | None, rules_at: RulesAt, now: datetime
 ) -> tuple[Order, Case | None]:
     """Fire the order's and the case's deadlines that are due at ``now``, earliest first."""
+    order, caught = catch_up_all(uow, order, [case] if case else [], rules_at, now)
+    return order, (caught[0] if caught else None)
+
+
+def catch_up_all(
+    uow: UnitOfWork, order: Order, open_cases: list[Case], rules_at: RulesAt, now: datetime
+) -> tuple[Order, list[Case]]:
+    """Fire the deadlines of the order and of ``open_cases`` (several lines may have a case
+    open at once) that are due at ``now``, earliest first; the cases after them, in order."""
+    held = list(open_cases)
     while True:
-        due = [
-            (d.due_at, kind)
-            for d, kind in ((order.deadline, "order"), (case.deadline if case else None, "case"))
-            if d is not None and is_due(d, now)
+        # on a tie a case's deadline fires before the order's (its refund may close the trade)
+        last = len(held)
+        due = (
+            [(order.deadline.due_at, last)]
+            if order.deadline and is_due(order.deadline, now)
+            else []
+        )
+        due += [
+            (case.deadline.due_at, n)
+            for n, case in enumerate(held)
+            if case.deadline is not None and is_due(case.deadline, now)
         ]
         if not due:
-            return order, case
-        at, kind = min(due)
-        if kind == "order":
+            return order, held
+        at, which = min(due)
+        if which == last:
             order = fire_order(uow, order, rules_at, at)
         else:
-            assert case is not None
-            case, order = _fire_case(uow, case, order, rules_at, at)
+            held[which], order = _fire_case(uow, held[which], order, rules_at, at)
 
 
 def fire_order(uow: UnitOfWork, order: Order, rules_at: RulesAt, at: datetime) -> Order:

@@ -281,13 +281,24 @@ class ApiKey:
 # --- idempotency -------------------------------------------------------------------------
 
 
+#: The ``status_code`` of a key claimed by a request that is still running: no HTTP answer
+#: has status 0, so a stored record is either this claim or a real answer.
+PENDING_STATUS = 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class StoredResponse:
-    """The first answer to a write sent with an ``Idempotency-Key``."""
+    """The first answer to a write sent with an ``Idempotency-Key``, or the claim of the
+    request still running under the key (``pending``)."""
 
     request_hash: str
     status_code: int
     body: Any
+
+    @property
+    def pending(self) -> bool:
+        """Whether the request that claimed the key has not answered yet."""
+        return self.status_code == PENDING_STATUS
 
 
 # --- lists -------------------------------------------------------------------------------
@@ -445,11 +456,26 @@ class Idempotency(Protocol):
         """The answer stored under ``key`` at ``since`` or later (an older one has expired,
         whether or not the worker has forgotten it yet)."""
 
-    def put(
-        self, scope: str, key: str, response: StoredResponse, at: datetime, since: datetime
-    ) -> None:
-        """Remember the first answer, in place of one stored before ``since``; ``conflict``
-        when another request took the key first."""
+    def claim(
+        self,
+        scope: str,
+        key: str,
+        request_hash: str,
+        at: datetime,
+        since: datetime,
+        stale_before: datetime,
+    ) -> StoredResponse | None:
+        """Claim ``key`` at ``at`` for a request about to run (None), or the record that holds
+        it: an answer stored at ``since`` or later, or another request's claim made at
+        ``stale_before`` or later. An expired answer or a stale claim is taken over. Run it in
+        a transaction of its own, so that the claim is seen by other requests at once."""
+
+    def finish(self, scope: str, key: str, response: StoredResponse, claimed_at: datetime) -> None:
+        """Store the answer in the claim made at ``claimed_at``; ``conflict`` when that claim
+        is gone (it went stale and another request took the key over)."""
+
+    def release(self, scope: str, key: str, claimed_at: datetime) -> None:
+        """Drop the claim made at ``claimed_at``: its request was refused, nothing to replay."""
 
     def forget_before(self, at: datetime) -> int: ...
 

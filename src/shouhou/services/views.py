@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypedDict, cast
 
-from shouhou.domain import cases
+from shouhou.domain import cases, lines
 from shouhou.domain import events as e
 from shouhou.domain.metrics import Metrics
 from shouhou.domain.model import (
@@ -23,6 +23,7 @@ from shouhou.domain.model import (
     Deadline,
     Evidence,
     Freight,
+    Line,
     Order,
     Remedy,
 )
@@ -86,6 +87,45 @@ class EvidenceView(TypedDict):
     revision: int
 
 
+class CaseLineView(TypedDict):
+    """A line a case is about, its units, and what the refund gave back for it: the buyer's
+    part, and the platform subsidy part reclaimed from the seller (SPEC §1)."""
+
+    line: str
+    sku: str
+    title: str
+    quantity: int
+    refund_amount: int
+    platform_amount: int
+
+
+class OrderLineView(TypedDict):
+    """A line of an order: its price, its own discount, its shares of the order's discounts,
+    what the buyer paid for it, and what it has had back."""
+
+    line: str
+    sku: str
+    title: str
+    quantity: int
+    price: int
+    own_discount: int
+    shop_coupon: int
+    cross_store: int
+    platform_subsidy: int
+    paid: int
+    refunded: int
+    reclaimed: int
+    open_case: str | None
+
+
+class DiscountsView(TypedDict):
+    """The order-level discounts, shared out to the lines."""
+
+    shop_coupon: int
+    cross_store: int
+    platform_subsidy: int
+
+
 class CaseHead(TypedDict):
     """What the case view and a case in a list both begin with."""
 
@@ -107,6 +147,8 @@ class CaseView(CaseHead):
     """The case view of SPEC §1, with the actions the caller may take now."""
 
     stage: str | None
+    platform_amount: int
+    lines: list[CaseLineView]
     liable: str | None
     freight: FreightView | None
     evidence: list[EvidenceView]
@@ -145,6 +187,9 @@ class OrderView(TypedDict):
     deadline: DeadlineView | None
     auto_confirm_remaining: str | None
     open_case: str | None
+    open_cases: list[str]
+    discounts: DiscountsView
+    lines: list[OrderLineView]
     paid_at: str | None
     shipped_at: str | None
     delivered_at: str | None
@@ -155,7 +200,17 @@ class OrderView(TypedDict):
 
 #: Keys whose integer values are money (fen) in events and nested values.
 MONEY_KEYS = frozenset(
-    {"amount", "refunded", "withheld", "buyer", "seller", "insurance_claim", "deducted", "fee"}
+    {
+        "amount",
+        "refunded",
+        "withheld",
+        "buyer",
+        "seller",
+        "platform",
+        "insurance_claim",
+        "deducted",
+        "fee",
+    }
 )
 
 
@@ -299,6 +354,8 @@ def case_view(
     view: CaseView = {
         **case_head(case, money),
         "stage": case.stage.value if case.stage else None,
+        "platform_amount": money(sum(part.platform for part in case.refund_lines)),
+        "lines": _case_lines(case, order, money),
         "liable": case.liable,
         "freight": _freight_view(case.freight, money),
         "evidence": [_evidence_view(ev) for ev in case.evidence],
@@ -335,6 +392,13 @@ def order_view(order: Order, *, money: Money = int) -> dict[str, Any]:
             format_duration(order.auto_confirm_remaining) if order.auto_confirm_remaining else None
         ),
         "open_case": order.open_case,
+        "open_cases": list(order.open_cases),
+        "discounts": {
+            "shop_coupon": money(order.discounts.shop_coupon),
+            "cross_store": money(order.discounts.cross_store),
+            "platform_subsidy": money(order.discounts.platform_subsidy),
+        },
+        "lines": [_order_line(line, money) for line in lines.of(order)],
         "paid_at": show_optional(order.paid_at),
         "shipped_at": show_optional(order.shipped_at),
         "delivered_at": show_optional(order.delivered_at),
@@ -343,6 +407,43 @@ def order_view(order: Order, *, money: Money = int) -> dict[str, Any]:
         "version": order.version,
     }
     return cast("dict[str, Any]", view)
+
+
+def _case_lines(case: Case, order: Order, money: Money) -> list[CaseLineView]:
+    refunds = {part.line: part for part in case.refund_lines}
+    out: list[CaseLineView] = []
+    for want in lines.of_case(case, order):
+        line = lines.find(order, want.line)
+        part = refunds.get(want.line)
+        out.append(
+            {
+                "line": want.line,
+                "sku": line.sku,
+                "title": line.title,
+                "quantity": want.quantity,
+                "refund_amount": money(part.buyer if part else 0),
+                "platform_amount": money(part.platform if part else 0),
+            }
+        )
+    return out
+
+
+def _order_line(line: Line, money: Money) -> OrderLineView:
+    return {
+        "line": line.line,
+        "sku": line.sku,
+        "title": line.title,
+        "quantity": line.quantity,
+        "price": money(line.price),
+        "own_discount": money(line.own_discount),
+        "shop_coupon": money(line.shop_coupon),
+        "cross_store": money(line.cross_store),
+        "platform_subsidy": money(line.platform_subsidy),
+        "paid": money(line.paid),
+        "refunded": money(line.refunded),
+        "reclaimed": money(line.reclaimed),
+        "open_case": line.open_case,
+    }
 
 
 #: The fields of the complaint view.

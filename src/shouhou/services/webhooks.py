@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -15,6 +16,19 @@ from shouhou.times import show
 
 #: Longest error text kept for a delivery attempt, in characters.
 MAX_ERROR_CHARS = 500
+
+
+#: How failed attempts were recorded before: ``HTTP 500: <the first 200 characters of the
+#: answer>`` and ``ConnectError: <the exception's text>``, which may quote the receiver.
+_WITH_BODY = re.compile(r"^HTTP (\d{3}): .*", re.DOTALL)
+_WITH_TEXT = re.compile(r"^([A-Z][A-Za-z]+): .*", re.DOTALL)
+
+
+def public_error(error: str | None) -> str | None:
+    """A recorded delivery error as the API shows it: the reason, never a receiver's text."""
+    if error is None:
+        return None
+    return _WITH_TEXT.sub(r"failed (\1)", _WITH_BODY.sub(r"HTTP \1", error))
 
 
 def matches(patterns: Sequence[str], event_type: str) -> bool:

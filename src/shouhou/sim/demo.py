@@ -1,7 +1,12 @@
 """The demo marketplace: a week of orders and after-sales cases on the virtual clock.
 
 Buyers and sellers are simulated with a seeded ``random.Random``: sellers agree, refuse or go
-quiet; buyers ship returns, modify, withdraw or go quiet. Whoever goes quiet meets a deadline.
+quiet; buyers ship returns, modify, withdraw, complain or go quiet. Whoever goes quiet meets a
+deadline. Sellers classify most ended cases (登记备案); every order is for one product.
+
+The agent leaves work for whoever tries the demo: the first cases that reach review and the
+first complaints filed are never ruled on, so every queue of the API and the console has
+something in it (a queue's oldest entries are what an agent sees first).
 """
 
 from __future__ import annotations
@@ -20,7 +25,19 @@ from rich.table import Table
 
 from shouhou.bootstrap import Engine
 from shouhou.clock import SystemClock, VirtualClock
-from shouhou.domain.model import CaseStatus, Order, Promotion, ShippingMethod, Stage
+from shouhou.db.engine import where
+from shouhou.domain.model import (
+    Case,
+    CaseStatus,
+    Cause,
+    Complaint,
+    Item,
+    Order,
+    Promotion,
+    Reason,
+    ShippingMethod,
+    Stage,
+)
 from shouhou.domain.values import SHANGHAI, format_yuan, local
 from shouhou.errors import ActionRefused
 from shouhou.services.deadlines import Fired
@@ -36,8 +53,29 @@ def default_start(now: datetime, days: int, settle_days: int) -> datetime:
 
 TICK = timedelta(hours=1)
 SHOPS = ("s1", "s2", "s3", "s4", "s5")
-ORDER_ACTIONS = frozenset({"pay", "ship", "deliver"})
 AFTER_SALE_REASONS = ("quality", "no_reason", "wrong_item", "damaged", "not_as_described")
+#: What the shops sell: SKU and title (every order is for one of them).
+PRODUCTS = (
+    ("TEE-COTTON-M", "纯棉短袖T恤 Cotton T-shirt"),
+    ("MUG-CERAMIC-350", "陶瓷马克杯 Ceramic mug 350 ml"),
+    ("EARBUDS-BT5", "蓝牙耳机 Bluetooth earbuds"),
+    ("TOTE-CANVAS", "帆布托特包 Canvas tote bag"),
+    ("LAMP-LED-DESK", "LED 护眼台灯 LED desk lamp"),
+    ("KETTLE-1L7", "电热水壶 Electric kettle 1.7 L"),
+)
+#: How a seller classifies an ended case of each reason (登记备案: category, cause).
+CLASSIFY = {
+    Reason.QUALITY: ("质量问题 quality defect", Cause.PRODUCT_QUALITY),
+    Reason.DAMAGED: ("运输破损 damaged in transit", Cause.LOGISTICS),
+    Reason.NOT_AS_DESCRIBED: ("描述不符 not as described", Cause.DESCRIPTION),
+    Reason.WRONG_ITEM: ("发错货 wrong item sent", Cause.SERVICE),
+    Reason.NO_REASON: ("七天无理由 changed mind", Cause.BUYER_PREFERENCE),
+    Reason.LATE_SHIPMENT: ("发货慢 late shipment", Cause.LOGISTICS),
+    Reason.OUT_OF_STOCK: ("缺货 out of stock", Cause.SERVICE),
+}
+OTHER_CLASS = ("其他 other", Cause.BUYER_PREFERENCE)
+#: Cases left awaiting a ruling and complaints left unruled, for whoever tries the demo.
+LEFT_FOR_YOU = 3
 
 
 @dataclass(order=True)
@@ -59,7 +97,10 @@ class Demo:
         self.refused = 0
         self.actions: Counter[str] = Counter()
         self.case_ids: list[str] = []
+        self.complaint_ids: list[str] = []
         self.seen: dict[str, tuple[object, ...]] = {}
+        self.unruled_cases = 0
+        self.unruled_complaints = 0
 
     def plan(
         self,
@@ -89,12 +130,14 @@ class Demo:
         order_id = f"o{number:05d}"
         shop = rng.choice(SHOPS)
         buyer = f"b{rng.randrange(1, 200):03d}"
+        sku, title = rng.choice(PRODUCTS)
         self.engine.place_order(
             Order(
                 id=order_id,
                 shop=shop,
                 buyer=buyer,
                 total=total,
+                items=(Item(sku=sku, title=title, quantity=1, unit_price=total),),
                 free_shipping=rng.random() < 0.7,
                 promotion=promotion,
                 shipping_method=method,
@@ -143,6 +186,10 @@ class Demo:
         rng, roll = self.rng, self.rng.random()
         seller, buyer = f"seller:{case.shop}", f"buyer:{case.buyer}"
         target = {"case_id": case.id}
+        if case.terminal:
+            if case.classification is None and roll < 0.75:
+                self.classify(case)
+            return
         match case.status:
             case CaseStatus.AWAITING_SELLER:
                 if case.remedy is not None:
@@ -167,11 +214,11 @@ class Demo:
                         {"type": "partial_refund", "amount": case.requested_amount // 3},
                     )
             case CaseStatus.SELLER_REFUSED:
-                if roll < 0.35:
+                if roll < 0.25:
                     self.plan(self.hours(2, 72), buyer, "modify", target, {"note": "more photos"})
-                elif roll < 0.55:
+                elif roll < 0.4:
                     self.plan(self.hours(2, 72), buyer, "withdraw", target)
-                elif roll < 0.8:
+                elif roll < 0.85:
                     self.plan(self.hours(1, 48), buyer, "request_intervention", target)
             case CaseStatus.IN_INTERVENTION:
                 self.intervene(case.stage, buyer, seller, target, roll)
@@ -208,6 +255,42 @@ class Demo:
                 if roll < 0.7:
                     self.plan(self.hours(24, 120), buyer, "confirm_received", target)
 
+    def classify(self, case: Case) -> None:
+        """The seller records the ended case's category and cause, a few days later."""
+        category, cause = CLASSIFY.get(case.reason, OTHER_CLASS)
+        params = {"category": category, "cause": cause.value}
+        self.plan(
+            self.hours(2, 96), f"seller:{case.shop}", "classify", {"case_id": case.id}, params
+        )
+
+    def complain(self, order_id: str, buyer: str, kind: str, subtype: str) -> None:
+        """The buyer files a rule complaint; an agent rules on it a few days later."""
+        complaint = f"k{len(self.complaint_ids) + 1:05d}"
+        self.complaint_ids.append(complaint)
+        params = {"order": order_id, "type": kind, "subtype": subtype}
+        self.plan(
+            self.hours(1, 48),
+            f"buyer:{buyer}",
+            "file_complaint",
+            {"complaint_id": complaint},
+            params,
+        )
+
+    def rule_complaint(self, complaint: str) -> None:
+        if self.unruled_complaints < LEFT_FOR_YOU:
+            self.unruled_complaints += 1
+            return
+        upheld = self.rng.random() < 0.6
+        params = {
+            "decision": "upheld" if upheld else "dismissed",
+            "reason": "the order's record bears the buyer out"
+            if upheld
+            else "the seller kept to the rules",
+        }
+        self.plan(
+            self.hours(24, 120), "agent:a1", "rule_complaint", {"complaint_id": complaint}, params
+        )
+
     def intervene(
         self, stage: Stage | None, buyer: str, seller: str, target: dict[str, str], roll: float
     ) -> None:
@@ -230,6 +313,9 @@ class Demo:
             if roll < 0.6:
                 self.plan(self.hours(80, 100), buyer, "complete_evidence", target)
         elif stage == Stage.REVIEW:
+            if self.unruled_cases < LEFT_FOR_YOU:
+                self.unruled_cases += 1
+                return
             outcome, liable = (
                 ("refund", "seller")
                 if roll < 0.55
@@ -264,9 +350,17 @@ class Demo:
             self.refused += 1  # stale plans: the case moved on before the party acted
             return
         self.actions[item.action] += 1
-        if item.action == "apply":
-            self.case_ids.append(result.id)
-        if item.action not in ORDER_ACTIONS:
+        if isinstance(result, Order):
+            if item.action == "ship" and result.late and self.rng.random() < 0.5:
+                self.complain(result.id, result.buyer, "late_shipment", "default")
+        elif isinstance(result, Complaint):
+            if item.action == "file_complaint":
+                self.rule_complaint(result.id)
+        else:
+            if item.action == "apply":
+                self.case_ids.append(result.id)
+                if result.reason == Reason.NOT_AS_DESCRIBED and self.rng.random() < 0.5:
+                    self.complain(result.order_id, result.buyer, "not_as_described", "minor")
             self.react(result.id)
 
     def orders_this_hour(self, orders_per_day: int) -> int:
@@ -363,8 +457,8 @@ def summarize(engine: Engine[UnitOfWork], demo: Demo, console: Console, url: str
         (c.id for c in refunded if c.resolved_by == "system"),
         demo.case_ids[0] if demo.case_ids else None,
     )
-    path = url.removeprefix("sqlite:///")
     if example:
         console.print(
-            f"Look at one: [bold].venv/bin/shouhou case show {example} --db {path}[/bold]"
+            f"Look at one: [bold].venv/bin/shouhou case show {example} --db {where(url)}[/bold]",
+            soft_wrap=True,
         )

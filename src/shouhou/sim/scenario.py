@@ -20,8 +20,10 @@ import yaml
 from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.domain import commands as c
+from shouhou.domain import lines
 from shouhou.domain.model import (
     Actor,
+    Discounts,
     Item,
     NoReasonReturn,
     Order,
@@ -48,6 +50,8 @@ from shouhou.times import show
 
 Emit = Callable[[dict[str, Any]], None]
 
+ITEM_KEYS = {"line", "sku", "title", "quantity", "unit_price", "discount"}
+DISCOUNT_KEYS = {"shop_coupon", "cross_store", "platform_subsidy"}
 TOP_KEYS = {"name", "description", "policy", "start", "shops", "orders", "steps"}
 SHOP_KEYS = {"id", "return_address"}
 ORDER_KEYS = {
@@ -58,6 +62,7 @@ ORDER_KEYS = {
     "shipping_fee",
     "free_shipping",
     "items",
+    "discounts",
     "promotion",
     "promised_ship_by",
     "shipping_method",
@@ -257,15 +262,8 @@ def _order(spec: Any, start: datetime, file: str) -> tuple[Order, list[tuple[dat
             total=_yuan(spec["total"], "total", file, line),
             shipping_fee=_yuan(spec.get("shipping_fee", "0"), "shipping_fee", file, line),
             free_shipping=bool(spec.get("free_shipping", False)),
-            items=tuple(
-                Item(
-                    sku=str(i.get("sku", "")),
-                    title=str(i.get("title", "")),
-                    quantity=int(i.get("quantity", 1)),
-                    unit_price=_yuan(i.get("unit_price", "0"), "unit_price", file, line),
-                )
-                for i in spec.get("items") or []
-            ),
+            items=_items(spec.get("items") or [], file, line),
+            discounts=_discounts(spec.get("discounts") or {}, file, line),
             promotion=parse_enum(Promotion, spec.get("promotion", "normal"), "promotion"),
             promised_ship_by=times.get("promised_ship_by"),
             shipping_method=parse_enum(
@@ -285,9 +283,45 @@ def _order(spec: Any, start: datetime, file: str) -> tuple[Order, list[tuple[dat
             delivered_at=past.get("delivered_at"),
             trade_success_at=past.get("trade_success_at"),
         )
+        lines.build(order)  # items, discounts and total must add up (SPEC §1)
     except ActionRefused as exc:
         raise ScenarioError(f"order {spec['id']}: {exc.message}", file=file, line=line) from None
     return order, ahead
+
+
+def _items(raw: Any, file: str, line: int) -> tuple[Item, ...]:
+    """An order's ``items:``, each ``{line, sku, title, quantity, unit_price, discount}``."""
+    if not isinstance(raw, list):
+        raise ScenarioError("items is a list", file=file, line=line)
+    items = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ScenarioError("each item is a mapping", file=file, line=line)
+        _unknown(item, ITEM_KEYS, "item", file, line_of(item, line))
+        quantity = item.get("quantity", 1)
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise ScenarioError(
+                f"item quantity {quantity!r} is not a whole number", file=file, line=line
+            )
+        items.append(
+            Item(
+                line=str(item.get("line", "")),
+                sku=str(item.get("sku", "")),
+                title=str(item.get("title", "")),
+                quantity=quantity,
+                unit_price=_yuan(item.get("unit_price", "0"), "unit_price", file, line),
+                discount=_yuan(item.get("discount", "0"), "discount", file, line),
+            )
+        )
+    return tuple(items)
+
+
+def _discounts(raw: Any, file: str, line: int) -> Discounts:
+    """An order's ``discounts:`` (yuan): ``shop_coupon``, ``cross_store``, ``platform_subsidy``."""
+    if not isinstance(raw, dict):
+        raise ScenarioError("discounts is a mapping", file=file, line=line)
+    _unknown(raw, DISCOUNT_KEYS, "discounts", file, line)
+    return Discounts(**{k: _yuan(v, f"discounts {k}", file, line) for k, v in raw.items()})
 
 
 def _step(raw: Any, now: datetime, file: str, line: int) -> Step:

@@ -25,8 +25,11 @@ from shouhou.bootstrap import Engine
 from shouhou.errors import CannotFire
 from shouhou.observability import Telemetry
 from shouhou.services.deadlines import Fired
+from shouhou.services.destinations import AllowList
 from shouhou.services.ports import IDEMPOTENCY_TTL, ApiUnitOfWork, Attempt, Claimed, Retention
 from shouhou.services.webhooks import announce_approaching
+from shouhou.settings import Settings
+from shouhou.worker.transport import RefusedDestination, guarded_client
 
 log = logging.getLogger("shouhou.worker")
 
@@ -62,6 +65,9 @@ class WorkerSettings:
     batch: int = 100
     #: Deliveries sent at the same time.
     concurrency: int = 8
+    #: Webhook hosts exempt from the public-address rule (names, addresses, CIDRs);
+    #: None reads ``SHOUHOU_WEBHOOK_ALLOW_HOSTS``.
+    allow_hosts: tuple[str, ...] | None = None
 
 
 def backoff(attempt: int, settings: WorkerSettings) -> timedelta:
@@ -97,6 +103,20 @@ def _set_aside(tick: Tick, failed: CannotFire) -> None:
     tick.set_aside.append(failed)
 
 
+def failure_reason(exc: Exception) -> tuple[str, bool]:
+    """A short, public reason for a failed attempt, and whether no retry can help. Exception
+    texts are not kept: some quote what the receiver sent."""
+    if isinstance(exc, RefusedDestination):
+        return str(exc), False  # the name may resolve to a public address later
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return "invalid URL", True
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout", False
+    if isinstance(exc, httpx.ConnectError):
+        return "connection failed (ConnectError)", False
+    return f"failed ({type(exc).__name__})", False
+
+
 class Worker:
     """Deadlines and webhooks for one engine (on SQL storage)."""
 
@@ -114,9 +134,10 @@ class Worker:
         self.telemetry = telemetry
         self.uow: Callable[[], ApiUnitOfWork] = engine.uow_factory
         self.settings = settings or WorkerSettings()
-        self.http = http or httpx.Client(
-            timeout=self.settings.delivery_timeout_s, follow_redirects=False
-        )
+        allow = self.settings.allow_hosts
+        if allow is None:
+            allow = Settings.from_env().webhook_allow_hosts
+        self.http = http or guarded_client(AllowList.parse(allow), self.settings.delivery_timeout_s)
         self.on_fired = on_fired
         self._last_purge: datetime | None = None
 
@@ -203,17 +224,15 @@ class Worker:
         error: str | None = None
         final = False
         try:
+            # the receiver's answer is not read: whatever it says is not ours to keep or show
             response = self.http.post(one.endpoint.url, content=raw, headers=headers)
             status = response.status_code
             if not 200 <= status < 300:
-                error = f"HTTP {status}: {response.text[:200]}"
-        except httpx.InvalidURL as exc:  # no retry will make the URL valid
-            error, final = f"{type(exc).__name__}: {exc}", True
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+                error = f"HTTP {status}"
         except Exception as exc:  # one delivery must not fail the pass for the others
-            log.exception("webhook %s to %s", one.event.public_id, one.endpoint.url)
-            error = f"{type(exc).__name__}: {exc}"
+            error, final = failure_reason(exc)
+            if not isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+                log.exception("webhook %s to %s", one.event.public_id, one.endpoint.url)
         elapsed = int((time.monotonic() - started) * 1000)
         self._record(one, number, now, status, error, elapsed, final=final)
         return error is None
