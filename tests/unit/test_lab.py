@@ -4,6 +4,7 @@ the same seed gives the same run, and a bad workload names its line."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -224,7 +225,10 @@ def test_the_example_workloads_are_valid() -> None:
         assert workload.seed
 
 
-def test_simulate_prints_json_and_writes_a_self_contained_report(tmp_path: Path) -> None:
+def test_simulate_prints_json_and_writes_a_self_contained_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOUHOU_TIMEZONE", "Asia/Kolkata")
     path = tmp_path / "small.yaml"
     path.write_text(SMALL.replace("orders: 700", "orders: 150"), encoding="utf-8")
     out = tmp_path / "out"
@@ -233,6 +237,9 @@ def test_simulate_prints_json_and_writes_a_self_contained_report(tmp_path: Path)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout[result.stdout.index("{") :])
     assert [p["policy"] for p in data["policies"]] == ["tmall-standard", "taobao"]
+    for figures in data["policies"]:  # the one time format, in the marketplace's zone
+        ended = figures["engine"]["ended_at"]
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30$", ended)
     for name in ("agent-load", "resolution-cdf", "timeout-refunds"):
         assert (out / f"{name}.png").stat().st_size > 0
         assert (out / f"{name}.svg").read_text().lstrip().startswith("<?xml")

@@ -50,6 +50,7 @@ from shouhou.sim import move_clock
 from shouhou.sim.demo import Planned
 from shouhou.sim.memory import LabStore, LabUnitOfWork
 from shouhou.sim.workload import BEFORE_SHIPMENT, Category, Profile, Workload
+from shouhou.times import show
 
 HOUR = timedelta(hours=1)
 #: When nothing is planned and cases still wait on deadlines, the clock moves this far at once.
@@ -697,7 +698,7 @@ def results(plan: Plan, run: Run) -> dict[str, Any]:
             "actions": sum(run.actions.values()),
             "deadlines_fired": run.fired,
             "stale_plans": run.stale,
-            "ended_at": end.isoformat(),
+            "ended_at": show(end),
         },
     }
 
