@@ -112,15 +112,14 @@ def _kept(server: ApiServer, data: bytes) -> bool:
     return server.engine.attachments.get(hashlib.sha256(data).hexdigest()) is not None
 
 
-def _quota_server(tmp_path: Path, migrated_db: Path, files: int, size: int) -> Iterator[ApiServer]:
-    settings = Settings(upload_files_per_day=files, upload_bytes_per_day=size)
-    with serving(tmp_path / "api.db", migrated_db, settings) as server:
-        yield server
+def _quota(files: int, size: int) -> Settings:
+    return Settings(upload_files_per_day=files, upload_bytes_per_day=size)
 
 
 @pytest.fixture
 def few_files(tmp_path: Path, migrated_db: Path) -> Iterator[ApiServer]:
-    yield from _quota_server(tmp_path, migrated_db, FILES_PER_DAY, 10**9)
+    with serving(tmp_path / "api.db", migrated_db, _quota(FILES_PER_DAY, 10**9)) as server:
+        yield server
 
 
 def test_the_file_after_the_daily_quota_gets_429_with_retry_after_and_is_not_kept(
@@ -175,7 +174,7 @@ def test_the_bytes_quota_refuses_a_file_that_would_pass_it_and_counts_nothing_fo
     assert len(big2) > len(small2)  # so that big2 passes what small2 then fills exactly
     allowed = len(big) + len(small) + len(small2)
 
-    for server in _quota_server(tmp_path, migrated_db, 100, allowed):
+    with serving(tmp_path / "api.db", migrated_db, _quota(100, allowed)) as server:
         answers = [_upload(server, "buyer:b1", data) for data in (big, small, big2)]
         refused_kept = _kept(server, big2)
         fills_exactly = _upload(server, "buyer:b1", small2)
