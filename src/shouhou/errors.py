@@ -14,6 +14,8 @@
      ├── PolicyError              a rulebook pack is malformed or inconsistent
      ├── ScenarioError            a scenario file is malformed (carries the line number)
      ├── NoDatabase               the database a URL names is not there or can't be reached
+     ├── OverQuota                an actor used up a daily quota (``until``: when it resets);
+     │                            the API answers 429 with ``Retry-After``
      ├── OutOfStep                a pending deadline row disagrees with its subject (a bug;
      │                            also a RuntimeError)
      └── CannotFire               a due deadline failed to fire (``due``, ``error``): the
@@ -138,6 +140,20 @@ class ScenarioError(ShouhouError):
 
 class NoDatabase(ShouhouError):
     """The database a URL names is not there, can't be reached, or is not shouhou's."""
+
+
+class OverQuota(ShouhouError):
+    """``actor`` used up a daily quota; nothing was done. It resets at ``until``."""
+
+    code: ClassVar[str] = "too_many_requests"
+
+    def __init__(self, message: str, *, actor: str, until: datetime, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.actor = actor
+        self.until = until
+        #: Whole seconds from the refusal to ``until`` (HTTP ``Retry-After``).
+        self.retry_after_s = retry_after_s
 
 
 class OutOfStep(ShouhouError, RuntimeError):

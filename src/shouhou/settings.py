@@ -10,6 +10,10 @@ DEFAULT_DATABASE_URL = "sqlite:///var/shouhou.db"
 DEFAULT_ATTACHMENTS_DIR = "var/attachments"
 #: How long the API waits for each next piece of a request body, in seconds.
 DEFAULT_BODY_TIMEOUT_S = 30.0
+#: Evidence files one actor may upload per marketplace day (Asia/Shanghai).
+DEFAULT_UPLOAD_FILES_PER_DAY = 50
+#: Evidence bytes one actor may upload per marketplace day (100 MiB).
+DEFAULT_UPLOAD_BYTES_PER_DAY = 100 * 1024 * 1024
 
 
 def _list(text: str) -> tuple[str, ...]:
@@ -34,6 +38,19 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 TIMEZONE_VARIABLE = "SHOUHOU_TIMEZONE"
 
 
+def _count(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be above 0, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -45,6 +62,9 @@ class Settings:
     webhook_allow_hosts: tuple[str, ...] = ()
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     timezone: str = DEFAULT_TIMEZONE
+    #: The daily evidence upload quota of each actor: files, and bytes.
+    upload_files_per_day: int = DEFAULT_UPLOAD_FILES_PER_DAY
+    upload_bytes_per_day: int = DEFAULT_UPLOAD_BYTES_PER_DAY
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -55,6 +75,12 @@ class Settings:
             webhook_allow_hosts=_list(os.environ.get("SHOUHOU_WEBHOOK_ALLOW_HOSTS", "")),
             body_timeout_s=_number("SHOUHOU_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),
             timezone=os.environ.get(TIMEZONE_VARIABLE, DEFAULT_TIMEZONE),
+            upload_files_per_day=_count(
+                "SHOUHOU_UPLOAD_FILES_PER_DAY", DEFAULT_UPLOAD_FILES_PER_DAY
+            ),
+            upload_bytes_per_day=_count(
+                "SHOUHOU_UPLOAD_BYTES_PER_DAY", DEFAULT_UPLOAD_BYTES_PER_DAY
+            ),
         )
 
 

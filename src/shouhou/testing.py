@@ -11,9 +11,10 @@ deadline per subject, and leaving a unit of work without commit rolls everything
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -100,6 +101,8 @@ class MemoryStore:
     deliveries: dict[int, _Delivery] = field(default_factory=dict)
     attempts: dict[int, list[Attempt]] = field(default_factory=dict)
     notices: dict[int, datetime] = field(default_factory=dict)  # announced deadline ids
+    #: Evidence files and bytes counted per actor and marketplace day.
+    uploads: dict[tuple[str, date], tuple[int, int]] = field(default_factory=dict)
     last_event: int = 0
     last_position: int = 0
     last_delivery: int = 0
@@ -256,7 +259,14 @@ class MemoryAttachmentStore:
         self.files: dict[str, tuple[Attachment, bytes]] = {}
 
     def put(self, data: bytes, filename: str) -> Attachment:
-        attachment = check(data, filename)
+        return self.keep(data, self.check(data, filename))
+
+    def check(self, data: bytes, filename: str) -> Attachment:
+        return check(data, filename)
+
+    def keep(self, data: bytes, attachment: Attachment) -> Attachment:
+        if hashlib.sha256(data).hexdigest() != attachment.sha256:
+            raise ValueError("keep() was given other bytes than the ones checked")  # a bug
         self.files.setdefault(attachment.sha256, (attachment, data))
         return self.files[attachment.sha256][0]
 
@@ -790,9 +800,24 @@ class MemoryRetention:
         return len(old)
 
 
+class MemoryUploads:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def take(self, actor: str, day: date, size: int, max_files: int, max_bytes: int) -> bool:
+        files, size_so_far = self.store.uploads.get((actor, day), (0, 0))
+        if files + 1 > max_files or size_so_far + size > max_bytes:
+            return False
+        self.store.uploads[(actor, day)] = (files + 1, size_so_far + size)
+        return True
+
+    def counted(self, actor: str, day: date) -> tuple[int, int]:
+        return self.store.uploads.get((actor, day), (0, 0))
+
+
 class MemoryApiUnitOfWork(MemoryUnitOfWork):
     """A unit of work over a :class:`MemoryStore` that also reaches keys, idempotency records,
-    lists, webhooks and retention: the fake of ``ApiUnitOfWork``."""
+    lists, webhooks, retention and the upload quota: the fake of ``ApiUnitOfWork``."""
 
     def __enter__(self) -> MemoryApiUnitOfWork:
         super().__enter__()
@@ -806,6 +831,7 @@ class MemoryApiUnitOfWork(MemoryUnitOfWork):
         self.queries = MemoryQueries(self.work)
         self.webhooks = MemoryWebhooks(self.work)
         self.retention = MemoryRetention(self.work)
+        self.uploads = MemoryUploads(self.work)
 
 
 if TYPE_CHECKING:

@@ -298,6 +298,7 @@ NAMED_SQL_MODULES = (
     "retention",
     "shops",
     "uow",
+    "uploads",
 )
 STATEMENT_BUILDERS = tuple(
     f"sqlalchemy.{name}" for name in ("select", "insert", "update", "delete", "text")

@@ -28,7 +28,7 @@ from shouhou.domain import cases as case_rules
 from shouhou.domain import commands as c
 from shouhou.domain.model import Case, CaseStatus, Order
 from shouhou.errors import NotFound
-from shouhou.services import views
+from shouhou.services import uploads, views
 from shouhou.services.ports import ApiUnitOfWork, CaseFilter, joined
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -223,13 +223,29 @@ for _name, _cls in c.CASE_COMMANDS.items():
     "/attachments",
     status_code=201,
     response_model=wire.AttachmentView,
-    responses={**ERRORS, 413: {"model": wire.ErrorBody, "description": "over 10 MiB"}},
+    responses={
+        **ERRORS,
+        413: {"model": wire.ErrorBody, "description": "over 10 MiB"},
+        429: {
+            "model": wire.ErrorBody,
+            "description": "too_many_requests: the caller's daily upload quota is used up",
+            "headers": {
+                "Retry-After": {
+                    "description": "seconds until the quota resets (midnight, Asia/Shanghai)",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        },
+    },
     summary="Upload an evidence file (photo, PDF, video); submit it by its sha256",
     description=(
         "Send the file itself as the body. Its type is recognised by parsing its content (a "
         "JPEG or PNG that decodes, a PDF whose pages read, an MP4 whose boxes hold together), "
         "not from its name or first bytes; at most 10 MiB. The same content is kept once, "
-        "so sending it again is harmless. Then pass the `sha256` in `submit_evidence`."
+        "so sending it again is harmless. Then pass the `sha256` in `submit_evidence`. Each "
+        "caller may upload so many files and bytes per day (midnight to midnight in "
+        "Asia/Shanghai; `SHOUHOU_UPLOAD_FILES_PER_DAY`, `SHOUHOU_UPLOAD_BYTES_PER_DAY`); "
+        "beyond that the answer is 429 with `Retry-After`, and nothing is kept."
     ),
     openapi_extra={
         "requestBody": {
@@ -248,5 +264,17 @@ async def upload_attachment(
     filename: Annotated[str, Query(min_length=1, max_length=200)] = "evidence",
 ) -> views.AttachmentView:
     data = await request.body()
-    attachment = await run_in_threadpool(ctx.engine.attach, data, filename)
+    quota = uploads.UploadQuota(
+        files=ctx.settings.upload_files_per_day, bytes=ctx.settings.upload_bytes_per_day
+    )
+    attachment = await run_in_threadpool(
+        uploads.upload,
+        ctx.writer(),
+        ctx.engine.attachments,
+        str(who.actor),
+        data,
+        filename,
+        quota,
+        ctx.now(),
+    )
     return views.attachment_view(attachment)

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from shouhou.errors import ActionRefused, StillRunning
+from shouhou.errors import ActionRefused, OverQuota, StillRunning
 
 log = logging.getLogger("shouhou.api")
 
@@ -81,6 +81,17 @@ def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def _over_quota(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OverQuota)
+    return error_response(
+        429,
+        exc.code,
+        exc.message,
+        {"Retry-After": str(exc.retry_after_s)},
+        allowed_from=exc.until.isoformat(),
+    )
 
 
 def _where(loc: Any) -> str:
@@ -189,6 +200,7 @@ def _internal(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ActionRefused, _refused)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(OverQuota, _over_quota)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _internal)

@@ -1,6 +1,6 @@
 """The SQL unit of work of the API and the worker: the core repositories of
-:class:`~shouhou.db.uow.SqlUnitOfWork` with keys, idempotency records, lists, webhooks and
-retention on the same transaction."""
+:class:`~shouhou.db.uow.SqlUnitOfWork` with keys, idempotency records, lists, webhooks,
+retention and the upload quota on the same transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from shouhou.db.keys import SqlKeys
 from shouhou.db.lists import SqlQueries
 from shouhou.db.retention import SqlRetention
 from shouhou.db.uow import SqlUnitOfWork
+from shouhou.db.uploads import SqlUploads
 from shouhou.db.webhooks import SqlWebhooks
 
 
@@ -28,4 +29,5 @@ class SqlApiUnitOfWork(SqlUnitOfWork):
         self.queries = SqlQueries(self.conn, self.deadlines.flush)
         self.webhooks = SqlWebhooks(self.conn, self.deadlines.flush)
         self.retention = SqlRetention(self.conn, self.deadlines.flush)
+        self.uploads = SqlUploads(self.conn)
         return self

@@ -58,7 +58,16 @@ class FileAttachmentStore:
 
     def put(self, data: bytes, filename: str) -> Attachment:
         """Check and keep ``data``; the same content is kept once."""
-        attachment = check(data, filename, self.max_bytes)
+        return self.keep(data, self.check(data, filename))
+
+    def check(self, data: bytes, filename: str) -> Attachment:
+        """What :meth:`put` would keep; ``invalid`` when too large or of a refused type."""
+        return check(data, filename, self.max_bytes)
+
+    def keep(self, data: bytes, attachment: Attachment) -> Attachment:
+        """Keep ``data``, checked as ``attachment``; the same content is kept once."""
+        if hashlib.sha256(data).hexdigest() != attachment.sha256:
+            raise ValueError("keep() was given other bytes than the ones checked")  # a bug
         path = self._path(attachment.sha256)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():

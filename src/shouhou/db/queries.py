@@ -11,20 +11,25 @@ SQLAlchemy Core statements made by the functions below, one per statement.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Date,
     Delete,
     Insert,
     Select,
+    String,
+    TextClause,
     Update,
     and_,
+    bindparam,
     delete,
     func,
     insert,
     or_,
     select,
+    text,
     update,
 )
 
@@ -370,3 +375,41 @@ def forget_events(ids: Sequence[int]) -> tuple[Delete, Delete, Delete]:
         delete(d).where(d.c.outbox_id.in_(ids)),
         delete(o).where(o.c.id.in_(ids)),
     )
+
+
+# --- the evidence upload quota ------------------------------------------------------------
+
+_ADD_UPLOAD_DAY = text(
+    "INSERT INTO upload_quota (actor, day, files, bytes) VALUES (:actor, :day, 0, 0)"
+    " ON CONFLICT (actor, day) DO NOTHING"
+)
+
+
+def add_upload_day(actor: str, day: date) -> TextClause:
+    """``actor``'s row of ``day`` with nothing counted, unless it is there already (the same
+    SQL on SQLite and PostgreSQL: two first uploads at once never collide)."""
+    return _ADD_UPLOAD_DAY.bindparams(
+        bindparam("actor", actor, type_=String), bindparam("day", day, type_=Date)
+    )
+
+
+def take_upload(actor: str, day: date, size: int, max_files: int, max_bytes: int) -> Update:
+    """Count one file of ``size`` bytes on ``actor``'s row of ``day`` only while the counts
+    stay within ``max_files`` and ``max_bytes``: one row updated, or none when over."""
+    q = tables.upload_quota
+    return (
+        update(q)
+        .where(
+            q.c.actor == actor,
+            q.c.day == day,
+            q.c.files + 1 <= max_files,
+            q.c.bytes + size <= max_bytes,
+        )
+        .values(files=q.c.files + 1, bytes=q.c.bytes + size)
+    )
+
+
+def upload_counts(actor: str, day: date) -> Select[Any]:
+    """The files and bytes counted on ``actor``'s row of ``day``."""
+    q = tables.upload_quota
+    return select(q.c.files, q.c.bytes).where(q.c.actor == actor, q.c.day == day)

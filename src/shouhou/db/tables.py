@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -171,6 +172,17 @@ shops = Table(
     Column("id", String(64), primary_key=True),
     Column("return_address", Text, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Evidence uploads counted per actor and marketplace day (0009), for the daily quota: a row
+#: is made on an actor's first upload of a day and only ever counted up.
+upload_quota = Table(
+    "upload_quota",
+    metadata,
+    Column("actor", String(96), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("files", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
 )
 
 idempotency_keys = Table(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast
 
@@ -248,6 +248,13 @@ class AttachmentStore(Protocol):
     """Evidence files named by their content's SHA-256."""
 
     def put(self, data: bytes, filename: str) -> Attachment: ...
+
+    def check(self, data: bytes, filename: str) -> Attachment:
+        """What :meth:`put` would keep (size and type checked); ``invalid`` otherwise. Keeps
+        nothing: the upload parses a file before its transaction starts."""
+
+    def keep(self, data: bytes, attachment: Attachment) -> Attachment:
+        """Keep ``data``, already checked as ``attachment``; the same content is kept once."""
 
     def get(self, sha256: str) -> Attachment | None: ...
 
@@ -563,8 +570,21 @@ class Retention(Protocol):
         for a replay. How many events."""
 
 
+class Uploads(Protocol):
+    """Evidence files and bytes each actor uploaded on each marketplace day (the quota)."""
+
+    def take(self, actor: str, day: date, size: int, max_files: int, max_bytes: int) -> bool:
+        """Count one file of ``size`` bytes for ``actor`` on ``day`` unless that would pass
+        ``max_files`` or ``max_bytes``; whether it did. Atomic: two uploads at once never
+        both take the last place."""
+
+    def counted(self, actor: str, day: date) -> tuple[int, int]:
+        """The files and bytes counted for ``actor`` on ``day``."""
+
+
 class ApiUnitOfWork(UnitOfWork, Protocol):
-    """A unit of work that also reaches API keys, idempotency records, lists and webhooks."""
+    """A unit of work that also reaches API keys, idempotency records, lists, webhooks,
+    retention and the upload quota."""
 
     def __enter__(self) -> ApiUnitOfWork: ...
 
@@ -582,6 +602,9 @@ class ApiUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def retention(self) -> Retention: ...
+
+    @property
+    def uploads(self) -> Uploads: ...
 
 
 # --- a use case inside another's transaction ---------------------------------------------
