@@ -4,8 +4,8 @@ An actor's uploads are counted against a daily quota (``SHOUHOU_UPLOAD_FILES_PER
 ``SHOUHOU_UPLOAD_BYTES_PER_DAY``); over it the API answers 429 until the next midnight in
 Asia/Shanghai. The count is taken with a conditional update in the upload's transaction.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
