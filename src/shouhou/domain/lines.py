@@ -21,6 +21,11 @@ IMPLICIT_LINE = "1"
 DISCOUNT_KINDS = ("shop_coupon", "cross_store", "platform_subsidy")
 
 
+#: The rule an order whose amounts don't add up breaks: a rule between fields that no schema of
+#: one field can state, so it is not a refusal of the parameters themselves.
+AMOUNTS = "shouhou/order-amounts"
+
+
 def share_out(amounts: Sequence[int], weights: Sequence[int]) -> list[list[int]]:
     """Each of ``amounts`` shared out in proportion to ``weights``; exact and deterministic.
 
@@ -57,25 +62,31 @@ def build(order: Order) -> tuple[Line, ...]:
     goods = order.total - order.shipping_fee
     if not order.items:
         if order.discounts != Discounts():
-            raise Invalid(f"order {order.id}: order-level discounts need the items listed")
+            raise Invalid(
+                f"order {order.id}: order-level discounts need the items listed", rule=AMOUNTS
+            )
         return (Line(line=IMPLICIT_LINE, quantity=1, price=goods, paid=goods),)
     ids = [item.line or str(n) for n, item in enumerate(order.items, start=1)]
     if len(set(ids)) != len(ids):
-        raise Invalid(f"order {order.id}: line ids must differ: {', '.join(ids)}")
+        raise Invalid(f"order {order.id}: line ids must differ: {', '.join(ids)}", rule=AMOUNTS)
     prices: list[int] = []
     for line_id, item in zip(ids, order.items, strict=True):
         price = item.unit_price * item.quantity
         if item.quantity < 1 or item.unit_price < 0:
             raise Invalid(f"order {order.id} line {line_id}: quantity and price must be positive")
         if not 0 <= item.discount <= price:
-            raise Invalid(f"order {order.id} line {line_id}: its discount is more than its price")
+            raise Invalid(
+                f"order {order.id} line {line_id}: its discount is more than its price",
+                rule=AMOUNTS,
+            )
         prices.append(price)
     after_own = [p - item.discount for p, item in zip(prices, order.items, strict=True)]
     amounts = [getattr(order.discounts, kind) for kind in DISCOUNT_KINDS]
     if any(a < 0 for a in amounts) or sum(amounts) > sum(after_own):
         raise Invalid(
             f"order {order.id}: the order's discounts ({sum(amounts)} fen) must be between 0"
-            f" and the lines' prices after their own discounts ({sum(after_own)} fen)"
+            f" and the lines' prices after their own discounts ({sum(after_own)} fen)",
+            rule=AMOUNTS,
         )
     coupon, cross, subsidy = share_out(amounts, after_own)
     lines = tuple(
@@ -97,7 +108,8 @@ def build(order: Order) -> tuple[Line, ...]:
     if paid + order.shipping_fee != order.total:
         raise Invalid(
             f"order {order.id}: the total ({order.total} fen) must be what the lines cost after"
-            f" their discounts ({paid} fen) plus the shipping fee ({order.shipping_fee} fen)"
+            f" their discounts ({paid} fen) plus the shipping fee ({order.shipping_fee} fen)",
+            rule=AMOUNTS,
         )
     return lines
 
