@@ -1,0 +1,21 @@
+"""Buckets: a fixed number of slices that every order's data belongs to.
+
+A marketplace picks the number of buckets once, at install, and never changes it: an order's
+bucket is ``crc32(order id) mod buckets``, so every row of an order, its cases, its events and
+its deadlines, lands in the same bucket, and a store distributed by bucket (Citus, or PostgreSQL
+partitions) finds all of an order's data on one node.
+"""
+
+from __future__ import annotations
+
+from zlib import crc32
+
+#: The number of buckets a new installation gets unless it asks for another.
+DEFAULT_BUCKETS = 256
+
+
+def bucket_of(order_id: str, buckets: int = DEFAULT_BUCKETS) -> int:
+    """The bucket of an order: stable across processes, machines and Python versions."""
+    if buckets <= 0:
+        raise ValueError(f"the number of buckets must be above 0, not {buckets}")
+    return crc32(order_id.encode("utf-8")) % buckets
