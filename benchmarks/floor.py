@@ -446,8 +446,7 @@ def main() -> None:
             begin(conn, args.db)
             cur.executemany(
                 sql(
-                    "UPDATE deadlines SET due_at = %s WHERE subject_id = %s"
-                    " AND status = 'pending'",
+                    "UPDATE deadlines SET due_at = %s WHERE subject_id = %s AND status = 'pending'",
                     args.db,
                 ),
                 [(moment(T0 + timedelta(seconds=i), args.db), cid) for i, cid in enumerate(ids)],
