@@ -354,7 +354,10 @@ def firing_event(conn: Any, kind: str) -> str:
 
 
 def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    """``value`` as an SQL string with no colon in it: pgbench takes ``:word`` for one of its
+    variables, in a string too (``"closed_reason":null``)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "''").replace(":", "\\x3a")
+    return f"E'{escaped}'"
 
 
 def pgbench_transition(steps: Sequence[Step], ncases: int, prefix: str = "f") -> str:
