@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.db import engine as db_engine
-from shouhou.db import tables
+from shouhou.db import serial, tables
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Order
 from shouhou.services.ports import joined
@@ -165,8 +165,18 @@ def main() -> None:
     parser.add_argument(
         "--show", action="store_true", help="print the statements of one more case's steps"
     )
+    parser.add_argument(
+        "--encoder",
+        choices=["orjson", "pydantic-core"],
+        default="orjson",
+        help="the storage layer's JSON encoder: pydantic-core is the one before orjson",
+    )
     args = parser.parse_args()
-    _common.header("transitions through the service layer", args.db)
+    if args.encoder == "pydantic-core":
+        import encoders
+
+        serial.dump_json = encoders.pydantic_core  # type: ignore[assignment]
+    _common.header(f"transitions through the service layer, {args.encoder}", args.db)
     print(f"at the start: {_common.load()}")
     with (
         _common.fresh_database(args.db, args.url, "ours") as ours,
