@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import _common
 import floor
@@ -72,15 +73,22 @@ def place_orders(db: _common.Database, count: int) -> None:
 
 
 def race(
-    ours: _common.Database, raw: _common.Database, bare: floor.Transitions, count: int
+    ours: _common.Database,
+    raw: _common.Database,
+    bare: floor.Transitions,
+    count: int,
+    encoders: dict[str, Any] | None = None,
 ) -> list[tuple[str, _common.Race]]:
     """Each step for every case through the engine on ``ours``, block by block, each block
     replayed at once through the bare driver on ``raw``, then made by the floor's
-    transaction on ``bare``."""
+    transaction on ``bare``. With ``encoders`` (name: ``dump_json``) the blocks take turns
+    with them, and each one's blocks are added up in ``encoders``' results too (the step
+    named after it)."""
     sql = db_engine.create(ours.url)
     clock = VirtualClock(T0)
     engine = Engine(lambda: SqlUnitOfWork(sql), clock=clock)
     results = []
+    by_encoder: dict[str, _common.Race] = {}
     try:
         with closing(raw.connect_raw()) as conn:
             for n, (action, role, params) in enumerate(STEPS):
@@ -98,6 +106,11 @@ def race(
                 ]
                 result = _common.Race()
                 for start in range(0, count, _common.BLOCK):
+                    encoder = None
+                    if encoders:
+                        names = sorted(encoders)
+                        encoder = names[(start // _common.BLOCK + n) % len(names)]
+                        serial.dump_json = encoders[encoder]
                     with _common.recording(sql) as rec:
                         started = time.perf_counter()
                         for cmd in commands[start : start + _common.BLOCK]:
@@ -105,8 +118,14 @@ def race(
                         seconds = time.perf_counter() - started
                     replayed = _common.replay(conn, rec)
                     stop = start + _common.BLOCK
-                    result.add(seconds, replayed, rec, bare.run(n, start, min(stop, count)))
+                    floor_seconds = bare.run(n, start, min(stop, count))
+                    result.add(seconds, replayed, rec, floor_seconds)
+                    if encoder is not None:
+                        by_encoder.setdefault(encoder, _common.Race()).add(
+                            seconds, replayed, rec, floor_seconds
+                        )
                 results.append((action, result))
+            results += sorted(by_encoder.items())
         with sql.connect() as check:
             refunded = check.execute(
                 sa.select(sa.func.count())
@@ -167,15 +186,20 @@ def main() -> None:
     )
     parser.add_argument(
         "--encoder",
-        choices=["orjson", "pydantic-core"],
+        choices=["orjson", "pydantic-core", "alternate"],
         default="orjson",
-        help="the storage layer's JSON encoder: pydantic-core is the one before orjson",
+        help="the storage layer's JSON encoder (pydantic-core: the one before orjson;"
+        " alternate: the blocks take turns with the two, each added up apart)",
     )
     args = parser.parse_args()
-    if args.encoder == "pydantic-core":
+    turns = None
+    if args.encoder != "orjson":
         import encoders
 
-        serial.dump_json = encoders.pydantic_core  # type: ignore[assignment]
+        turns = {"orjson": serial.dump_json, "pydantic-core": encoders.pydantic_core}
+        if args.encoder == "pydantic-core":
+            serial.dump_json = encoders.pydantic_core  # type: ignore[assignment]
+            turns = None
     _common.header(f"transitions through the service layer, {args.encoder}", args.db)
     print(f"at the start: {_common.load()}")
     with (
@@ -190,9 +214,9 @@ def main() -> None:
             floor.insert_cases(bare_conn, args.db, floor.case_ids(args.cases), steps[0].state)
             _common.analyze(bare_db)
             bare = floor.Transitions(bare_conn, args.db, steps, floor.case_ids(args.cases))
-            results = race(ours, raw, bare, args.cases)
+            results = race(ours, raw, bare, args.cases, turns)
         total = _common.Race()
-        for action, result in results:
+        for action, result in results[: len(STEPS)]:
             total.ours += result.ours
             total.raw += result.raw
             total.floor += result.floor
@@ -215,6 +239,14 @@ def main() -> None:
             transitions / total.raw,
             transitions / total.floor,
         )
+        for name, result in results[len(STEPS) :]:
+            done = result.transactions
+            _common.row3(
+                f"{name} blocks ({done} transitions)",
+                done / result.ours,
+                done / result.raw,
+                done / result.floor,
+            )
         if args.show:
             show(ours)
     print(
