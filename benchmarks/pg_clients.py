@@ -133,10 +133,10 @@ def _transitions(url: str, first: int, count: int, seconds: float, go: Any, out:
             )
     with sql.connect() as conn:  # a connection in the pool before the clock starts
         conn.execute(sa.text("SELECT 1"))
-    out.put(("ready", 0, 0.0))
+    out.put(("ready", 0, 0.0, 0.0))
     go.wait()
     done = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     stop = started + seconds
     try:
         for engine, command in commands:
@@ -144,9 +144,9 @@ def _transitions(url: str, first: int, count: int, seconds: float, go: Any, out:
                 break
             engine.execute(command)
             done += 1
-        out.put(("done", done, time.perf_counter() - started))
+        out.put(("done", done, time.perf_counter() - started, time.process_time() - cpu))
     except Exception as exc:  # reported, not hidden: the parent prints it
-        out.put(("failed", done, repr(exc)))
+        out.put(("failed", done, repr(exc), 0.0))
     finally:
         db_engine.dispose(sql)
 
@@ -158,41 +158,42 @@ def _fire(url: str, now: Any, seconds: float, go: Any, out: Any) -> None:
     engine = Engine(lambda: SqlUnitOfWork(sql), clock=VirtualClock(now))
     with sql.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
-    out.put(("ready", 0, 0.0))
+    out.put(("ready", 0, 0.0, 0.0))
     go.wait()
     done = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     stop = started + seconds
     try:
         while time.perf_counter() < stop:
             fired = engine.run_due(now, limit=200)
             if not fired:
-                out.put(("failed", done, "nothing left to fire"))
+                out.put(("failed", done, "nothing left to fire", 0.0))
                 return
             done += len(fired)
-        out.put(("done", done, time.perf_counter() - started))
+        out.put(("done", done, time.perf_counter() - started, time.process_time() - cpu))
     except Exception as exc:
-        out.put(("failed", done, repr(exc)))
+        out.put(("failed", done, repr(exc), 0.0))
     finally:
         db_engine.dispose(sql)
 
 
-def engine_rate(target: Any, args_of: list[tuple[Any, ...]]) -> tuple[float, str]:
+def engine_rate(target: Any, args_of: list[tuple[Any, ...]]) -> tuple[float, str, float]:
     """Run ``target`` in one process per argument tuple, started together; the rate of all
-    of them, and what went wrong (empty: nothing)."""
+    of them, what went wrong (empty: nothing), and the processes' CPU seconds per item."""
     ctx = multiprocessing.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=target, args=(*a, go, out)) for a in args_of]
     for p in procs:
         p.start()
     for _ in procs:
-        kind, _, _ = out.get(timeout=120)
+        kind, _, _, _ = out.get(timeout=120)
         assert kind == "ready"
     go.set()
-    total, longest, problems = 0, 0.0, []
+    total, longest, cpu, problems = 0, 0.0, 0.0, []
     for _ in procs:
-        kind, done, took = out.get(timeout=600)
+        kind, done, took, used = out.get(timeout=600)
         total += done
+        cpu += used
         if kind == "done":
             longest = max(longest, took)
         else:
@@ -200,8 +201,8 @@ def engine_rate(target: Any, args_of: list[tuple[Any, ...]]) -> tuple[float, str
     for p in procs:
         p.join()
     if problems:
-        return 0.0, "; ".join(problems)
-    return total / longest, ""
+        return 0.0, "; ".join(problems), 0.0
+    return total / longest, "", cpu / max(total, 1)
 
 
 # --- pgbench -------------------------------------------------------------------------------
@@ -258,12 +259,13 @@ def _schema(db: _common.Database) -> str:
     return options.removeprefix("-csearch_path=")
 
 
-def _line(label: str, ours: float, theirs: float, problems: str) -> None:
+def _line(label: str, ours: float, theirs: float, cpu: float, problems: str) -> None:
     ratio = ours / theirs if theirs else float("nan")
     note = f"   !! {problems}" if problems else ""
     print(
-        f"{label:<22} ours {ours:>8.0f}/s   pgbench floor {theirs:>8.0f}/s"
-        f"   ours÷pgbench {ratio:5.2f}   ({_common.load()}){note}"
+        f"{label:<11} ours {ours:>6.0f}/s ({cpu * 1e3:4.1f} ms CPU each)"
+        f"   pgbench floor {theirs:>6.0f}/s   ours÷pgbench {ratio:5.2f}"
+        f"   ({_common.load()}){note}"
     )
 
 
@@ -292,7 +294,7 @@ def main() -> None:
         for level, n in enumerate(clients):
             per = per_level // n
             base = 1 + level * per_level
-            ours, problems = engine_rate(
+            ours, problems, cpu = engine_rate(
                 _transitions,
                 [(db.url, base + k * per, per, args.seconds) for k in range(n)],
             )
@@ -301,6 +303,7 @@ def main() -> None:
                 f"{n} client{'s' if n > 1 else ''}",
                 ours,
                 theirs,
+                cpu,
                 "; ".join(filter(None, [problems, trouble])),
             )
     if not workers:
@@ -313,12 +316,15 @@ def main() -> None:
         script = floor.pgbench_firing(data, now)
         print(f"firing ({args.pending:,} due; the engine's workers call run_due)")
         for n in workers:
-            ours, problems = engine_rate(_fire, [(db.url, now, args.seconds) for _ in range(n)])
+            ours, problems, cpu = engine_rate(
+                _fire, [(db.url, now, args.seconds) for _ in range(n)]
+            )
             theirs, trouble = pgbench(args.pgbench, args.url, _schema(db), script, n, args.seconds)
             _line(
                 f"{n} worker{'s' if n > 1 else ''}",
                 ours,
                 theirs,
+                cpu,
                 "; ".join(filter(None, [problems, trouble])),
             )
     print(f"at the end: {_common.load()}")
