@@ -8,8 +8,8 @@ the error handlers.
 
 from __future__ import annotations
 
-from importlib.metadata import version
 from collections.abc import Mapping
+from importlib.metadata import version
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path

@@ -97,9 +97,7 @@ def _localized(body: dict[str, Any], exc: ActionRefused | OverQuota, lang: Lang)
 class ApiError(Exception):
     """An HTTP-level failure (authentication, body size, media type) in the error shape."""
 
-    def __init__(
-        self, status: int, message: str, code: str | None = None, **values: Any
-    ) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None, **values: Any) -> None:
         super().__init__(message.format(**values) if values else message)
         self.status = status
         self.code = code or HTTP_CODES.get(status, "invalid")
@@ -243,13 +241,17 @@ def _no_route(request: Request) -> JSONResponse:
         )
         if actions:
             subject = collection.strip("/").split("/")[-1]
-            message = say(lang_of(request), N_("no action {action} on {subject}; known actions: {actions}"),
+            message = say(
+                lang_of(request),
+                N_("no action {action} on {subject}; known actions: {actions}"),
                 action=repr(action),
                 subject=subject,
                 actions=", ".join(actions),
             )
             return error_response(404, "not_found", message, actions=actions)
-    message = say(lang_of(request), N_("no route {method} {path}"), method=request.method, path=path)
+    message = say(
+        lang_of(request), N_("no route {method} {path}"), method=request.method, path=path
+    )
     return error_response(404, "not_found", message)
 
 
@@ -265,7 +267,9 @@ def _no_method(request: Request) -> JSONResponse:
             for m in methods
         }
     )
-    message = say(lang_of(request), N_("{method} is not allowed on {path}; allowed: {allowed}"),
+    message = say(
+        lang_of(request),
+        N_("{method} is not allowed on {path}; allowed: {allowed}"),
         method=request.method,
         path=path,
         allowed=", ".join(allowed),
@@ -275,7 +279,9 @@ def _no_method(request: Request) -> JSONResponse:
 
 def _internal(request: Request, exc: Exception) -> JSONResponse:
     log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal", say(lang_of(request), N_("internal error; it was logged")))
+    return error_response(
+        500, "internal", say(lang_of(request), N_("internal error; it was logged"))
+    )
 
 
 #: What a request to the ``/v1`` API without a key is told.

@@ -68,7 +68,7 @@ def install(app: FastAPI, *, demo_logins: Mapping[str, tuple[str, str]] | None =
 
 def _wrap_errors(app: FastAPI) -> None:
     """Console paths answer errors as pages; the API's paths keep the API's JSON handlers."""
-    handlers: dict[Any, Handler] = app.exception_handlers  # type: ignore[assignment]
+    handlers: dict[Any, Handler] = app.exception_handlers
 
     def console_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ConsoleError)
@@ -80,7 +80,11 @@ def _wrap_errors(app: FastAPI) -> None:
 
     app.add_exception_handler(ConsoleError, console_error)
     app.add_exception_handler(SignInNeeded, sign_in_needed)
-    for kind, status in ((ActionRefused, None), (HTTPException, None), (RequestValidationError, 404)):
+    for kind, status in (
+        (ActionRefused, None),
+        (HTTPException, None),
+        (RequestValidationError, 404),
+    ):
         api = handlers.get(kind)
         assert api is not None, f"install the API's error handlers first ({kind.__name__})"
         app.add_exception_handler(kind, _either(api, status))

@@ -138,9 +138,7 @@ def params_from(form: ActionForm, sent: Mapping[str, list[str]]) -> dict[str, An
         values = [v.strip() for v in sent.get(field.name, []) if v.strip()]
         if field.control == "files":
             if values:
-                params[field.name] = [
-                    name for v in values for name in v.split(",") if name.strip()
-                ]
+                params[field.name] = [name for v in values for name in v.split(",") if name.strip()]
             continue
         if not values:
             if field.required:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
@@ -36,8 +35,7 @@ from shouhou.console.web import (
     set_cookie,
     who_of,
 )
-from shouhou.domain import caselog, intervention
-from shouhou.domain import events as e
+from shouhou.domain import intervention
 from shouhou.domain.model import (
     TERMINAL_STATUSES,
     Case,
@@ -50,7 +48,8 @@ from shouhou.errors import ActionRefused, NotEligible, NotFound
 from shouhou.i18n import N_
 from shouhou.policy import replies
 from shouhou.policy.schema import HolidayPack
-from shouhou.services import explanation, forms as service_forms, uploads, views
+from shouhou.services import explanation, uploads, views
+from shouhou.services import forms as service_forms
 from shouhou.services.ports import ApiUnitOfWork, CaseFilter, OrderFilter, joined
 
 router = APIRouter(include_in_schema=False)
@@ -106,9 +105,7 @@ def home(request: Request) -> Response:
     """``/`` for a browser: the sign-in page, or the signed-in person's work."""
     who = who_of(request)
     if who is None:
-        return Page(request).render(
-            "signin.html", demo=console_of(request).demo()
-        )
+        return Page(request).render("signin.html", demo=console_of(request).demo())
     if who.actor.role == Role.SELLER:
         return see_other("/console/inbox")
     if who.actor.role == Role.BUYER:
@@ -190,7 +187,11 @@ def _case_rows(
             from shouhou.domain import cases as case_rules
 
             actions = case_rules.available_actions(
-                case, who.actor, order=order, rules=ctx.engine.rules_at(case.opened_at), now=ctx.now()
+                case,
+                who.actor,
+                order=order,
+                rules=ctx.engine.rules_at(case.opened_at),
+                now=ctx.now(),
             )
         rows.append(
             {
@@ -311,23 +312,23 @@ def _case_page_data(ctx: Context, page: Page, who: Principal, case_id: str) -> d
     role = who.actor.role
     suggested = []
     if role == Role.SELLER:
-        lang = "en" if page.lang == "en" else "zh-Hans"
+        in_english = page.lang == "en"
         suggested = [
             {
                 "step": r.step,
-                "text": t.pick(r.text, r.text) if lang != "en" else r.text,
+                "text": r.text if in_english else t.pick(r.text, r.text),
                 "noted": r.noted,
                 "source": r.source,
             }
-            for r in replies.pick(case, order_status=order.status, lang=lang)
+            for r in replies.pick(
+                case, order_status=order.status, lang="en" if in_english else "zh-Hans"
+            )
         ]
     notes = [
         {"step": n.step, "text": n.text, "at": n.at.isoformat(), "actor": n.author}
         for n in case.notes
     ]
-    action_forms = [
-        forms.action_form(a) for a in view["available_actions"] if a not in ("rule",)
-    ]
+    action_forms = [forms.action_form(a) for a in view["available_actions"] if a not in ("rule",)]
     return {
         "view": view,
         "case": case,
@@ -571,9 +572,7 @@ def _order_data(ctx: Context, who: Principal, order_id: str) -> dict[str, Any]:
         rules = ctx.engine.rules_at(now)
         choices = service_forms.application_choices(order, rules, now)
         complaint_types = [
-            (kind, sub)
-            for kind, subs in rules.base_pack.complaints.items()
-            for sub in subs
+            (kind, sub) for kind, subs in rules.base_pack.complaints.items() for sub in subs
         ]
     return {
         "order": views.order_view(order),
@@ -785,7 +784,9 @@ def rulebook(request: Request) -> Response:
     sections.append((N_("Limits"), rule_rows("", base.limits)))
     sections.append((N_("Reasons"), rule_rows("reason.", base.reasons)))
     complaints = {
-        f"{kind}.{sub}": spec for kind, subs in base.complaints.items() for sub, spec in subs.items()
+        f"{kind}.{sub}": spec
+        for kind, subs in base.complaints.items()
+        for sub, spec in subs.items()
     }
     sections.append((N_("Complaints"), rule_rows("complaint.", complaints)))
     holidays = []
@@ -840,4 +841,3 @@ def rulebook_diagram(request: Request) -> Response:
     book = ctx.engine.rules_at(ctx.now())
     drawn = diagram.svg(diagram.build(book.base, list(book.holidays)))
     return Response(drawn, media_type="image/svg+xml")
-

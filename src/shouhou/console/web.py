@@ -94,7 +94,6 @@ class Console:
         return [(nonce, who) for nonce, (who, _) in self.demo_logins.items()]
 
 
-
 def templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -131,12 +130,12 @@ def lang_of(request: Request) -> Lang:
     """The language the person chose (the switch's cookie), else their browser's."""
     chosen = request.cookies.get(LANG_COOKIE, "")
     if chosen in LANGUAGES:
-        return chosen  # type: ignore[return-value]
+        return chosen
     return negotiate(request.headers.get("accept-language"))
 
 
 def parse_lang_choice(text: str) -> Lang | None:
-    return text if text in LANGUAGES else from_locale(text)  # type: ignore[return-value]
+    return text if text in LANGUAGES else from_locale(text)
 
 
 def session_of(request: Request) -> Session | None:
@@ -201,7 +200,11 @@ class Page:
         return text.format(**values) if values else text
 
     def render(
-        self, template: str, status: int = 200, headers: Mapping[str, str] | None = None, **data: Any
+        self,
+        template: str,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        **data: Any,
     ) -> HTMLResponse:
         t = self.t
         body = (

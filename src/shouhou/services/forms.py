@@ -90,4 +90,3 @@ def preview_ruling(
         freight=(refund.freight if refund is not None else None) or ruled.freight,
         return_first=any(isinstance(ev, e.Agreed) for ev in events),
     )
-
