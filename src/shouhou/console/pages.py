@@ -773,8 +773,8 @@ def rulebook(request: Request) -> Response:
         return [
             {
                 "id": f"{base.name}/{prefix}{getattr(n, 'value', n)}",
-                "source": spec.provenance.label(),
-                "note": spec.provenance.note,
+                "source": t.pick(spec.provenance.label(), spec.provenance.label()),
+                "note": t.pick(spec.provenance.note, spec.provenance.note),
                 "text": t.pick(spec.text.zh, spec.text.en),
             }
             for n, spec in specs.items()
@@ -804,8 +804,8 @@ def rulebook(request: Request) -> Response:
                 "rules": [
                     {
                         "id": f"{pack.name}/{r.id}",
-                        "source": r.provenance.label(),
-                        "note": r.provenance.note,
+                        "source": t.pick(r.provenance.label(), r.provenance.label()),
+                        "note": t.pick(r.provenance.note, r.provenance.note),
                         "text": t.pick(r.text.zh, r.text.en),
                         "set": r.set,
                     }
