@@ -191,6 +191,10 @@ def test_zh_hant_shows_traditional_characters_on_every_page_visited(
     page.goto(f"{server.url}/console/cases/{case_id}")
     expect(page.locator("h1")).to_contain_text("售後單")
     screenshot(page, "buyer-case-zh-hant")
+    phone = browsing.sign_in("buyer:b3", lang="zh-Hant", width=PHONE["width"])
+    phone.goto(f"{server.url}/console/cases/{case_id}")
+    expect(phone.locator("h1")).to_contain_text("售後單")
+    screenshot(phone, "buyer-case-zh-hant")
 
 
 def test_a_buyer_typing_another_buyers_case_gets_404(browsing: Browsing, server: ApiServer) -> None:
