@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from apiserver import ApiServer
-from conftest import PHONE, Browsing, screenshot
+from browsing import PHONE, Browsing, screenshot
 from playwright.sync_api import Page, expect
 
 from shouhou.hanzi import traditional

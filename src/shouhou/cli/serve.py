@@ -118,7 +118,9 @@ def serve(
     console.print(RULEBOOK.format(packs=" + ".join(engine.policies)), highlight=False)
     if demo_keys:
         for nonce, (who, _token) in logins.items():
-            console.print(f"sign in as {who}: {base}/console/demo/{nonce}", highlight=False)
+            console.print(
+                f"sign in as {who}: {base}/console/demo/{nonce}", highlight=False, soft_wrap=True
+            )
         table = Table("acts as", "API key (Authorization: Bearer …)")
         for who, token in made:
             table.add_row(who, token)

@@ -558,10 +558,10 @@ def order_page(request: Request, order_id: Ident) -> Response:
     who = signed_in(request)
     ctx = context_of(request)
     page = Page(request, who)
-    return page.render("order.html", **_order_data(ctx, who, order_id))
+    return page.render("order.html", **_order_data(ctx, page, who, order_id))
 
 
-def _order_data(ctx: Context, who: Principal, order_id: str) -> dict[str, Any]:
+def _order_data(ctx: Context, page: Page, who: Principal, order_id: str) -> dict[str, Any]:
     with ctx.reader() as uow:
         order = visible_order(uow, who, order_id)
         cases = uow.cases.list(order=order_id, limit=100)
@@ -572,7 +572,9 @@ def _order_data(ctx: Context, who: Principal, order_id: str) -> dict[str, Any]:
         rules = ctx.engine.rules_at(now)
         choices = service_forms.application_choices(order, rules, now)
         complaint_types = [
-            (kind, sub) for kind, subs in rules.base_pack.complaints.items() for sub in subs
+            (f"{kind}.{sub}", page.t.pick(spec.text.zh, spec.text.en))
+            for kind, subs in rules.base_pack.complaints.items()
+            for sub, spec in subs.items()
         ]
     return {
         "order": views.order_view(order),
@@ -629,7 +631,7 @@ def _order_write(
             status=409 if refused.code in ("not_allowed", "conflict") else 422,
             error=localized_message(refused, page.lang),
             error_rule=refused.rule or "",
-            **_order_data(ctx, who, order_id),
+            **_order_data(ctx, page, who, order_id),
         )
     return see_other(done())
 
