@@ -88,8 +88,12 @@ def test_a_whole_return_from_the_application_to_the_refund(
     expect(buyer.locator("h1 .status")).to_have_text("awaiting seller receipt")
     expect(seller.locator("h1 .status")).to_have_text("awaiting seller receipt", timeout=10_000)
 
+    act(seller, "note", {"Step": "contacted", "What happened": "Called the buyer"})
+    expect(seller.locator("#log-h + ul")).to_contain_text("Called the buyer")
     act(seller, "confirm_receipt")
     expect(seller.locator("h1 .status")).to_have_text("refunded")
+    act(seller, "classify", {"Category": "quality defect", "Cause": "product_quality"})
+    expect(seller.get_by_text("Classified: quality defect")).to_be_visible()
     expect(seller.locator(".refunded")).to_have_text("¥199.00")
     buyer.reload()
     expect(buyer.locator("h1 .status")).to_have_text("refunded")

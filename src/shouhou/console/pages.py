@@ -35,7 +35,7 @@ from shouhou.console.web import (
     set_cookie,
     who_of,
 )
-from shouhou.domain import intervention
+from shouhou.domain import caselog, intervention
 from shouhou.domain.model import (
     TERMINAL_STATUSES,
     Case,
@@ -329,6 +329,7 @@ def _case_page_data(ctx: Context, page: Page, who: Principal, case_id: str) -> d
         for n in case.notes
     ]
     action_forms = [forms.action_form(a) for a in view["available_actions"] if a not in ("rule",)]
+    log_forms = [forms.action_form(a) for a in sorted(caselog.ACTIONS) if _logs(case, who, a)]
     return {
         "view": view,
         "case": case,
@@ -339,6 +340,7 @@ def _case_page_data(ctx: Context, page: Page, who: Principal, case_id: str) -> d
         "rules": view["explanation"]["rules"],
         "intervene_from": intervene_from,
         "action_forms": action_forms,
+        "log_forms": log_forms,
         "ruling_form": forms.action_form("rule") if "rule" in view["available_actions"] else None,
         "return_address": address or "",
         "suggested": suggested,
@@ -346,6 +348,15 @@ def _case_page_data(ctx: Context, page: Page, who: Principal, case_id: str) -> d
         "classification": case.classification,
         "now": now,
     }
+
+
+def _logs(case: Case, who: Principal, action: str) -> bool:
+    """Whether ``who`` may write this service-log entry on the case now (caselog's rule)."""
+    try:
+        caselog.admit(case, who.actor, action)
+    except ActionRefused:
+        return False
+    return action != "classify" or case.classification is None
 
 
 @router.get("/console/cases/{case_id}")
