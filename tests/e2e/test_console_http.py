@@ -82,3 +82,20 @@ def test_demo_sign_in_links_exist_only_when_given(api: ApiServer) -> None:
     assert signed.status_code == 303 and "shouhou_session" in signed.headers["set-cookie"]
     assert other == 404
     assert api.client().get("/console/demo/abc").status_code == 404
+
+
+def test_signing_in_from_a_page_goes_back_to_it(api: ApiServer) -> None:
+    client = api.client()
+    asked = client.get("/console/complaints", headers=HTML)
+    assert asked.status_code == 401
+    answer = client.post(
+        "/console/signin",
+        data={
+            "csrf": _token(asked.text),
+            "key": api.key("buyer:b1"),
+            "next": "/console/complaints",
+        },
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/complaints"
+    elsewhere = _sign_in(api.client(), api.key("buyer:b1"))
+    assert elsewhere.headers["location"] == "/"

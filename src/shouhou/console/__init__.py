@@ -76,7 +76,9 @@ def _wrap_errors(app: FastAPI) -> None:
 
     def sign_in_needed(request: Request, exc: Exception) -> Response:
         page = Page(request)
-        return page.render("signin.html", status=401, demo=request.app.state.console.demo())
+        back = request.url.path if request.method == "GET" else "/"
+        demo = request.app.state.console.demo()
+        return page.render("signin.html", status=401, demo=demo, next=back)
 
     app.add_exception_handler(ConsoleError, console_error)
     app.add_exception_handler(SignInNeeded, sign_in_needed)

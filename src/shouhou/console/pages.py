@@ -117,10 +117,11 @@ def home(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     form = await posted(request)
     token = (form.get("key") or [""])[0].strip()
-    return await run_in_threadpool(_start_session, request, token)
+    back = _safe_next((form.get("next") or ["/"])[0])
+    return await run_in_threadpool(_start_session, request, token, back)
 
 
-def _start_session(request: Request, token: str) -> Response:
+def _start_session(request: Request, token: str, back: str = "/") -> Response:
     from shouhou.api.deps import principal_of_token
 
     if not token or principal_of_token(context_of(request), token) is None:
@@ -132,7 +133,7 @@ def _start_session(request: Request, token: str) -> Response:
             demo=console_of(request).demo(),
         )
     session = console_of(request).sessions.open(token)
-    response = see_other("/")
+    response = see_other(back)
     set_cookie(response, request, SESSION_COOKIE, session.id)
     return response
 
