@@ -45,8 +45,10 @@ CHROMIUM_ARGS = [
 AXE_DIR = Path(os.environ.get("SHOUHOU_AXE_DIR", Path.home() / ".cache" / "shouhou-axe"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Chromium for the browser tests; Playwright's event loop runs while it lives, so it ends
+    with this package rather than the session (later tests may run loops of their own)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run does)")
     with sync_playwright() as p:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from apiserver import ApiServer
@@ -77,7 +78,9 @@ def test_demo_sign_in_links_exist_only_when_given(api: ApiServer) -> None:
             other = (await client.get("/console/demo/other")).status_code
             return page, signed, other
 
-    page, signed, other = asyncio.run(visit())
+    # in a thread of its own: a test run with the browser tests has Playwright's loop running
+    with ThreadPoolExecutor(1) as pool:
+        page, signed, other = pool.submit(lambda: asyncio.run(visit())).result()
     assert 'href="/console/demo/abc"' in page
     assert signed.status_code == 303 and "shouhou_session" in signed.headers["set-cookie"]
     assert other == 404
