@@ -99,5 +99,9 @@ def test_serve_runs_the_api_and_the_worker_and_prints_demo_keys(tmp_path: Path) 
     tokens = dict(re.findall(r"│ (\S+)\s+│ (shk_\S+)", output))
     assert set(tokens) >= {"platform", "agent:a1"}
     assert any(who.startswith("buyer:") for who in tokens)
+    # one console sign-in link per demo role, buyer first
+    links = re.findall(rf"sign in as (\w+):\S+: {url}/console/demo/\S+", output)
+    assert links == ["buyer", "seller", "agent"], output
+    assert f"web console: {url}/" in output
     assert process.returncode == 0, output
     assert "Traceback" not in output

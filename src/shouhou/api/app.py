@@ -8,6 +8,7 @@ the error handlers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ from shouhou.api.deps import Caller, Context, Ctx
 from shouhou.api.timeouts import BodyTimeout
 from shouhou.bootstrap import Engine
 from shouhou.errors import NotFound, PolicyError
+from shouhou.i18n import N_, negotiate
 from shouhou.observability import Telemetry
 from shouhou.services.ports import ApiUnitOfWork
 from shouhou.settings import Settings
@@ -39,7 +41,9 @@ from shouhou.settings import Settings
 MAX_BODY_BYTES = 256 * 1024
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Routes that take a file, not JSON, and how large it may be in bytes (the store checks too).
-UPLOADS = {"/v1/attachments": 10 * 1024 * 1024}
+UPLOADS = {"/v1/attachments": 10 * 1024 * 1024, "/console/upload": 10 * 1024 * 1024}
+#: Where the web console's pages and forms live (shouhou.console).
+CONSOLE_PREFIX = "/console/"
 
 DESCRIPTION = """\
 The after-sales engine over HTTP: orders, cases and their actions, deadlines, webhooks.
@@ -73,17 +77,22 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        lang = negotiate(headers.get("accept-language"))
         upload = scope["path"] in UPLOADS
         limit = UPLOADS.get(scope["path"], self.limit)
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            await self._refuse(send, 413, f"the body is over {limit} bytes")
+            message = errors.say(lang, N_("the body is over {limit} bytes"), limit=limit)
+            await self._refuse(send, 413, message)
             return
         media = headers.get("content-type", "").split(";")[0].strip().lower()
         has_body = (length.isdigit() and int(length) > 0) or "transfer-encoding" in headers
-        json_only = scope["method"] in WRITE_METHODS and not upload
+        # the console's forms post application/x-www-form-urlencoded to its own paths
+        api_path = not scope["path"].startswith(CONSOLE_PREFIX)
+        json_only = scope["method"] in WRITE_METHODS and not upload and api_path
         if json_only and has_body and media and not _is_json(media):
-            await self._refuse(send, 415, f"send JSON (application/json), not {media}")
+            message = errors.say(lang, N_("send JSON (application/json), not {media}"), media=media)
+            await self._refuse(send, 415, message)
             return
         seen = 0
 
@@ -227,10 +236,13 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     settings: Settings | None = None,
     telemetry: Telemetry | None = None,
+    console: bool = True,
+    demo_logins: Mapping[str, tuple[str, str]] | None = None,
 ) -> FastAPI:
     """The REST API over ``engine`` (``Engine.open``, or one on the fakes of shouhou.testing);
     ``settings`` default to the environment's; its metrics go to ``telemetry`` (one of its own
-    when None), served at ``/metrics``."""
+    when None), served at ``/metrics``. With ``console``, the web console too (``/`` for a
+    browser, ``/console/…``); ``demo_logins`` are its one-click sign-ins (serve --demo-keys)."""
     settings = settings or Settings.from_env()
     app = FastAPI(
         title="shouhou (售后) API",
@@ -263,6 +275,10 @@ def create_app(
     app.include_router(complaints.router)
     app.include_router(shops.router)
     app.include_router(hooks.router)
+    if console:
+        from shouhou.console import install
+
+        install(app, demo_logins=demo_logins)
     # added last, so outermost: refusals of the guards above are counted too
     observability.install(app, engine, telemetry or Telemetry())
     return app

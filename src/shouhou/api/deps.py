@@ -16,10 +16,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shouhou.api import wire
-from shouhou.api.errors import ApiError
+from shouhou.api.errors import SEND_A_KEY, ApiError
 from shouhou.bootstrap import Engine
 from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
+from shouhou.i18n import N_
 from shouhou.services import idempotency
 from shouhou.services.keys import authenticate
 from shouhou.services.ports import ApiKey, ApiUnitOfWork
@@ -96,6 +97,13 @@ class Principal:
             raise Forbidden(f"only a {who} key may do this; this request runs as {self.actor}")
 
 
+def principal_of_token(ctx: Context, token: str) -> Principal | None:
+    """Who an API key is (acting as itself), or None for an unknown or revoked one: the API's
+    bearer token and the console's session both come here."""
+    key = authenticate(ctx.reader(), token)
+    return None if key is None else Principal(key=key, actor=key.actor)
+
+
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="ApiKey",
@@ -122,12 +130,13 @@ def principal(
     ] = None,
 ) -> Principal:
     if credentials is None:
-        raise ApiError(401, "send an API key: Authorization: Bearer shk_…")
-    key = authenticate(ctx.reader(), credentials.credentials)
-    if key is None:
-        raise ApiError(401, "unknown or revoked API key")
+        raise ApiError(401, SEND_A_KEY)
+    found = principal_of_token(ctx, credentials.credentials)
+    if found is None:
+        raise ApiError(401, N_("unknown or revoked API key"))
+    key = found.key
     if on_behalf_of is None:
-        return Principal(key=key, actor=key.actor)
+        return found
     if key.role != Role.PLATFORM:
         raise Forbidden(f"only a platform key may send {ON_BEHALF_HEADER}")
     if ON_BEHALF.fullmatch(on_behalf_of) is None:

@@ -8,6 +8,11 @@
 ``unauthenticated``, ``payload_too_large``, ``unsupported_media_type``,
 ``method_not_allowed``, ``request_timeout`` (a body that stalled), ``too_many_requests`` (a
 quota; with ``Retry-After``) and ``internal``.
+
+``message`` is in the language of the request's ``Accept-Language`` (en, zh-Hans, zh-Hant; en
+when none of them is asked for). The engine's refusals are written in English with their
+particulars (amounts, ids, times): in Chinese, ``message`` says what kind of refusal it is and
+``detail`` keeps the English particulars; the server's own messages are translated whole.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from shouhou.errors import ActionRefused, OverQuota, StillRunning
+from shouhou.i18n import N_, Lang, negotiate, translator
 
 log = logging.getLogger("shouhou.api")
 
@@ -50,14 +56,55 @@ HTTP_CODES: dict[int, str] = {
 }
 
 
+#: What a refusal of each code says where its English particulars are not read.
+HEADLINES: dict[str, str] = {
+    "not_allowed": N_("This action is not allowed in the case's current status."),
+    "not_eligible": N_("A rule does not allow this now."),
+    "forbidden": N_("You may not do this."),
+    "invalid": N_("Something sent is not valid."),
+    "not_found": N_("There is no such thing, or it is not yours to see."),
+    "conflict": N_("Someone else changed this first: read it again, then retry."),
+    "too_many_requests": N_("The daily upload quota is used up."),
+}
+
+
+def lang_of(request: Request) -> Lang:
+    """The language the request's ``Accept-Language`` asks for (en when none spoken here)."""
+    return negotiate(request.headers.get("accept-language"))
+
+
+def say(lang: Lang, message: str, **values: Any) -> str:
+    """One of this module's own messages in ``lang`` (the English text is its msgid)."""
+    text = translator(lang).gettext(message)
+    return text.format(**values) if values else text
+
+
+def localized_message(exc: ActionRefused | OverQuota, lang: Lang) -> str:
+    """A refusal's message for a reader of ``lang``: the engine's own English message, or in
+    Chinese what kind of refusal it is (its English particulars go in ``detail``)."""
+    if lang == "en":
+        return exc.message
+    return say(lang, HEADLINES.get(exc.code, HEADLINES["invalid"]))
+
+
+def _localized(body: dict[str, Any], exc: ActionRefused | OverQuota, lang: Lang) -> dict[str, Any]:
+    if lang != "en":
+        body["detail"] = exc.message
+        body["message"] = localized_message(exc, lang)
+    return body
+
+
 class ApiError(Exception):
     """An HTTP-level failure (authentication, body size, media type) in the error shape."""
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, status: int, message: str, code: str | None = None, **values: Any) -> None:
+        super().__init__(message.format(**values) if values else message)
         self.status = status
         self.code = code or HTTP_CODES.get(status, "invalid")
-        self.message = message
+        #: The English message (the catalog's msgid) and what fills its placeholders.
+        self.template = message
+        self.values = values
+        self.message = str(self)
 
 
 def error_response(
@@ -71,26 +118,31 @@ def refusal_status(exc: ActionRefused) -> int:
     return HTTP_STATUS.get(exc.code, 422)
 
 
-def _refused(_: Request, exc: Exception) -> JSONResponse:
+def _refused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ActionRefused)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, StillRunning) else None
-    return JSONResponse({"error": exc.to_dict()}, status_code=refusal_status(exc), headers=headers)
+    body = _localized(exc.to_dict(), exc, lang_of(request))
+    return JSONResponse({"error": body}, status_code=refusal_status(exc), headers=headers)
 
 
-def _api_error(_: Request, exc: Exception) -> JSONResponse:
+def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return error_response(exc.status, exc.code, exc.message, headers)
+    message = say(lang_of(request), exc.template, **exc.values)
+    return error_response(exc.status, exc.code, message, headers)
 
 
-def _over_quota(_: Request, exc: Exception) -> JSONResponse:
+def _over_quota(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OverQuota)
+    lang = lang_of(request)
+    extra = {"detail": exc.message} if lang != "en" else {}
     return error_response(
         429,
         exc.code,
-        exc.message,
+        localized_message(exc, lang),
         {"Retry-After": str(exc.retry_after_s)},
         allowed_from=exc.until.isoformat(),
+        **extra,
     )
 
 
@@ -100,11 +152,12 @@ def _where(loc: Any) -> str:
 
 def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    lang = lang_of(request)
     if _anonymous(request):  # who calls is checked before what they send
         return error_response(
             401,
             "unauthenticated",
-            "send an API key: Authorization: Bearer shk_…",
+            say(lang, SEND_A_KEY),
             {"WWW-Authenticate": "Bearer"},
         )
     errors = [
@@ -113,12 +166,25 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
     ]
     if any(e["type"] == "json_invalid" for e in errors):
         return error_response(
-            400, "invalid", "the body is not valid JSON", rule="shouhou/parameters", errors=errors
+            400,
+            "invalid",
+            say(lang, N_("the body is not valid JSON")),
+            rule="shouhou/parameters",
+            errors=errors,
         )
     first = errors[0] if errors else {"loc": [], "message": "invalid request"}
     message = f"{_where(first['loc'])}: {first['message']}"
     if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more)"
+        message += say(lang, N_(" (and {count} more)"), count=len(errors) - 1)
+    if lang != "en":
+        return error_response(
+            422,
+            "invalid",
+            say(lang, HEADLINES["invalid"]),
+            rule="shouhou/parameters",
+            errors=errors,
+            detail=message,
+        )
     return error_response(422, "invalid", message, rule="shouhou/parameters", errors=errors)
 
 
@@ -138,7 +204,11 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
         return _no_method(request)
     code = HTTP_CODES.get(exc.status_code, "invalid")
     message = str(exc.detail) if exc.detail else code.replace("_", " ")
-    extra = {"rule": "shouhou/parameters"} if exc.status_code == 400 else {}
+    extra: dict[str, Any] = {"rule": "shouhou/parameters"} if exc.status_code == 400 else {}
+    lang = lang_of(request)
+    if lang != "en" and code in HEADLINES:
+        extra["detail"] = message
+        message = say(lang, HEADLINES[code])
     return error_response(exc.status_code, code, message, dict(exc.headers or {}), **extra)
 
 
@@ -171,9 +241,18 @@ def _no_route(request: Request) -> JSONResponse:
         )
         if actions:
             subject = collection.strip("/").split("/")[-1]
-            message = f"no action {action!r} on {subject}; known actions: {', '.join(actions)}"
+            message = say(
+                lang_of(request),
+                N_("no action {action} on {subject}; known actions: {actions}"),
+                action=repr(action),
+                subject=subject,
+                actions=", ".join(actions),
+            )
             return error_response(404, "not_found", message, actions=actions)
-    return error_response(404, "not_found", f"no route {request.method} {path}")
+    message = say(
+        lang_of(request), N_("no route {method} {path}"), method=request.method, path=path
+    )
+    return error_response(404, "not_found", message)
 
 
 def _no_method(request: Request) -> JSONResponse:
@@ -188,13 +267,25 @@ def _no_method(request: Request) -> JSONResponse:
             for m in methods
         }
     )
-    message = f"{request.method} is not allowed on {path}; allowed: {', '.join(allowed)}"
+    message = say(
+        lang_of(request),
+        N_("{method} is not allowed on {path}; allowed: {allowed}"),
+        method=request.method,
+        path=path,
+        allowed=", ".join(allowed),
+    )
     return error_response(405, "method_not_allowed", message, {"Allow": ", ".join(allowed)})
 
 
 def _internal(request: Request, exc: Exception) -> JSONResponse:
     log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal", "internal error; it was logged")
+    return error_response(
+        500, "internal", say(lang_of(request), N_("internal error; it was logged"))
+    )
+
+
+#: What a request to the ``/v1`` API without a key is told.
+SEND_A_KEY = N_("send an API key: Authorization: Bearer shk_…")
 
 
 def install(app: FastAPI) -> None:

@@ -1,6 +1,7 @@
-"""``/``: what this server is and where to go next (the web console will take this place).
+"""``/``: what this server is and where to go next.
 
-JSON for programs; a short HTML page when a browser asks for HTML.
+JSON for programs; for a browser (``Accept: text/html``) the web console's front page when the
+console is mounted (shouhou.console), else a short HTML page of the same links.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def home(request: Request) -> Any:
     data = home_data()
     if "text/html" not in request.headers.get("accept", ""):
         return JSONResponse(data)
+    console_home = getattr(request.app.state, "console_home", None)
+    if console_home is not None:
+        return console_home(request)
     items = "".join(
         f'<li><a href="{escape(url)}">{escape(url)}</a> — {escape(what)}</li>'
         for url, what in LINKS.items()

@@ -56,6 +56,19 @@ def _demo_keys(engine: Engine[ApiUnitOfWork]) -> list[tuple[str, str]]:
     return made
 
 
+#: The demo roles that get a one-click console sign-in (the platform signs in with its key).
+DEMO_ROLES = ("buyer", "seller", "agent")
+
+
+def demo_logins(made: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """A random link path part for each demo buyer, seller and agent key: the console's
+    one-click sign-ins, known only to this process (``--demo-keys``)."""
+    import secrets
+
+    role = {who.split(":")[0]: (who, token) for who, token in made}
+    return {secrets.token_urlsafe(16): role[name] for name in DEMO_ROLES if name in role}
+
+
 def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -96,12 +109,18 @@ def serve(
         sock.close()
         raise
     telemetry = Telemetry()
-    app = create_app(engine, telemetry=telemetry)
+    made = _demo_keys(engine) if demo_keys else []
+    logins = demo_logins(made)
+    app = create_app(engine, telemetry=telemetry, demo_logins=logins)
     base = f"http://{host}:{port}"
     console.print(f"shouhou API on [bold]{base}[/bold]  (OpenAPI docs: {base}/docs)")
+    console.print(f"web console: {base}/", highlight=False)
     console.print(RULEBOOK.format(packs=" + ".join(engine.policies)), highlight=False)
     if demo_keys:
-        made = _demo_keys(engine)
+        for nonce, (who, _token) in logins.items():
+            console.print(
+                f"sign in as {who}: {base}/console/demo/{nonce}", highlight=False, soft_wrap=True
+            )
         table = Table("acts as", "API key (Authorization: Bearer …)")
         for who, token in made:
             table.add_row(who, token)
