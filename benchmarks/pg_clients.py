@@ -40,6 +40,8 @@ from shouhou.clock import VirtualClock
 from shouhou.db import engine as db_engine
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain.model import Order
+from shouhou.errors import Conflict
+from shouhou.services import deadlines as service_deadlines
 
 T0 = floor.T0
 #: Cases the floor's pgbench transaction picks from at random.
@@ -133,7 +135,7 @@ def _transitions(url: str, first: int, count: int, seconds: float, go: Any, out:
             )
     with sql.connect() as conn:  # a connection in the pool before the clock starts
         conn.execute(sa.text("SELECT 1"))
-    out.put(("ready", 0, 0.0, 0.0))
+    out.put(("ready", 0, 0.0, 0.0, ""))
     go.wait()
     done = 0
     started, cpu = time.perf_counter(), time.process_time()
@@ -144,9 +146,9 @@ def _transitions(url: str, first: int, count: int, seconds: float, go: Any, out:
                 break
             engine.execute(command)
             done += 1
-        out.put(("done", done, time.perf_counter() - started, time.process_time() - cpu))
+        out.put(("done", done, time.perf_counter() - started, time.process_time() - cpu, ""))
     except Exception as exc:  # reported, not hidden: the parent prints it
-        out.put(("failed", done, repr(exc), 0.0))
+        out.put(("failed", done, repr(exc), 0.0, ""))
     finally:
         db_engine.dispose(sql)
 
@@ -156,9 +158,22 @@ def _fire(url: str, now: Any, seconds: float, go: Any, out: Any) -> None:
     seconds) on ``out``."""
     sql = db_engine.create(url)
     engine = Engine(lambda: SqlUnitOfWork(sql), clock=VirtualClock(now))
+    # Transactions and lost races, counted around each batch run_due fires.
+    counts = {"batches": 0, "lost": 0}
+    fire_due = service_deadlines.fire_due
+
+    def counted(*args: Any) -> Any:
+        counts["batches"] += 1
+        try:
+            return fire_due(*args)
+        except Conflict:
+            counts["lost"] += 1
+            raise
+
+    service_deadlines.fire_due = counted  # type: ignore[assignment]
     with sql.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
-    out.put(("ready", 0, 0.0, 0.0))
+    out.put(("ready", 0, 0.0, 0.0, ""))
     go.wait()
     done = 0
     started, cpu = time.perf_counter(), time.process_time()
@@ -167,33 +182,37 @@ def _fire(url: str, now: Any, seconds: float, go: Any, out: Any) -> None:
         while time.perf_counter() < stop:
             fired = engine.run_due(now, limit=200)
             if not fired:
-                out.put(("failed", done, "nothing left to fire", 0.0))
+                out.put(("failed", done, "nothing left to fire", 0.0, ""))
                 return
             done += len(fired)
-        out.put(("done", done, time.perf_counter() - started, time.process_time() - cpu))
+        note = f"{counts['batches']} transactions, {counts['lost']} lost races"
+        out.put(("done", done, time.perf_counter() - started, time.process_time() - cpu, note))
     except Exception as exc:
-        out.put(("failed", done, repr(exc), 0.0))
+        out.put(("failed", done, repr(exc), 0.0, ""))
     finally:
         db_engine.dispose(sql)
 
 
-def engine_rate(target: Any, args_of: list[tuple[Any, ...]]) -> tuple[float, str, float]:
+def engine_rate(target: Any, args_of: list[tuple[Any, ...]]) -> tuple[float, str, float, str]:
     """Run ``target`` in one process per argument tuple, started together; the rate of all
-    of them, what went wrong (empty: nothing), and the processes' CPU seconds per item."""
+    of them, what went wrong (empty: nothing), the processes' CPU seconds per item, and what
+    each process said of its run."""
     ctx = multiprocessing.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=target, args=(*a, go, out)) for a in args_of]
     for p in procs:
         p.start()
     for _ in procs:
-        kind, _, _, _ = out.get(timeout=120)
+        kind, *_ = out.get(timeout=120)
         assert kind == "ready"
     go.set()
-    total, longest, cpu, problems = 0, 0.0, 0.0, []
+    total, longest, cpu, problems, notes = 0, 0.0, 0.0, [], []
     for _ in procs:
-        kind, done, took, used = out.get(timeout=600)
+        kind, done, took, used, note = out.get(timeout=600)
         total += done
         cpu += used
+        if note:
+            notes.append(note)
         if kind == "done":
             longest = max(longest, took)
         else:
@@ -201,8 +220,8 @@ def engine_rate(target: Any, args_of: list[tuple[Any, ...]]) -> tuple[float, str
     for p in procs:
         p.join()
     if problems:
-        return 0.0, "; ".join(problems), 0.0
-    return total / longest, "", cpu / max(total, 1)
+        return 0.0, "; ".join(problems), 0.0, ""
+    return total / longest, "", cpu / max(total, 1), "; ".join(notes)
 
 
 # --- pgbench -------------------------------------------------------------------------------
@@ -294,7 +313,7 @@ def main() -> None:
         for level, n in enumerate(clients):
             per = per_level // n
             base = 1 + level * per_level
-            ours, problems, cpu = engine_rate(
+            ours, problems, cpu, _ = engine_rate(
                 _transitions,
                 [(db.url, base + k * per, per, args.seconds) for k in range(n)],
             )
@@ -316,7 +335,7 @@ def main() -> None:
         script = floor.pgbench_firing(data, now)
         print(f"firing ({args.pending:,} due; the engine's workers call run_due)")
         for n in workers:
-            ours, problems, cpu = engine_rate(
+            ours, problems, cpu, notes = engine_rate(
                 _fire, [(db.url, now, args.seconds) for _ in range(n)]
             )
             theirs, trouble = pgbench(args.pgbench, args.url, _schema(db), script, n, args.seconds)
@@ -327,6 +346,7 @@ def main() -> None:
                 cpu,
                 "; ".join(filter(None, [problems, trouble])),
             )
+            print(f"            the workers: {notes}")
     print(f"at the end: {_common.load()}")
 
 
