@@ -13,6 +13,7 @@ from shouhou.api.cases import ERRORS, MAX_PAGE
 from shouhou.api.deps import Caller, Ctx, IdempotencyKey, page_of, write
 from shouhou.domain.model import Role
 from shouhou.errors import Invalid, NotFound
+from shouhou.services import outbox
 from shouhou.services.destinations import AllowList, registration_problem
 from shouhou.services.ports import ApiUnitOfWork, Attempt, Delivery, Endpoint, OutboxEvent
 from shouhou.services.webhooks import matches, new_secret, public_error
@@ -192,31 +193,40 @@ def list_events(
     cursor: Annotated[
         str | None,
         Query(
-            max_length=40,
-            pattern=r"^(pos_)?[0-9]{1,18}$",
+            max_length=outbox.MAX_FEED_CURSOR,
+            pattern=outbox.FEED_CURSOR_PATTERN,
             description="the next_cursor of the previous page",
         ),
     ] = None,
 ) -> dict[str, Any]:
     who.require(Role.PLATFORM)
-    after = feed_position(cursor) if cursor else 0
+    after = feed_position(cursor) if cursor else {}
     with ctx.writer() as uow:  # events committed since the last look join the feed's end
         uow.webhooks.sequence(SEQUENCE_BATCH)
         uow.commit()
     with ctx.reader() as uow:
         found = uow.webhooks.events(after=after, limit=limit + 1, types=type)
-    return page_of(found, limit, lambda e: e.envelope(), lambda e: f"pos_{e.position}")
+    page = found[:limit]
+    seen = dict(after)
+    for event in page:  # each bucket's position: its last event on the page
+        assert event.position is not None
+        seen[event.bucket] = event.position
+    return {
+        "items": [e.envelope() for e in page],
+        "next_cursor": outbox.feed_cursor(seen) if len(found) > limit else None,
+    }
 
 
 #: Events given a feed position per request at most (the worker's fan-out gives them too).
 SEQUENCE_BATCH = 10_000
 
 
-def feed_position(cursor: str) -> int:
-    position = _number(cursor, "pos_")
-    if position is None:
-        raise Invalid(f"bad cursor {cursor!r}: pass the next_cursor of the previous page")
-    return position
+def feed_position(cursor: str) -> dict[int, int]:
+    """Each bucket's last position a cursor carries."""
+    try:
+        return outbox.feed_positions(cursor)
+    except ValueError:
+        raise Invalid(f"bad cursor {cursor!r}: pass the next_cursor of the previous page") from None
 
 
 @router.get("/events/{event_id}", response_model=wire.OutboxEventView, responses=ERRORS)

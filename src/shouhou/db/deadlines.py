@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from shouhou.db import queries
+from shouhou.db.buckets import Homes, Walk
 from shouhou.db.cursor import Cursor
 from shouhou.domain.model import Deadline
 from shouhou.errors import Conflict
@@ -31,10 +32,14 @@ def slot(deadline: Deadline | None) -> Slot | None:
 class SqlDeadlines:
     """Deadlines of orders and cases: scheduled, cancelled, claimed when due and fired."""
 
-    def __init__(self, conn: Connection, cur: Cursor, known: Known) -> None:
+    def __init__(
+        self, conn: Connection, cur: Cursor, known: Known, homes: Homes, walk: Walk
+    ) -> None:
         self.conn = conn
         self.cur = cur
         self.known = known
+        self.homes = homes
+        self.walk = walk
         self.scheduled: set[tuple[str, str]] = set()  # subjects given a deadline here
         #: What this unit of work claimed, by subject: (name, due time). A claimed
         #: row is locked (PostgreSQL) or the writer holds the database (SQLite), so only this
@@ -49,7 +54,7 @@ class SqlDeadlines:
         if key in self.known:
             return self.known[key]
         self.flush()
-        row = self.cur.one("pending", {"subject_type": subject_type, "subject_id": subject_id})
+        row = self.cur.one("pending", self._subject(subject_type, subject_id))
         return None if row is None else (row[1], self.cur.d.read_moment(row[2]), row[3])
 
     def sync(self, subject_type: str, subject_id: str, deadline: Deadline | None) -> None:
@@ -57,7 +62,7 @@ class SqlDeadlines:
         if stored == wanted:
             return
         self.flush()
-        subject = {"subject_type": subject_type, "subject_id": subject_id}
+        subject = self._subject(subject_type, subject_id)
         if stored is not None and self.cur.run("cancel", subject).rowcount != 1:
             raise Conflict(f"{subject_type} {subject_id}: its deadline changed meanwhile")
         if deadline is not None:
@@ -74,6 +79,10 @@ class SqlDeadlines:
             )
             self.scheduled.add((subject_type, subject_id))
         self.known[(subject_type, subject_id)] = wanted
+
+    def _subject(self, subject_type: str, subject_id: str) -> dict[str, Any]:
+        bucket = self.homes.of(subject_type, subject_id)
+        return {"bucket": bucket, "subject_type": subject_type, "subject_id": subject_id}
 
     def fire(
         self, subject_type: str, subject_id: str, name: str, due_at: datetime, fired_at: datetime
@@ -96,8 +105,7 @@ class SqlDeadlines:
     ) -> dict[str, Any]:
         moment = self.cur.d.moment
         return {
-            "subject_type": subject_type,
-            "subject_id": subject_id,
+            **self._subject(subject_type, subject_id),
             "name": name,
             "due_at": moment(due_at),
             "fired_at": moment(fired_at),
@@ -109,12 +117,19 @@ class SqlDeadlines:
         return claimed[0] if claimed else None
 
     def claim_due(self, now: datetime, limit: int) -> list[DueDeadline]:
+        """SQLite: the earliest due across the buckets, in one statement (the writer holds the
+        database). PostgreSQL: one bucket per statement, walking the buckets from where this
+        process's last pass stopped, until ``limit`` are claimed; due order holds in each
+        bucket (docs/decisions/0021-fixed-buckets.md)."""
         self.flush()
-        params = {"now": self.cur.d.moment(now), "limit": limit}
-        rows = self.cur.run("next_due", params).fetchall()
-        if not rows and self.cur.d.postgresql:
-            rows = self.cur.run("next_orphan", params).fetchall()
+        moment = self.cur.d.moment(now)
+        if self.cur.d.postgresql:
+            rows = self._claim_buckets(moment, limit)
+        else:
+            rows = self.cur.run("next_due", {"now": moment, "limit": limit}).fetchall()
         read = self.cur.d.read_moment
+        for row in rows:
+            self.homes.known[(row[1], row[2])] = int(row[5])
         claimed = [
             DueDeadline(
                 id=row_id,
@@ -123,12 +138,31 @@ class SqlDeadlines:
                 name=name,
                 due_at=read(due_at),
             )
-            for row_id, subject_type, subject_id, name, due_at in rows
+            for row_id, subject_type, subject_id, name, due_at, _bucket in rows
         ]
         if not self.cur.d.readonly:
             for due in claimed:
                 self.claimed[(due.subject_type, due.subject_id)] = (due.name, due.due_at)
         return claimed
+
+    def _claim_buckets(self, now: Any, limit: int) -> list[Any]:
+        if self.cur.one("any_due", {"now": now}) is None:
+            return []
+        rows: list[Any] = []
+        order = self.walk.order()
+        # Deadlines whose subject is missing come second: only when none other was claimed.
+        for statement in ("next_due", "next_orphan"):
+            for bucket in order:
+                params = {"bucket": bucket, "now": now, "limit": limit - len(rows)}
+                found = self.cur.run(statement, params).fetchall()
+                if found:
+                    rows.extend(found)
+                    self.walk.took(bucket)
+                    if len(rows) >= limit:
+                        return rows
+            if rows:
+                break
+        return rows
 
     def flush(self) -> None:
         """Mark the claimed deadlines fired here with the conditional statement of ``fire``,
@@ -161,7 +195,9 @@ class SqlDeadlines:
 
     def set_aside(self, due: DueDeadline, error: str) -> bool:
         self.flush()
-        marked = bool(self.cur.run("set_aside", {"id": due.id, "error": error}).rowcount == 1)
+        bucket = self.homes.of(due.subject_type, due.subject_id)
+        params = {"bucket": bucket, "id": due.id, "error": error}
+        marked = bool(self.cur.run("set_aside", params).rowcount == 1)
         if marked:  # the subject has no pending deadline now
             self.known[(due.subject_type, due.subject_id)] = None
         return marked

@@ -19,3 +19,17 @@ def bucket_of(order_id: str, buckets: int = DEFAULT_BUCKETS) -> int:
     if buckets <= 0:
         raise ValueError(f"the number of buckets must be above 0, not {buckets}")
     return crc32(order_id.encode("utf-8")) % buckets
+
+
+def in_bucket(base: str, bucket: int, buckets: int = DEFAULT_BUCKETS) -> str:
+    """``base`` followed by the first hex number that makes the id hash to ``bucket``: an id
+    made this way names its bucket by itself (``bucket_of(id) == bucket``), so a case or a
+    complaint found by its id alone is looked for in one bucket. About ``buckets`` tries."""
+    if not 0 <= bucket < buckets:
+        raise ValueError(f"bucket {bucket} is not one of the {buckets} buckets")
+    tail = 0
+    while True:
+        candidate = f"{base}{tail:x}"
+        if bucket_of(candidate, buckets) == bucket:
+            return candidate
+        tail += 1
