@@ -118,9 +118,11 @@ class SqlWebhooks:
         return None if row is None else self._event(row)
 
     def sequence(self, limit: int) -> int:
-        """Per bucket: lock the bucket's feed row (``FOR UPDATE``, held to commit, so the
-        givers of one bucket's positions take turns and its positions rise as seen), then
-        number its committed events that have none. Buckets are locked in ascending order."""
+        """Per bucket: lock the bucket's feed row (``FOR UPDATE``, held to commit: one giver
+        at a time per bucket, so its positions rise as seen), then number its committed
+        events that have none. A bucket whose row another giver holds is passed over (``SKIP
+        LOCKED``): that one is giving its positions, and what it does not see now, the next
+        pass numbers. No giver waits for another, so none waits in a cycle."""
         o, f = self.o, tables.feeds
         waiting = self.conn.scalars(
             select(o.c.bucket).where(o.c.position.is_(None)).distinct().order_by(o.c.bucket)
@@ -130,8 +132,10 @@ class SqlWebhooks:
             if given >= limit:
                 break
             top = self.conn.execute(
-                select(f.c.position).where(f.c.bucket == bucket).with_for_update()
-            ).scalar_one()
+                select(f.c.position).where(f.c.bucket == bucket).with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if top is None:  # another giver holds the bucket
+                continue
             ids = self.conn.scalars(
                 select(o.c.id)
                 .where(o.c.bucket == bucket, o.c.position.is_(None))
