@@ -87,10 +87,10 @@ def _lab() -> Iterator[Storage]:
     yield Storage("lab", lambda: LabUnitOfWork(store))
 
 
-def _sql(url: str, name: str) -> Iterator[Storage]:
+def _sql(url: str, name: str, partitions: int = 0) -> Iterator[Storage]:
     sql = db_engine.create(url)
     try:
-        db_engine.upgrade(sql)
+        db_engine.upgrade(sql, partitions=partitions)
         yield Storage(name, lambda: SqlUnitOfWork(sql))
     finally:
         sql.dispose()
@@ -103,7 +103,12 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _postgres(url: str) -> Iterator[Storage]:
+#: The partitions of the partitioned PostgreSQL variant (0021): every bucketed table is
+#: ``PARTITION BY HASH (bucket)``, so PostgreSQL refuses any key without the bucket.
+PARTITIONS = 8
+
+
+def _postgres(url: str, partitions: int = 0) -> Iterator[Storage]:
     """A fresh schema on the server for each test, dropped afterwards: runs never collide."""
     try:
         import psycopg  # noqa: F401
@@ -119,7 +124,8 @@ def _postgres(url: str) -> Iterator[Storage]:
             _unavailable(f"PostgreSQL at {url} is unreachable: {exc.orig}")
         try:
             in_schema = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-            yield from _sql(in_schema.render_as_string(hide_password=False), "postgresql")
+            name = "partitioned" if partitions else "postgresql"
+            yield from _sql(in_schema.render_as_string(hide_password=False), name, partitions)
         finally:
             with admin.begin() as conn:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -127,7 +133,7 @@ def _postgres(url: str) -> Iterator[Storage]:
         admin.dispose()
 
 
-@pytest.fixture(params=["memory", "lab", "sqlite", "postgresql"])
+@pytest.fixture(params=["memory", "lab", "sqlite", "postgresql", "partitioned"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     if request.param == "memory":
         yield from _memory()
@@ -135,6 +141,8 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
         yield from _lab()
     elif request.param == "sqlite":
         yield from _sql(f"sqlite:///{tmp_path / 'contract.db'}", "sqlite")
+    elif request.param == "partitioned":
+        yield from _postgres(POSTGRES_URL, PARTITIONS)
     else:
         yield from _postgres(POSTGRES_URL)
 
@@ -953,12 +961,12 @@ class TestADeadlineThatCannotFire:
 # --- outbox rows keep the stored event; readers get the event's view ----------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "partitioned"])
 def sql_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     if request.param == "sqlite":
         yield from _sql(f"sqlite:///{tmp_path / 'outbox.db'}", "sqlite")
     else:
-        yield from _postgres(POSTGRES_URL)
+        yield from _postgres(POSTGRES_URL, PARTITIONS if request.param == "partitioned" else 0)
 
 
 def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
@@ -1139,9 +1147,9 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
     assert new.id > max(e.id for e in seen) and new.id % buckets == new.bucket
 
 
-@pytest.fixture
-def postgres_storage() -> Iterator[Storage]:
-    yield from _postgres(POSTGRES_URL)
+@pytest.fixture(params=["postgresql", "partitioned"])
+def postgres_storage(request: pytest.FixtureRequest) -> Iterator[Storage]:
+    yield from _postgres(POSTGRES_URL, PARTITIONS if request.param == "partitioned" else 0)
 
 
 def test_the_event_feed_never_leaves_a_late_commit_behind_its_cursor(

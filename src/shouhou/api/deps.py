@@ -175,12 +175,14 @@ def write(
     payload: Any,
     operation: Callable[[ApiUnitOfWork], tuple[int, Any]],
     names: str | None = None,
+    bucket: int | None = None,
 ) -> JSONResponse:
     """Run ``operation`` in one transaction, once per ``Idempotency-Key`` (services/idempotency).
 
     ``names``: the order, case or complaint id the request acts on; its key is kept in that
     bucket (the engine makes case and complaint ids that hash to their order's bucket), and
-    the key of a request that names none in the bucket the key itself hashes to.
+    the key of a request that names none in the bucket the key itself hashes to; ``bucket``
+    names the bucket itself (an event's, from its id).
 
     A refusal rolls everything back and is not stored: nothing changed, so sending the same
     request again simply runs it again.
@@ -191,7 +193,8 @@ def write(
             uow.commit()
         return JSONResponse(body, status_code=status)
     digest = request_hash(request, who.actor, payload)
-    bucket = bucket_of(names if names is not None else idempotency_key, ctx.engine.buckets)
+    if bucket is None:
+        bucket = bucket_of(names if names is not None else idempotency_key, ctx.engine.buckets)
     answer = idempotency.run_once(
         ctx.writer,
         ctx.engine.clock,

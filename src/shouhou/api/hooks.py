@@ -201,9 +201,12 @@ def list_events(
 ) -> dict[str, Any]:
     who.require(Role.PLATFORM)
     after = feed_position(cursor) if cursor else {}
-    with ctx.writer() as uow:  # events committed since the last look join the feed's end
-        uow.webhooks.sequence(SEQUENCE_BATCH)
-        uow.commit()
+    for _ in range(SEQUENCE_ROUNDS):  # events committed since the last look join the feed
+        with ctx.writer() as uow:  # a bucket's at a time (0021)
+            given = uow.webhooks.sequence(SEQUENCE_BATCH)
+            uow.commit()
+        if not given:
+            break
     with ctx.reader() as uow:
         found = uow.webhooks.events(after=after, limit=limit + 1, types=type)
     page = found[:limit]
@@ -217,8 +220,9 @@ def list_events(
     }
 
 
-#: Events given a feed position per request at most (the worker's fan-out gives them too).
-SEQUENCE_BATCH = 10_000
+#: Events given a feed position per bucket and request at most (the worker's fan-out gives
+#: them too), and buckets numbered per request at most.
+SEQUENCE_BATCH, SEQUENCE_ROUNDS = 10_000, 256
 
 
 def feed_position(cursor: str) -> dict[int, int]:
@@ -269,7 +273,9 @@ def replay_event(
             ]
         return 202, {"deliveries": uow.webhooks.enqueue(event.id, targets, ctx.now())}
 
-    return write(ctx, request, who, idempotency_key, payload, run)
+    number = event_number(event_id)  # an event id is n * buckets + its bucket (0021)
+    bucket = number % ctx.engine.buckets
+    return write(ctx, request, who, idempotency_key, payload, run, bucket=bucket)
 
 
 @router.get("/deliveries", response_model=wire.DeliveryPage, responses=ERRORS)

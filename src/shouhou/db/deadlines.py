@@ -16,6 +16,9 @@ from shouhou.domain.model import Deadline
 from shouhou.errors import Conflict
 from shouhou.services.ports import Backlog, DueDeadline
 
+#: How many of the oldest due deadlines a claim on PostgreSQL looks at to choose its bucket.
+DUE_SCAN = 256
+
 #: What identifies a pending deadline row: name, due time, rule.
 Slot = tuple[str, datetime, str]
 #: The pending deadline that each subject loaded or synced in this unit of work has in the
@@ -118,9 +121,9 @@ class SqlDeadlines:
 
     def claim_due(self, now: datetime, limit: int) -> list[DueDeadline]:
         """SQLite: the earliest due across the buckets, in one statement (the writer holds the
-        database). PostgreSQL: one bucket per statement, walking the buckets from where this
-        process's last pass stopped, until ``limit`` are claimed; due order holds in each
-        bucket (docs/decisions/0021-fixed-buckets.md)."""
+        database). PostgreSQL: the earliest due of one bucket, chosen among the buckets of the
+        oldest due deadlines by a walk from where this process's last claim took; due order
+        holds in each bucket (docs/decisions/0021-fixed-buckets.md)."""
         self.flush()
         moment = self.cur.d.moment(now)
         if self.cur.d.postgresql:
@@ -146,23 +149,23 @@ class SqlDeadlines:
         return claimed
 
     def _claim_buckets(self, now: Any, limit: int) -> list[Any]:
-        if self.cur.one("any_due", {"now": now}) is None:
+        """The due deadlines of one bucket: of the buckets holding the oldest due deadlines
+        (read without locks), the first in this process's walk that has any a claim can
+        take. One bucket per statement, and the transaction writes in that bucket only."""
+        params = {"now": now, "scan": DUE_SCAN}
+        due = {int(row[0]) for row in self.cur.run("due_buckets", params).fetchall()}
+        if not due:
             return []
-        rows: list[Any] = []
-        order = self.walk.order()
+        order = [bucket for bucket in self.walk.order() if bucket in due]
         # Deadlines whose subject is missing come second: only when none other was claimed.
         for statement in ("next_due", "next_orphan"):
             for bucket in order:
-                params = {"bucket": bucket, "now": now, "limit": limit - len(rows)}
-                found = self.cur.run(statement, params).fetchall()
+                params = {"bucket": bucket, "now": now, "limit": limit}
+                found: list[Any] = self.cur.run(statement, params).fetchall()
                 if found:
-                    rows.extend(found)
                     self.walk.took(bucket)
-                    if len(rows) >= limit:
-                        return rows
-            if rows:
-                break
-        return rows
+                    return found
+        return []
 
     def flush(self) -> None:
         """Mark the claimed deadlines fired here with the conditional statement of ``fire``,

@@ -114,8 +114,12 @@ STATEMENTS = {
         "SELECT id, subject_type, subject_id, name, due_at, bucket FROM deadlines"
         " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"
     ),
-    # Whether any deadline is due at all: a worker with nothing to do walks no bucket.
-    "any_due": "SELECT 1 FROM deadlines WHERE status = 'pending' AND due_at <= :now LIMIT 1",
+    # The buckets of the oldest due deadlines (a read that locks nothing): where a worker
+    # claims, the first of them in its walk; none: nothing is due.
+    "due_buckets": (
+        "SELECT DISTINCT bucket FROM (SELECT bucket FROM deadlines WHERE status = 'pending'"
+        " AND due_at <= :now ORDER BY due_at LIMIT :scan) AS due"
+    ),
 }
 
 #: Inserts of several rows at once: the statement and one row, numbered {i}. On SQLite the

@@ -118,33 +118,37 @@ class SqlWebhooks:
         return None if row is None else self._event(row)
 
     def sequence(self, limit: int) -> int:
-        """Per bucket: lock the bucket's feed row (``FOR UPDATE``, held to commit: one giver
-        at a time per bucket, so its positions rise as seen), then number its committed
-        events that have none. A bucket whose row another giver holds is passed over (``SKIP
-        LOCKED``): that one is giving its positions, and what it does not see now, the next
-        pass numbers. No giver waits for another, so none waits in a cycle."""
-        o, f = self.o, tables.feeds
+        """Number the committed events of one bucket that have none (the first waiting
+        bucket whose feed row this transaction can lock); how many. The bucket's feed row is
+        locked ``FOR UPDATE`` until commit: one giver at a time per bucket, so its positions
+        rise as seen. A bucket another giver holds is passed over (``SKIP LOCKED``): that one
+        is giving its positions, and what it does not see, the next call numbers. No giver
+        waits for another, and a transaction gives the positions of one bucket only."""
+        o = self.o
         waiting = self.conn.scalars(
             select(o.c.bucket).where(o.c.position.is_(None)).distinct().order_by(o.c.bucket)
         ).all()
-        given = 0
         for bucket in waiting:
-            if given >= limit:
-                break
-            top = self.conn.execute(
-                select(f.c.position).where(f.c.bucket == bucket).with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
-            if top is None:  # another giver holds the bucket
-                continue
-            ids = self.conn.scalars(
-                select(o.c.id)
-                .where(o.c.bucket == bucket, o.c.position.is_(None))
-                .order_by(o.c.id)
-                .limit(limit - given)
-            ).all()
-            if not ids:
-                continue
-            # one statement, run per row (one pipeline on psycopg)
+            given = self._sequence_bucket(bucket, limit)
+            if given is not None:
+                return given
+        return 0
+
+    def _sequence_bucket(self, bucket: int, limit: int) -> int | None:
+        """Number up to ``limit`` events of ``bucket``; None when another giver holds it."""
+        o, f = self.o, tables.feeds
+        top = self.conn.execute(
+            select(f.c.position).where(f.c.bucket == bucket).with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
+        if top is None:
+            return None
+        ids = self.conn.scalars(
+            select(o.c.id)
+            .where(o.c.bucket == bucket, o.c.position.is_(None))
+            .order_by(o.c.id)
+            .limit(limit)
+        ).all()
+        if ids:  # one statement, run per row (one pipeline on psycopg)
             self.conn.execute(
                 update(o)
                 .where(o.c.bucket == bucket, o.c.id == bindparam("event"))
@@ -154,8 +158,7 @@ class SqlWebhooks:
             self.conn.execute(
                 update(f).where(f.c.bucket == bucket).values(position=int(top) + len(ids))
             )
-            given += len(ids)
-        return given
+        return len(ids)
 
     def events(
         self, *, after: Mapping[int, int], limit: int, types: Sequence[str] = ()
@@ -210,25 +213,28 @@ class SqlWebhooks:
         return ids
 
     def dispatch(self, now: datetime, limit: int) -> int:
-        """Fan out undispatched events, one bucket per claiming statement."""
-        self.sequence(limit)  # the feed keeps up even when nobody reads it
+        """Fan out the undispatched events of one bucket (the first waiting whose events this
+        transaction can lock), after numbering them in the feed; how many."""
         o = self.o
         waiting = self.conn.scalars(
             select(o.c.bucket).where(o.c.dispatched_at.is_(None)).distinct().order_by(o.c.bucket)
         ).all()
         rows: list[Any] = []
         for bucket in waiting:
-            if len(rows) >= limit:
-                break
+            # the feed keeps up even when nobody reads it (a bucket another giver holds is
+            # numbered by it)
+            self._sequence_bucket(bucket, limit)
             query = (
                 select(o.c.id, o.c.type, o.c.bucket)
                 .where(o.c.bucket == bucket, o.c.dispatched_at.is_(None))
                 .order_by(o.c.id)
-                .limit(limit - len(rows))
+                .limit(limit)
             )
             if self._postgres:
                 query = query.with_for_update(skip_locked=True)
-            rows.extend(self.conn.execute(query).all())
+            rows = list(self.conn.execute(query).all())
+            if rows:
+                break
         if not rows:
             return 0
         active = [e for e in self.endpoints() if e.disabled_at is None]
@@ -247,15 +253,30 @@ class SqlWebhooks:
         return done
 
     def claim(self, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
+        """Lease the due deliveries of one bucket (the first waiting whose deliveries this
+        transaction can lock: ``SKIP LOCKED`` on PostgreSQL)."""
         d = self.d
         free = or_(d.c.lease_until.is_(None), d.c.lease_until <= now)
         due = and_(d.c.status == "pending", d.c.next_attempt_at <= now, free)
-        query = select(d.c.id).where(due).order_by(d.c.next_attempt_at, d.c.id).limit(limit)
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True)
+        waiting = self.conn.scalars(
+            select(d.c.bucket).where(due).distinct().order_by(d.c.bucket)
+        ).all()
+        found: list[int] = []
+        for bucket in waiting:
+            query = (
+                select(d.c.id)
+                .where(d.c.bucket == bucket, due)
+                .order_by(d.c.next_attempt_at, d.c.id)
+                .limit(limit)
+            )
+            if self._postgres:
+                query = query.with_for_update(skip_locked=True)
+            found = list(self.conn.scalars(query).all())
+            if found:
+                break
         claimed = []
         until = now + lease
-        for (delivery_id,) in self.conn.execute(query).all():
+        for delivery_id in found:
             bucket = self.bucket(delivery_id)
             mine = and_(d.c.bucket == bucket, d.c.id == delivery_id)
             result = self.conn.execute(update(d).where(mine, due).values(lease_until=until))
@@ -398,6 +419,8 @@ class SqlWebhooks:
             .order_by(d.c.due_at, d.c.id)
             .limit(limit)
         ).all()
+        # one bucket's at a time (0021): the first one's, the others on the next call
+        rows = [r for r in rows if r.bucket == rows[0].bucket]
         for r in rows:
             self._deadline_buckets[r.id] = r.bucket
         return [
