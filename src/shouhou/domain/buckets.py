@@ -27,9 +27,8 @@ def in_bucket(base: str, bucket: int, buckets: int = DEFAULT_BUCKETS) -> str:
     complaint found by its id alone is looked for in one bucket. About ``buckets`` tries."""
     if not 0 <= bucket < buckets:
         raise ValueError(f"bucket {bucket} is not one of the {buckets} buckets")
+    head = crc32(base.encode("utf-8"))  # crc32 goes on from the base's: each try hashes the tail
     tail = 0
-    while True:
-        candidate = f"{base}{tail:x}"
-        if bucket_of(candidate, buckets) == bucket:
-            return candidate
+    while crc32(f"{tail:x}".encode("ascii"), head) % buckets != bucket:
         tail += 1
+    return f"{base}{tail:x}"
