@@ -1022,17 +1022,20 @@ def test_marking_a_claimed_batch_refuses_a_row_changed_behind_the_claim(
 ) -> None:
     """A claimed row is locked, so the check cannot lose a race in service; changed on the
     claim's own connection (what a bug would do), the commit must fail, not mark it."""
+    ids = one_bucket("c1", "c2")  # one claim: one bucket's (0021)
     with sql_storage.new_uow() as uow:
         for subject in ("c1", "c2"):
-            uow.deadlines.sync("case", subject, deadline(T0))
+            uow.deadlines.sync("case", ids[subject], deadline(T0))
         uow.commit()
     with sql_storage.new_uow() as uow:
         assert isinstance(uow, SqlUnitOfWork) and uow.conn is not None
         claimed = uow.deadlines.claim_due(T0, 5)
+        assert len(claimed) == 2
         for due in claimed:
             uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, T0)
         uow.conn.execute(
-            sa.text("UPDATE deadlines SET status = 'cancelled' WHERE subject_id = 'c2'")
+            sa.text("UPDATE deadlines SET status = 'cancelled' WHERE subject_id = :id"),
+            {"id": ids["c2"]},
         )
         with pytest.raises(Conflict, match="1 claimed deadlines"):
             uow.commit()
@@ -1055,18 +1058,20 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
     old, recent = T0, T0 + timedelta(days=40)
     cutoff = T0 + timedelta(days=30)
 
+    # one bucket: a worker announces one bucket's approaching deadlines at a time (0021)
+    d = one_bucket("fired_old", "fired_new", "cancelled_old", "pending_old")
     with SqlApiUnitOfWork(sql) as uow:
         for subject, due in (("fired_old", old), ("fired_new", recent), ("cancelled_old", old)):
-            uow.deadlines.sync("case", subject, deadline(due))
-        uow.deadlines.sync("case", "pending_old", deadline(old - timedelta(days=1)))
+            uow.deadlines.sync("case", d[subject], deadline(due))
+        uow.deadlines.sync("case", d["pending_old"], deadline(old - timedelta(days=1)))
         uow.commit()
     with SqlApiUnitOfWork(sql) as uow:
         soon = uow.webhooks.approaching(old - timedelta(days=2), old, 10)
-        (notice,) = [a for a in soon if a.subject_id == "fired_old"]
+        (notice,) = [a for a in soon if a.subject_id == d["fired_old"]]
         uow.webhooks.announced(notice.deadline_id, old - timedelta(days=1))
-        uow.deadlines.fire("case", "fired_old", "seller_respond", old, old)
-        uow.deadlines.fire("case", "fired_new", "seller_respond", recent, recent)
-        uow.deadlines.sync("case", "cancelled_old", None)
+        uow.deadlines.fire("case", d["fired_old"], "seller_respond", old, old)
+        uow.deadlines.fire("case", d["fired_new"], "seller_respond", recent, recent)
+        uow.deadlines.sync("case", d["cancelled_old"], None)
         uow.webhooks.add_endpoint(
             Endpoint(
                 id="ep1",
@@ -1128,7 +1133,7 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
         notices = uow.conn.execute(sa.text("SELECT count(*) FROM deadline_notices")).scalar()
         left = [(e.subject_id, e.type) for e in uow.webhooks.events(after={}, limit=10)]
         deliveries = sorted(d.status for d in uow.webhooks.deliveries(limit=10))
-    assert [tuple(r) for r in rows] == [("fired_new", "fired"), ("pending_old", "pending")]
+    assert [tuple(r) for r in rows] == [(d["fired_new"], "fired"), (d["pending_old"], "pending")]
     assert notices == 0  # the old fired deadline's notice went with it
     # gone: the delivered ones, those nobody subscribed to, the one a replay got through;
     # kept: a failed and a pending delivery's events, and the newest event (SQLite would
