@@ -140,8 +140,8 @@ def from_stored(data: dict[str, Any], load: Callable[[str, Any], e.Event]) -> di
 #: A feed cursor: ``f_`` and each bucket's last position read, compressed (opaque to clients).
 #: ``pos_N``, the cursor of the single feed before buckets (0011), starts from the beginning:
 #: its positions were renumbered per bucket, and at least once beats never.
-FEED_CURSOR_PATTERN = r"^(f_[A-Za-z0-9_-]{1,12000}|(pos_)?[0-9]{1,18})$"
-MAX_FEED_CURSOR = 12_002
+FEED_CURSOR_PATTERN = r"^(f_[A-Za-z0-9_-]{1,4094}|(pos_)?[0-9]{1,18})$"
+MAX_FEED_CURSOR = 4096
 
 
 def feed_cursor(positions: Mapping[int, int]) -> str:
