@@ -184,7 +184,19 @@ class Recording:
     current: list[tuple[str, Any, bool]] = field(default_factory=list)
 
     def statements(self) -> int:
+        """Driver calls, ``BEGIN IMMEDIATE`` included (an ``executemany`` is one)."""
         return sum(len(t) for t in self.transactions)
+
+    def executed(self) -> int:
+        """SQL statements the database ran, without ``BEGIN`` and ``COMMIT``: an
+        ``executemany`` of n rows counts n (on SQLite it runs the statement n times; on
+        PostgreSQL psycopg sends the n in one pipeline)."""
+        return sum(
+            len(params) if many else 1
+            for transaction in self.transactions
+            for text, params, many in transaction
+            if text != "BEGIN IMMEDIATE"
+        )
 
 
 class _RecordingCursor:
@@ -275,21 +287,40 @@ BLOCK = 100
 
 @dataclass
 class Race:
-    """Our seconds and the baseline's, and the statements per transaction, added up."""
+    """Our seconds, the replay's and the floor's (``floor.py``), and the statements, added
+    up."""
 
     ours: float = 0.0
     raw: float = 0.0
+    floor: float = 0.0
     statements: int = 0
+    executed: int = 0
     transactions: int = 0
+    #: Whether the recorded statements include a ``BEGIN IMMEDIATE`` each (SQLite).
+    begins: bool = False
 
-    def add(self, ours: float, raw: float, rec: Recording) -> None:
+    def add(self, ours: float, raw: float, rec: Recording, floor: float = 0.0) -> None:
         self.ours += ours
         self.raw += raw
+        self.floor += floor
         self.statements += rec.statements()
+        self.executed += rec.executed()
         self.transactions += len(rec.transactions)
+        self.begins = self.begins or any(
+            t and t[0][0] == "BEGIN IMMEDIATE" for t in rec.transactions
+        )
 
     def per_transaction(self) -> float:
         return self.statements / max(1, self.transactions)
+
+    def calls_per(self, items: int) -> float:
+        """Driver calls per item, without BEGIN and COMMIT (an ``executemany`` is one)."""
+        begins = self.transactions if self.begins else 0
+        return (self.statements - begins) / max(1, items)
+
+    def executed_per(self, items: int) -> float:
+        """SQL statements run per item (transition, timeout), without BEGIN and COMMIT."""
+        return self.executed / max(1, items)
 
 
 # --- printing ----------------------------------------------------------------------------
@@ -302,6 +333,20 @@ def machine() -> str:
 
 def header(title: str, db: str) -> None:
     print(f"# {title} — {db} — {machine()}")
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 minutes): the machine is shared."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def row3(label: str, ours: float, raw: float, floor: float) -> None:
+    """Our rate, the replay's and the floor's, and ours ÷ replay, ours ÷ floor."""
+    print(
+        f"{label:<34} ours {ours:>8.0f}/s  replay {raw:>8.0f}/s  floor {floor:>8.0f}/s"
+        f"   ours÷replay {ours / raw:5.2f}   ours÷floor {ours / floor:5.2f}"
+    )
 
 
 def row(label: str, ours: float, raw: float, unit: str = "/s") -> None:

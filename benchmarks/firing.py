@@ -6,7 +6,10 @@ them are due. One case is built through the library; the rest are copies of it m
 SQL, with their own ids and due times (in the rows and inside the JSON snapshots). The
 engine's ``run_due`` fires the due ones, one unit of work each (claim, load, refund, order
 released, events, outbox, commit); the recorded statements are then replayed through the
-bare driver on a second database built the same way: the raw baseline.
+bare driver on a second database built the same way: the replay. A third database built the
+same way is fired by the floor (``floor.py``): the smallest claim-and-fire transaction, one
+deadline a commit and then a batch of 100 a commit. The four take turns, block by block.
+Statements per timeout: as in ``transitions.py``.
 
     .venv/bin/python benchmarks/firing.py --db sqlite
     .venv/bin/python benchmarks/firing.py --db postgresql --pending 1000000 --due 5000
@@ -19,6 +22,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import _common
+import floor
 import sqlalchemy as sa
 
 from shouhou.bootstrap import Engine
@@ -153,16 +157,31 @@ def build(db: _common.Database, pending: int, due: int) -> None:
     _common.analyze(db)
 
 
-def race(ours: _common.Database, raw: _common.Database, due: int) -> _common.Race:
+#: Deadlines the floor's batched transaction claims and fires per commit (the engine's
+#: batches are sized by time, up to as many).
+FLOOR_BATCH = 100
+
+
+def race(
+    ours: _common.Database, raw: _common.Database, bare: _common.Database, due: int
+) -> tuple[_common.Race, float]:
     """Fire the due deadlines on ``ours`` block by block, each block replayed at once
-    through the bare driver on ``raw``."""
+    through the bare driver on ``raw``, then fired by the floor on ``bare`` one a commit (the
+    race's floor) and batched (the second number, seconds)."""
     sql = db_engine.create(ours.url)
     now = TEMPLATE_DUE + timedelta(seconds=due)
     engine = Engine(lambda: SqlUnitOfWork(sql), clock=VirtualClock(now))
     result = _common.Race()
+    batched = 0.0
     fired: list[str] = []
     try:
-        with closing(raw.connect_raw()) as conn:
+        with closing(raw.connect_raw()) as conn, closing(bare.connect_raw()) as bare_conn:
+            # The floor's database has twice as many due: each of its two ways fires as many
+            # as the engine.
+            floor_now = TEMPLATE_DUE + timedelta(seconds=2 * due)
+            fire = floor.Firing(
+                bare_conn, bare.kind, floor.firing_event(bare_conn, bare.kind), floor_now
+            )
             while len(fired) < due:
                 with _common.recording(sql) as rec:
                     started = time.perf_counter()
@@ -170,11 +189,13 @@ def race(ours: _common.Database, raw: _common.Database, due: int) -> _common.Rac
                     seconds = time.perf_counter() - started
                 assert block, f"fired {len(fired)}, expected {due}"
                 fired += [f.status for f in block]
-                result.add(seconds, _common.replay(conn, rec), rec)
+                replayed = _common.replay(conn, rec)
+                result.add(seconds, replayed, rec, fire.run(len(block), 1))
+                batched += fire.run(len(block), FLOOR_BATCH)
         assert set(fired) == {"refunded"} and len(fired) == due
     finally:
         sql.dispose()
-    return result
+    return result, batched
 
 
 def main() -> None:
@@ -183,20 +204,40 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=5_000, help="how many of them are fired")
     args = parser.parse_args()
     _common.header(f"deadlines fired with {args.pending:,} pending", args.db)
+    print(f"at the start: {_common.load()}")
     with (
         _common.fresh_database(args.db, args.url, "ours") as ours,
         _common.fresh_database(args.db, args.url, "raw") as raw,
+        _common.fresh_database(args.db, args.url, "floor") as bare,
     ):
-        for db in (ours, raw):
+        for db, due in ((ours, args.due), (raw, args.due), (bare, 2 * args.due)):
             started = time.perf_counter()
-            build(db, args.pending, args.due)
+            build(db, args.pending, due)
             print(f"built {args.pending:,} pending in {time.perf_counter() - started:.0f} s")
-        result = race(ours, raw, args.due)
-        _common.row(
-            f"fired ({result.per_transaction():.1f} statements)",
+        print(f"racing: {_common.load()}")
+        result, batched = race(ours, raw, bare, args.due)
+        label = (
+            f"fired ({result.executed_per(args.due):.1f} st, "
+            f"{result.calls_per(args.due):.1f} calls)"
+        )
+        _common.row3(
+            f"{label}, floor 1/commit",
             args.due / result.ours,
             args.due / result.raw,
+            args.due / result.floor,
         )
+        _common.row3(
+            f"{label}, floor {FLOOR_BATCH}/commit",
+            args.due / result.ours,
+            args.due / result.raw,
+            args.due / batched,
+        )
+        print(
+            f"{result.transactions} transactions of ours; st: SQL statements run per timeout,"
+            " calls: driver calls (an executemany is one), BEGIN and COMMIT left out; the"
+            " floor runs 4 a timeout"
+        )
+    print(f"at the end: {_common.load()}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from shouhou.cli import app
 from shouhou.clock import VirtualClock
 from shouhou.domain.values import format_yuan, local
-from shouhou.errors import ScenarioError
+from shouhou.errors import NotFound, ScenarioError
 from shouhou.policy.selection import Selection, registry_for, select
 from shouhou.sim import lab
 from shouhou.sim.workload import parse
@@ -44,6 +44,7 @@ categories:
       - {kind: exchange, reason: wrong_item, rate: 0.04, amount: 0}
       - {kind: refund_only, reason: out_of_stock, rate: 0.04}
       - {kind: refund_only, reason: late_shipment, rate: 0.03}
+      - {kind: return_refund, reason: not_as_described, rate: 0.06}
   - name: fresh
     share: 0.3
     price: ["20.00", "90.00"]
@@ -68,6 +69,11 @@ profiles:
     buyer: *buyer
 agents: {rule: {p50: 10, p90: 40}, refund: 0.5, partial_refund: 0.2, reject: 0.3}
 shops: {count: 3, zipf: 1.0, profiles: {quick: 0.5, slow: 0.5}}
+complaints:
+  filed: {not_as_described: 0.6, late_shipment: 0.5}
+  subtypes: {not_as_described: {severe: 0.3, affects_use: 0.3, minor: 0.4}}
+  rule: {p50: 30, p90: 90}
+  uphold: 0.7
 """
 
 
@@ -133,6 +139,34 @@ def test_shop_figures_are_the_engines_metrics(small_run: tuple[lab.Plan, lab.Run
     assert figures["compensation"] == format_yuan(compensation)
     assert compensation > 0  # out-of-stock and late-shipment refunds compensate (SPEC §7)
     assert sum(s["orders"] for s in figures["shops"]["each"]) == 700
+
+
+def test_penalty_points_are_the_points_of_the_complaints_the_engine_upheld(
+    small_run: tuple[lab.Plan, lab.Run],
+) -> None:
+    plan, run = small_run
+    figures = lab.results(plan, run)
+    stored = [run.engine.complaint(k) for k in run.complaint_ids if _exists(run, k)]
+    statuses = Counter(str(k.status) for k in stored)
+    assert figures["complaints"]["filed"] == len(stored) > 10
+    assert figures["complaints"]["by_status"] == dict(sorted(statuses.items()))
+    assert set(statuses) == {"upheld", "dismissed"}  # every complaint ruled before the end
+    upheld_points = sum(k.points for k in stored if str(k.status) == "upheld")
+    assert figures["penalty_points"] == upheld_points > 0
+    per_shop = Counter[str]()
+    for k in stored:
+        if str(k.status) == "upheld":
+            per_shop[k.shop] += k.points
+    for shop in figures["shops"]["each"]:
+        assert shop["penalty_points"] == per_shop[shop["shop"]]
+
+
+def _exists(run: lab.Run, complaint_id: str) -> bool:
+    try:
+        run.engine.complaint(complaint_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _figures(text: str, spec: str = "tmall-standard") -> dict[str, Any]:
@@ -254,3 +288,20 @@ def test_simulate_exits_2_with_the_line_of_a_bad_workload(tmp_path: Path) -> Non
     result = runner.invoke(app, ["simulate", str(path), "--policy", "tmall-standard"])
     assert result.exit_code == 2
     assert f"bad.yaml:{_line_of(SMALL, 'span:')}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("en", ["penalty points", "orders"]), ("zh-Hant", ["扣分", "訂單", "規則投訴"])],
+)
+def test_simulate_prints_its_table_in_the_chosen_language(
+    tmp_path: Path, lang: str, words: list[str]
+) -> None:
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL.replace("orders: 700", "orders: 120"), encoding="utf-8")
+    result = runner.invoke(
+        app, ["simulate", str(path), "--policy", "tmall-standard", "--lang", lang]
+    )
+    assert result.exit_code == 0, result.output
+    for word in words:
+        assert word in result.stdout

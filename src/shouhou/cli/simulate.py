@@ -10,8 +10,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shouhou.cli.options import DbOption, db_url
-from shouhou.cli.output import console, err, fail
+from shouhou.cli.options import DbOption, LangOption, db_url
+from shouhou.cli.output import console, err, fail, speak
 from shouhou.errors import ScenarioError
 
 
@@ -30,6 +30,7 @@ def simulate(
     out: Annotated[
         Path | None, typer.Option(help="Write charts (PNG, SVG) and report.html here.")
     ] = None,
+    lang: LangOption = None,
 ) -> None:
     """Run WORKLOAD's marketplace through the engine under each --policy, on the virtual
     clock until every case has ended, and print the policies side by side."""
@@ -38,8 +39,10 @@ def simulate(
     from shouhou.sim import lab, lab_report
     from shouhou.sim.workload import load_file
 
+    t = speak(lang)
+    _ = t.gettext
     if db is not None and len(policy) > 1:
-        raise fail("--db keeps one policy's run: give one --policy per database", 2)
+        raise fail(_("--db keeps one policy's run: give one --policy per database"), 2)
     try:
         spec = load_file(workload)
     except ScenarioError as exc:
@@ -52,7 +55,7 @@ def simulate(
         TextColumn("[bold]{task.description}[/bold]"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("cases ended"),
+        TextColumn(_("cases ended")),
         TimeElapsedColumn(),
         console=err,
         transient=as_json,
@@ -87,17 +90,18 @@ def simulate(
             progress.update(task, completed=len(plan.cases))
     if out is not None:
         written = lab_report.write(figures, out, f"{spec.name}: {' vs '.join(policy)}")
-        err.print(f"wrote {len(written)} files to {out}", highlight=False)
+        said = t.ngettext("wrote {n} file to {out}", "wrote {n} files to {out}", len(written))
+        err.print(said.format(n=len(written), out=out), highlight=False, markup=False)
     if as_json:
         plain = [{k: v for k, v in f.items() if k != "resolution_hours_all"} for f in figures]
         typer.echo(
             json.dumps({"workload": spec.name, "policies": plain}, ensure_ascii=False, indent=2)
         )
         return
-    table = Table(title=f"{spec.name} (seed {spec.seed})")
+    table = Table(title=_("{workload} (seed {seed})").format(workload=spec.name, seed=spec.seed))
     table.add_column("")
     for f in figures:
         table.add_column(f["policy"], justify="right")
-    for name, values in lab_report.table_rows(figures):
+    for name, values in lab_report.table_rows(figures, t):
         table.add_row(name, *values)
     console.print(table)

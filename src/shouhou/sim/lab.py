@@ -36,13 +36,15 @@ from shouhou.domain.model import (
     Case,
     CaseKind,
     CaseStatus,
+    Complaint,
+    ComplaintStatus,
     Order,
     Reason,
     ShippingMethod,
     Stage,
 )
 from shouhou.domain.values import format_yuan, local, parse_duration, parse_yuan
-from shouhou.errors import ActionRefused
+from shouhou.errors import ActionRefused, NotFound
 from shouhou.policy.selection import Selection
 from shouhou.services.deadlines import Fired
 from shouhou.services.ports import UnitOfWork
@@ -222,6 +224,8 @@ class Run:
     engine: Engine[UnitOfWork]
     case_ids: list[str] = field(default_factory=list)
     refused_applications: Counter[str] = field(default_factory=Counter)
+    complaint_ids: list[str] = field(default_factory=list)
+    refused_complaints: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
     stale: int = 0
     fired: int = 0
@@ -248,6 +252,7 @@ class Simulator:
         self.agenda: list[Planned] = []
         self.seq = itertools.count()
         self.open: set[str] = set()
+        self.complaints_open: set[str] = set()
         self.seen: dict[str, tuple[object, ...]] = {}
         self.number: dict[str, int] = {}  # case id -> plan number
         self.steps: Counter[str] = Counter()
@@ -300,7 +305,7 @@ class Simulator:
         deadline = self.plan.workload.start + self.plan.workload.duration + MAX_SETTLE
         unopened = len(self.plan.cases)
         # plans left for cases that have ended are stale: the run is over with the last case
-        while unopened or self.open:
+        while unopened or self.open or self.complaints_open:
             if self.agenda:
                 item = heapq.heappop(self.agenda)
                 self.move(item.at)
@@ -363,7 +368,11 @@ class Simulator:
                 item.action, actor=item.actor, target=item.target, params=item.params
             )
             result = self.engine.execute(cmd)
-        except ActionRefused:
+        except ActionRefused as exc:
+            if item.action in ("file_complaint", "rule_complaint"):
+                self.complaints_open.discard(item.target["complaint_id"])
+                self.run.refused_complaints[exc.code] += 1
+                return
             self.run.stale += 1  # the case moved on before the party acted
             if item.action == "rule":  # an agent never leaves a case in review unruled
                 case = self.engine.case(item.target["case_id"])
@@ -381,6 +390,9 @@ class Simulator:
                     )
             return
         self.run.actions[item.action] += 1
+        if isinstance(result, Complaint):
+            self.complaint_moved(result)
+            return
         assert isinstance(result, Case)
         self.changed(result)
 
@@ -393,6 +405,7 @@ class Simulator:
         if case.status in TERMINAL_STATUSES:
             if case.id in self.open:
                 self.open.discard(case.id)
+                self.complain(case)
                 self.ended += 1
                 if self.on_progress is not None:
                     self.on_progress(self.ended, len(self.plan.cases))
@@ -463,6 +476,49 @@ class Simulator:
                     self.later(buyer.confirm_received.draw(rng), b, "confirm_received", case)
             case CaseStatus.IN_INTERVENTION:
                 self.intervention(case, profile, rng)
+
+    def complain(self, case: Case) -> None:
+        """Over an ended case, the buyer may file the rule complaint its reason leads to."""
+        spec = self.plan.workload.complaints
+        chosen = spec.complaint_for(case.reason) if spec is not None else None
+        if spec is None or chosen is None:
+            return
+        rng = self.rng(case.id)
+        if rng.random() >= spec.filed[case.reason]:
+            return
+        kind, subtypes = chosen
+        complaint_id = f"k{self.number[case.id]:07d}"
+        self.run.complaint_ids.append(complaint_id)
+        self.complaints_open.add(complaint_id)
+        profile = self.plan.workload.profiles[self.plan.profiles[case.shop]]
+        self.at(
+            self.clock.now() + profile.buyer.answer.draw(rng),
+            f"buyer:{case.buyer}",
+            "file_complaint",
+            {"complaint_id": complaint_id},
+            {"order": case.order_id, "type": kind, "subtype": _pick(subtypes, rng)},
+        )
+
+    def complaint_moved(self, complaint: Complaint) -> None:
+        """A complaint filed goes to an agent; a ruled one is over."""
+        spec = self.plan.workload.complaints
+        if complaint.status != ComplaintStatus.FILED or spec is None:
+            self.complaints_open.discard(complaint.id)
+            return
+        rng = random.Random(f"{self.plan.workload.seed}:{complaint.id}")
+        upheld = rng.random() < spec.uphold
+        self.at(
+            self.clock.now() + spec.rule.draw(rng),
+            "agent:lab",
+            "rule_complaint",
+            {"complaint_id": complaint.id},
+            {
+                "decision": "upheld" if upheld else "dismissed",
+                "reason": "the order's record bears the buyer out"
+                if upheld
+                else "the seller kept to the rules",
+            },
+        )
 
     def seller_answers(self, case: Case, profile: Profile, rng: random.Random) -> None:
         seller, s = profile.seller, f"seller:{case.shop}"
@@ -636,6 +692,12 @@ def results(plan: Plan, run: Run) -> dict[str, Any]:
         for stored in engine.timeline(case_id):
             if isinstance(stored.event, e.InterventionRequested):
                 agents_per_day[_day(stored.event.at)] += 1
+    complaints: Counter[str] = Counter()
+    for complaint_id in run.complaint_ids:
+        try:
+            complaints[engine.complaint(complaint_id).status.value] += 1
+        except NotFound:
+            continue  # refused when filed: counted in refused
     start = plan.workload.start
     end = run.ended_at or start
     shops: list[dict[str, Any]] = []
@@ -691,6 +753,11 @@ def results(plan: Plan, run: Run) -> dict[str, Any]:
             "dispute_rate": spread("dispute_rate"),
             "self_completion_rate": spread("self_completion_rate"),
             "each": shops,
+        },
+        "complaints": {
+            "filed": sum(complaints.values()),
+            "by_status": dict(sorted(complaints.items())),
+            "refused": dict(sorted(run.refused_complaints.items())),
         },
         "penalty_points": sum(s["penalty_points"] for s in shops),
         "compensation": format_yuan(sum(s["compensation_paid"] for s in shops)),

@@ -18,6 +18,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from shouhou.i18n import FALLBACK, Translator, translator
+
 FIGURE_INCHES = (9.0, 4.2)
 DPI = 100
 CHARTS = {
@@ -94,30 +96,38 @@ def write(figures: Sequence[dict[str, Any]], out: Path, title: str) -> list[Path
     return written
 
 
-def table_rows(figures: Sequence[dict[str, Any]]) -> list[tuple[str, list[str]]]:
-    """The side-by-side comparison: one row per figure, one column per policy."""
+def table_rows(
+    figures: Sequence[dict[str, Any]], t: Translator | None = None
+) -> list[tuple[str, list[str]]]:
+    """The side-by-side comparison: one row per figure, one column per policy; the row names
+    in ``t``'s language (English without one)."""
+    t = t or translator(FALLBACK)
+    _ = t.gettext
 
     def each(fn: Any) -> list[str]:
         return [str(fn(f)) for f in figures]
 
+    def whom(f: dict[str, Any]) -> str:
+        return ", ".join(f"{t.term(k, 'Role')} {v}" for k, v in f["refunds"]["by_whom"].items())
+
     rows: list[tuple[str, list[str]]] = [
-        ("orders", each(lambda f: f["orders"])),
-        ("cases", each(lambda f: f["cases"])),
-        ("applications refused", each(lambda f: sum(f["applications_refused"].values()))),
-        ("refunds", each(lambda f: f["refunds"]["count"])),
-        ("refunded (yuan)", each(lambda f: f["refunds"]["money"])),
-        ("refunds by timeout", each(lambda f: f["refunds"]["by_timeout"])),
+        (_("orders"), each(lambda f: f["orders"])),
+        (_("cases"), each(lambda f: f["cases"])),
+        (_("applications refused"), each(lambda f: sum(f["applications_refused"].values()))),
+        (_("refunds"), each(lambda f: f["refunds"]["count"])),
+        (_("refunded (yuan)"), each(lambda f: f["refunds"]["money"])),
+        (_("refunds by timeout"), each(lambda f: f["refunds"]["by_timeout"])),
+        (_("refunds by whom"), each(whom)),
         (
-            "refunds by whom",
-            each(lambda f: ", ".join(f"{k} {v}" for k, v in f["refunds"]["by_whom"].items())),
+            _("closed: buyer timeout"),
+            each(lambda f: f["closed_reasons"].get("buyer_timeout", 0)),
         ),
-        ("closed: buyer timeout", each(lambda f: f["closed_reasons"].get("buyer_timeout", 0))),
     ]
     kinds = sorted({k for f in figures for k in f["resolution_hours"]})
     for kind in kinds:
         rows.append(
             (
-                f"{kind} hours p50/p90/p99",
+                _("{kind} hours p50/p90/p99").format(kind=t.term(kind, "CaseKind")),
                 each(
                     lambda f, k=kind: (
                         "/".join(str(v) for v in f["resolution_hours"].get(k, {}).values()) or "-"
@@ -126,20 +136,28 @@ def table_rows(figures: Sequence[dict[str, Any]]) -> list[tuple[str, list[str]]]
             )
         )
     rows += [
-        ("cases reaching agents", each(lambda f: f["agents"]["total"])),
-        ("agent cases, peak day", each(lambda f: f["agents"]["peak_per_day"])),
+        (_("cases reaching agents"), each(lambda f: f["agents"]["total"])),
+        (_("agent cases, peak day"), each(lambda f: f["agents"]["peak_per_day"])),
         (
-            "dispute rate p50/p90/max",
+            _("dispute rate p50/p90/max"),
             each(lambda f: _spread(f["shops"]["dispute_rate"])),
         ),
         (
-            "self-completion p10/p50/p90",
+            _("self-completion p10/p50/p90"),
             each(lambda f: _spread(f["shops"]["self_completion_rate"], ("p10", "p50", "p90"))),
         ),
-        ("penalty points", each(lambda f: f["penalty_points"])),
-        ("compensation (yuan)", each(lambda f: f["compensation"])),
         (
-            "engine actions / deadlines fired",
+            _("rule complaints filed / upheld"),
+            each(
+                lambda f: (
+                    f"{f['complaints']['filed']} / {f['complaints']['by_status'].get('upheld', 0)}"
+                )
+            ),
+        ),
+        (_("penalty points"), each(lambda f: f["penalty_points"])),
+        (_("compensation (yuan)"), each(lambda f: f["compensation"])),
+        (
+            _("engine actions / deadlines fired"),
             each(lambda f: f"{f['engine']['actions']} / {f['engine']['deadlines_fired']}"),
         ),
     ]

@@ -206,6 +206,53 @@ class Agents(Strict):
         return self
 
 
+#: The rule complaint (SPEC §6) a buyer may file over a case of each reason, and its default
+#: subtype: the case is the complaint's condition in every pack (``when: case_reason``), or the
+#: order's missed ship-by limit for a late shipment.
+COMPLAINT_TYPES: dict[Reason, tuple[str, str]] = {
+    Reason.NOT_AS_DESCRIBED: ("not_as_described", "minor"),
+    Reason.INVOICE: ("breach_of_promise", "invoice"),
+    Reason.LATE_SHIPMENT: ("late_shipment", "default"),
+}
+
+
+class Complaints(Strict):
+    """Rule complaints: the share of cases of each reason whose buyer, once the case has ended,
+    also files a rule complaint; the subtypes they choose (shares per complaint type, default
+    the type's usual one); how soon an agent rules and the share upheld."""
+
+    filed: dict[Reason, Share]
+    subtypes: dict[str, dict[str, Share]] = Field(default_factory=dict)
+    rule: Hours
+    uphold: Share
+
+    @field_validator("filed")
+    @classmethod
+    def _reasons(cls, value: dict[Reason, float]) -> dict[Reason, float]:
+        unknown = sorted(str(r) for r in value if r not in COMPLAINT_TYPES)
+        if unknown:
+            known = ", ".join(sorted(str(r) for r in COMPLAINT_TYPES))
+            raise ValueError(f"no rule complaint follows reason(s) {', '.join(unknown)}: {known}")
+        return value
+
+    @field_validator("subtypes")
+    @classmethod
+    def _subtypes(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        types = {kind for kind, _ in COMPLAINT_TYPES.values()}
+        for kind, shares in value.items():
+            if kind not in types:
+                raise ValueError(f"{kind} is not a complaint type here: {', '.join(sorted(types))}")
+            _sums_to_one(shares, f"{kind} subtype")
+        return value
+
+    def complaint_for(self, reason: Reason) -> tuple[str, dict[str, float]] | None:
+        """The complaint type a case of ``reason`` may lead to, with its subtype shares."""
+        if reason not in self.filed or reason not in COMPLAINT_TYPES:
+            return None
+        kind, usual = COMPLAINT_TYPES[reason]
+        return kind, self.subtypes.get(kind, {usual: 1.0})
+
+
 class Profile(Strict):
     seller: Seller
     buyer: Buyer
@@ -243,6 +290,7 @@ class Workload(Strict):
     profiles: dict[str, Profile] = Field(min_length=1)
     agents: Agents
     shops: Shops
+    complaints: Complaints | None = None
 
     @field_validator("start")
     @classmethod
