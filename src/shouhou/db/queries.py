@@ -368,19 +368,12 @@ def listed_orders() -> Select[Any]:
 # --- retention -----------------------------------------------------------------------------
 
 
-def _newest_in_bucket(column: Any, bucket: Any) -> Any:
-    """The largest value of ``column`` among the rows of ``bucket`` (each bucket's feed has
-    its own positions; retention never forgets a bucket's newest, see :func:`_newest`)."""
-    o2 = tables.outbox.alias("newest")
-    return select(func.max(o2.c[column.name])).where(o2.c.bucket == bucket).scalar_subquery()
-
-
 def _newest(column: Any) -> Any:
     """The largest value of ``column`` in its table. Retention never forgets that row: SQLite
-    gives a new row the largest id plus one (its tables have no AUTOINCREMENT), and the feed
-    the largest position plus one, so deleting the newest rows would hand their ids or
-    positions out again, to events a subscriber has seen the ids of (``webhook-id``) or paged
-    past (the feed's cursor)."""
+    gives a new row the largest id plus one (its tables have no AUTOINCREMENT; outbox and
+    delivery ids are the next block of ``buckets`` after the largest), so deleting the newest
+    rows would hand their ids out again, to events a subscriber has seen the ids of
+    (``webhook-id``). Feed positions come from ``feeds``, which never goes back."""
     return select(func.max(column)).correlate(None).scalar_subquery()  # the whole table's
 
 
@@ -425,8 +418,7 @@ def old_events(before: datetime, limit: int) -> Select[Any]:
         .where(
             o.c.dispatched_at < before,
             o.c.id < _newest(o.c.id),
-            # a bucket's feed never gives one out twice
-            o.c.position < _newest_in_bucket(o.c.position, o.c.bucket),
+            # (feed positions need no row kept: ``feeds`` holds each bucket's last one)
             ~kept.exists(),
         )
         .order_by(o.c.id)
