@@ -123,6 +123,35 @@ def _postgres_raw(server: str, schema: str) -> Any:
     )
 
 
+def number_buckets(
+    conn: Any,
+    count: int,
+    order_id: Callable[[int], str],
+    case_id: Callable[[int], str] | None = None,
+    matched: int = 0,
+) -> None:
+    """``_nb (n, bucket, case_id)`` for n in 1..count: the bucket of order ``order_id(n)``
+    (decision 0021: crc32 of the id, which SQL cannot compute alike on both databases), and,
+    for the first ``matched``, a case id made from ``case_id(n)`` that hashes to the same
+    bucket, as the engine makes them (the others keep ``case_id(n)``: never looked up by id).
+    Bulk copies join it to give each row its bucket."""
+    from shouhou.domain.buckets import DEFAULT_BUCKETS, bucket_of, in_bucket
+
+    conn.execute(
+        sa.text("CREATE TABLE _nb (n INTEGER PRIMARY KEY, bucket INTEGER, case_id VARCHAR(64))")
+    )
+    rows = []
+    for n in range(1, count + 1):
+        bucket = bucket_of(order_id(n), DEFAULT_BUCKETS)
+        case = None if case_id is None else case_id(n)
+        if case is not None and n <= matched:
+            case = in_bucket(case, bucket, DEFAULT_BUCKETS)
+        rows.append({"n": n, "bucket": bucket, "case_id": case})
+    insert = sa.text("INSERT INTO _nb (n, bucket, case_id) VALUES (:n, :bucket, :case_id)")
+    for start in range(0, len(rows), 10_000):
+        conn.execute(insert, rows[start : start + 10_000])
+
+
 def analyze(db: Database) -> None:
     """Statistics for PostgreSQL's planner, as autovacuum would have them in production."""
     if db.kind == "postgresql":

@@ -67,28 +67,33 @@ def _copies(kind: str) -> list[str]:
 
     def renamed(column: str) -> str:
         out = text.format(column)
-        for old, new in (("oTEMPLATE", "o"), ("cTEMPLATE", "c"), ("bTEMPLATE", "b")):
+        out = f"replace({out}, 'cTEMPLATE', nb.case_id)"  # before oTEMPLATE: no overlap
+        for old, new in (("oTEMPLATE", "o"), ("bTEMPLATE", "b")):
             out = f"replace({out}, '{old}', '{new}' || {ident})"
         return out
 
+    # each copy's bucket, and a case id in it (decision 0021)
+    series = f"{series} JOIN _nb AS nb ON nb.n = s.n"
+
     state_with_due = f"replace({renamed('t.state')}, :due_json, '\"' || {due_json} || '\"')"
     return [
-        "INSERT INTO orders (id, shop, buyer, status, state, version, created_at, updated_at)"
-        f" SELECT 'o' || {ident}, t.shop, 'b' || {ident}, t.status,"
+        "INSERT INTO orders (bucket, id, shop, buyer, status, state, version, created_at,"
+        f" updated_at) SELECT nb.bucket, 'o' || {ident}, t.shop, 'b' || {ident}, t.status,"
         f" {json.format(renamed('t.state'))},"
         f" t.version, t.created_at, t.updated_at FROM orders AS t, {series}"
         " WHERE t.id = 'oTEMPLATE'",
-        "INSERT INTO cases (id, order_id, shop, buyer, kind, status, state, version, opened_at,"
-        f" updated_at) SELECT 'c' || {ident}, 'o' || {ident}, t.shop, 'b' || {ident}, t.kind,"
+        "INSERT INTO cases (bucket, id, order_id, shop, buyer, kind, status, state, version,"
+        f" opened_at, updated_at) SELECT nb.bucket, nb.case_id, 'o' || {ident}, t.shop,"
+        f" 'b' || {ident}, t.kind,"
         f" t.status, {json.format(state_with_due)}, t.version, t.opened_at, t.updated_at"
         f" FROM cases AS t, {series} WHERE t.id = 'cTEMPLATE'",
-        "INSERT INTO deadlines (subject_type, subject_id, name, due_at, on_expiry, rule_id,"
-        f" policy, status) SELECT t.subject_type, 'c' || {ident}, t.name, {due}, t.on_expiry,"
-        f" t.rule_id, t.policy, t.status FROM deadlines AS t, {series}"
+        "INSERT INTO deadlines (bucket, subject_type, subject_id, name, due_at, on_expiry,"
+        f" rule_id, policy, status) SELECT nb.bucket, t.subject_type, nb.case_id, t.name,"
+        f" {due}, t.on_expiry, t.rule_id, t.policy, t.status FROM deadlines AS t, {series}"
         " WHERE t.subject_id = 'cTEMPLATE' AND t.status = 'pending'",
         # Timelines for the cases that will fire (the others are never read).
-        "INSERT INTO events (stream, stream_id, seq, type, at, actor, data)"
-        f" SELECT t.stream, {renamed('t.stream_id')}, t.seq, t.type, t.at, t.actor,"
+        "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
+        f" SELECT nb.bucket, t.stream, {renamed('t.stream_id')}, t.seq, t.type, t.at, t.actor,"
         f" {json.format(renamed('t.data'))} FROM events AS t, {series}"
         " WHERE t.stream_id IN ('oTEMPLATE', 'cTEMPLATE') AND s.n <= :due_count",
     ]
@@ -96,6 +101,7 @@ def _copies(kind: str) -> list[str]:
 
 _CLEANUP = [
     "DELETE FROM events WHERE stream_id IN ('oTEMPLATE', 'cTEMPLATE')",
+    "DELETE FROM routes WHERE id = 'cTEMPLATE'",
     "DELETE FROM deadlines WHERE subject_id IN ('oTEMPLATE', 'cTEMPLATE')",
     "DELETE FROM outbox",
     "DELETE FROM cases WHERE id = 'cTEMPLATE'",
@@ -138,10 +144,14 @@ def build(db: _common.Database, pending: int, due: int) -> None:
             "due_json": due_json,
         }
         with sql.begin() as conn:
+            _common.number_buckets(
+                conn, pending, lambda n: f"o{n:08d}", lambda n: f"c{n:08d}", matched=due
+            )
             for statement in _copies(db.kind):
                 conn.execute(sa.text(statement), params)
             for statement in _CLEANUP:
                 conn.execute(sa.text(statement))
+            conn.execute(sa.text("DROP TABLE _nb"))
     finally:
         sql.dispose()
     _common.analyze(db)

@@ -31,6 +31,7 @@ from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.db import engine as db_engine
 from shouhou.db.uow import SqlUnitOfWork
+from shouhou.domain.buckets import bucket_of
 from shouhou.domain.model import Order
 
 T0 = datetime(2024, 3, 1, 2, tzinfo=UTC)
@@ -46,26 +47,26 @@ TEMPLATE = "cTEMPLATE"
 # --- the statements ----------------------------------------------------------------------
 # Written with %s; SQLite gets ?. {lock} locks the row on PostgreSQL, as the engine does.
 
-READ_CASE = "SELECT {state}, version FROM cases WHERE id = %s{lock}"
+READ_CASE = "SELECT {state}, version FROM cases WHERE bucket = %s AND id = %s{lock}"
 UPDATE_CASE = (
     "UPDATE cases SET state = %s, version = version + 1, status = %s, updated_at = %s"
-    " WHERE id = %s AND version = %s"
+    " WHERE bucket = %s AND id = %s AND version = %s"
 )
 INSERT_EVENT = (
-    "INSERT INTO events (stream, stream_id, seq, type, at, actor, data)"
-    " VALUES ('case', %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
+    " VALUES (%s, 'case', %s, %s, %s, %s, %s, %s)"
 )
 #: Firing's cases have a timeline already: the event takes the next number of it, as the
 #: engine's does (its timeline is not read).
 INSERT_NEXT_EVENT = (
-    "INSERT INTO events (stream, stream_id, seq, type, at, actor, data) VALUES ('case', %s,"
-    " (SELECT coalesce(max(seq), 0) + 1 FROM events WHERE stream = 'case' AND stream_id = %s),"
-    " %s, %s, %s, %s)"
+    "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data) SELECT %s,"
+    " 'case', %s, coalesce(max(seq), 0) + 1, %s, %s, %s, %s FROM events"
+    " WHERE bucket = %s AND stream = 'case' AND stream_id = %s"
 )
 UPSERT_DEADLINE = (
-    "INSERT INTO deadlines (subject_type, subject_id, name, due_at, on_expiry, rule_id, policy,"
-    " status) VALUES ('case', %s, %s, %s, %s, %s, %s, 'pending')"
-    " ON CONFLICT (subject_type, subject_id) WHERE status = 'pending' DO UPDATE SET"
+    "INSERT INTO deadlines (bucket, subject_type, subject_id, name, due_at, on_expiry, rule_id,"
+    " policy, status) VALUES (%s, 'case', %s, %s, %s, %s, %s, %s, 'pending')"
+    " ON CONFLICT (bucket, subject_type, subject_id) WHERE status = 'pending' DO UPDATE SET"
     " name = excluded.name, due_at = excluded.due_at, on_expiry = excluded.on_expiry,"
     " rule_id = excluded.rule_id, policy = excluded.policy"
 )
@@ -74,7 +75,7 @@ UPSERT_DEADLINE = (
 CLAIM_AND_MARK = (
     "WITH claimed AS (SELECT id FROM deadlines WHERE status = 'pending' AND due_at <= %s"
     " ORDER BY due_at, id LIMIT %s{skip}) UPDATE deadlines SET status = 'fired',"
-    " fired_at = %s WHERE id IN (SELECT id FROM claimed) RETURNING subject_id"
+    " fired_at = %s WHERE id IN (SELECT id FROM claimed) RETURNING subject_id, bucket"
 )
 
 
@@ -213,20 +214,23 @@ def insert_cases(conn: Any, kind: str, ids: Sequence[str], state: str) -> None:
     at = moment(T0, kind)
     cur.executemany(
         sql(
-            "INSERT INTO orders (id, shop, buyer, status, state, version, created_at,"
-            " updated_at) VALUES (%s, 's1', %s, 'delivered', '{{}}', 1, %s, %s)",
+            "INSERT INTO orders (bucket, id, shop, buyer, status, state, version, created_at,"
+            " updated_at) VALUES (%s, %s, 's1', %s, 'delivered', '{{}}', 1, %s, %s)",
             kind,
         ),
-        [(f"o{cid}", f"b{cid}", at, at) for cid in ids],
+        [(bucket_of(f"o{cid}"), f"o{cid}", f"b{cid}", at, at) for cid in ids],
     )
     cur.executemany(
         sql(
-            "INSERT INTO cases (id, order_id, shop, buyer, kind, status, state, version,"
-            " opened_at, updated_at) VALUES (%s, %s, 's1', %s, 'return_refund', 'requested',"
+            "INSERT INTO cases (bucket, id, order_id, shop, buyer, kind, status, state, version,"
+            " opened_at, updated_at) VALUES (%s, %s, %s, 's1', %s, 'return_refund', 'requested',"
             " %s, 1, %s, %s)",
             kind,
         ),
-        [(cid, f"o{cid}", f"b{cid}", state.replace(TEMPLATE, cid), at, at) for cid in ids],
+        [
+            (bucket_of(f"o{cid}"), cid, f"o{cid}", f"b{cid}", state.replace(TEMPLATE, cid), at, at)
+            for cid in ids
+        ],
     )
     conn.commit()
 
@@ -252,12 +256,15 @@ class Transitions:
             at = moment(step.at, kind)
             per_case = []
             for cid in self.ids:
+                bucket = bucket_of(f"o{cid}")  # the case's order's (decision 0021)
                 deadline = None
                 if step.deadline is not None:
                     name, due_at, on_expiry, rule_id, policy = step.deadline
-                    deadline = (cid, name, moment(due_at, kind), on_expiry, rule_id, policy)
+                    due = moment(due_at, kind)
+                    deadline = (bucket, cid, name, due, on_expiry, rule_id, policy)
                 per_case.append(
                     (
+                        bucket,
                         cid,
                         step.state.replace(TEMPLATE, cid),
                         step.status,
@@ -276,15 +283,15 @@ class Transitions:
         read, update, insert, upsert = self.read, self.update, self.insert, self.upsert
         rows = self.params[step][start:stop]
         started = time.perf_counter()
-        for cid, state, status, at, event_type, actor, data, deadline in rows:
+        for bucket, cid, state, status, at, event_type, actor, data, deadline in rows:
             if kind == "sqlite":
                 conn.execute("BEGIN IMMEDIATE")
-            cur.execute(read, (cid,))
+            cur.execute(read, (bucket, cid))
             _, version = cur.fetchone()
-            cur.execute(update, (state, status, at, cid, version))
+            cur.execute(update, (state, status, at, bucket, cid, version))
             if cur.rowcount != 1:
                 raise RuntimeError(f"{cid}: version check failed")
-            cur.execute(insert, (cid, version, event_type, at, actor, data))
+            cur.execute(insert, (bucket, cid, version, event_type, at, actor, data))
             if deadline is not None:
                 cur.execute(upsert, deadline)
             conn.commit()
@@ -317,15 +324,17 @@ class Firing:
             if kind == "sqlite":
                 conn.execute("BEGIN IMMEDIATE")
             cur.execute(self.claim, (now, min(batch, count - fired), now))
-            claimed = [row[0] for row in cur.fetchall()]
+            claimed = [(row[0], row[1]) for row in cur.fetchall()]
             if not claimed:
                 raise RuntimeError(f"nothing due after {fired}")
             updates, events = [], []
-            for sid in claimed:
-                cur.execute(read, (sid,))
+            for sid, bucket in claimed:
+                cur.execute(read, (bucket, sid))
                 state, version = cur.fetchone()
-                updates.append((state, "refunded", now, sid, version))
-                events.append((sid, sid, "Refunded", now, "system", self.event_data))
+                updates.append((state, "refunded", now, bucket, sid, version))
+                events.append(
+                    (bucket, sid, "Refunded", now, "system", self.event_data, bucket, sid)
+                )
             if len(claimed) == 1:
                 cur.execute(update, updates[0])
                 cur.execute(insert, events[0])

@@ -31,6 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from shouhou.db.cursor import dialect as sql_dialect
 from shouhou.db.uow import SqlUnitOfWork
+from shouhou.domain.buckets import bucket_of
 from shouhou.domain.model import Deadline
 from shouhou.services.deadlines import BatchSize
 
@@ -67,10 +68,14 @@ def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
         with sql.begin() as conn:  # the orders the deadlines belong to (not timed)
             conn.execute(
                 sa.text(
-                    "INSERT INTO orders (id, shop, buyer, status, state, version, created_at,"
-                    " updated_at) VALUES ('o' || :n, 's1', 'b', 'paid', '{}', 1, :at, :at)"
+                    "INSERT INTO orders (bucket, id, shop, buyer, status, state, version,"
+                    " created_at, updated_at) VALUES (:bucket, 'o' || :n, 's1', 'b', 'paid',"
+                    " '{}', 1, :at, :at)"
                 ),
-                [{"n": n, "at": _at(db, DUE_FROM)} for n in range(jobs)],
+                [
+                    {"bucket": bucket_of(f"o{n}"), "n": n, "at": _at(db, DUE_FROM)}
+                    for n in range(jobs)
+                ],
             )
         started = time.perf_counter()
         for n in range(jobs):
@@ -92,7 +97,7 @@ def shouhou_run(db: _common.Database, jobs: int) -> tuple[float, float]:
                     job(int(due.subject_id[1:]))
                 uow.commit()
             sizing.took(len(claimed), time.perf_counter() - began)
-            if len(claimed) < size:
+            if not claimed:  # a claim takes one bucket's (0021): only none says none is left
                 break
         fired = time.perf_counter()
         assert COUNTER.count == jobs, COUNTER.count
@@ -116,6 +121,7 @@ def floor_run(db: _common.Database, jobs: int) -> float:
             cursor.execute(
                 dialect.sql["schedule"],
                 {
+                    "bucket": bucket_of(f"o{n}"),
                     "subject_type": "order",
                     "subject_id": f"o{n}",
                     "name": deadline.name,

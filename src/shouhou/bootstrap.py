@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from shouhou.clock import SystemClock
 from shouhou.domain import applications
 from shouhou.domain import commands as c
+from shouhou.domain.buckets import DEFAULT_BUCKETS, bucket_of, in_bucket
 from shouhou.domain.metrics import Metrics
 from shouhou.domain.model import Actor, Attachment, Case, Complaint, Order
 from shouhou.errors import Invalid, NotFound
@@ -35,6 +36,10 @@ METRICS_WINDOW = timedelta(days=30)
 
 def new_case_id() -> str:
     return "c" + uuid.uuid4().hex[:16]
+
+
+def new_complaint_id() -> str:
+    return "k" + uuid.uuid4().hex[:16]
 
 
 #: The units of work an engine opens: ``ApiUnitOfWork`` for the API and the worker.
@@ -61,8 +66,11 @@ class Engine(Generic[U]):
         reader: Callable[[], U] | None = None,
         attachments: AttachmentStore | None = None,
         sql_engine: Any = None,
+        buckets: int = DEFAULT_BUCKETS,
     ) -> None:
         self.uow_factory = uow_factory
+        #: The installation's number of buckets (docs/decisions/0021-fixed-buckets.md).
+        self.buckets = buckets
         self.attachments = attachments
         self.reader = reader or uow_factory
         #: The SQLAlchemy engine the units of work connect through (disposed by :meth:`close`).
@@ -105,6 +113,7 @@ class Engine(Generic[U]):
         sql = db_engine.create(url or Settings.from_env().database_url)
         if migrate:
             db_engine.upgrade(sql)
+        layout = db_engine.layout(sql)
 
         def writer() -> ApiUnitOfWork:
             return SqlApiUnitOfWork(sql)
@@ -122,6 +131,7 @@ class Engine(Generic[U]):
             attachments=attachments
             or FileAttachmentStore(Path(Settings.from_env().attachments_dir)),
             sql_engine=sql,
+            buckets=layout.buckets,
         )
 
     def close(self) -> None:
@@ -239,9 +249,24 @@ class Engine(Generic[U]):
             return handlers.order_action(work, cmd, self.rules_at, now)
         if isinstance(cmd, c.ComplaintCommand):
             return complaints.complaint_action(work, cmd, self.rules_at, now)
+        new_id = self.new_id
+        if new_id is new_case_id and isinstance(cmd, c.Apply):
+            order_id = cmd.order_id
+
+            def new_id() -> str:  # in the order's bucket: the id alone names it
+                return self.in_order_bucket(new_case_id(), order_id)
+
         return handlers.case_action(
-            work, cmd, self.rules_at, now, self.new_id, attachments=self.attachments
+            work, cmd, self.rules_at, now, new_id, attachments=self.attachments
         )
+
+    def in_order_bucket(self, base: str, order_id: str) -> str:
+        """An id made from ``base`` that hashes to ``order_id``'s bucket."""
+        return in_bucket(base, bucket_of(order_id, self.buckets), self.buckets)
+
+    def new_complaint_id(self, order_id: str) -> str:
+        """A new complaint id, in ``order_id``'s bucket."""
+        return self.in_order_bucket(new_complaint_id(), order_id)
 
     def attach(self, data: bytes, filename: str) -> Attachment:
         """Keep an evidence file (checked for size and type); submit it by its ``sha256``."""

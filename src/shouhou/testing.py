@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from types import TracebackType
@@ -437,7 +437,9 @@ class MemoryIdempotency:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
-    def get(self, scope: str, key: str, since: datetime) -> StoredResponse | None:
+    def get(
+        self, scope: str, key: str, since: datetime, *, bucket: int = 0
+    ) -> StoredResponse | None:
         found = self.store.idempotency.get((scope, key))
         return found[0] if found is not None and found[1] >= since else None
 
@@ -449,6 +451,8 @@ class MemoryIdempotency:
         at: datetime,
         since: datetime,
         stale_before: datetime,
+        *,
+        bucket: int = 0,
     ) -> StoredResponse | None:
         found = self.store.idempotency.get((scope, key))
         if found is not None:
@@ -460,7 +464,15 @@ class MemoryIdempotency:
         self.store.idempotency[(scope, key)] = (claim, at)
         return None
 
-    def finish(self, scope: str, key: str, response: StoredResponse, claimed_at: datetime) -> None:
+    def finish(
+        self,
+        scope: str,
+        key: str,
+        response: StoredResponse,
+        claimed_at: datetime,
+        *,
+        bucket: int = 0,
+    ) -> None:
         if not self._holds(scope, key, claimed_at):
             raise Conflict(
                 f"the request with Idempotency-Key {key!r} took so long that another one took "
@@ -469,7 +481,7 @@ class MemoryIdempotency:
             )
         self.store.idempotency[(scope, key)] = (response, claimed_at)
 
-    def release(self, scope: str, key: str, claimed_at: datetime) -> None:
+    def release(self, scope: str, key: str, claimed_at: datetime, *, bucket: int = 0) -> None:
         if self._holds(scope, key, claimed_at):
             del self.store.idempotency[(scope, key)]
 
@@ -586,12 +598,15 @@ class MemoryWebhooks:
             row.position = self.store.last_position
         return len(rows[:limit])
 
-    def events(self, *, after: int, limit: int, types: Sequence[str] = ()) -> list[OutboxEvent]:
+    def events(
+        self, *, after: Mapping[int, int], limit: int, types: Sequence[str] = ()
+    ) -> list[OutboxEvent]:
+        """One feed: every event in bucket 0."""
         rows = [
             r
             for r in self.store.events.values()
             if r.position is not None
-            and r.position > after
+            and r.position > after.get(0, 0)
             and (not types or r.message.type in types)
         ]
         return [self._event(r) for r in sorted(rows, key=lambda r: r.position or 0)[:limit]]

@@ -8,6 +8,7 @@ each test in a schema of its own; skipped where no server runs, a failure in CI.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,8 +22,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from shouhou.db import engine as db_engine
+from shouhou.db import tables
 from shouhou.db.tables import metadata
 from shouhou.db.uow import SqlUnitOfWork
+from shouhou.domain.buckets import DEFAULT_BUCKETS
 from shouhou.domain.model import Deadline, Order
 from shouhou.errors import Conflict
 
@@ -30,9 +33,20 @@ POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 
 
-@pytest.fixture
-def sql() -> Iterator[sa.Engine]:
-    """An engine whose connections work in a fresh schema, dropped afterwards."""
+#: The partitions of the partitioned variant (0021): every bucketed table is ``PARTITION BY
+#: HASH (bucket)``.
+PARTITIONS = 8
+
+
+def upgrade(sql: sa.Engine) -> None:
+    """Migrate ``sql`` as its fixture says: plain or partitioned."""
+    db_engine.upgrade(sql, partitions=sql.__dict__["test_partitions"])
+
+
+@pytest.fixture(params=["postgresql", "partitioned"])
+def sql(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """An engine whose connections work in a fresh schema, dropped afterwards; on the
+    ``partitioned`` variant, :func:`upgrade` makes partitioned tables."""
     schema = f"contract_pg_{uuid.uuid4().hex[:12]}"
     admin = db_engine.create(POSTGRES_URL)
     try:
@@ -46,6 +60,7 @@ def sql() -> Iterator[sa.Engine]:
             pytest.skip(reason)
         url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
         engine = db_engine.create(url.render_as_string(hide_password=False))
+        engine.__dict__["test_partitions"] = PARTITIONS if request.param == "partitioned" else 0
         try:
             yield engine
         finally:
@@ -56,10 +71,35 @@ def sql() -> Iterator[sa.Engine]:
         admin.dispose()
 
 
+PARTITION = re.compile(r"^(?P<table>\w+)_p\d+$")
+
+
+def _not_a_partition(obj: Any, name: str | None, kind: str, reflected: bool, _: Any) -> bool:
+    """The partitions of a partitioned table are its storage, not tables of the schema."""
+    match = PARTITION.match(name or "") if kind == "table" else None
+    return not (reflected and match is not None and match["table"] in tables.BUCKETED)
+
+
 def schema_diff(engine: sa.Engine) -> list[Any]:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": _not_a_partition}
+        )
         return list(compare_metadata(context, metadata))
+
+
+def partitioning(engine: sa.Engine) -> dict[str, tuple[str, int]]:
+    """Each partitioned table: its partition key and how many partitions it has."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT c.relname, pg_get_partkeydef(c.oid),"
+                " (SELECT count(*) FROM pg_inherits AS i WHERE i.inhparent = c.oid)"
+                " FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'p' AND n.nspname = current_schema()"
+            )
+        )
+        return {name: (key, int(count)) for name, key, count in rows}
 
 
 def partial_indexes(engine: sa.Engine) -> dict[str, str]:
@@ -74,16 +114,33 @@ def partial_indexes(engine: sa.Engine) -> dict[str, str]:
 
 
 def test_the_migrations_build_the_declared_schema_on_postgresql(sql: sa.Engine) -> None:
-    db_engine.upgrade(sql)
+    upgrade(sql)
+    partitions = sql.__dict__["test_partitions"]
     assert schema_diff(sql) == []
-    assert partial_indexes(sql) == {
+    declared = {"uq_deadlines_one_pending", "ix_outbox_unpositioned"}
+    assert {k: v for k, v in partial_indexes(sql).items() if k in declared} == {
         "uq_deadlines_one_pending": "((status)::text = 'pending'::text)",
         "ix_outbox_unpositioned": '("position" IS NULL)',
     }
+    wanted = {name: ("HASH (bucket)", partitions) for name in tables.BUCKETED}
+    assert partitioning(sql) == (wanted if partitions else {})
+    assert db_engine.layout(sql) == db_engine.Layout(DEFAULT_BUCKETS, partitions)
 
     command.downgrade(db_engine.alembic_config(sql), "base")
-    db_engine.upgrade(sql)
+    upgrade(sql)
     assert schema_diff(sql) == []
+    assert partitioning(sql) == (wanted if partitions else {})
+
+
+def test_a_partitioned_table_refuses_a_key_without_the_bucket(sql: sa.Engine) -> None:
+    """What the partitioned variant proves: PostgreSQL itself refuses a primary or unique
+    key that leaves the bucket out, as Citus does for the distribution column."""
+    upgrade(sql)
+    if not sql.__dict__["test_partitions"]:
+        pytest.skip("plain tables take any unique key")
+    for table, column in (("events", "id"), ("outbox", "position"), ("cases", "id")):
+        with sql.begin() as conn, pytest.raises(sa.exc.DBAPIError, match="partition"):
+            conn.execute(sa.text(f"CREATE UNIQUE INDEX no_bucket ON {table} ({column})"))
 
 
 def _order(order_id: str) -> Order:
@@ -103,7 +160,7 @@ def _deadline(due_at: datetime) -> Deadline:
 
 
 def test_a_claim_passes_over_a_deadline_whose_order_a_writer_holds(sql: sa.Engine) -> None:
-    db_engine.upgrade(sql)
+    upgrade(sql)
     with SqlUnitOfWork(sql) as uow:
         for n, order_id in enumerate(("o1", "o2")):
             uow.orders.add(_order(order_id), [])
@@ -121,7 +178,7 @@ def test_a_claim_passes_over_a_deadline_whose_order_a_writer_holds(sql: sa.Engin
 
 
 def test_a_read_only_unit_of_work_takes_no_lock(sql: sa.Engine) -> None:
-    db_engine.upgrade(sql)
+    upgrade(sql)
     with SqlUnitOfWork(sql) as uow:
         uow.orders.add(_order("o1"), [])
         uow.deadlines.sync("order", "o1", _deadline(T0))
@@ -133,7 +190,7 @@ def test_a_read_only_unit_of_work_takes_no_lock(sql: sa.Engine) -> None:
 
 
 def test_adding_the_same_order_twice_at_once_is_a_conflict(sql: sa.Engine) -> None:
-    db_engine.upgrade(sql)
+    upgrade(sql)
     first, second = SqlUnitOfWork(sql), SqlUnitOfWork(sql)
     with first, second:
         first.orders.add(_order("o1"), [])
@@ -143,7 +200,7 @@ def test_adding_the_same_order_twice_at_once_is_a_conflict(sql: sa.Engine) -> No
 
 
 def test_waiting_too_long_for_a_lock_is_a_conflict(sql: sa.Engine) -> None:
-    db_engine.upgrade(sql)
+    upgrade(sql)
     with SqlUnitOfWork(sql) as uow:
         uow.orders.add(_order("o1"), [])
         uow.commit()
@@ -155,12 +212,12 @@ def test_waiting_too_long_for_a_lock_is_a_conflict(sql: sa.Engine) -> None:
 
 
 def test_processes_migrating_at_once_take_turns(sql: sa.Engine) -> None:
-    """Without the advisory lock, four concurrent upgrades block one another."""
+    """Without the migration lock, four concurrent upgrades block one another."""
     errors: list[BaseException] = []
 
     def migrate() -> None:
         try:
-            db_engine.upgrade(sql)
+            upgrade(sql)
         except BaseException as exc:  # reported below
             errors.append(exc)
 

@@ -27,6 +27,7 @@ from shouhou.db import engine as db_engine
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain import cases, orders
 from shouhou.domain import commands as c
+from shouhou.domain.buckets import in_bucket
 from shouhou.domain.events import Event
 from shouhou.domain.model import (
     PLATFORM,
@@ -59,6 +60,12 @@ REGISTRY = Registry.default()
 RULES = Rulebook.select(REGISTRY, REGISTRY.default_selection(), T0)
 
 
+def one_bucket(*names: str) -> dict[str, str]:
+    """An id for each name, all in one bucket: due order is kept per bucket (0021), so the
+    tests of due order put their subjects in one."""
+    return {name: in_bucket(f"{name}-", 7) for name in names}
+
+
 # --- backends ----------------------------------------------------------------------------
 
 
@@ -80,10 +87,10 @@ def _lab() -> Iterator[Storage]:
     yield Storage("lab", lambda: LabUnitOfWork(store))
 
 
-def _sql(url: str, name: str) -> Iterator[Storage]:
+def _sql(url: str, name: str, partitions: int = 0) -> Iterator[Storage]:
     sql = db_engine.create(url)
     try:
-        db_engine.upgrade(sql)
+        db_engine.upgrade(sql, partitions=partitions)
         yield Storage(name, lambda: SqlUnitOfWork(sql))
     finally:
         sql.dispose()
@@ -96,7 +103,12 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _postgres(url: str) -> Iterator[Storage]:
+#: The partitions of the partitioned PostgreSQL variant (0021): every bucketed table is
+#: ``PARTITION BY HASH (bucket)``, so PostgreSQL refuses any key without the bucket.
+PARTITIONS = 8
+
+
+def _postgres(url: str, partitions: int = 0) -> Iterator[Storage]:
     """A fresh schema on the server for each test, dropped afterwards: runs never collide."""
     try:
         import psycopg  # noqa: F401
@@ -112,7 +124,8 @@ def _postgres(url: str) -> Iterator[Storage]:
             _unavailable(f"PostgreSQL at {url} is unreachable: {exc.orig}")
         try:
             in_schema = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-            yield from _sql(in_schema.render_as_string(hide_password=False), "postgresql")
+            name = "partitioned" if partitions else "postgresql"
+            yield from _sql(in_schema.render_as_string(hide_password=False), name, partitions)
         finally:
             with admin.begin() as conn:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -120,7 +133,7 @@ def _postgres(url: str) -> Iterator[Storage]:
         admin.dispose()
 
 
-@pytest.fixture(params=["memory", "lab", "sqlite", "postgresql"])
+@pytest.fixture(params=["memory", "lab", "sqlite", "postgresql", "partitioned"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     if request.param == "memory":
         yield from _memory()
@@ -128,6 +141,8 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
         yield from _lab()
     elif request.param == "sqlite":
         yield from _sql(f"sqlite:///{tmp_path / 'contract.db'}", "sqlite")
+    elif request.param == "partitioned":
+        yield from _postgres(POSTGRES_URL, PARTITIONS)
     else:
         yield from _postgres(POSTGRES_URL)
 
@@ -486,20 +501,21 @@ class TestStorageContract:
         assert before is not None
 
     def test_sync_keeps_one_pending_deadline_per_subject(self, storage: Storage) -> None:
+        x1, x2 = one_bucket("x1", "x2").values()
         with storage.new_uow() as uow:
-            uow.deadlines.sync("case", "x1", deadline(T0))
-            uow.deadlines.sync("order", "x1", deadline(T0 + timedelta(hours=1), name="ship_by"))
-            uow.deadlines.sync("case", "x2", deadline(T0 + timedelta(hours=2)))
-            uow.deadlines.sync("case", "x1", deadline(T0 + timedelta(hours=3)))
+            uow.deadlines.sync("case", x1, deadline(T0))
+            uow.deadlines.sync("order", x1, deadline(T0 + timedelta(hours=1), name="ship_by"))
+            uow.deadlines.sync("case", x2, deadline(T0 + timedelta(hours=2)))
+            uow.deadlines.sync("case", x1, deadline(T0 + timedelta(hours=3)))
             uow.commit()
         with storage.new_uow() as uow:
             assert uow.deadlines.pending_count() == 3
-            uow.deadlines.sync("order", "x1", None)
+            uow.deadlines.sync("order", x1, None)
             uow.commit()
         with storage.new_uow() as uow:
             assert uow.deadlines.pending_count() == 2
             due = uow.deadlines.next_due(FAR_FUTURE)
-        assert due is not None and (due.subject_type, due.subject_id) == ("case", "x2")
+        assert due is not None and (due.subject_type, due.subject_id) == ("case", x2)
 
     def test_the_backlog_counts_the_due_deadlines_and_names_the_oldest(
         self, storage: Storage
@@ -520,21 +536,27 @@ class TestStorageContract:
         assert (later.due, later.oldest_due_at) == (2, T0 + timedelta(hours=2))
 
     def test_next_due_is_the_earliest_deadline(self, storage: Storage) -> None:
+        ids = one_bucket("c1", "c2", "c3")
         with storage.new_uow() as uow:
             for subject, hours in (("c3", 3), ("c1", 1), ("c2", 2)):
-                uow.deadlines.sync("case", subject, deadline(T0 + timedelta(hours=hours)))
+                uow.deadlines.sync("case", ids[subject], deadline(T0 + timedelta(hours=hours)))
             uow.commit()
         with storage.new_uow() as uow:
             due = uow.deadlines.next_due(FAR_FUTURE)
         assert due is not None
-        assert (due.subject_type, due.subject_id, due.name) == ("case", "c1", "seller_respond")
+        assert (due.subject_type, due.subject_id, due.name) == (
+            "case",
+            ids["c1"],
+            "seller_respond",
+        )
         assert due.due_at == T0 + timedelta(hours=1)
         assert due.due_at.utcoffset() is not None
 
     def test_next_due_breaks_ties_by_insertion(self, storage: Storage) -> None:
+        ids = one_bucket("z", "a", "m")
         with storage.new_uow() as uow:
             for subject in ("z", "a", "m"):
-                uow.deadlines.sync("case", subject, deadline(T0))
+                uow.deadlines.sync("case", ids[subject], deadline(T0))
             uow.commit()
         fired = []
         for _ in range(3):
@@ -544,40 +566,43 @@ class TestStorageContract:
                 uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, T0)
                 uow.commit()
             fired.append(due.subject_id)
-        assert fired == ["z", "a", "m"]
+        assert fired == [ids["z"], ids["a"], ids["m"]]
 
     def test_claim_due_takes_a_batch_in_due_order_and_no_more(self, storage: Storage) -> None:
+        ids = one_bucket("c1", "c2", "c3", "c4", "c9")
         with storage.new_uow() as uow:
             for subject, hours in (("c3", 3), ("c1", 1), ("c4", 4), ("c2", 2), ("c9", 9)):
-                uow.deadlines.sync("case", subject, deadline(T0 + timedelta(hours=hours)))
+                uow.deadlines.sync("case", ids[subject], deadline(T0 + timedelta(hours=hours)))
             uow.commit()
         with storage.new_uow() as uow:
             three = uow.deadlines.claim_due(T0 + timedelta(hours=5), 3)
             all_due = uow.deadlines.claim_due(T0 + timedelta(hours=5), 10)
             none = uow.deadlines.claim_due(T0, 10)
-        assert [d.subject_id for d in three] == ["c1", "c2", "c3"]
-        assert [d.subject_id for d in all_due] == ["c1", "c2", "c3", "c4"]
+        assert [d.subject_id for d in three] == [ids[n] for n in ("c1", "c2", "c3")]
+        assert [d.subject_id for d in all_due] == [ids[n] for n in ("c1", "c2", "c3", "c4")]
         assert none == []
         assert all(d.due_at.utcoffset() is not None for d in all_due)
 
     def test_a_claimed_deadline_fired_or_replaced_in_the_same_work_is_no_longer_due(
         self, storage: Storage
     ) -> None:
+        ids = one_bucket("c1", "c2", "c3")
         with storage.new_uow() as uow:
             for subject in ("c1", "c2", "c3"):
-                uow.deadlines.sync("case", subject, deadline(T0))
+                uow.deadlines.sync("case", ids[subject], deadline(T0))
             uow.commit()
         with storage.new_uow() as uow:
             c1, c2, c3 = uow.deadlines.claim_due(T0, 3)
             assert uow.deadlines.earliest_scheduled() is None
-            uow.deadlines.fire("case", "c1", c1.name, c1.due_at, T0)
-            uow.deadlines.sync("case", "c2", deadline(T0 - timedelta(minutes=5), name="other"))
+            uow.deadlines.fire("case", ids["c1"], c1.name, c1.due_at, T0)
+            other = deadline(T0 - timedelta(minutes=5), name="other")
+            uow.deadlines.sync("case", ids["c2"], other)
             assert not uow.deadlines.still_due(c1)
             assert not uow.deadlines.still_due(c2)
             assert uow.deadlines.still_due(c3)
             # the replacement is due before the batch's own deadlines: the batch must stop
             assert uow.deadlines.earliest_scheduled() == T0 - timedelta(minutes=5)
-            uow.deadlines.fire("case", "c2", "other", T0 - timedelta(minutes=5), T0)
+            uow.deadlines.fire("case", ids["c2"], "other", T0 - timedelta(minutes=5), T0)
             assert uow.deadlines.earliest_scheduled() is None
 
     def test_a_deadline_due_exactly_now_is_due_and_one_due_later_is_not(
@@ -625,16 +650,17 @@ class TestStorageContract:
     ) -> None:
         """A worker's batch: claimed, fired, and (on SQL) marked in one statement. Inside the
         unit of work they are gone at once; leaving without commit keeps them pending."""
+        ids = one_bucket("c1", "c2", "c3", "c4")
         with storage.new_uow() as uow:
             for subject, minutes in (("c1", 1), ("c2", 2), ("c3", 3), ("c4", 4)):
-                uow.deadlines.sync("case", subject, deadline(T0 + timedelta(minutes=minutes)))
+                uow.deadlines.sync("case", ids[subject], deadline(T0 + timedelta(minutes=minutes)))
             uow.commit()
         later = T0 + timedelta(hours=1)
         with storage.new_uow() as uow:
             batch = uow.deadlines.claim_due(later, 3)
             for due in batch:
                 uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, later)
-            assert [d.subject_id for d in uow.deadlines.claim_due(later, 10)] == ["c4"]
+            assert [d.subject_id for d in uow.deadlines.claim_due(later, 10)] == [ids["c4"]]
             assert uow.deadlines.pending_count() == 1
             # not committed: rolled back
         with storage.new_uow() as uow:
@@ -643,12 +669,12 @@ class TestStorageContract:
             for due in batch:
                 uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, later)
             with pytest.raises(Conflict):  # the same one again, in the same unit of work
-                uow.deadlines.fire("case", "c2", batch[1].name, batch[1].due_at, later)
+                uow.deadlines.fire("case", ids["c2"], batch[1].name, batch[1].due_at, later)
             uow.commit()
         with storage.new_uow() as uow:
-            assert [d.subject_id for d in uow.deadlines.claim_due(later, 10)] == ["c4"]
+            assert [d.subject_id for d in uow.deadlines.claim_due(later, 10)] == [ids["c4"]]
             with pytest.raises(Conflict):  # and again in the next one
-                uow.deadlines.fire("case", "c1", batch[0].name, batch[0].due_at, later)
+                uow.deadlines.fire("case", ids["c1"], batch[0].name, batch[0].due_at, later)
 
     def test_a_claimed_deadline_fired_and_followed_by_the_next_commits_both(
         self, storage: Storage
@@ -788,6 +814,11 @@ class TestStorageContract:
 # --- firing batches in due order -----------------------------------------------------------
 
 
+def order_of(case_id: str) -> str:
+    """The order of a case of :func:`_engine_with_cases`: all in one bucket."""
+    return one_bucket(f"o-{case_id}")[f"o-{case_id}"]
+
+
 def _engine_with_cases(storage: Storage, applied: dict[str, tuple[str, timedelta]]) -> Any:
     """An engine over ``storage`` with one delivered order per case, each case applied for
     (kind, that long after T0)."""
@@ -800,7 +831,7 @@ def _engine_with_cases(storage: Storage, applied: dict[str, tuple[str, timedelta
         clock.set(T0 + after)
         engine.place_order(
             Order(
-                id=f"o-{case_id}",
+                id=order_of(case_id),
                 shop="s1",
                 buyer="b1",
                 total=1000,
@@ -814,7 +845,7 @@ def _engine_with_cases(storage: Storage, applied: dict[str, tuple[str, timedelta
             engine.build(
                 "apply",
                 actor="buyer:b1",
-                target={"order_id": f"o-{case_id}", "case_id": case_id},
+                target={"order_id": order_of(case_id), "case_id": case_id},
                 params={"kind": kind, "reason": "other", "amount": 1000},
             )
         )
@@ -866,7 +897,9 @@ class TestFiringInDueOrder:
 
         with pytest.raises(NotAllowed, match="closed"):
             engine.execute(
-                engine.build("confirm_receipt", actor="platform", target={"order_id": "o-c1"})
+                engine.build(
+                    "confirm_receipt", actor="platform", target={"order_id": order_of("c1")}
+                )
             )
 
     def test_run_due_does_not_return_while_a_deadline_it_started_is_due(
@@ -928,12 +961,12 @@ class TestADeadlineThatCannotFire:
 # --- outbox rows keep the stored event; readers get the event's view ----------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "partitioned"])
 def sql_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     if request.param == "sqlite":
         yield from _sql(f"sqlite:///{tmp_path / 'outbox.db'}", "sqlite")
     else:
-        yield from _postgres(POSTGRES_URL)
+        yield from _postgres(POSTGRES_URL, PARTITIONS if request.param == "partitioned" else 0)
 
 
 def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
@@ -971,9 +1004,9 @@ def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
     engine.run_due(T0 + timedelta(days=30))  # c2's seller never answers: refunded
     with sql_storage.new_uow() as uow:
         assert isinstance(uow, SqlUnitOfWork) and uow.conn is not None
-        webhooks = SqlWebhooks(uow.conn, uow.deadlines.flush)
+        webhooks = SqlWebhooks(uow.conn, uow.deadlines.flush, uow.layout.buckets)
         webhooks.sequence(1000)
-        read = [e.data for e in webhooks.events(after=0, limit=1000)]
+        read = [e.data for e in webhooks.events(after={}, limit=1000)]
     assert len(read) == len(written) > 20
     assert read == written
     kinds = {p["event"]["type"] for p in read if "event" in p}
@@ -989,17 +1022,20 @@ def test_marking_a_claimed_batch_refuses_a_row_changed_behind_the_claim(
 ) -> None:
     """A claimed row is locked, so the check cannot lose a race in service; changed on the
     claim's own connection (what a bug would do), the commit must fail, not mark it."""
+    ids = one_bucket("c1", "c2")  # one claim: one bucket's (0021)
     with sql_storage.new_uow() as uow:
         for subject in ("c1", "c2"):
-            uow.deadlines.sync("case", subject, deadline(T0))
+            uow.deadlines.sync("case", ids[subject], deadline(T0))
         uow.commit()
     with sql_storage.new_uow() as uow:
         assert isinstance(uow, SqlUnitOfWork) and uow.conn is not None
         claimed = uow.deadlines.claim_due(T0, 5)
+        assert len(claimed) == 2
         for due in claimed:
             uow.deadlines.fire(due.subject_type, due.subject_id, due.name, due.due_at, T0)
         uow.conn.execute(
-            sa.text("UPDATE deadlines SET status = 'cancelled' WHERE subject_id = 'c2'")
+            sa.text("UPDATE deadlines SET status = 'cancelled' WHERE subject_id = :id"),
+            {"id": ids["c2"]},
         )
         with pytest.raises(Conflict, match="1 claimed deadlines"):
             uow.commit()
@@ -1022,18 +1058,20 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
     old, recent = T0, T0 + timedelta(days=40)
     cutoff = T0 + timedelta(days=30)
 
+    # one bucket: a worker announces one bucket's approaching deadlines at a time (0021)
+    d = one_bucket("fired_old", "fired_new", "cancelled_old", "pending_old")
     with SqlApiUnitOfWork(sql) as uow:
         for subject, due in (("fired_old", old), ("fired_new", recent), ("cancelled_old", old)):
-            uow.deadlines.sync("case", subject, deadline(due))
-        uow.deadlines.sync("case", "pending_old", deadline(old - timedelta(days=1)))
+            uow.deadlines.sync("case", d[subject], deadline(due))
+        uow.deadlines.sync("case", d["pending_old"], deadline(old - timedelta(days=1)))
         uow.commit()
     with SqlApiUnitOfWork(sql) as uow:
         soon = uow.webhooks.approaching(old - timedelta(days=2), old, 10)
-        (notice,) = [a for a in soon if a.subject_id == "fired_old"]
+        (notice,) = [a for a in soon if a.subject_id == d["fired_old"]]
         uow.webhooks.announced(notice.deadline_id, old - timedelta(days=1))
-        uow.deadlines.fire("case", "fired_old", "seller_respond", old, old)
-        uow.deadlines.fire("case", "fired_new", "seller_respond", recent, recent)
-        uow.deadlines.sync("case", "cancelled_old", None)
+        uow.deadlines.fire("case", d["fired_old"], "seller_respond", old, old)
+        uow.deadlines.fire("case", d["fired_new"], "seller_respond", recent, recent)
+        uow.deadlines.sync("case", d["cancelled_old"], None)
         uow.webhooks.add_endpoint(
             Endpoint(
                 id="ep1",
@@ -1045,13 +1083,14 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
                 created_at=old,
             )
         )
+        names = one_bucket(*(f"o{i}" for i in range(10)))  # the newest event: its bucket's
         kinds = ["placed", "placed", "placed", "shipped", "placed", "placed", "shipped", "placed"]
         kinds += ["shipped"]
         messages = [
             OutboxMessage(
                 type=f"order.{kind}",
                 subject_type="order",
-                subject_id=f"o{i}",
+                subject_id=names[f"o{i}"],
                 occurred_at=old,
                 data={},
             )
@@ -1066,7 +1105,7 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
         ):
             attempt = Attempt(number=1, at=old, status_code=200, error=None, duration_ms=1)
             uow.webhooks.record(delivery_id, attempt, status=status, next_attempt_at=old)
-        (o4,) = [e for e in uow.webhooks.events(after=0, limit=10) if e.subject_id == "o4"]
+        (o4,) = [e for e in uow.webhooks.events(after={}, limit=10) if e.subject_id == names["o4"]]
         (replayed,) = uow.webhooks.enqueue(o4.id, ["ep1"], old)  # o4 failed, then got there
         attempt = Attempt(number=1, at=old, status_code=200, error=None, duration_ms=1)
         uow.webhooks.record(replayed, attempt, status="delivered", next_attempt_at=old)
@@ -1092,29 +1131,30 @@ def test_retention_forgets_old_handled_deadlines_and_delivered_events_only(
             sa.text("SELECT subject_id, status FROM deadlines ORDER BY subject_id")
         ).all()
         notices = uow.conn.execute(sa.text("SELECT count(*) FROM deadline_notices")).scalar()
-        left = [(e.subject_id, e.type) for e in uow.webhooks.events(after=0, limit=10)]
+        left = [(e.subject_id, e.type) for e in uow.webhooks.events(after={}, limit=10)]
         deliveries = sorted(d.status for d in uow.webhooks.deliveries(limit=10))
-    assert [tuple(r) for r in rows] == [("fired_new", "fired"), ("pending_old", "pending")]
+    assert [tuple(r) for r in rows] == [(d["fired_new"], "fired"), (d["pending_old"], "pending")]
     assert notices == 0  # the old fired deadline's notice went with it
     # gone: the delivered ones, those nobody subscribed to, the one a replay got through;
     # kept: a failed and a pending delivery's events, and the newest event (SQLite would
     # give its id to the next one)
-    assert [subject for subject, _ in left] == ["o1", "o2", "o7", "o8"]
+    assert [subject for subject, _ in left] == [names[n] for n in ("o1", "o2", "o7", "o8")]
     assert deliveries == ["delivered", "failed", "pending"]
     with SqlApiUnitOfWork(sql) as uow:  # ids and feed positions are never handed out twice
-        seen = uow.webhooks.events(after=0, limit=10)
-        uow.outbox.add([replace(messages[0], subject_id="o9")])
+        seen = uow.webhooks.events(after={}, limit=10)
+        uow.outbox.add([replace(messages[0], subject_id=names["o9"])])
         uow.webhooks.sequence(10)
         uow.commit()
     with SqlApiUnitOfWork(sql) as uow:
-        (new,) = uow.webhooks.events(after=max(e.position or 0 for e in seen), limit=10)
-    assert new.subject_id == "o9"
-    assert new.id == max(e.id for e in seen) + 1
+        (new,) = uow.webhooks.events(after={e.bucket: e.position or 0 for e in seen}, limit=10)
+        buckets = uow.layout.buckets
+    assert new.subject_id == names["o9"]
+    assert new.id > max(e.id for e in seen) and new.id % buckets == new.bucket
 
 
-@pytest.fixture
-def postgres_storage() -> Iterator[Storage]:
-    yield from _postgres(POSTGRES_URL)
+@pytest.fixture(params=["postgresql", "partitioned"])
+def postgres_storage(request: pytest.FixtureRequest) -> Iterator[Storage]:
+    yield from _postgres(POSTGRES_URL, PARTITIONS if request.param == "partitioned" else 0)
 
 
 def test_the_event_feed_never_leaves_a_late_commit_behind_its_cursor(
@@ -1141,31 +1181,33 @@ def test_the_event_feed_never_leaves_a_late_commit_behind_its_cursor(
             )
         ]
 
-    def page(after: int) -> list[Any]:
+    def page(after: dict[int, int]) -> list[Any]:
         with SqlApiUnitOfWork(sql) as uow:
             uow.webhooks.sequence(100)
             uow.commit()
         with SqlApiUnitOfWork(sql, readonly=True) as uow:
             return uow.webhooks.events(after=after, limit=100)
 
+    ids = one_bucket("slow", "fast")  # a bucket's feed: positions in the order seen
     slow = SqlApiUnitOfWork(sql).__enter__()  # an API request still running
-    slow.outbox.add(placed("slow"))
+    slow.outbox.add(placed(ids["slow"]))
     with SqlApiUnitOfWork(sql) as fast:
-        fast.outbox.add(placed("fast"))
+        fast.outbox.add(placed(ids["fast"]))
         fast.commit()
-    first = page(0)
+    first = page({})
     slow.commit()
     slow.__exit__(None, None, None)
-    second = page(first[-1].position or 0)
+    second = page({first[-1].bucket: first[-1].position or 0})
 
-    assert [e.subject_id for e in first] == ["fast"]
-    assert [e.subject_id for e in second] == ["slow"]
+    assert [e.subject_id for e in first] == [ids["fast"]]
+    assert [e.subject_id for e in second] == [ids["slow"]]
     assert second[0].id < first[0].id  # the slow one took the lower id
 
 
 def test_givers_of_feed_positions_take_turns(postgres_storage: Storage) -> None:
-    """Two transactions giving positions at once: the second waits for the first to commit,
-    so its positions come after the first's and none is given twice."""
+    """Two transactions giving positions in one bucket at once: the second passes over the
+    bucket the first holds; after the first commits, the next giver's positions come after
+    the first's and none is given twice."""
     import threading
 
     from shouhou.db.api_uow import SqlApiUnitOfWork
@@ -1190,24 +1232,69 @@ def test_givers_of_feed_positions_take_turns(postgres_storage: Storage) -> None:
             )
             uow.commit()
 
-    add("first")
+    ids = one_bucket("first", "second")  # one bucket's givers take turns
+    add(ids["first"])
     first = SqlApiUnitOfWork(sql).__enter__()
-    assert first.webhooks.sequence(10) == 1  # holds the feed's lock until it commits
-    add("second")
+    assert first.webhooks.sequence(10) == 1  # holds its bucket's feed row until it commits
+    add(ids["second"])
     given: list[int] = []
     other = threading.Thread(target=lambda: given.append(_sequence_once(sql)), daemon=True)
     other.start()
-    other.join(timeout=0.5)
-    waited = other.is_alive()
+    other.join(timeout=10)
+    passed_over = not other.is_alive() and given == [0]
     first.commit()
     first.__exit__(None, None, None)
-    other.join(timeout=10)
+    given.append(_sequence_once(sql))
     with SqlApiUnitOfWork(sql, readonly=True) as uow:
-        feed = [(e.subject_id, e.position) for e in uow.webhooks.events(after=0, limit=10)]
+        feed = [(e.subject_id, e.position) for e in uow.webhooks.events(after={}, limit=10)]
 
-    assert waited, "the second giver did not wait for the first"
-    assert given == [1]
-    assert feed == [("first", 1), ("second", 2)]
+    assert passed_over, "the second giver did not pass over the bucket the first holds"
+    assert given == [0, 1]
+    assert feed == [(ids["first"], 1), (ids["second"], 2)]
+
+
+def test_givers_of_positions_in_other_buckets_do_not_wait(postgres_storage: Storage) -> None:
+    """Each bucket has its own feed: a giver holding one bucket's row holds no other."""
+    import threading
+
+    from shouhou.db.api_uow import SqlApiUnitOfWork
+    from shouhou.services.ports import OutboxMessage
+
+    probe = postgres_storage.new_uow()
+    assert isinstance(probe, SqlUnitOfWork)
+    sql = probe.engine
+    here, there = in_bucket("here-", 3), in_bucket("there-", 4)
+
+    def add(subject: str) -> None:
+        with SqlApiUnitOfWork(sql) as uow:
+            message = OutboxMessage(
+                type="order.placed",
+                subject_type="order",
+                subject_id=subject,
+                occurred_at=T0,
+                data={},
+            )
+            uow.outbox.add([message])
+            uow.commit()
+
+    add(here)
+    first = SqlApiUnitOfWork(sql).__enter__()
+    assert first.webhooks.sequence(10) == 1
+    add(there)
+    given: list[int] = []
+    other = threading.Thread(target=lambda: given.append(_sequence_once(sql)), daemon=True)
+    other.start()
+    other.join(timeout=10)
+    done = not other.is_alive()
+    first.commit()
+    first.__exit__(None, None, None)
+    with SqlApiUnitOfWork(sql, readonly=True) as uow:
+        feed = {
+            e.subject_id: (e.bucket, e.position) for e in uow.webhooks.events(after={}, limit=10)
+        }
+
+    assert done and given == [1]
+    assert feed == {here: (3, 1), there: (4, 1)}
 
 
 def _sequence_once(sql: Any) -> int:

@@ -38,16 +38,16 @@ class Backend:
     new_uow: Callable[[], ApiUnitOfWork]
 
 
-def _sql(url: str, name: str) -> Iterator[Backend]:
+def _sql(url: str, name: str, partitions: int = 0) -> Iterator[Backend]:
     sql = db_engine.create(url)
     try:
-        db_engine.upgrade(sql)
+        db_engine.upgrade(sql, partitions=partitions)
         yield Backend(name, lambda: SqlApiUnitOfWork(sql))
     finally:
         sql.dispose()
 
 
-def _postgres() -> Iterator[Backend]:
+def _postgres(partitions: int = 0) -> Iterator[Backend]:
     schema = f"uploads_{uuid.uuid4().hex[:12]}"
     admin = db_engine.create(POSTGRES_URL)
     try:
@@ -63,7 +63,8 @@ def _postgres() -> Iterator[Backend]:
             url = sa.make_url(POSTGRES_URL).update_query_dict(
                 {"options": f"-csearch_path={schema}"}
             )
-            yield from _sql(url.render_as_string(hide_password=False), "postgresql")
+            name = "partitioned" if partitions else "postgresql"
+            yield from _sql(url.render_as_string(hide_password=False), name, partitions)
         finally:
             with admin.begin() as conn:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -71,7 +72,11 @@ def _postgres() -> Iterator[Backend]:
         admin.dispose()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+#: The partitions of the partitioned PostgreSQL variant (0021).
+PARTITIONS = 8
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "partitioned"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "memory":
         store = MemoryStore()
@@ -79,16 +84,16 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     elif request.param == "sqlite":
         yield from _sql(f"sqlite:///{tmp_path / 'uploads.db'}", "sqlite")
     else:
-        yield from _postgres()
+        yield from _postgres(PARTITIONS if request.param == "partitioned" else 0)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "partitioned"])
 def sql_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """The backends with real transactions, for the races (the fake has no concurrency)."""
     if request.param == "sqlite":
         yield from _sql(f"sqlite:///{tmp_path / 'uploads.db'}", "sqlite")
     else:
-        yield from _postgres()
+        yield from _postgres(PARTITIONS if request.param == "partitioned" else 0)
 
 
 def _take(backend: Backend, actor: str, size: int, files: int = 3, size_cap: int = 1000) -> bool:

@@ -120,15 +120,18 @@ def _postgres_schema(admin: sa.Engine, prefix: str) -> Iterator[str]:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-def _copy_schema(admin: sa.Engine, source: str, target: str) -> None:
+def _copy_schema(admin: sa.Engine, source: str, target: str, partitions: int = 0) -> None:
     """Every row of ``source`` into ``target`` (migrated alike), sequences moved on."""
     sql = db_engine.create(_in_schema(target))
     try:
-        db_engine.upgrade(sql)
+        db_engine.upgrade(sql, partitions=partitions)
     finally:
         sql.dispose()
     with admin.begin() as conn:
+        conn.execute(sa.text(f'DELETE FROM "{target}".feeds'))  # the source's come instead
         for table in tables.metadata.sorted_tables:
+            if table is tables.meta:
+                continue
             conn.execute(
                 sa.text(
                     f'INSERT INTO "{target}".{table.name} SELECT * FROM "{source}".{table.name}'
@@ -218,13 +221,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dat
     return path, now
 
 
-def _copy_rows(source: str, target: str) -> None:
-    """Every row of every table from one database to another (migrated alike)."""
+def _copy_rows(source: str, target: str, partitions: int = 0) -> None:
+    """Every row of every table from one database to another (migrated alike; the meta
+    table's rows are the target's own)."""
     reader, writer = db_engine.create(source), db_engine.create(target)
     try:
-        db_engine.upgrade(writer)
+        db_engine.upgrade(writer, partitions=partitions)
         with reader.connect() as src, writer.begin() as dst:
+            dst.execute(sa.delete(tables.feeds))  # the source's feed rows come instead
             for table in tables.metadata.sorted_tables:
+                if table is tables.meta:
+                    continue
                 rows = [dict(row) for row in src.execute(sa.select(table)).mappings()]
                 if not rows:
                     continue
@@ -242,7 +249,11 @@ def _copy_rows(source: str, target: str) -> None:
         writer.dispose()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+#: PostgreSQL with every bucketed table ``PARTITION BY HASH (bucket)`` (0021).
+PARTITIONS = 8
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "partitioned"])
 def template(
     request: pytest.FixtureRequest, sqlite_template: tuple[Path, datetime]
 ) -> Iterator[Template]:
@@ -257,12 +268,13 @@ def template(
 
         yield Template("sqlite", now, copy_file)
         return
+    partitions = PARTITIONS if request.param == "partitioned" else 0
     with _postgres_admin() as admin, _postgres_schema(admin, "concurrency_tpl") as schema:
-        _copy_rows(f"sqlite:///{source}", _in_schema(schema))
+        _copy_rows(f"sqlite:///{source}", _in_schema(schema), partitions)
 
         def copy_schema(tmp_path: Path) -> Iterator[Database]:
             with _postgres_schema(admin, "concurrency") as target:
-                _copy_schema(admin, schema, target)
+                _copy_schema(admin, schema, target, partitions)
                 yield Database("postgresql", _in_schema(target))
 
         yield Template("postgresql", now, copy_schema)

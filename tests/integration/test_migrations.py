@@ -129,9 +129,13 @@ def test_0009_gives_every_stored_order_one_line_that_keeps_its_refunds_and_open_
     )
     old = _migration("0009_order_lines").without_lines(serial.dump(placed))
     assert old["open_case"] == "c2" and "lines" not in old
+    # the orders table as 0008 had it (no bucket yet)
+    before_buckets = sa.table(
+        "orders", *(sa.column(c.name, c.type) for c in orders.columns if c.name != "bucket")
+    )
     with sql.begin() as conn:
         conn.execute(
-            orders.insert().values(
+            before_buckets.insert().values(
                 id="o1",
                 shop="s1",
                 buyer="b1",
@@ -164,3 +168,108 @@ def test_0009_gives_every_stored_order_one_line_that_keeps_its_refunds_and_open_
         assert lines.refundable(order, lines.requested(order, ())) == 20900 - 5000
     finally:
         engine.close()
+
+
+def test_0011_puts_every_row_in_its_orders_bucket_and_numbers_each_buckets_feed(
+    sql: sa.Engine,
+) -> None:
+    """Stored rows get their order's bucket; outbox and delivery ids become n × buckets +
+    bucket; each bucket's feed is numbered from one in the old feed's order."""
+    from shouhou.domain.buckets import bucket_of
+
+    db_engine.upgrade(sql, "0010")
+    at = "2024-03-01 10:00:00.000000"
+    with sql.begin() as conn:
+        for order_id in ("o1", "o2"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO orders (id, shop, buyer, status, state, version, created_at,"
+                    " updated_at) VALUES (:id, 's1', 'b1', 'paid', '{}', 1, :at, :at)"
+                ),
+                {"id": order_id, "at": at},
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO cases (id, order_id, shop, buyer, kind, status, state, version,"
+                " opened_at, updated_at) VALUES ('c1', 'o2', 's1', 'b1', 'refund_only',"
+                " 'awaiting_seller', '{}', 1, :at, :at)"
+            ),
+            {"at": at},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO deadlines (subject_type, subject_id, name, due_at, on_expiry,"
+                " rule_id, policy, status) VALUES ('case', 'c1', 'seller_respond', :at,"
+                " 'refund', 'r', 'p', 'pending')"
+            ),
+            {"at": at},
+        )
+        for n, (stream, subject) in enumerate((("order", "o1"), ("case", "c1"), ("order", "o2"))):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (stream, stream_id, seq, type, at, actor, data)"
+                    " VALUES (:stream, :subject, 1, 'X', :at, 'system', '{}')"
+                ),
+                {"stream": stream, "subject": subject, "at": at},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO outbox (type, subject_type, subject_id, occurred_at, data,"
+                    " position) VALUES ('x', :stream, :subject, :at, '{}', :position)"
+                ),
+                {"stream": stream, "subject": subject, "at": at, "position": n + 1},
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO webhook_endpoints (id, url, secret, events, description,"
+                " created_by, created_at) VALUES ('ep', 'https://x', 's', '[]', '', 'p', :at)"
+            ),
+            {"at": at},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO webhook_deliveries (outbox_id, endpoint_id, status, attempts,"
+                " next_attempt_at, created_at) VALUES (2, 'ep', 'pending', 0, :at, :at)"
+            ),
+            {"at": at},
+        )
+
+    db_engine.upgrade(sql)
+
+    one, two = bucket_of("o1"), bucket_of("o2")
+    with sql.connect() as conn:
+
+        def rows(query: str) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(sa.text(query))]
+
+        assert rows("SELECT id, bucket FROM orders ORDER BY id") == [("o1", one), ("o2", two)]
+        assert rows("SELECT id, bucket FROM cases") == [("c1", two)]
+        assert rows("SELECT subject_id, bucket FROM deadlines") == [("c1", two)]
+        assert rows("SELECT stream_id, bucket FROM events ORDER BY id") == [
+            ("o1", one),
+            ("c1", two),
+            ("o2", two),
+        ]
+        assert rows("SELECT id, bucket, position FROM outbox ORDER BY id") == [
+            (1 * 256 + one, one, 1),
+            (2 * 256 + two, two, 1),
+            (3 * 256 + two, two, 2),
+        ]
+        assert rows("SELECT outbox_id, bucket FROM webhook_deliveries") == [(2 * 256 + two, two)]
+        feeds = dict(rows("SELECT bucket, position FROM feeds"))
+        assert len(feeds) == 256 and feeds[one] == 1 and feeds[two] == 2
+        assert sum(feeds.values()) == 3
+    assert db_engine.layout(sql) == db_engine.Layout(256, 0)
+
+
+def test_the_number_of_buckets_is_chosen_once(sql: sa.Engine) -> None:
+    from shouhou.errors import Invalid
+
+    db_engine.upgrade(sql, buckets=16)
+    db_engine.upgrade(sql, buckets=16)  # the same: nothing to refuse
+
+    with pytest.raises(Invalid, match="has 16 buckets"):
+        db_engine.upgrade(sql, buckets=32)
+    with pytest.raises(Invalid, match="has 0 partitions"):
+        db_engine.upgrade(sql, partitions=8)
+    assert db_engine.layout(sql) == db_engine.Layout(16, 0)

@@ -271,7 +271,7 @@ def test_the_worker_delivers_signed_events_and_retention_then_forgets_them() -> 
     assert tick.delivered == len(got) > 0 and tick.failed_attempts == 0
     with engine.reader() as uow:
         assert {d.status for d in uow.webhooks.deliveries(limit=100)} == {"delivered"}
-        feed = uow.webhooks.events(after=0, limit=100)
+        feed = uow.webhooks.events(after={}, limit=100)
     sent = {str(g["id"]) for g in got}
     assert [e.public_id for e in feed if e.public_id in sent] == [str(g["id"]) for g in got]
     assert {e.type.split(".")[0] for e in feed if e.public_id in sent} == {"case", "order"}
@@ -293,6 +293,6 @@ def test_an_approaching_deadline_is_announced_once() -> None:
     with engine.uow_factory() as uow:
         uow.webhooks.dispatch(soon, 100)
         uow.webhooks.sequence(100)
-        notices = uow.webhooks.events(after=0, limit=100, types=["deadline.approaching"])
+        notices = uow.webhooks.events(after={}, limit=100, types=["deadline.approaching"])
     assert [n.data["deadline"]["name"] for n in notices] == ["seller_respond"]
     assert notices[0].data["buyer"] == "b1"

@@ -168,7 +168,7 @@ def apply(
         case = ctx.engine.execute(cmd, uow=joined(uow))
         return 201, view_in(ctx, uow, case.id, who.actor)
 
-    return write(ctx, request, who, idempotency_key, params, run)
+    return write(ctx, request, who, idempotency_key, params, run, names=body.order)
 
 
 def _act(
@@ -191,7 +191,7 @@ def _act(
         ctx.engine.execute(cmd, uow=joined(uow))
         return 200, view_in(ctx, uow, case_id, who.actor)
 
-    return write(ctx, request, who, idempotency_key, params, run)
+    return write(ctx, request, who, idempotency_key, params, run, names=case_id)
 
 
 def _admit(ctx: Context, who: Principal, action: str, case_id: str) -> None:

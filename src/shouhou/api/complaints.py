@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -87,13 +86,13 @@ def file_complaint(
         order = uow.orders.get(body.order)
         if order is None or not who.sees(order.shop, order.buyer):
             raise NotFound(f"no order {body.order}")
-        target = {"complaint_id": "k" + uuid.uuid4().hex[:16]}
+        target = {"complaint_id": ctx.engine.new_complaint_id(body.order)}
         cmd = ctx.engine.build("file_complaint", actor=who.actor, target=target, params=payload)
         filed = ctx.engine.execute(cmd, uow=joined(uow))
         assert isinstance(filed, Complaint)
         return 201, views.complaint_view(filed)
 
-    return write(ctx, request, who, idempotency_key, payload, run)
+    return write(ctx, request, who, idempotency_key, payload, run, names=body.order)
 
 
 @router.get(
@@ -149,7 +148,7 @@ def _complaint_action(
         assert isinstance(done, Complaint)
         return 200, views.complaint_view(done)
 
-    return write(ctx, request, who, idempotency_key, payload, run)
+    return write(ctx, request, who, idempotency_key, payload, run, names=complaint_id)
 
 
 @router.post(

@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shouhou.api import wire
 from shouhou.api.errors import SEND_A_KEY, ApiError
 from shouhou.bootstrap import Engine
+from shouhou.domain.buckets import bucket_of
 from shouhou.domain.model import Actor, Case, Order, Role
 from shouhou.errors import Forbidden, Invalid, NotFound
 from shouhou.i18n import N_
@@ -182,8 +183,15 @@ def write(
     idempotency_key: str | None,
     payload: Any,
     operation: Callable[[ApiUnitOfWork], tuple[int, Any]],
+    names: str | None = None,
+    bucket: int | None = None,
 ) -> JSONResponse:
     """Run ``operation`` in one transaction, once per ``Idempotency-Key`` (services/idempotency).
+
+    ``names``: the order, case or complaint id the request acts on; its key is kept in that
+    bucket (the engine makes case and complaint ids that hash to their order's bucket), and
+    the key of a request that names none in the bucket the key itself hashes to; ``bucket``
+    names the bucket itself (an event's, from its id).
 
     A refusal rolls everything back and is not stored: nothing changed, so sending the same
     request again simply runs it again.
@@ -194,8 +202,16 @@ def write(
             uow.commit()
         return JSONResponse(body, status_code=status)
     digest = request_hash(request, who.actor, payload)
+    if bucket is None:
+        bucket = bucket_of(names if names is not None else idempotency_key, ctx.engine.buckets)
     answer = idempotency.run_once(
-        ctx.writer, ctx.engine.clock, who.key.id, idempotency_key, digest, operation
+        ctx.writer,
+        ctx.engine.clock,
+        who.key.id,
+        idempotency_key,
+        digest,
+        operation,
+        bucket=bucket,
     )
     headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)

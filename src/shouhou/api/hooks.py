@@ -13,6 +13,7 @@ from shouhou.api.cases import ERRORS, MAX_PAGE
 from shouhou.api.deps import Caller, Ctx, IdempotencyKey, page_of, write
 from shouhou.domain.model import Role
 from shouhou.errors import Invalid, NotFound
+from shouhou.services import outbox
 from shouhou.services.destinations import AllowList, registration_problem
 from shouhou.services.ports import ApiUnitOfWork, Attempt, Delivery, Endpoint, OutboxEvent
 from shouhou.services.webhooks import matches, new_secret, public_error
@@ -192,31 +193,44 @@ def list_events(
     cursor: Annotated[
         str | None,
         Query(
-            max_length=40,
-            pattern=r"^(pos_)?[0-9]{1,18}$",
+            max_length=outbox.MAX_FEED_CURSOR,
+            pattern=outbox.FEED_CURSOR_PATTERN,
             description="the next_cursor of the previous page",
         ),
     ] = None,
 ) -> dict[str, Any]:
     who.require(Role.PLATFORM)
-    after = feed_position(cursor) if cursor else 0
-    with ctx.writer() as uow:  # events committed since the last look join the feed's end
-        uow.webhooks.sequence(SEQUENCE_BATCH)
-        uow.commit()
+    after = feed_position(cursor) if cursor else {}
+    for _ in range(SEQUENCE_ROUNDS):  # events committed since the last look join the feed
+        with ctx.writer() as uow:  # a bucket's at a time (0021)
+            given = uow.webhooks.sequence(SEQUENCE_BATCH)
+            uow.commit()
+        if not given:
+            break
     with ctx.reader() as uow:
         found = uow.webhooks.events(after=after, limit=limit + 1, types=type)
-    return page_of(found, limit, lambda e: e.envelope(), lambda e: f"pos_{e.position}")
+    page = found[:limit]
+    seen = dict(after)
+    for event in page:  # each bucket's position: its last event on the page
+        assert event.position is not None
+        seen[event.bucket] = event.position
+    return {
+        "items": [e.envelope() for e in page],
+        "next_cursor": outbox.feed_cursor(seen) if len(found) > limit else None,
+    }
 
 
-#: Events given a feed position per request at most (the worker's fan-out gives them too).
-SEQUENCE_BATCH = 10_000
+#: Events given a feed position per bucket and request at most (the worker's fan-out gives
+#: them too), and buckets numbered per request at most.
+SEQUENCE_BATCH, SEQUENCE_ROUNDS = 10_000, 256
 
 
-def feed_position(cursor: str) -> int:
-    position = _number(cursor, "pos_")
-    if position is None:
-        raise Invalid(f"bad cursor {cursor!r}: pass the next_cursor of the previous page")
-    return position
+def feed_position(cursor: str) -> dict[int, int]:
+    """Each bucket's last position a cursor carries."""
+    try:
+        return outbox.feed_positions(cursor)
+    except ValueError:
+        raise Invalid(f"bad cursor {cursor!r}: pass the next_cursor of the previous page") from None
 
 
 @router.get("/events/{event_id}", response_model=wire.OutboxEventView, responses=ERRORS)
@@ -259,7 +273,9 @@ def replay_event(
             ]
         return 202, {"deliveries": uow.webhooks.enqueue(event.id, targets, ctx.now())}
 
-    return write(ctx, request, who, idempotency_key, payload, run)
+    number = event_number(event_id)  # an event id is n * buckets + its bucket (0021)
+    bucket = number % ctx.engine.buckets
+    return write(ctx, request, who, idempotency_key, payload, run, bucket=bucket)
 
 
 @router.get("/deliveries", response_model=wire.DeliveryPage, responses=ERRORS)

@@ -101,7 +101,7 @@ def place_order(
         order = ctx.engine.place_order(to_order(body, ctx.now()), uow=joined(uow))
         return 201, views.order_view(order)
 
-    return write(ctx, request, who, idempotency_key, payload, run)
+    return write(ctx, request, who, idempotency_key, payload, run, names=body.id)
 
 
 @router.get(
@@ -170,7 +170,7 @@ def _act(
         assert isinstance(order, Order)
         return 200, views.order_view(order)
 
-    return write(ctx, request, who, idempotency_key, params, run)
+    return write(ctx, request, who, idempotency_key, params, run, names=order_id)
 
 
 for _name, _cls in c.ORDER_COMMANDS.items():

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from sqlalchemy import Connection, Table
 
 from shouhou.db import serial
+from shouhou.db.buckets import Homes
 from shouhou.db.cursor import Cursor
 from shouhou.db.deadlines import Known, Slot
 from shouhou.domain.events import Event
@@ -24,14 +25,16 @@ from shouhou.services.ports import StoredEvent
 T = TypeVar("T", Case, Order, Complaint)
 
 
-def append_events(cur: Cursor, stream: str, stream_id: str, events: Sequence[Event]) -> None:
+def append_events(
+    cur: Cursor, bucket: int, stream: str, stream_id: str, events: Sequence[Event]
+) -> None:
     """Add ``events`` to the stream's timeline, numbered on from its last."""
     if not events:
         return
     moment = cur.d.moment
     cur.insert(
         "append",
-        {"stream": stream, "stream_id": stream_id},
+        {"bucket": bucket, "stream": stream, "stream_id": stream_id},
         [
             {
                 "type": type(ev).__name__,
@@ -44,9 +47,10 @@ def append_events(cur: Cursor, stream: str, stream_id: str, events: Sequence[Eve
     )
 
 
-def timeline(cur: Cursor, stream: str, stream_id: str) -> list[StoredEvent]:
+def timeline(cur: Cursor, bucket: int, stream: str, stream_id: str) -> list[StoredEvent]:
     """The stream's events in order, numbered from one."""
-    rows = cur.run("timeline", {"stream": stream, "stream_id": stream_id}).fetchall()
+    params = {"bucket": bucket, "stream": stream, "stream_id": stream_id}
+    rows = cur.run("timeline", params).fetchall()
     return [
         StoredEvent(seq=seq, event=serial.load_event_json(kind, data)) for seq, kind, data in rows
     ]
@@ -63,10 +67,11 @@ class Aggregates(Generic[T]):
     #: Whether the aggregate has deadlines, whose pending slot the unit of work keeps known.
     has_deadlines: ClassVar[bool] = False
 
-    def __init__(self, conn: Connection, cur: Cursor, known: Known) -> None:
+    def __init__(self, conn: Connection, cur: Cursor, known: Known, homes: Homes) -> None:
         self.conn = conn
         self.cur = cur
         self.known = known
+        self.homes = homes
 
     def _load(self, state: str, version: int) -> T:
         raise NotImplementedError
@@ -86,19 +91,38 @@ class Aggregates(Generic[T]):
         """The deadline ``item`` has pending; aggregates without deadlines return None."""
         return None
 
+    def _order_of(self, item: T) -> str:
+        """The order ``item`` belongs to (an order: itself)."""
+        raise NotImplementedError
+
     def get(self, key: str) -> T | None:
-        row = self.cur.one(f"get_{self.stream}", {"id": key})
+        statement, homes = f"get_{self.stream}", self.homes
+        bucket = homes.guess(self.stream, key)
+        row = self.cur.one(statement, {"bucket": bucket, "id": key})
+        if row is None and (self.stream, key) not in homes.known:
+            home = homes.route(self.stream, key)  # an id its caller chose
+            if home is None or home == bucket:
+                return None
+            bucket = home
+            row = self.cur.one(statement, {"bucket": bucket, "id": key})
         if row is None:
             return None
+        homes.known[(self.stream, key)] = bucket
         item = self._load(row[0], row[1])
         if self.has_deadlines and not self.cur.d.readonly:
             self.known[(self.stream, key)] = self._pending(item)
         return item
 
     def add(self, item: T, events: Sequence[Event]) -> None:
+        if self.stream == "order":
+            bucket = self.homes.order(item.id)
+            self.homes.known[("order", item.id)] = bucket
+        else:
+            bucket = self.homes.place(self.stream, item.id, self._order_of(item))
         self.cur.run(
             f"insert_{self.stream}",
             {
+                "bucket": bucket,
                 "id": item.id,
                 "state": serial.dump_json(item),
                 **self._created(item),
@@ -106,15 +130,17 @@ class Aggregates(Generic[T]):
                 "updated_at": self.cur.d.moment(events[-1].at if events else self._born(item)),
             },
         )
-        append_events(self.cur, self.stream, item.id, events)
+        append_events(self.cur, bucket, self.stream, item.id, events)
         if self.has_deadlines:
             self.known[(self.stream, item.id)] = None  # new, so nothing of it is pending yet
 
     def save(self, item: T, events: Sequence[Event]) -> None:
         updated_at = self.cur.d.moment(events[-1].at) if events else None
+        bucket = self.homes.of(self.stream, item.id)
         saved = self.cur.run(
             f"save_{self.stream}",
             {
+                "bucket": bucket,
                 "id": item.id,
                 "version": item.version,
                 "state": serial.dump_json(item),
@@ -124,7 +150,7 @@ class Aggregates(Generic[T]):
         )
         if saved.rowcount != 1:
             raise Conflict(f"{self.stream} {item.id} was changed by someone else; load it again")
-        append_events(self.cur, self.stream, item.id, events)
+        append_events(self.cur, bucket, self.stream, item.id, events)
 
     def timeline(self, key: str) -> list[StoredEvent]:
-        return timeline(self.cur, self.stream, key)
+        return timeline(self.cur, self.homes.of(self.stream, key), self.stream, key)

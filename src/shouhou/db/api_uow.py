@@ -26,8 +26,8 @@ class SqlApiUnitOfWork(SqlUnitOfWork):
         assert self.conn is not None
         self.keys = SqlKeys(self.conn)
         self.idempotency = SqlIdempotency(self.conn)
-        self.queries = SqlQueries(self.conn, self.deadlines.flush)
-        self.webhooks = SqlWebhooks(self.conn, self.deadlines.flush)
+        self.queries = SqlQueries(self.conn, self.deadlines.flush, self.layout.buckets)
+        self.webhooks = SqlWebhooks(self.conn, self.deadlines.flush, self.layout.buckets)
         self.retention = SqlRetention(self.conn, self.deadlines.flush)
         self.uploads = SqlUploads(self.conn)
         return self

@@ -22,6 +22,9 @@ class SqlCases(Aggregates[Case]):
     def _columns(self, item: Case) -> dict[str, Any]:
         return {"status": item.status.value, "kind": item.kind.value}
 
+    def _order_of(self, item: Case) -> str:
+        return item.order_id
+
     def _born(self, item: Case) -> datetime:
         return item.opened_at
 
@@ -46,6 +49,7 @@ class SqlCases(Aggregates[Case]):
         order: str | None = None,
     ) -> list[Case]:
         query = queries.list_cases(
+            bucket=None if order is None else self.homes.order(order),
             order=order,
             shop=shop,
             buyer=buyer,

@@ -24,6 +24,9 @@ class SqlComplaints(Aggregates[Complaint]):
     def _columns(self, item: Complaint) -> dict[str, Any]:
         return {"status": item.status.value}
 
+    def _order_of(self, item: Complaint) -> str:
+        return item.order_id
+
     def _born(self, item: Complaint) -> datetime:
         return item.filed_at
 
@@ -44,8 +47,12 @@ class SqlComplaints(Aggregates[Complaint]):
             ) from None
 
     def for_order(self, order_id: str) -> Complaint | None:
-        row = self.cur.one("complaint_for_order", {"order_id": order_id})
-        return None if row is None else self._load(row[0], row[1])
+        bucket = self.homes.order(order_id)
+        row = self.cur.one("complaint_for_order", {"bucket": bucket, "order_id": order_id})
+        if row is None:
+            return None
+        self.homes.known[("complaint", row[2])] = bucket
+        return self._load(row[0], row[1])
 
     def list(
         self,

@@ -41,7 +41,7 @@ class Dialect:
             sql = {key: PLACEHOLDER.sub(r"%(\1)s", text) for key, text in sql.items()}
         if not self.postgresql:
             for key, (head, row) in queries.ROWS.items():
-                sql[key] = head + row.format(i="", n=1)
+                sql[key] = head + row
         self.sql = sql
         self._rows: dict[tuple[str, int], str] = {}
         #: The last moment converted, and what it became: the events and messages of one
@@ -52,8 +52,9 @@ class Dialect:
         """On PostgreSQL, the statement inserting ``count`` rows at once."""
         found = self._rows.get((key, count))
         if found is None:
-            head, row = queries.ROWS[key]
-            text = head + ", ".join(row.format(i=f"_{i}", n=i + 1) for i in range(count))
+            head, row, tail = queries.ROWS_POSTGRESQL[key]
+            rows = ", ".join(row.format(i=f"_{i}", n=i + 1) for i in range(count))
+            text = head + rows + tail
             found = self._rows[(key, count)] = PLACEHOLDER.sub(r"%(\1)s", text)
         return found
 

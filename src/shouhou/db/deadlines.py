@@ -10,10 +10,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from shouhou.db import queries
+from shouhou.db.buckets import Homes, Walk
 from shouhou.db.cursor import Cursor
 from shouhou.domain.model import Deadline
 from shouhou.errors import Conflict
 from shouhou.services.ports import Backlog, DueDeadline
+
+#: How many of the oldest due deadlines a claim on PostgreSQL looks at to choose its bucket.
+DUE_SCAN = 256
 
 #: What identifies a pending deadline row: name, due time, rule.
 Slot = tuple[str, datetime, str]
@@ -31,10 +35,14 @@ def slot(deadline: Deadline | None) -> Slot | None:
 class SqlDeadlines:
     """Deadlines of orders and cases: scheduled, cancelled, claimed when due and fired."""
 
-    def __init__(self, conn: Connection, cur: Cursor, known: Known) -> None:
+    def __init__(
+        self, conn: Connection, cur: Cursor, known: Known, homes: Homes, walk: Walk
+    ) -> None:
         self.conn = conn
         self.cur = cur
         self.known = known
+        self.homes = homes
+        self.walk = walk
         self.scheduled: set[tuple[str, str]] = set()  # subjects given a deadline here
         #: What this unit of work claimed, by subject: (name, due time). A claimed
         #: row is locked (PostgreSQL) or the writer holds the database (SQLite), so only this
@@ -49,7 +57,7 @@ class SqlDeadlines:
         if key in self.known:
             return self.known[key]
         self.flush()
-        row = self.cur.one("pending", {"subject_type": subject_type, "subject_id": subject_id})
+        row = self.cur.one("pending", self._subject(subject_type, subject_id))
         return None if row is None else (row[1], self.cur.d.read_moment(row[2]), row[3])
 
     def sync(self, subject_type: str, subject_id: str, deadline: Deadline | None) -> None:
@@ -57,7 +65,7 @@ class SqlDeadlines:
         if stored == wanted:
             return
         self.flush()
-        subject = {"subject_type": subject_type, "subject_id": subject_id}
+        subject = self._subject(subject_type, subject_id)
         if stored is not None and self.cur.run("cancel", subject).rowcount != 1:
             raise Conflict(f"{subject_type} {subject_id}: its deadline changed meanwhile")
         if deadline is not None:
@@ -74,6 +82,10 @@ class SqlDeadlines:
             )
             self.scheduled.add((subject_type, subject_id))
         self.known[(subject_type, subject_id)] = wanted
+
+    def _subject(self, subject_type: str, subject_id: str) -> dict[str, Any]:
+        bucket = self.homes.of(subject_type, subject_id)
+        return {"bucket": bucket, "subject_type": subject_type, "subject_id": subject_id}
 
     def fire(
         self, subject_type: str, subject_id: str, name: str, due_at: datetime, fired_at: datetime
@@ -96,8 +108,7 @@ class SqlDeadlines:
     ) -> dict[str, Any]:
         moment = self.cur.d.moment
         return {
-            "subject_type": subject_type,
-            "subject_id": subject_id,
+            **self._subject(subject_type, subject_id),
             "name": name,
             "due_at": moment(due_at),
             "fired_at": moment(fired_at),
@@ -109,12 +120,19 @@ class SqlDeadlines:
         return claimed[0] if claimed else None
 
     def claim_due(self, now: datetime, limit: int) -> list[DueDeadline]:
+        """SQLite: the earliest due across the buckets, in one statement (the writer holds the
+        database). PostgreSQL: the earliest due of one bucket, chosen among the buckets of the
+        oldest due deadlines by a walk from where this process's last claim took; due order
+        holds in each bucket (docs/decisions/0021-fixed-buckets.md)."""
         self.flush()
-        params = {"now": self.cur.d.moment(now), "limit": limit}
-        rows = self.cur.run("next_due", params).fetchall()
-        if not rows and self.cur.d.postgresql:
-            rows = self.cur.run("next_orphan", params).fetchall()
+        moment = self.cur.d.moment(now)
+        if self.cur.d.postgresql:
+            rows = self._claim_buckets(moment, limit)
+        else:
+            rows = self.cur.run("next_due", {"now": moment, "limit": limit}).fetchall()
         read = self.cur.d.read_moment
+        for row in rows:
+            self.homes.known[(row[1], row[2])] = int(row[5])
         claimed = [
             DueDeadline(
                 id=row_id,
@@ -123,12 +141,31 @@ class SqlDeadlines:
                 name=name,
                 due_at=read(due_at),
             )
-            for row_id, subject_type, subject_id, name, due_at in rows
+            for row_id, subject_type, subject_id, name, due_at, _bucket in rows
         ]
         if not self.cur.d.readonly:
             for due in claimed:
                 self.claimed[(due.subject_type, due.subject_id)] = (due.name, due.due_at)
         return claimed
+
+    def _claim_buckets(self, now: Any, limit: int) -> list[Any]:
+        """The due deadlines of one bucket: of the buckets holding the oldest due deadlines
+        (read without locks), the first in this process's walk that has any a claim can
+        take. One bucket per statement, and the transaction writes in that bucket only."""
+        params = {"now": now, "scan": DUE_SCAN}
+        due = {int(row[0]) for row in self.cur.run("due_buckets", params).fetchall()}
+        if not due:
+            return []
+        order = [bucket for bucket in self.walk.order() if bucket in due]
+        # Deadlines whose subject is missing come second: only when none other was claimed.
+        for statement in ("next_due", "next_orphan"):
+            for bucket in order:
+                params = {"bucket": bucket, "now": now, "limit": limit}
+                found: list[Any] = self.cur.run(statement, params).fetchall()
+                if found:
+                    self.walk.took(bucket)
+                    return found
+        return []
 
     def flush(self) -> None:
         """Mark the claimed deadlines fired here with the conditional statement of ``fire``,
@@ -161,7 +198,9 @@ class SqlDeadlines:
 
     def set_aside(self, due: DueDeadline, error: str) -> bool:
         self.flush()
-        marked = bool(self.cur.run("set_aside", {"id": due.id, "error": error}).rowcount == 1)
+        bucket = self.homes.of(due.subject_type, due.subject_id)
+        params = {"bucket": bucket, "id": due.id, "error": error}
+        marked = bool(self.cur.run("set_aside", params).rowcount == 1)
         if marked:  # the subject has no pending deadline now
             self.known[(due.subject_type, due.subject_id)] = None
         return marked

@@ -20,7 +20,8 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from shouhou.errors import Conflict, NoDatabase
+from shouhou.domain.buckets import DEFAULT_BUCKETS
+from shouhou.errors import Conflict, Invalid, NoDatabase
 
 #: How long a SQLite writer waits for another one before giving up, in seconds.
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -183,8 +184,39 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-#: The PostgreSQL advisory lock that makes processes migrating at once take turns.
-MIGRATION_LOCK = 0x5348_4F55  # "SHOU"
+#: The table whose lock makes processes migrating a PostgreSQL database at once take turns
+#: (a table lock, held for the migration's length; made by the first one to come).
+MIGRATION_LOCK = "shouhou_migration_lock"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What an installation chose once: how many buckets, and how many hash partitions its
+    bucketed tables have on PostgreSQL (0: plain tables). Stored in ``shouhou_meta``."""
+
+    buckets: int
+    partitions: int = 0
+
+
+def layout(engine: Engine) -> Layout:
+    """The installation's layout, read once per engine from its meta table (a database
+    without one, before migration 0011, has the default buckets and no partitions)."""
+    found: Layout | None = engine.__dict__.get("shouhou_layout")
+    if found is None:
+        found = engine.__dict__["shouhou_layout"] = read_layout(engine) or Layout(DEFAULT_BUCKETS)
+    return found
+
+
+def read_layout(engine: Engine) -> Layout | None:
+    """The layout stored in the database (None: it has no meta table yet)."""
+    with engine.connect() as conn:
+        conn.execution_options(shouhou_readonly=True)  # SQLite: BEGIN, not BEGIN IMMEDIATE
+        if not inspect(conn).has_table("shouhou_meta"):
+            conn.rollback()
+            return None
+        rows = dict(conn.execute(text("SELECT name, value FROM shouhou_meta")).tuples().all())
+        conn.rollback()
+    return Layout(int(rows["buckets"]), int(rows.get("partitions", 0)))
 
 
 @dataclass(frozen=True)
@@ -200,26 +232,67 @@ class Upgraded:
         return self.before != self.after
 
 
-def upgrade(engine: Engine, revision: str = "head") -> Upgraded:
+def upgrade(
+    engine: Engine,
+    revision: str = "head",
+    *,
+    buckets: int | None = None,
+    partitions: int | None = None,
+) -> Upgraded:
     """Bring the schema to ``revision`` (all migrations by default); the revisions before and
     after.
 
-    On PostgreSQL several processes starting together take turns (an advisory lock): the first
+    ``buckets`` and ``partitions`` choose the layout of a new database (migration 0011 stores
+    it); a database that has one already keeps it, and asking for another is refused
+    (``Invalid``): buckets are never renumbered.
+
+    On PostgreSQL several processes starting together take turns (a table lock): the first
     migrates, the others find the schema at ``revision``. SQLite's writers take turns anyway.
     """
     if engine.dialect.name != "postgresql":
-        before = current_revision(engine)
-        command.upgrade(alembic_config(engine), revision)
-        return Upgraded(before, current_revision(engine))
+        return _upgrade(engine, revision, buckets, partitions)
     with engine.connect() as lock:
-        lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        for _ in range(3):  # two processes creating the table at once: one of them fails
+            try:
+                lock.execute(text(f"CREATE TABLE IF NOT EXISTS {MIGRATION_LOCK} (id INTEGER)"))
+                lock.commit()
+                break
+            except DatabaseError:
+                lock.rollback()
+        lock.execute(text(f"LOCK TABLE {MIGRATION_LOCK} IN ACCESS EXCLUSIVE MODE"))
         try:
-            before = current_revision(engine)
-            command.upgrade(alembic_config(engine), revision)
-            return Upgraded(before, current_revision(engine))
+            return _upgrade(engine, revision, buckets, partitions)
         finally:
-            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
-            lock.commit()
+            lock.rollback()  # ends the transaction that held the lock
+
+
+def _upgrade(
+    engine: Engine, revision: str, buckets: int | None, partitions: int | None
+) -> Upgraded:
+    stored = read_layout(engine)
+    if stored is not None:
+        asked = {"buckets": buckets, "partitions": partitions}
+        kept = {"buckets": stored.buckets, "partitions": stored.partitions}
+        for name, value in asked.items():
+            if value is not None and value != kept[name]:
+                raise Invalid(
+                    f"this database has {kept[name]} {name}, chosen when it was made; "
+                    f"it can't be given {value}"
+                )
+    if buckets is not None and buckets <= 0:
+        raise Invalid(f"the number of buckets must be above 0, not {buckets}")
+    if partitions:
+        if engine.dialect.name != "postgresql":
+            raise Invalid("partitions are for PostgreSQL; a SQLite database has none")
+        if partitions < 0:
+            raise Invalid(f"the number of partitions can't be {partitions}")
+    before = current_revision(engine)
+    config = alembic_config(engine)
+    config.attributes["buckets"] = buckets
+    config.attributes["partitions"] = partitions
+    command.upgrade(config, revision)
+    engine.__dict__.pop("shouhou_layout", None)
+    return Upgraded(before, current_revision(engine))
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -271,7 +344,7 @@ class Found:
     @property
     def empty(self) -> bool:
         """No table, or only the empty revision table a cleared schema leaves."""
-        return self.revision is None and not set(self.tables) - {"alembic_version"}
+        return self.revision is None and not set(self.tables) - {"alembic_version", MIGRATION_LOCK}
 
 
 def where(url: str) -> str:
@@ -353,6 +426,7 @@ def clear(url: str) -> Found:
         command.downgrade(alembic_config(sql), "base")
         with sql.begin() as conn:  # the revision table too: nothing of shouhou's is left
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {MIGRATION_LOCK}"))
     finally:
         dispose(sql)
     return found

@@ -26,10 +26,13 @@ class SqlIdempotency:
         self.conn = conn
         self.t = tables.idempotency_keys
 
-    def get(self, scope: str, key: str, since: datetime) -> StoredResponse | None:
+    def get(
+        self, scope: str, key: str, since: datetime, *, bucket: int = 0
+    ) -> StoredResponse | None:
+        t = self.t
         row = self.conn.execute(
-            select(self.t.c.request_hash, self.t.c.status_code, self.t.c.response).where(
-                self.t.c.scope == scope, self.t.c.key == key, self.t.c.created_at >= since
+            select(t.c.request_hash, t.c.status_code, t.c.response).where(
+                t.c.bucket == bucket, t.c.scope == scope, t.c.key == key, t.c.created_at >= since
             )
         ).first()
         if row is None:
@@ -46,6 +49,8 @@ class SqlIdempotency:
         at: datetime,
         since: datetime,
         stale_before: datetime,
+        *,
+        bucket: int = 0,
     ) -> StoredResponse | None:
         t = self.t
         claimed = {
@@ -62,7 +67,9 @@ class SqlIdempotency:
                 and_(t.c.status_code == PENDING_STATUS, t.c.created_at < stale_before),
             )
             taken = self.conn.execute(
-                update(t).where(t.c.scope == scope, t.c.key == key, outdated).values(**claimed)
+                update(t)
+                .where(t.c.bucket == bucket, t.c.scope == scope, t.c.key == key, outdated)
+                .values(**claimed)
             )
             if taken.rowcount == 1:
                 return None
@@ -70,11 +77,13 @@ class SqlIdempotency:
                 # A concurrent insert of the same key waits for the first to commit, then
                 # fails here: the savepoint keeps this transaction usable to read the winner.
                 with self.conn.begin_nested():
-                    self.conn.execute(insert(t).values(scope=scope, key=key, **claimed))
+                    self.conn.execute(
+                        insert(t).values(bucket=bucket, scope=scope, key=key, **claimed)
+                    )
                 return None
             except IntegrityError:
                 pass
-            found = self.get(scope, key, since)
+            found = self.get(scope, key, since, bucket=bucket)
             if found is not None:
                 return found
             # the holder released its claim between our insert and read: try again
@@ -83,11 +92,19 @@ class SqlIdempotency:
             rule="shouhou/idempotency",
         )
 
-    def finish(self, scope: str, key: str, response: StoredResponse, claimed_at: datetime) -> None:
+    def finish(
+        self,
+        scope: str,
+        key: str,
+        response: StoredResponse,
+        claimed_at: datetime,
+        *,
+        bucket: int = 0,
+    ) -> None:
         t = self.t
         stored = self.conn.execute(
             update(t)
-            .where(self._claimed(scope, key, claimed_at))
+            .where(self._claimed(bucket, scope, key, claimed_at))
             .values(status_code=response.status_code, response=response.body)
         )
         if stored.rowcount != 1:
@@ -97,12 +114,15 @@ class SqlIdempotency:
                 rule="shouhou/idempotency",
             )
 
-    def release(self, scope: str, key: str, claimed_at: datetime) -> None:
-        self.conn.execute(delete(self.t).where(self._claimed(scope, key, claimed_at)))
+    def release(self, scope: str, key: str, claimed_at: datetime, *, bucket: int = 0) -> None:
+        self.conn.execute(delete(self.t).where(self._claimed(bucket, scope, key, claimed_at)))
 
-    def _claimed(self, scope: str, key: str, claimed_at: datetime) -> ColumnElement[bool]:
+    def _claimed(
+        self, bucket: int, scope: str, key: str, claimed_at: datetime
+    ) -> ColumnElement[bool]:
         t = self.t
         return and_(
+            t.c.bucket == bucket,
             t.c.scope == scope,
             t.c.key == key,
             t.c.status_code == PENDING_STATUS,

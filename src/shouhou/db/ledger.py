@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from shouhou.db import queries
+from shouhou.db.buckets import Homes
 from shouhou.errors import Conflict
 from shouhou.services.ports import LedgerEntry
 
@@ -17,13 +18,15 @@ _COLUMNS = list(LedgerEntry.__dataclass_fields__)
 class SqlLedger:
     """Ledger lines, written in the unit of work's transaction; never twice for one source."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, homes: Homes) -> None:
         self.conn = conn
+        self.homes = homes
 
     def add(self, entries: Sequence[LedgerEntry]) -> None:
         for entry in entries:
+            bucket = self.homes.order(entry.order_id)
             try:
-                self.conn.execute(queries.add_ledger_entry(vars(entry)))
+                self.conn.execute(queries.add_ledger_entry({**vars(entry), "bucket": bucket}))
             except IntegrityError:
                 raise Conflict(
                     f"{entry.kind} for {entry.source} was already written to the ledger"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection
 
 from shouhou.db import queries, serial, tables
+from shouhou.domain.buckets import bucket_of
 from shouhou.services.ports import (
     CaseFilter,
     ListedCase,
@@ -16,8 +17,11 @@ from shouhou.services.ports import (
 
 
 class SqlQueries:
-    def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
+    def __init__(
+        self, conn: Connection, before_deadlines: Callable[[], None], buckets: int
+    ) -> None:
         self.conn = conn
+        self.buckets = buckets
         #: Marks the deadlines this unit of work fired before a query reads the table.
         self.before_deadlines = before_deadlines
 
@@ -30,8 +34,9 @@ class SqlQueries:
         for column, value in ((c.c.shop, where.shop), (c.c.buyer, where.buyer)):
             if value is not None:
                 query = query.where(column == value)
-        if where.order is not None:
-            query = query.where(c.c.order_id == where.order)
+        if where.order is not None:  # one bucket's
+            bucket = bucket_of(where.order, self.buckets)
+            query = query.where(c.c.bucket == bucket, c.c.order_id == where.order)
         if where.due_before is not None:
             query = query.where(d.c.due_at < where.due_before)
         sort = d.c.due_at if where.sort == "due_at" else c.c.opened_at

@@ -22,6 +22,9 @@ class SqlOrders(Aggregates[Order]):
     def _columns(self, item: Order) -> dict[str, Any]:
         return {"status": item.status.value}
 
+    def _order_of(self, item: Order) -> str:
+        return item.id
+
     def _born(self, item: Order) -> datetime:
         return item.created_at
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from shouhou.db.buckets import Homes
 from shouhou.db.cursor import Cursor
 from shouhou.services.outbox import STORED_EVENT
 from shouhou.services.ports import OutboxMessage
@@ -16,8 +17,9 @@ class SqlOutbox:
     """The outbox table (``tables.outbox``), written through the unit of work's cursor: every
     transition writes to it, so it is on the hot path."""
 
-    def __init__(self, cur: Cursor) -> None:
+    def __init__(self, cur: Cursor, homes: Homes) -> None:
         self.cur = cur
+        self.homes = homes
         #: The data last serialized, and its text: the messages of one change share it.
         self._last: tuple[dict[str, Any], str] | None = None
 
@@ -25,9 +27,16 @@ class SqlOutbox:
         if not messages:
             return
         moment = self.cur.d.moment
+        homes = self.homes
+        first = messages[0]
+        bucket = homes.of(first.subject_type, first.subject_id)
+        if any(homes.of(m.subject_type, m.subject_id) != bucket for m in messages):
+            for m in messages:  # never from one change, which is one subject's: one by one
+                self.add([m])
+            return
         self.cur.insert(
             "outbox",
-            {},
+            {"bucket": bucket, "buckets": homes.buckets},
             [
                 {
                     "type": m.type,

@@ -40,97 +40,143 @@ from shouhou.db import tables
 # text, {lock} locks the row of a writing unit of work on PostgreSQL.
 
 STATEMENTS = {
-    "get_order": "SELECT {state}, version FROM orders WHERE id = :id{lock}",
-    "get_case": "SELECT {state}, version FROM cases WHERE id = :id",
-    "get_complaint": "SELECT {state}, version FROM complaints WHERE id = :id",
-    "complaint_for_order": "SELECT {state}, version FROM complaints WHERE order_id = :order_id",
+    "get_order": "SELECT {state}, version FROM orders WHERE bucket = :bucket AND id = :id{lock}",
+    "get_case": "SELECT {state}, version FROM cases WHERE bucket = :bucket AND id = :id",
+    "get_complaint": (
+        "SELECT {state}, version FROM complaints WHERE bucket = :bucket AND id = :id"
+    ),
+    "complaint_for_order": (
+        "SELECT {state}, version, id FROM complaints WHERE bucket = :bucket"
+        " AND order_id = :order_id"
+    ),
+    "get_route": "SELECT home FROM routes WHERE bucket = :bucket AND kind = :kind AND id = :id",
+    "add_route": (
+        "INSERT INTO routes (bucket, kind, id, home) VALUES (:bucket, :kind, :id, :home)"
+    ),
     "insert_order": (
-        "INSERT INTO orders (id, shop, buyer, status, state, version, created_at, updated_at)"
-        " VALUES (:id, :shop, :buyer, :status, :state, 1, :created_at, :updated_at)"
+        "INSERT INTO orders (bucket, id, shop, buyer, status, state, version, created_at,"
+        " updated_at) VALUES (:bucket, :id, :shop, :buyer, :status, :state, 1, :created_at,"
+        " :updated_at)"
     ),
     "insert_case": (
-        "INSERT INTO cases (id, order_id, shop, buyer, kind, status, state, version,"
-        " opened_at, updated_at) VALUES (:id, :order_id, :shop, :buyer, :kind, :status,"
-        " :state, 1, :opened_at, :updated_at)"
+        "INSERT INTO cases (bucket, id, order_id, shop, buyer, kind, status, state, version,"
+        " opened_at, updated_at) VALUES (:bucket, :id, :order_id, :shop, :buyer, :kind,"
+        " :status, :state, 1, :opened_at, :updated_at)"
     ),
     "insert_complaint": (
-        "INSERT INTO complaints (id, order_id, shop, buyer, status, state, version, filed_at,"
-        " updated_at) VALUES (:id, :order_id, :shop, :buyer, :status, :state, 1, :filed_at,"
-        " :updated_at)"
+        "INSERT INTO complaints (bucket, id, order_id, shop, buyer, status, state, version,"
+        " filed_at, updated_at) VALUES (:bucket, :id, :order_id, :shop, :buyer, :status,"
+        " :state, 1, :filed_at, :updated_at)"
     ),
     "save_order": (
         "UPDATE orders SET state = :state, version = :version + 1, status = :status,"
-        " updated_at = coalesce(:updated_at, updated_at) WHERE id = :id AND version = :version"
+        " updated_at = coalesce(:updated_at, updated_at)"
+        " WHERE bucket = :bucket AND id = :id AND version = :version"
     ),
     "save_case": (
         "UPDATE cases SET state = :state, version = :version + 1, status = :status,"
         " kind = :kind, updated_at = coalesce(:updated_at, updated_at)"
-        " WHERE id = :id AND version = :version"
+        " WHERE bucket = :bucket AND id = :id AND version = :version"
     ),
     "save_complaint": (
         "UPDATE complaints SET state = :state, version = :version + 1, status = :status,"
-        " updated_at = coalesce(:updated_at, updated_at) WHERE id = :id AND version = :version"
+        " updated_at = coalesce(:updated_at, updated_at)"
+        " WHERE bucket = :bucket AND id = :id AND version = :version"
     ),
     "timeline": (
-        "SELECT seq, type, {data} FROM events WHERE stream = :stream AND stream_id = :stream_id"
-        " ORDER BY seq"
+        "SELECT seq, type, {data} FROM events WHERE bucket = :bucket AND stream = :stream"
+        " AND stream_id = :stream_id ORDER BY seq"
     ),
     "pending": (
-        "SELECT id, name, due_at, rule_id FROM deadlines WHERE subject_type = :subject_type"
-        " AND subject_id = :subject_id AND status = 'pending'"
+        "SELECT id, name, due_at, rule_id FROM deadlines WHERE bucket = :bucket"
+        " AND subject_type = :subject_type AND subject_id = :subject_id AND status = 'pending'"
     ),
     "cancel": (
-        "UPDATE deadlines SET status = 'cancelled' WHERE subject_type = :subject_type"
-        " AND subject_id = :subject_id AND status = 'pending'"
+        "UPDATE deadlines SET status = 'cancelled' WHERE bucket = :bucket"
+        " AND subject_type = :subject_type AND subject_id = :subject_id AND status = 'pending'"
     ),
     "schedule": (
-        "INSERT INTO deadlines (subject_type, subject_id, name, due_at, on_expiry, rule_id,"
-        " policy, status) VALUES (:subject_type, :subject_id, :name, :due_at, :on_expiry,"
-        " :rule_id, :policy, 'pending')"
+        "INSERT INTO deadlines (bucket, subject_type, subject_id, name, due_at, on_expiry,"
+        " rule_id, policy, status) VALUES (:bucket, :subject_type, :subject_id, :name,"
+        " :due_at, :on_expiry, :rule_id, :policy, 'pending')"
     ),
     "fire": (
         "UPDATE deadlines SET status = 'fired', fired_at = :fired_at"
-        " WHERE subject_type = :subject_type AND subject_id = :subject_id"
+        " WHERE bucket = :bucket AND subject_type = :subject_type AND subject_id = :subject_id"
         " AND status = 'pending' AND name = :name AND due_at = :due_at"
     ),
     "set_aside": (
         "UPDATE deadlines SET status = 'failed', error = :error"
-        " WHERE id = :id AND status = 'pending'"
+        " WHERE bucket = :bucket AND id = :id AND status = 'pending'"
     ),
+    # SQLite: one writer at a time, so the claim reads every bucket at once, in due order
     "next_due": (
-        "SELECT id, subject_type, subject_id, name, due_at FROM deadlines"
+        "SELECT id, subject_type, subject_id, name, due_at, bucket FROM deadlines"
         " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"
+    ),
+    # The buckets of the oldest due deadlines (a read that locks nothing): where a worker
+    # claims, the first of them in its walk; none: nothing is due.
+    "due_buckets": (
+        "SELECT DISTINCT bucket FROM (SELECT bucket FROM deadlines WHERE status = 'pending'"
+        " AND due_at <= :now ORDER BY due_at LIMIT :scan) AS due"
     ),
 }
 
 #: Inserts of several rows at once: the statement and one row, numbered {i}. On SQLite the
 #: row is run once per item (executemany: no round trips to save), each event taking the
-#: next number of its stream in turn; on PostgreSQL all rows go in one statement, whose
-#: subqueries all see the stream as it was before it, so row {i} takes that number plus {n}.
-#: (The casts give PostgreSQL one type for a parameter used twice.)
+#: next number of its stream in turn; on PostgreSQL all rows go in one statement
+#: (:data:`ROWS_POSTGRESQL`). Each is an ``INSERT … SELECT``: a subquery inside ``VALUES``
+#: is refused by a distributed database (Citus), an ``INSERT … SELECT`` in one bucket is not.
 ROWS = {
     "append": (
-        "INSERT INTO events (stream, stream_id, seq, type, at, actor, data) VALUES ",
-        "(CAST(:stream AS VARCHAR(16)), CAST(:stream_id AS VARCHAR(64)), (SELECT"
-        " coalesce(max(seq), 0) FROM events WHERE stream = CAST(:stream AS VARCHAR(16)) AND"
-        " stream_id = CAST(:stream_id AS VARCHAR(64))) + {n}, :type{i}, :at{i}, :actor{i},"
-        " :data{i})",
+        "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data) ",
+        "SELECT :bucket, :stream, :stream_id, coalesce(max(seq), 0) + 1, :type, :at, :actor,"
+        " :data FROM events WHERE bucket = :bucket AND stream = :stream"
+        " AND stream_id = :stream_id",
     ),
+    # An outbox event's id is n * buckets + its bucket: the id alone names the bucket.
     "outbox": (
-        "INSERT INTO outbox (type, subject_type, subject_id, occurred_at, data) VALUES ",
-        "(:type{i}, :subject_type{i}, :subject_id{i}, :occurred_at{i}, :data{i})",
+        "INSERT INTO outbox (id, bucket, type, subject_type, subject_id, occurred_at, data) ",
+        "SELECT (coalesce((SELECT max(id) FROM outbox), 0) / :buckets + 1) * :buckets"
+        " + :bucket, :bucket, :type, :subject_type, :subject_id, :occurred_at, :data",
     ),
 }
 
-#: On PostgreSQL a worker claims the earliest due deadline whose order nobody holds, and
-#: locks both; a deadline whose subject row is missing is never claimed.
+#: The same on PostgreSQL, all rows in one statement: the head, one row numbered {i} (the
+#: {n}th of the statement), joined by ", ", and the tail. The stream's last number is read
+#: once; the casts give PostgreSQL one type for a parameter used twice and for the values.
+ROWS_POSTGRESQL = {
+    "append": (
+        "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
+        " SELECT CAST(:bucket AS INTEGER), CAST(:stream AS VARCHAR(16)),"
+        " CAST(:stream_id AS VARCHAR(64)), m.top + v.n, v.type, v.at, v.actor, v.data"
+        " FROM (SELECT coalesce(max(seq), 0) AS top FROM events"
+        " WHERE bucket = CAST(:bucket AS INTEGER) AND stream = CAST(:stream AS VARCHAR(16))"
+        " AND stream_id = CAST(:stream_id AS VARCHAR(64))) AS m, (VALUES ",
+        "({n}, CAST(:type{i} AS VARCHAR(64)), CAST(:at{i} AS TIMESTAMP WITH TIME ZONE),"
+        " CAST(:actor{i} AS VARCHAR(96)), CAST(:data{i} AS JSON))",
+        ") AS v (n, type, at, actor, data)",
+    ),
+    "outbox": (
+        "INSERT INTO outbox (id, bucket, type, subject_type, subject_id, occurred_at, data)"
+        " VALUES ",
+        "(nextval('outbox_id_seq') * :buckets + :bucket, :bucket, :type{i}, :subject_type{i},"
+        " :subject_id{i}, :occurred_at{i}, :data{i})",
+        "",
+    ),
+}
+
+#: On PostgreSQL a worker claims, in one bucket, the earliest due deadline whose order nobody
+#: holds, and locks both; a deadline whose subject row is missing is never claimed.
 CLAIM_POSTGRESQL = """
-SELECT d.id, d.subject_type, d.subject_id, d.name, d.due_at
+SELECT d.id, d.subject_type, d.subject_id, d.name, d.due_at, d.bucket
 FROM deadlines AS d
-LEFT JOIN cases AS c ON d.subject_type = 'case' AND c.id = d.subject_id
+LEFT JOIN cases AS c
+  ON d.subject_type = 'case' AND c.bucket = d.bucket AND c.id = d.subject_id
 JOIN orders AS o
-  ON o.id = CASE WHEN d.subject_type = 'order' THEN d.subject_id ELSE c.order_id END
-WHERE d.status = 'pending' AND d.due_at <= :now
+  ON o.bucket = d.bucket
+  AND o.id = CASE WHEN d.subject_type = 'order' THEN d.subject_id ELSE c.order_id END
+WHERE d.bucket = :bucket AND d.status = 'pending' AND d.due_at <= :now
 ORDER BY d.due_at, d.id
 LIMIT :limit
 FOR NO KEY UPDATE OF d, o SKIP LOCKED
@@ -139,11 +185,13 @@ FOR NO KEY UPDATE OF d, o SKIP LOCKED
 #: The services never leave a deadline without its subject; should one exist, the claim
 #: above passes over it, and this one still hands it out, so that the error surfaces.
 CLAIM_ORPHAN_POSTGRESQL = """
-SELECT d.id, d.subject_type, d.subject_id, d.name, d.due_at
+SELECT d.id, d.subject_type, d.subject_id, d.name, d.due_at, d.bucket
 FROM deadlines AS d
-WHERE d.status = 'pending' AND d.due_at <= :now
-  AND NOT EXISTS (SELECT 1 FROM orders AS o WHERE d.subject_type = 'order' AND o.id = d.subject_id)
-  AND NOT EXISTS (SELECT 1 FROM cases AS c WHERE d.subject_type = 'case' AND c.id = d.subject_id)
+WHERE d.bucket = :bucket AND d.status = 'pending' AND d.due_at <= :now
+  AND NOT EXISTS (SELECT 1 FROM orders AS o
+                  WHERE d.subject_type = 'order' AND o.bucket = d.bucket AND o.id = d.subject_id)
+  AND NOT EXISTS (SELECT 1 FROM cases AS c
+                  WHERE d.subject_type = 'case' AND c.bucket = d.bucket AND c.id = d.subject_id)
 ORDER BY d.due_at, d.id
 LIMIT :limit
 FOR NO KEY UPDATE OF d SKIP LOCKED
@@ -157,6 +205,7 @@ _C, _E, _L, _S = tables.complaints, tables.events, tables.ledger, tables.shops
 
 def list_cases(
     *,
+    bucket: int | None = None,
     order: str | None,
     shop: str | None,
     buyer: str | None,
@@ -166,6 +215,8 @@ def list_cases(
     """Case snapshots and versions matching every filter given, oldest first."""
     t = tables.cases
     query = select(t.c.state, t.c.version)
+    if bucket is not None:
+        query = query.where(t.c.bucket == bucket)
     for column, value in ((t.c.order_id, order), (t.c.shop, shop), (t.c.buyer, buyer)):
         if value is not None:
             query = query.where(column == value)
@@ -289,7 +340,12 @@ def revoke_key(key_id: str, at: datetime) -> Update:
 def listed_cases() -> Select[Any]:
     """Cases with their order and their pending deadline's due time, to be filtered."""
     c, d, o = tables.cases, tables.deadlines, tables.orders
-    pending = and_(d.c.subject_type == "case", d.c.subject_id == c.c.id, d.c.status == "pending")
+    pending = and_(
+        d.c.bucket == c.c.bucket,
+        d.c.subject_type == "case",
+        d.c.subject_id == c.c.id,
+        d.c.status == "pending",
+    )
     return select(
         c.c.state,
         c.c.version,
@@ -298,7 +354,9 @@ def listed_cases() -> Select[Any]:
         d.c.due_at,
         o.c.state.label("order_state"),
         o.c.version.label("order_version"),
-    ).select_from(c.join(o, o.c.id == c.c.order_id).outerjoin(d, pending))
+    ).select_from(
+        c.join(o, and_(o.c.bucket == c.c.bucket, o.c.id == c.c.order_id)).outerjoin(d, pending)
+    )
 
 
 def listed_orders() -> Select[Any]:
@@ -312,10 +370,10 @@ def listed_orders() -> Select[Any]:
 
 def _newest(column: Any) -> Any:
     """The largest value of ``column`` in its table. Retention never forgets that row: SQLite
-    gives a new row the largest id plus one (its tables have no AUTOINCREMENT), and the feed
-    the largest position plus one, so deleting the newest rows would hand their ids or
-    positions out again, to events a subscriber has seen the ids of (``webhook-id``) or paged
-    past (the feed's cursor)."""
+    gives a new row the largest id plus one (its tables have no AUTOINCREMENT; outbox and
+    delivery ids are the next block of ``buckets`` after the largest), so deleting the newest
+    rows would hand their ids out again, to events a subscriber has seen the ids of
+    (``webhook-id``). Feed positions come from ``feeds``, which never goes back."""
     return select(func.max(column)).correlate(None).scalar_subquery()  # the whole table's
 
 
@@ -342,6 +400,7 @@ def old_events(before: datetime, limit: int) -> Select[Any]:
     o, d = tables.outbox, tables.webhook_deliveries
     done = d.alias("done")
     replayed = select(done.c.id).where(
+        done.c.bucket == d.c.bucket,
         done.c.outbox_id == d.c.outbox_id,
         done.c.endpoint_id == d.c.endpoint_id,
         done.c.status == "delivered",
@@ -350,6 +409,7 @@ def old_events(before: datetime, limit: int) -> Select[Any]:
     # reaches it), and the newest delivery stays, so that SQLite never hands its id out
     # again
     kept = select(d.c.id).where(
+        d.c.bucket == o.c.bucket,
         d.c.outbox_id == o.c.id,
         or_(and_(d.c.status != "delivered", ~replayed.exists()), d.c.id == _newest(d.c.id)),
     )
@@ -358,7 +418,7 @@ def old_events(before: datetime, limit: int) -> Select[Any]:
         .where(
             o.c.dispatched_at < before,
             o.c.id < _newest(o.c.id),
-            o.c.position < _newest(o.c.position),  # the feed never gives one out twice
+            # (feed positions need no row kept: ``feeds`` holds each bucket's last one)
             ~kept.exists(),
         )
         .order_by(o.c.id)

@@ -63,6 +63,7 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 orders = Table(
     "orders",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("id", String(64), primary_key=True),
     Column("shop", String(64), nullable=False, index=True),
     Column("buyer", String(64), nullable=False, index=True),
@@ -76,8 +77,9 @@ orders = Table(
 cases = Table(
     "cases",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("id", String(64), primary_key=True),
-    Column("order_id", String(64), nullable=False, index=True),
+    Column("order_id", String(64), nullable=False),
     Column("shop", String(64), nullable=False, index=True),
     Column("buyer", String(64), nullable=False, index=True),
     Column("kind", String(32), nullable=False),
@@ -86,11 +88,13 @@ cases = Table(
     Column("version", Integer, nullable=False),
     Column("opened_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_cases_bucket_order_id", "bucket", "order_id"),
 )
 
 events = Table(
     "events",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("stream", String(16), nullable=False),
     Column("stream_id", String(64), nullable=False),
@@ -99,12 +103,13 @@ events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(96), nullable=False),
     Column("data", JSON, nullable=False),
-    UniqueConstraint("stream", "stream_id", "seq"),
+    UniqueConstraint("bucket", "stream", "stream_id", "seq"),
 )
 
 deadlines = Table(
     "deadlines",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("subject_type", String(16), nullable=False),
     Column("subject_id", String(64), nullable=False),
@@ -116,10 +121,13 @@ deadlines = Table(
     Column("status", String(16), nullable=False),
     Column("fired_at", UTCDateTime, nullable=True),
     Column("error", Text, nullable=True),  # why a deadline was set aside as failed (0006)
-    Index("ix_deadlines_status_due_at_id", "status", "due_at", "id"),  # claim order
+    Index("ix_deadlines_status_due_at_id", "status", "due_at", "id"),  # claim order (SQLite)
+    # a bucket's claim order (PostgreSQL claims one bucket per statement, 0011)
+    Index("ix_deadlines_bucket_status_due_at_id", "bucket", "status", "due_at", "id"),
     # a subject's pending deadline: every lookup by subject asks for that one (0005)
     Index(
         "uq_deadlines_one_pending",
+        "bucket",
         "subject_type",
         "subject_id",
         unique=True,
@@ -133,6 +141,7 @@ deadlines = Table(
 outbox = Table(
     "outbox",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("type", String(64), nullable=False),
     Column("subject_type", String(16), nullable=False),
@@ -142,9 +151,10 @@ outbox = Table(
     Column("dispatched_at", UTCDateTime, nullable=True, index=True),
     # the event feed's order: given once the event is committed, one transaction at a time
     Column("position", BigInteger, nullable=True),
-    Index("uq_outbox_position", "position", unique=True),
+    Index("uq_outbox_bucket_position", "bucket", "position", unique=True),
     Index(  # the events still to be given one: read by every sequencing, never the whole table
         "ix_outbox_unpositioned",
+        "bucket",
         "id",
         sqlite_where=text("position IS NULL"),
         postgresql_where=text("position IS NULL"),
@@ -188,6 +198,8 @@ upload_quota = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    # the bucket of the order or case the request names (0011)
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("scope", String(32), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("request_hash", String(64), nullable=False),
@@ -212,8 +224,9 @@ webhook_endpoints = Table(
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("outbox_id", Id, ForeignKey("outbox.id"), nullable=False, index=True),
+    Column("outbox_id", Id, nullable=False),
     Column("endpoint_id", String(32), ForeignKey("webhook_endpoints.id"), nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
@@ -225,24 +238,28 @@ webhook_deliveries = Table(
     Column("delivered_at", UTCDateTime, nullable=True),
     Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_endpoint_id", "endpoint_id"),
+    Index("ix_webhook_deliveries_bucket_outbox_id", "bucket", "outbox_id"),
 )
 
 webhook_attempts = Table(
     "webhook_attempts",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("delivery_id", Id, ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    Column("delivery_id", Id, nullable=False),
     Column("number", Integer, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("error", String(500), nullable=True),
     Column("duration_ms", Integer, nullable=False),
+    Index("ix_webhook_attempts_bucket_delivery_id", "bucket", "delivery_id"),
 )
 
 #: Deadlines whose ``deadline.approaching`` message was written (one per deadline row).
 deadline_notices = Table(
     "deadline_notices",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("deadline_id", Id, primary_key=True, autoincrement=False),
     Column("sent_at", UTCDateTime, nullable=False),
 )
@@ -250,8 +267,9 @@ deadline_notices = Table(
 complaints = Table(
     "complaints",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("id", String(64), primary_key=True),
-    Column("order_id", String(64), nullable=False, unique=True),
+    Column("order_id", String(64), nullable=False),
     Column("shop", String(64), nullable=False, index=True),
     Column("buyer", String(64), nullable=False, index=True),
     Column("status", String(16), nullable=False, index=True),
@@ -259,6 +277,7 @@ complaints = Table(
     Column("version", Integer, nullable=False),
     Column("filed_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("bucket", "order_id"),
 )
 
 #: Penalty points of shops and compensation of buyers; ``source`` makes each entry unique, so
@@ -266,6 +285,7 @@ complaints = Table(
 ledger = Table(
     "ledger",
     metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account", String(96), nullable=False),
     Column("kind", String(32), nullable=False),
@@ -275,8 +295,65 @@ ledger = Table(
     Column("source", String(96), nullable=False),
     Column("rule_id", String(128), nullable=False),
     Column("at", UTCDateTime, nullable=False),
-    UniqueConstraint("kind", "source"),
+    UniqueConstraint("bucket", "kind", "source"),
     Index("ix_ledger_account_kind_at", "account", "kind", "at"),
+)
+
+
+# --- buckets (0011) -------------------------------------------------------------------------
+
+#: What the installation chose once and for all: ``buckets`` (how many) and ``partitions``
+#: (0: plain tables; else every bucketed table is ``PARTITION BY HASH (bucket)`` in that many
+#: partitions, on PostgreSQL). Written by migration 0011, read when an engine opens.
+meta = Table(
+    "shouhou_meta",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(64), nullable=False),
+)
+
+#: Case and complaint ids chosen by a caller (not made by the engine) that do not hash to
+#: their order's bucket: kept in the bucket their own id hashes to, naming the bucket (``home``)
+#: their rows live in (docs/decisions/0021-fixed-buckets.md).
+routes = Table(
+    "routes",
+    metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("home", Integer, nullable=False),
+)
+
+#: Each bucket's event feed: the last position given to its events. A giver of positions
+#: locks its bucket's row until it commits, so that positions become visible in order.
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+#: Locked by a process migrating a PostgreSQL database, so that processes starting together
+#: migrate in turns (``shouhou.db.engine.upgrade``); holds no rows.
+migration_lock = Table("shouhou_migration_lock", metadata, Column("id", Integer))
+
+#: The tables that hold an order's data, each with a ``bucket`` column in every key; on a
+#: partitioned installation each is ``PARTITION BY HASH (bucket)``. The others (API keys,
+#: shops, webhook endpoints, the upload quota, the meta table) are reference tables.
+BUCKETED = (
+    "orders",
+    "cases",
+    "complaints",
+    "events",
+    "deadlines",
+    "deadline_notices",
+    "outbox",
+    "webhook_deliveries",
+    "webhook_attempts",
+    "ledger",
+    "idempotency_keys",
+    "routes",
+    "feeds",
 )
 
 

@@ -27,6 +27,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 
 from shouhou.db import engine as db_engine
+from shouhou.db.buckets import Homes, Walk
 from shouhou.db.cases import SqlCases
 from shouhou.db.complaints import SqlComplaints
 from shouhou.db.cursor import Cursor, dialect
@@ -38,6 +39,14 @@ from shouhou.db.outbox import SqlOutbox
 from shouhou.db.shops import SqlShops
 
 
+def walk(engine: Engine) -> Walk:
+    """The process's walk over the buckets of ``engine``'s database (one per engine)."""
+    found: Walk | None = engine.__dict__.get("shouhou_walk")
+    if found is None:
+        found = engine.__dict__["shouhou_walk"] = Walk(db_engine.layout(engine).buckets)
+    return found
+
+
 class SqlUnitOfWork:
     """One database transaction; leaving without :meth:`commit` rolls it back."""
 
@@ -47,6 +56,7 @@ class SqlUnitOfWork:
         self.conn: Connection | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
+        self.layout = db_engine.layout(self.engine)  # read once per engine, before BEGIN
         kept = None if self.readonly else db_engine.keeper(self.engine)
         self._kept = kept
         self.conn = kept.take() if kept is not None else self.engine.connect()
@@ -60,12 +70,13 @@ class SqlUnitOfWork:
             raise
         self._cursor = Cursor(self.conn, dialect(self.conn.dialect.name, readonly=self.readonly))
         known: Known = {}
-        self.orders = SqlOrders(self.conn, self._cursor, known)
-        self.cases = SqlCases(self.conn, self._cursor, known)
-        self.deadlines = SqlDeadlines(self.conn, self._cursor, known)
-        self.outbox = SqlOutbox(self._cursor)
-        self.complaints = SqlComplaints(self.conn, self._cursor, known)
-        self.ledger = SqlLedger(self.conn)
+        self.homes = homes = Homes(self._cursor, self.layout.buckets)
+        self.orders = SqlOrders(self.conn, self._cursor, known, homes)
+        self.cases = SqlCases(self.conn, self._cursor, known, homes)
+        self.deadlines = SqlDeadlines(self.conn, self._cursor, known, homes, walk(self.engine))
+        self.outbox = SqlOutbox(self._cursor, homes)
+        self.complaints = SqlComplaints(self.conn, self._cursor, known, homes)
+        self.ledger = SqlLedger(self.conn, homes)
         self.log = SqlEventLog(self.conn)
         self.shops = SqlShops(self.conn)
         return self

@@ -8,7 +8,7 @@ Claims are correct with several workers: a conditional update whose row count is
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,11 +16,12 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    case,
     func,
     insert,
+    literal,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -39,18 +40,24 @@ from shouhou.services.ports import (
 from shouhou.services.webhooks import MAX_ERROR_CHARS, matches
 
 log = logging.getLogger("shouhou.webhooks")
-#: The PostgreSQL advisory lock that makes the givers of feed positions take turns.
-FEED_LOCK = 0x5348_4F56  # "SHOV"
 
 
 class SqlWebhooks:
-    def __init__(self, conn: Connection, before_deadlines: Callable[[], None]) -> None:
+    """Endpoints are a reference table; events, deliveries and attempts live in their
+    order's bucket, and an event's or a delivery's id is ``n * buckets + bucket``."""
+
+    def __init__(
+        self, conn: Connection, before_deadlines: Callable[[], None], buckets: int
+    ) -> None:
         self.conn = conn
         #: Marks the deadlines this unit of work fired before a query reads the table.
         self.before_deadlines = before_deadlines
+        self.buckets = buckets
         self.e = tables.webhook_endpoints
         self.d = tables.webhook_deliveries
         self.o = tables.outbox
+        #: The bucket of each deadline :meth:`approaching` handed out, for :meth:`announced`.
+        self._deadline_buckets: dict[int, int] = {}
 
     @property
     def _postgres(self) -> bool:
@@ -92,70 +99,150 @@ class SqlWebhooks:
         )
         return result.rowcount == 1
 
+    def bucket(self, numbered: int) -> int:
+        """The bucket of an outbox event or delivery id."""
+        return numbered % self.buckets
+
+    def _next_id(self, table: Any, bucket: int) -> Any:
+        """A new id of ``table`` in ``bucket``: ``n * buckets + bucket``."""
+        if self._postgres:
+            return func.nextval(f"{table.name}_id_seq") * self.buckets + bucket
+        top = select(func.coalesce(func.max(table.c.id), 0)).scalar_subquery()
+        return (top // self.buckets + 1) * self.buckets + bucket
+
     def event(self, event_id: int) -> OutboxEvent | None:
-        row = self.conn.execute(select(self.o).where(self.o.c.id == event_id)).first()
+        o = self.o
+        row = self.conn.execute(
+            select(o).where(o.c.bucket == self.bucket(event_id), o.c.id == event_id)
+        ).first()
         return None if row is None else self._event(row)
 
     def sequence(self, limit: int) -> int:
+        """Number the committed events of one bucket that have none (the first waiting
+        bucket whose feed row this transaction can lock); how many. The bucket's feed row is
+        locked ``FOR UPDATE`` until commit: one giver at a time per bucket, so its positions
+        rise as seen. A bucket another giver holds is passed over (``SKIP LOCKED``): that one
+        is giving its positions, and what it does not see, the next call numbers. No giver
+        waits for another, and a transaction gives the positions of one bucket only."""
         o = self.o
-        if self._postgres:  # held to commit: sequencers take turns, so positions rise as seen
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK})
-        top = self.conn.execute(select(func.coalesce(func.max(o.c.position), 0))).scalar_one()
+        waiting = self.conn.scalars(
+            select(o.c.bucket).where(o.c.position.is_(None)).distinct().order_by(o.c.bucket)
+        ).all()
+        for bucket in waiting:
+            given = self._sequence_bucket(bucket, limit)
+            if given is not None:
+                return given
+        return 0
+
+    def _sequence_bucket(self, bucket: int, limit: int) -> int | None:
+        """Number up to ``limit`` events of ``bucket``; None when another giver holds it."""
+        o, f = self.o, tables.feeds
+        top = self.conn.execute(
+            select(f.c.position).where(f.c.bucket == bucket).with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
+        if top is None:
+            return None
         ids = self.conn.scalars(
-            select(o.c.id).where(o.c.position.is_(None)).order_by(o.c.id).limit(limit)
+            select(o.c.id)
+            .where(o.c.bucket == bucket, o.c.position.is_(None))
+            .order_by(o.c.id)
+            .limit(limit)
         ).all()
         if ids:  # one statement, run per row (one pipeline on psycopg)
             self.conn.execute(
-                update(o).where(o.c.id == bindparam("event")).values(position=bindparam("at")),
+                update(o)
+                .where(o.c.bucket == bucket, o.c.id == bindparam("event"))
+                .values(position=bindparam("at")),
                 [{"event": i, "at": n} for n, i in enumerate(ids, start=int(top) + 1)],
+            )
+            self.conn.execute(
+                update(f).where(f.c.bucket == bucket).values(position=int(top) + len(ids))
             )
         return len(ids)
 
-    def events(self, *, after: int, limit: int, types: Sequence[str] = ()) -> list[OutboxEvent]:
-        query = select(self.o).where(self.o.c.position > after)
+    def events(
+        self, *, after: Mapping[int, int], limit: int, types: Sequence[str] = ()
+    ) -> list[OutboxEvent]:
+        o = self.o
+        if after:
+            seen = case(
+                *((o.c.bucket == bucket, position) for bucket, position in after.items()),
+                else_=0,
+            )
+            query = select(o).where(o.c.position > seen)
+        else:
+            query = select(o).where(o.c.position > 0)
         if types:
-            query = query.where(self.o.c.type.in_(list(types)))
-        rows = self.conn.execute(query.order_by(self.o.c.position).limit(limit))
+            query = query.where(o.c.type.in_(list(types)))
+        # Any order that keeps each bucket's positions rising makes a page end, in each
+        # bucket, at a position below which that bucket has nothing left to give.
+        rows = self.conn.execute(query.order_by(o.c.position, o.c.bucket).limit(limit))
         return [self._event(r) for r in rows]
 
     # --- deliveries ---
 
     def enqueue(self, event_id: int, endpoint_ids: Sequence[str], at: datetime) -> list[int]:
+        d = self.d
+        bucket = self.bucket(event_id)
         ids = []
         for endpoint_id in endpoint_ids:
-            result = self.conn.execute(
-                insert(self.d).values(
-                    outbox_id=event_id,
-                    endpoint_id=endpoint_id,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=at,
-                    created_at=at,
-                )
+            row = select(
+                self._next_id(d, bucket),
+                literal(bucket),
+                literal(event_id, type_=d.c.outbox_id.type),
+                literal(endpoint_id, type_=d.c.endpoint_id.type),
+                literal("pending", type_=d.c.status.type),
+                literal(0),
+                literal(at, type_=d.c.next_attempt_at.type),
+                literal(at, type_=d.c.created_at.type),
             )
-            assert result.inserted_primary_key is not None
-            ids.append(int(result.inserted_primary_key[0]))
+            columns = [
+                "id",
+                "bucket",
+                "outbox_id",
+                "endpoint_id",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "created_at",
+            ]
+            made = self.conn.execute(
+                insert(d).from_select(columns, row).returning(d.c.id)
+            ).scalar_one()
+            ids.append(int(made))
         return ids
 
     def dispatch(self, now: datetime, limit: int) -> int:
-        self.sequence(limit)  # the feed keeps up even when nobody reads it
-        query = (
-            select(self.o.c.id, self.o.c.type)
-            .where(self.o.c.dispatched_at.is_(None))
-            .order_by(self.o.c.id)
-            .limit(limit)
-        )
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True)
-        rows = self.conn.execute(query).all()
+        """Fan out the undispatched events of one bucket (the first waiting whose events this
+        transaction can lock), after numbering them in the feed; how many."""
+        o = self.o
+        waiting = self.conn.scalars(
+            select(o.c.bucket).where(o.c.dispatched_at.is_(None)).distinct().order_by(o.c.bucket)
+        ).all()
+        rows: list[Any] = []
+        for bucket in waiting:
+            # the feed keeps up even when nobody reads it (a bucket another giver holds is
+            # numbered by it)
+            self._sequence_bucket(bucket, limit)
+            query = (
+                select(o.c.id, o.c.type, o.c.bucket)
+                .where(o.c.bucket == bucket, o.c.dispatched_at.is_(None))
+                .order_by(o.c.id)
+                .limit(limit)
+            )
+            if self._postgres:
+                query = query.with_for_update(skip_locked=True)
+            rows = list(self.conn.execute(query).all())
+            if rows:
+                break
         if not rows:
             return 0
         active = [e for e in self.endpoints() if e.disabled_at is None]
         done = 0
         for row in rows:
             claimed = self.conn.execute(
-                update(self.o)
-                .where(self.o.c.id == row.id, self.o.c.dispatched_at.is_(None))
+                update(o)
+                .where(o.c.bucket == row.bucket, o.c.id == row.id, o.c.dispatched_at.is_(None))
                 .values(dispatched_at=now)
             )
             if claimed.rowcount != 1:
@@ -166,27 +253,43 @@ class SqlWebhooks:
         return done
 
     def claim(self, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
+        """Lease the due deliveries of one bucket (the first waiting whose deliveries this
+        transaction can lock: ``SKIP LOCKED`` on PostgreSQL)."""
         d = self.d
         free = or_(d.c.lease_until.is_(None), d.c.lease_until <= now)
         due = and_(d.c.status == "pending", d.c.next_attempt_at <= now, free)
-        query = select(d.c.id).where(due).order_by(d.c.next_attempt_at, d.c.id).limit(limit)
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True)
+        waiting = self.conn.scalars(
+            select(d.c.bucket).where(due).distinct().order_by(d.c.bucket)
+        ).all()
+        found: list[int] = []
+        for bucket in waiting:
+            query = (
+                select(d.c.id)
+                .where(d.c.bucket == bucket, due)
+                .order_by(d.c.next_attempt_at, d.c.id)
+                .limit(limit)
+            )
+            if self._postgres:
+                query = query.with_for_update(skip_locked=True)
+            found = list(self.conn.scalars(query).all())
+            if found:
+                break
         claimed = []
         until = now + lease
-        for (delivery_id,) in self.conn.execute(query).all():
-            result = self.conn.execute(
-                update(d).where(d.c.id == delivery_id, due).values(lease_until=until)
-            )
+        for delivery_id in found:
+            bucket = self.bucket(delivery_id)
+            mine = and_(d.c.bucket == bucket, d.c.id == delivery_id)
+            result = self.conn.execute(update(d).where(mine, due).values(lease_until=until))
             if result.rowcount != 1:
                 continue
-            delivery = self._delivery(
-                self.conn.execute(select(d).where(d.c.id == delivery_id)).one()
-            )
+            delivery = self._delivery(self.conn.execute(select(d).where(mine)).one())
             endpoint = self.conn.execute(
                 select(self.e).where(self.e.c.id == delivery.endpoint_id)
             ).one()
-            row = self.conn.execute(select(self.o).where(self.o.c.id == delivery.event_id)).one()
+            o = self.o
+            row = self.conn.execute(
+                select(o).where(o.c.bucket == bucket, o.c.id == delivery.event_id)
+            ).one()
             try:
                 event = self._event(row)
             except UNREADABLE as exc:  # a row no reader can load
@@ -207,7 +310,7 @@ class SqlWebhooks:
         log.error("webhook delivery %s failed: %s", delivery_id, error)
         self.conn.execute(
             update(self.d)
-            .where(self.d.c.id == delivery_id)
+            .where(self.d.c.bucket == self.bucket(delivery_id), self.d.c.id == delivery_id)
             .values(status="failed", lease_until=None, last_error=error)
         )
 
@@ -221,7 +324,8 @@ class SqlWebhooks:
         held_until: datetime | None = None,
     ) -> bool:
         error = attempt.error[:MAX_ERROR_CHARS] if attempt.error else None
-        mine = self.d.c.id == delivery_id
+        bucket = self.bucket(delivery_id)
+        mine = and_(self.d.c.bucket == bucket, self.d.c.id == delivery_id)
         if held_until is not None:
             mine = and_(mine, self.d.c.status == "pending", self.d.c.lease_until == held_until)
         moved = self.conn.execute(
@@ -241,6 +345,7 @@ class SqlWebhooks:
             return False
         self.conn.execute(
             insert(tables.webhook_attempts).values(
+                bucket=bucket,
                 delivery_id=delivery_id,
                 number=attempt.number,
                 at=attempt.at,
@@ -252,7 +357,10 @@ class SqlWebhooks:
         return True
 
     def delivery(self, delivery_id: int) -> Delivery | None:
-        row = self.conn.execute(select(self.d).where(self.d.c.id == delivery_id)).first()
+        d = self.d
+        row = self.conn.execute(
+            select(d).where(d.c.bucket == self.bucket(delivery_id), d.c.id == delivery_id)
+        ).first()
         return None if row is None else self._delivery(row)
 
     def deliveries(
@@ -268,7 +376,9 @@ class SqlWebhooks:
         if endpoint_id is not None:
             query = query.where(self.d.c.endpoint_id == endpoint_id)
         if event_id is not None:
-            query = query.where(self.d.c.outbox_id == event_id)
+            query = query.where(
+                self.d.c.bucket == self.bucket(event_id), self.d.c.outbox_id == event_id
+            )
         if status is not None:
             query = query.where(self.d.c.status == status)
         rows = self.conn.execute(query.order_by(self.d.c.id).limit(limit))
@@ -277,7 +387,9 @@ class SqlWebhooks:
     def attempts(self, delivery_id: int) -> list[Attempt]:
         a = tables.webhook_attempts
         rows = self.conn.execute(
-            select(a).where(a.c.delivery_id == delivery_id).order_by(a.c.number, a.c.id)
+            select(a)
+            .where(a.c.bucket == self.bucket(delivery_id), a.c.delivery_id == delivery_id)
+            .order_by(a.c.number, a.c.id)
         )
         return [
             Attempt(
@@ -297,7 +409,7 @@ class SqlWebhooks:
         d, n = tables.deadlines, tables.deadline_notices
         rows = self.conn.execute(
             select(d)
-            .select_from(d.outerjoin(n, n.c.deadline_id == d.c.id))
+            .select_from(d.outerjoin(n, and_(n.c.bucket == d.c.bucket, n.c.deadline_id == d.c.id)))
             .where(
                 d.c.status == "pending",
                 d.c.due_at > now,
@@ -307,6 +419,10 @@ class SqlWebhooks:
             .order_by(d.c.due_at, d.c.id)
             .limit(limit)
         ).all()
+        # one bucket's at a time (0021): the first one's, the others on the next call
+        rows = [r for r in rows if r.bucket == rows[0].bucket]
+        for r in rows:
+            self._deadline_buckets[r.id] = r.bucket
         return [
             Approaching(
                 deadline_id=r.id,
@@ -317,16 +433,18 @@ class SqlWebhooks:
                 on_expiry=r.on_expiry,
                 rule_id=r.rule_id,
                 policy=r.policy,
-                facts=self._facts(r.subject_type, r.subject_id),
+                facts=self._facts(r.bucket, r.subject_type, r.subject_id),
             )
             for r in rows
         ]
 
-    def _facts(self, subject_type: str, subject_id: str) -> dict[str, Any]:
+    def _facts(self, bucket: int, subject_type: str, subject_id: str) -> dict[str, Any]:
         if subject_type == "case":
             c = tables.cases
             row = self.conn.execute(
-                select(c.c.order_id, c.c.shop, c.c.buyer, c.c.status).where(c.c.id == subject_id)
+                select(c.c.order_id, c.c.shop, c.c.buyer, c.c.status).where(
+                    c.c.bucket == bucket, c.c.id == subject_id
+                )
             ).first()
             if row is None:
                 return {"case": subject_id}
@@ -339,17 +457,25 @@ class SqlWebhooks:
             }
         o = tables.orders
         row = self.conn.execute(
-            select(o.c.shop, o.c.buyer, o.c.status).where(o.c.id == subject_id)
+            select(o.c.shop, o.c.buyer, o.c.status).where(
+                o.c.bucket == bucket, o.c.id == subject_id
+            )
         ).first()
         if row is None:
             return {"order": subject_id}
         return {"order": subject_id, "shop": row.shop, "buyer": row.buyer, "status": row.status}
 
     def announced(self, deadline_id: int, at: datetime) -> bool:
+        bucket = self._deadline_buckets.get(deadline_id)
+        if bucket is None:  # not handed out by approaching(): looked up
+            d = tables.deadlines
+            bucket = self.conn.execute(select(d.c.bucket).where(d.c.id == deadline_id)).scalar_one()
         try:
             with self.conn.begin_nested():  # on a duplicate, only this insert is undone
                 self.conn.execute(
-                    insert(tables.deadline_notices).values(deadline_id=deadline_id, sent_at=at)
+                    insert(tables.deadline_notices).values(
+                        bucket=bucket, deadline_id=deadline_id, sent_at=at
+                    )
                 )
         except IntegrityError:
             return False

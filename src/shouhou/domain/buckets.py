@@ -19,3 +19,16 @@ def bucket_of(order_id: str, buckets: int = DEFAULT_BUCKETS) -> int:
     if buckets <= 0:
         raise ValueError(f"the number of buckets must be above 0, not {buckets}")
     return crc32(order_id.encode("utf-8")) % buckets
+
+
+def in_bucket(base: str, bucket: int, buckets: int = DEFAULT_BUCKETS) -> str:
+    """``base`` followed by the first hex number that makes the id hash to ``bucket``: an id
+    made this way names its bucket by itself (``bucket_of(id) == bucket``), so a case or a
+    complaint found by its id alone is looked for in one bucket. About ``buckets`` tries."""
+    if not 0 <= bucket < buckets:
+        raise ValueError(f"bucket {bucket} is not one of the {buckets} buckets")
+    head = crc32(base.encode("utf-8"))  # crc32 goes on from the base's: each try hashes the tail
+    tail = 0
+    while crc32(f"{tail:x}".encode("ascii"), head) % buckets != bucket:
+        tail += 1
+    return f"{base}{tail:x}"

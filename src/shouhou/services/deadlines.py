@@ -84,7 +84,9 @@ def fire_due(
                 except SET_ASIDE_ON as exc:
                     raise CannotFire(due, exc) from exc
         started = uow.deadlines.earliest_scheduled()
-        more = len(claimed) == limit or (started is not None and started <= now)
+        # A claim takes from one bucket only on PostgreSQL (0021): fewer than ``limit`` says
+        # nothing of the other buckets, so only a claim that finds none ends the run.
+        more = bool(claimed) or (started is not None and started <= now)
         if fired:
             uow.commit()
     return fired, more

@@ -49,9 +49,11 @@ def run_once(
     wait_s: float = WAIT_S,
     sleep: Callable[[float], None] = time.sleep,
     elapsed: Callable[[], float] = time.monotonic,
+    bucket: int = 0,
 ) -> Answer:
     """Run ``operation`` once for ``key`` in ``scope`` (an API key), or replay its answer.
 
+    ``bucket`` is the bucket of the order the request acts on: the key is kept there.
     ``sleep`` and ``elapsed`` measure the real time a request waits, not the marketplace's
     clock (which may be virtual and stand still). A refusal is not stored: nothing changed,
     so the same request sent again runs again.
@@ -62,11 +64,17 @@ def run_once(
         now = clock.now()
         with begin() as uow:
             found = uow.idempotency.claim(
-                scope, key, request_hash, now, now - IDEMPOTENCY_TTL, now - STALE_CLAIM
+                scope,
+                key,
+                request_hash,
+                now,
+                now - IDEMPOTENCY_TTL,
+                now - STALE_CLAIM,
+                bucket=bucket,
             )
             uow.commit()
         if found is None:
-            return _run_claimed(begin, scope, key, request_hash, now, operation)
+            return _run_claimed(begin, scope, key, request_hash, now, operation, bucket)
         if found.request_hash != request_hash:
             raise Invalid(
                 f"Idempotency-Key {key!r} was used for another request "
@@ -92,17 +100,18 @@ def _run_claimed(
     request_hash: str,
     claimed_at: datetime,
     operation: Callable[[ApiUnitOfWork], tuple[int, Any]],
+    bucket: int,
 ) -> Answer:
     try:
         with begin() as uow:
             status, body = operation(uow)
             answer = StoredResponse(request_hash=request_hash, status_code=status, body=body)
-            uow.idempotency.finish(scope, key, answer, claimed_at)
+            uow.idempotency.finish(scope, key, answer, claimed_at, bucket=bucket)
             uow.commit()
     except BaseException:
         # refused or failed: nothing was stored, so free the key for the next try at once
         with begin() as uow:
-            uow.idempotency.release(scope, key, claimed_at)
+            uow.idempotency.release(scope, key, claimed_at, bucket=bucket)
             uow.commit()
         raise
     return Answer(status, body, replayed=False)

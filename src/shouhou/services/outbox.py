@@ -9,8 +9,11 @@ classes get a name by the same rules, so nothing here changes when the domain gr
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shouhou.domain import events as e
@@ -130,3 +133,38 @@ def from_stored(data: dict[str, Any], load: Callable[[str, Any], e.Event]) -> di
         return data
     about = {key: value for key, value in data.items() if key != STORED_EVENT}
     return {**about, "event": event_fields(load(stored["type"], stored["data"]), int)}
+
+
+# --- the event feed's cursor ----------------------------------------------------------------
+
+#: A feed cursor: ``f_`` and each bucket's last position read, compressed (opaque to clients).
+#: ``pos_N``, the cursor of the single feed before buckets (0011), starts from the beginning:
+#: its positions were renumbered per bucket, and at least once beats never.
+FEED_CURSOR_PATTERN = r"^(f_[A-Za-z0-9_-]{1,4094}|(pos_)?[0-9]{1,18})$"
+MAX_FEED_CURSOR = 4096
+
+
+def feed_cursor(positions: Mapping[int, int]) -> str:
+    """The cursor after ``positions`` (each bucket's last position read)."""
+    text = ",".join(f"{b}:{p}" for b, p in sorted(positions.items()) if p > 0)
+    packed = base64.urlsafe_b64encode(zlib.compress(text.encode("ascii"), 9))
+    return "f_" + packed.decode("ascii").rstrip("=")
+
+
+def feed_positions(cursor: str) -> dict[int, int]:
+    """Each bucket's last position read, from a cursor (``ValueError``: not a cursor)."""
+    if not cursor.startswith("f_"):
+        digits = cursor.removeprefix("pos_")
+        if not (digits.isascii() and digits.isdigit()):
+            raise ValueError(cursor)
+        return {}  # a cursor of the single feed before buckets: from the beginning
+    raw = cursor[2:]
+    try:
+        text = zlib.decompress(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        pairs = [item.split(":") for item in text.decode("ascii").split(",") if item]
+        found = {int(b): int(p) for b, p in pairs}
+    except (ValueError, zlib.error, UnicodeDecodeError, binascii.Error) as exc:
+        raise ValueError(cursor) from exc
+    if any(b < 0 or p < 0 or p >= 2**62 for b, p in found.items()):
+        raise ValueError(cursor)
+    return found

@@ -7,7 +7,7 @@ record or a webhook delivery commits or rolls back with the change it belongs to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import TracebackType
@@ -372,8 +372,11 @@ class OutboxEvent:
     subject_id: str
     occurred_at: datetime
     data: dict[str, Any]
-    #: Its place in the event feed (None until :meth:`Webhooks.sequence` gives it one).
+    #: Its place in its bucket's event feed (None until :meth:`Webhooks.sequence` gives it
+    #: one).
     position: int | None = None
+    #: The bucket of its order (docs/decisions/0021-fixed-buckets.md).
+    bucket: int = 0
 
     @property
     def public_id(self) -> str:
@@ -459,9 +462,12 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 class Idempotency(Protocol):
-    def get(self, scope: str, key: str, since: datetime) -> StoredResponse | None:
+    def get(
+        self, scope: str, key: str, since: datetime, *, bucket: int = 0
+    ) -> StoredResponse | None:
         """The answer stored under ``key`` at ``since`` or later (an older one has expired,
-        whether or not the worker has forgotten it yet)."""
+        whether or not the worker has forgotten it yet). ``bucket``: the bucket of the order
+        the request acts on, where the key is kept (docs/decisions/0021-fixed-buckets.md)."""
 
     def claim(
         self,
@@ -471,17 +477,27 @@ class Idempotency(Protocol):
         at: datetime,
         since: datetime,
         stale_before: datetime,
+        *,
+        bucket: int = 0,
     ) -> StoredResponse | None:
         """Claim ``key`` at ``at`` for a request about to run (None), or the record that holds
         it: an answer stored at ``since`` or later, or another request's claim made at
         ``stale_before`` or later. An expired answer or a stale claim is taken over. Run it in
         a transaction of its own, so that the claim is seen by other requests at once."""
 
-    def finish(self, scope: str, key: str, response: StoredResponse, claimed_at: datetime) -> None:
+    def finish(
+        self,
+        scope: str,
+        key: str,
+        response: StoredResponse,
+        claimed_at: datetime,
+        *,
+        bucket: int = 0,
+    ) -> None:
         """Store the answer in the claim made at ``claimed_at``; ``conflict`` when that claim
         is gone (it went stale and another request took the key over)."""
 
-    def release(self, scope: str, key: str, claimed_at: datetime) -> None:
+    def release(self, scope: str, key: str, claimed_at: datetime, *, bucket: int = 0) -> None:
         """Drop the claim made at ``claimed_at``: its request was refused, nothing to replay."""
 
     def forget_before(self, at: datetime) -> int: ...
@@ -506,11 +522,15 @@ class Webhooks(Protocol):
 
     def sequence(self, limit: int) -> int:
         """Give feed positions to up to ``limit`` committed events that have none, in id
-        order, after every position given so far; how many. One transaction at a time does
-        it, so a position is never visible before a smaller one."""
+        order, after every position given so far in their bucket; how many. One transaction
+        at a time does it for a bucket, so a position is never visible before a smaller one
+        of its bucket."""
 
-    def events(self, *, after: int, limit: int, types: Sequence[str] = ()) -> list[OutboxEvent]:
-        """Events with a feed position above ``after``, in feed order."""
+    def events(
+        self, *, after: Mapping[int, int], limit: int, types: Sequence[str] = ()
+    ) -> list[OutboxEvent]:
+        """Events with a feed position above their bucket's in ``after`` (0 for a bucket
+        not in it), each bucket's in position order."""
 
     def enqueue(self, event_id: int, endpoint_ids: Sequence[str], at: datetime) -> list[int]:
         """New pending deliveries of one event, due at ``at``."""

@@ -117,6 +117,11 @@ def failure_reason(exc: Exception) -> tuple[str, bool]:
     return f"failed ({type(exc).__name__})", False
 
 
+#: How many batches of deliveries one pass claims at most (each from one bucket); the rest
+#: wait for the next pass.
+MAX_DELIVERY_CLAIMS = 64
+
+
 class Worker:
     """Deadlines and webhooks for one engine (on SQL storage)."""
 
@@ -176,7 +181,7 @@ class Worker:
                 self.uow(), now, self.settings.approaching, self.settings.batch
             )
             total += count
-            if count < self.settings.batch:
+            if count == 0:  # one bucket's at a time (0021): none left in any
                 return total
 
     def dispatch(self, now: datetime) -> int:
@@ -186,21 +191,26 @@ class Worker:
                 count = uow.webhooks.dispatch(now, self.settings.batch)
                 uow.commit()
             total += count
-            if count < self.settings.batch:
+            if count == 0:  # one bucket's at a time (0021): none left in any
                 return total
 
     def deliver(self, now: datetime) -> tuple[int, int]:
-        """Send the deliveries due at ``now``; (delivered, failed attempts)."""
+        """Send the deliveries due at ``now``, a bucket's at a time (0021); (delivered,
+        failed attempts)."""
         now = self._later(now)  # the pass may have spent a while on deadlines
-        with self.uow() as uow:
-            claimed = uow.webhooks.claim(now, self.settings.lease, self.settings.batch)
-            uow.commit()
-        if not claimed:
-            return 0, 0
-        workers = min(self.settings.concurrency, len(claimed))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
-            results = list(pool.map(lambda one: self._send(one, now), claimed))
-        return sum(results), len(results) - sum(results)
+        delivered = failed = 0
+        for _ in range(MAX_DELIVERY_CLAIMS):
+            with self.uow() as uow:
+                claimed = uow.webhooks.claim(now, self.settings.lease, self.settings.batch)
+                uow.commit()
+            if not claimed:
+                break
+            workers = min(self.settings.concurrency, len(claimed))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
+                results = list(pool.map(lambda one: self._send(one, now), claimed))
+            delivered += sum(results)
+            failed += len(results) - sum(results)
+        return delivered, failed
 
     def _later(self, now: datetime) -> datetime:
         """``now``, or the clock's time if that is later: what a message is stamped and a
