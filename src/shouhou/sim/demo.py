@@ -393,7 +393,7 @@ class Demo:
             for tick in range(ticks):
                 hour_end = start + (tick + 1) * TICK
                 if hour_end <= selling_ends:
-                    for _ in range(self.orders_this_hour(orders_per_day)):
+                    for _order in range(self.orders_this_hour(orders_per_day)):
                         number += 1
                         self.new_order(number)
                 while self.agenda and self.agenda[0].at <= hour_end:
