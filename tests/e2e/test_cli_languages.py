@@ -430,3 +430,14 @@ def test_serve_prints_its_startup_lines_and_demo_keys_in_zh_hant(tmp_path: Path)
     )
     assert "已處理的時限和已投遞的事件保留 7 天" in output
     _traditional_only(output)
+
+
+def test_an_unknown_time_zone_is_refused_in_zh_hant(tmp_path: Path) -> None:
+    db = str(tmp_path / "z.db")
+    done = shouhou("worker", "--once", "--db", db, "--lang", "zh-Hant", SHOUHOU_TIMEZONE="Mars/X")
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "錯誤: SHOUHOU_TIMEZONE='Mars/X' 不是時區: 請寫一個時區名, 如 Asia/Shanghai"
+    )
+    assert not (tmp_path / "z.db").exists()

@@ -30,6 +30,8 @@ NO_SERVER_DATABASE = N_(
     "no database at {where}; create it on the server, then `shouhou db upgrade`"
 )
 NO_SCHEMA = N_("{where} has no shouhou schema; create it with `shouhou db upgrade`")
+#: What a long-running command says of an unknown ``$SHOUHOU_TIMEZONE`` before it refuses.
+NOT_A_ZONE = N_("{variable}={name} is not a time zone: name one like Asia/Shanghai")
 #: What a ``--policy`` pack file that cannot be read is said to be (a policy error, exit 2).
 CANT_READ = N_("{path}: can't read: {why}")
 
@@ -122,13 +124,16 @@ def log_format(option: str | None) -> str:
 def check_timezone() -> None:
     """Refuse to start a long-running process on an unknown ``$SHOUHOU_TIMEZONE`` (else every
     answer would fail on it)."""
-    from shouhou.cli.output import fail
-    from shouhou.settings import display_zone
+    import os
+
+    from shouhou.settings import TIMEZONE_VARIABLE, display_zone
 
     try:
         display_zone()
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    except ValueError:
+        name = os.environ.get(TIMEZONE_VARIABLE, "")
+        said = current().gettext(NOT_A_ZONE).format(variable=TIMEZONE_VARIABLE, name=repr(name))
+        raise fail(said) from None
 
 
 def keep(settings: WorkerSettings, days: int) -> WorkerSettings:
