@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shouhou.cli.output import fail
+from shouhou.cli.output import current, fail
 from shouhou.errors import Invalid, NoDatabase
-from shouhou.i18n import parse_lang
+from shouhou.i18n import N_, parse_lang
 from shouhou.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,12 +22,18 @@ if TYPE_CHECKING:
     from shouhou.worker import WorkerSettings
 
 #: What a command that reads says of a database that is not there (it creates none).
-NO_DATABASE = (
+NO_DATABASE = N_(
     "no database at {where}; create one with `shouhou db upgrade --db {where}` "
     "or `shouhou demo --db {where}`"
 )
-NO_SERVER_DATABASE = "no database at {where}; create it on the server, then `shouhou db upgrade`"
-NO_SCHEMA = "{where} has no shouhou schema; create it with `shouhou db upgrade`"
+NO_SERVER_DATABASE = N_(
+    "no database at {where}; create it on the server, then `shouhou db upgrade`"
+)
+NO_SCHEMA = N_("{where} has no shouhou schema; create it with `shouhou db upgrade`")
+#: What a long-running command says of an unknown ``$SHOUHOU_TIMEZONE`` before it refuses.
+NOT_A_ZONE = N_("{variable}={name} is not a time zone: name one like Asia/Shanghai")
+#: What a ``--policy`` pack file that cannot be read is said to be (a policy error, exit 2).
+CANT_READ = N_("{path}: can't read: {why}")
 
 DbOption = Annotated[
     str | None,
@@ -70,6 +76,7 @@ def open_existing(db: str | None) -> Engine[ApiUnitOfWork]:
     from shouhou.bootstrap import Engine
     from shouhou.db import engine as db_engine
 
+    _ = current().gettext
     url = db_url(db)
     try:
         found = db_engine.look(url)
@@ -77,9 +84,9 @@ def open_existing(db: str | None) -> Engine[ApiUnitOfWork]:
         raise fail(str(exc)) from None
     if not found.exists:
         missing = NO_DATABASE if found.file else NO_SERVER_DATABASE
-        raise fail(missing.format(where=found.where))
+        raise fail(_(missing).format(where=found.where))
     if found.revision is None:
-        raise fail(NO_SCHEMA.format(where=found.where))
+        raise fail(_(NO_SCHEMA).format(where=found.where))
     return Engine.open(url)
 
 
@@ -117,13 +124,16 @@ def log_format(option: str | None) -> str:
 def check_timezone() -> None:
     """Refuse to start a long-running process on an unknown ``$SHOUHOU_TIMEZONE`` (else every
     answer would fail on it)."""
-    from shouhou.cli.output import fail
-    from shouhou.settings import display_zone
+    import os
+
+    from shouhou.settings import TIMEZONE_VARIABLE, display_zone
 
     try:
         display_zone()
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    except ValueError:
+        name = os.environ.get(TIMEZONE_VARIABLE, "")
+        said = current().gettext(NOT_A_ZONE).format(variable=TIMEZONE_VARIABLE, name=repr(name))
+        raise fail(said) from None
 
 
 def keep(settings: WorkerSettings, days: int) -> WorkerSettings:
@@ -168,4 +178,5 @@ def _text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PolicyError(f"{path}: can't read: {exc.strerror}") from None
+        said = current().gettext(CANT_READ).format(path=path, why=exc.strerror)
+        raise PolicyError(said) from None

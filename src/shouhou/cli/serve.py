@@ -7,11 +7,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shouhou.cli.options import (
     DbOption,
     KeepDaysOption,
+    LangOption,
     LogFormatOption,
     PolicyOption,
     check_timezone,
@@ -20,8 +22,9 @@ from shouhou.cli.options import (
     log_format,
     rulebooks,
 )
-from shouhou.cli.output import console, fail
+from shouhou.cli.output import actor, console, fail, speak
 from shouhou.domain.values import format_duration, parse_duration
+from shouhou.i18n import N_
 
 if TYPE_CHECKING:
     from shouhou.bootstrap import Engine
@@ -29,8 +32,20 @@ if TYPE_CHECKING:
 
 
 #: What ``serve`` says of the port it can't listen on, and of the rulebook it runs on.
-CANT_LISTEN = "can't listen on {host}:{port}: {why} (is another server running? try --port)"
-RULEBOOK = "rulebook: {packs}"
+CANT_LISTEN = N_("can't listen on {host}:{port}: {why} (is another server running? try --port)")
+RULEBOOK = N_("rulebook: {packs}")
+#: The lines ``serve`` starts with: where the API and the console are, and what the worker does.
+API_ON = N_("shouhou API on {url}  (OpenAPI docs: {docs})")
+WEB_CONSOLE = N_("web console: {url}")
+WORKER_EVERY = N_(
+    "worker: deadlines and webhooks every {interval}s, deadline.approaching {lead} ahead, "
+    "handled deadlines and delivered events kept {days} days"
+)
+#: What ``serve --demo-keys`` prints: a sign-in link per demo role, the keys, a request to try.
+SIGN_IN_AS = N_("sign in as {who}: {link}")
+ACTS_AS = N_("acts as")
+API_KEY = N_("API key (Authorization: Bearer …)")
+TRY = N_("try: {command}")
 
 
 def _duration(text: str) -> timedelta:
@@ -84,6 +99,7 @@ def serve(
     keep_days: KeepDaysOption = 30,
     policy: PolicyOption = None,
     log_format_: LogFormatOption = None,
+    lang: LangOption = None,
 ) -> None:
     """Run the REST API (uvicorn) and the worker (deadlines, webhooks) together; Prometheus
     metrics of both at /metrics (no API key: firewall it)."""
@@ -93,6 +109,8 @@ def serve(
     from shouhou.observability import Telemetry, configure_logging
     from shouhou.worker import Worker, WorkerSettings
 
+    t = speak(lang)
+    _ = t.gettext
     check_timezone()
     lead = _duration(approaching)
     registry, selected = rulebooks(policy)
@@ -100,7 +118,8 @@ def serve(
     try:
         sock = listen(host, port)
     except OSError as exc:
-        raise fail(CANT_LISTEN.format(host=host, port=port, why=exc.strerror or exc)) from None
+        why = exc.strerror or exc
+        raise fail(_(CANT_LISTEN).format(host=host, port=port, why=why)) from None
     logs = log_format(log_format_)
     configure_logging(logs, text_format="%(asctime)s %(name)s %(message)s")
     try:
@@ -113,23 +132,23 @@ def serve(
     logins = demo_logins(made)
     app = create_app(engine, telemetry=telemetry, demo_logins=logins)
     base = f"http://{host}:{port}"
-    console.print(f"shouhou API on [bold]{base}[/bold]  (OpenAPI docs: {base}/docs)")
-    console.print(f"web console: {base}/", highlight=False)
-    console.print(RULEBOOK.format(packs=" + ".join(engine.policies)), highlight=False)
+    console.print(escape(_(API_ON)).format(url=f"[bold]{base}[/bold]", docs=f"{base}/docs"))
+    console.print(_(WEB_CONSOLE).format(url=f"{base}/"), highlight=False)
+    console.print(_(RULEBOOK).format(packs=" + ".join(engine.policies)), highlight=False)
     if demo_keys:
         for nonce, (who, _token) in logins.items():
+            link = f"{base}/console/demo/{nonce}"
             console.print(
-                f"sign in as {who}: {base}/console/demo/{nonce}", highlight=False, soft_wrap=True
+                _(SIGN_IN_AS).format(who=actor(t, who), link=link),
+                highlight=False,
+                soft_wrap=True,
             )
-        table = Table("acts as", "API key (Authorization: Bearer …)")
+        table = Table(_(ACTS_AS), _(API_KEY))
         for who, token in made:
-            table.add_row(who, token)
+            table.add_row(actor(t, who), token)
         console.print(table)
-        console.print(
-            f'try: curl -H "Authorization: Bearer {made[3][1]}" {base}/v1/cases',
-            highlight=False,
-            soft_wrap=True,
-        )
+        command = f'curl -H "Authorization: Bearer {made[3][1]}" {base}/v1/cases'
+        console.print(_(TRY).format(command=command), highlight=False, soft_wrap=True)
     stop = threading.Event()
     runner = None
     if worker:
@@ -139,11 +158,10 @@ def serve(
             target=runner.run_forever, args=(stop, interval), name="worker", daemon=True
         )
         thread.start()
-        console.print(
-            f"worker: deadlines and webhooks every {interval}s, "
-            f"deadline.approaching {format_duration(lead)} ahead, handled deadlines and "
-            f"delivered events kept {settings.event_retention.days} days"
+        said = _(WORKER_EVERY).format(
+            interval=interval, lead=format_duration(lead), days=settings.event_retention.days
         )
+        console.print(said)
     try:
         run(app, sock, log_format=logs)
     except KeyboardInterrupt:

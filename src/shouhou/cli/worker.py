@@ -15,6 +15,7 @@ import typer
 from shouhou.cli.options import (
     DbOption,
     KeepDaysOption,
+    LangOption,
     LogFormatOption,
     PolicyOption,
     check_timezone,
@@ -23,26 +24,37 @@ from shouhou.cli.options import (
     log_format,
     rulebooks,
 )
+from shouhou.cli.output import speak
+from shouhou.i18n import N_, Translator
 
 if TYPE_CHECKING:
     from shouhou.worker import Tick
 
 #: What ``worker --once`` says it did, on stderr (stdout keeps one JSON line per deadline).
-DID = (
+DID = N_(
     "worker: {fired} deadline(s) fired, {set_aside} set aside, "
     "{delivered} delivery(ies) sent, {failed} failed, {purged} row(s) forgotten"
 )
+#: The log line of a pass that failed and will be tried again.
+PASS_FAILED = N_("worker pass failed ({error}: {why}); trying again in {seconds}s")
 
 
-def said(tick: Tick) -> str:
-    """One line saying what a pass did."""
-    return DID.format(
+def said(tick: Tick, t: Translator) -> str:
+    """One line saying what a pass did, in ``t``'s language."""
+    return t.gettext(DID).format(
         fired=len(tick.fired),
         set_aside=len(tick.set_aside),
         delivered=tick.delivered,
         failed=tick.failed_attempts,
         purged=tick.purged,
     )
+
+
+def failed_pass(exc: Exception, interval: float, t: Translator | None) -> str:
+    """The log line of a failed pass: in ``t``'s language for a person reading text logs, as
+    written (English) for a program reading JSON logs (``t`` None)."""
+    text = PASS_FAILED if t is None else t.gettext(PASS_FAILED)
+    return text.format(error=type(exc).__name__, why=exc, seconds=f"{interval:g}")
 
 
 log = logging.getLogger("shouhou.worker")
@@ -64,6 +76,7 @@ def worker(
     metrics_host: Annotated[
         str, typer.Option(help="Address the metrics port listens on.")
     ] = "127.0.0.1",
+    lang: LangOption = None,
 ) -> None:
     """Fire due deadlines (exactly once, in due order) and deliver webhooks, forever or once.
 
@@ -79,8 +92,10 @@ def worker(
     from shouhou.times import show
     from shouhou.worker import Worker, WorkerSettings
 
+    t = speak(lang)
     check_timezone()
-    configure_logging(log_format(log_format_), text_format="%(message)s")
+    logs = log_format(log_format_)
+    configure_logging(logs, text_format="%(message)s")
     registry, selected = rulebooks(policy)  # the API's: deadlines fire by the same rules
     engine = Engine.open(db_url(db), registry=registry, policies=selected)
     telemetry = Telemetry()
@@ -112,14 +127,9 @@ def worker(
                     raise
                 # The database restarting, a lock held too long: the pass rolled back, so
                 # nothing is half done; the next pass takes it from the start.
-                log.error(
-                    "worker pass failed (%s: %s); trying again in %gs",
-                    type(exc).__name__,
-                    exc,
-                    interval,
-                )
+                log.error("%s", failed_pass(exc, interval, t if logs == "text" else None))
             if once:
-                print(said(tick), file=sys.stderr, flush=True)
+                print(said(tick, t), file=sys.stderr, flush=True)
                 return
             stop.wait(interval)
     finally:

@@ -20,6 +20,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,6 +41,7 @@ from shouhou.domain.model import (
 )
 from shouhou.domain.values import SHANGHAI, format_yuan, local
 from shouhou.errors import ActionRefused
+from shouhou.i18n import N_, Translator, translator
 from shouhou.services.deadlines import Fired
 from shouhou.services.ports import UnitOfWork
 from shouhou.sim import move_clock
@@ -76,6 +78,10 @@ CLASSIFY = {
 OTHER_CLASS = ("其他 other", Cause.BUYER_PREFERENCE)
 #: Cases left awaiting a ruling and complaints left unruled, for whoever tries the demo.
 LEFT_FOR_YOU = 3
+#: What the progress bar says of the simulated hour: the day, its phase, what there is so far.
+PROGRESS = N_("day {day} ({phase}) · {orders} orders · {cases} cases")
+SELLING = N_("selling")
+SETTLING = N_("settling")
 
 
 @dataclass(order=True)
@@ -367,14 +373,17 @@ class Demo:
         whole, part = divmod(orders_per_day, 24)
         return whole + (1 if self.rng.random() < part / 24 else 0)
 
-    def run(self, days: int, settle_days: int, orders_per_day: int, console: Console) -> None:
-        start = self.clock.now()
+    def run(
+        self, days: int, settle_days: int, orders_per_day: int, console: Console, t: Translator
+    ) -> None:
         """Take orders for ``days``, then let the cases run out for ``settle_days`` more."""
+        _ = t.gettext
+        start = self.clock.now()
         selling_ends = start + timedelta(days=days)
         ticks = (days + settle_days) * 24
         number = 0
         with Progress(
-            TextColumn("[bold]simulating[/bold] {task.description}"),
+            TextColumn("[bold]" + _("simulating") + "[/bold] {task.description}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total} h"),
             TimeElapsedColumn(),
@@ -384,21 +393,18 @@ class Demo:
             for tick in range(ticks):
                 hour_end = start + (tick + 1) * TICK
                 if hour_end <= selling_ends:
-                    for _ in range(self.orders_this_hour(orders_per_day)):
+                    for _order in range(self.orders_this_hour(orders_per_day)):
                         number += 1
                         self.new_order(number)
                 while self.agenda and self.agenda[0].at <= hour_end:
                     self.carry_out(heapq.heappop(self.agenda))
                 move_clock(self.engine, self.clock, hour_end, self.on_fired)
                 day = (hour_end - start).days + 1
-                phase = "selling" if hour_end <= selling_ends else "settling"
-                progress.update(
-                    task,
-                    advance=1,
-                    description=(
-                        f"day {day} ({phase}) · {number} orders · {len(self.case_ids)} cases"
-                    ),
+                phase = _(SELLING) if hour_end <= selling_ends else _(SETTLING)
+                said = _(PROGRESS).format(
+                    day=day, phase=phase, orders=number, cases=len(self.case_ids)
                 )
+                progress.update(task, advance=1, description=escape(said))
 
 
 def run_demo(
@@ -410,46 +416,53 @@ def run_demo(
     console: Console,
     settle_days: int = 21,
     start: datetime | None = None,
+    t: Translator | None = None,
 ) -> None:
-    """Fill ``url`` with a simulated marketplace and print what the engine did; by default the
-    simulated weeks end just before today, so a server started on the demo data lives after
-    them."""
+    """Fill ``url`` with a simulated marketplace and print what the engine did (in ``t``'s
+    language, English by default); by default the simulated weeks end just before today, so a
+    server started on the demo data lives after them."""
+    t = t or translator("en")
     clock = VirtualClock(start or default_start(SystemClock().now(), days, settle_days))
     numbers = itertools.count(1)
     engine = Engine.open(url, clock=clock, new_id=lambda: f"c{next(numbers):05d}")
     try:
         demo = Demo(engine, clock, random.Random(seed))
-        demo.run(days, settle_days, orders_per_day, console)
-        summarize(engine, demo, console, url)
+        demo.run(days, settle_days, orders_per_day, console, t)
+        summarize(engine, demo, console, url, t)
     finally:
         engine.close()
 
 
-def summarize(engine: Engine[UnitOfWork], demo: Demo, console: Console, url: str) -> None:
+def summarize(
+    engine: Engine[UnitOfWork], demo: Demo, console: Console, url: str, t: Translator
+) -> None:
+    """The demo's tables: cases by status, refunds, deadlines fired; then a case to look at."""
+    _ = t.gettext
     cases = [engine.case(cid) for cid in demo.case_ids]
     statuses = Counter(c.status.value for c in cases)
-    table = Table(title="cases by status", show_footer=True)
-    table.add_column("status", footer="total")
-    table.add_column("cases", justify="right", footer=str(len(cases)))
+    table = Table(title=_("cases by status"), show_footer=True)
+    table.add_column(_("status"), footer=_("total"))
+    table.add_column(_("cases"), justify="right", footer=str(len(cases)))
     for status in CaseStatus:
         if statuses[status.value]:
-            table.add_row(status.value, str(statuses[status.value]))
+            table.add_row(t.term(status), str(statuses[status.value]))
     console.print(table)
     refunded = [c for c in cases if c.status == CaseStatus.REFUNDED]
     by_system = sum(1 for c in refunded if c.resolved_by == "system")
-    money = Table(title="refunds")
-    money.add_column("what")
-    money.add_column("value", justify="right")
-    money.add_row("refunds", str(len(refunded)))
-    money.add_row("refunded (yuan)", format_yuan(sum(c.refund_amount for c in refunded)))
-    money.add_row("refunded because a deadline passed", str(by_system))
+    money = Table(title=_("refunds"))
+    money.add_column(_("what"))
+    money.add_column(_("value"), justify="right")
+    money.add_row(_("refunds"), str(len(refunded)))
+    money.add_row(_("refunded (yuan)"), format_yuan(sum(c.refund_amount for c in refunded)))
+    money.add_row(_("refunded because a deadline passed"), str(by_system))
     money.add_row(
-        "actions taken / stale plans refused", f"{sum(demo.actions.values())} / {demo.refused}"
+        _("actions taken / stale plans refused"),
+        f"{sum(demo.actions.values())} / {demo.refused}",
     )
     console.print(money)
-    fired = Table(title="deadlines fired, by rule")
-    fired.add_column("rule")
-    fired.add_column("fired", justify="right")
+    fired = Table(title=_("deadlines fired, by rule"))
+    fired.add_column(_("rule"))
+    fired.add_column(_("fired"), justify="right")
     for rule, count in sorted(demo.fired.items(), key=lambda kv: (-kv[1], kv[0])):
         fired.add_row(rule, str(count))
     console.print(fired)
@@ -458,7 +471,8 @@ def summarize(engine: Engine[UnitOfWork], demo: Demo, console: Console, url: str
         demo.case_ids[0] if demo.case_ids else None,
     )
     if example:
+        command = f".venv/bin/shouhou case show {example} --db {where(url)}"
         console.print(
-            f"Look at one: [bold].venv/bin/shouhou case show {example} --db {where(url)}[/bold]",
+            escape(_("Look at one: {command}")).format(command=f"[bold]{command}[/bold]"),
             soft_wrap=True,
         )
