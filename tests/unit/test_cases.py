@@ -838,3 +838,19 @@ def _params(cmd: c.Command) -> dict[str, Any]:
     fields.pop("actor")
     fields.pop("case_id")
     return fields
+
+
+def test_a_seller_refuses_with_a_reason_and_the_evidence_behind_it(desk_for: Any) -> None:
+    """SPEC §1 (seller actions): ``refuse`` (reason, evidence); the evidence stays in the
+    timeline for the buyer and, later, an agent."""
+    desk = desk_for("shipped")
+    desk.apply(T0 + HOUR)
+    case = desk.act(
+        c.Refuse,
+        T0 + 2 * HOUR,
+        reason="parcel delivered and signed for",
+        evidence=("sha256:ab12", "waybill SF1234567890"),
+    )
+    assert case.status == S.SELLER_REFUSED
+    refused = [ev for ev in desk.timelines["c1"] if isinstance(ev, e.Refused)]
+    assert [ev.evidence for ev in refused] == [("sha256:ab12", "waybill SF1234567890")]

@@ -520,7 +520,11 @@ class Replayed(Open):
 EXAMPLES: dict[str, dict[str, Any]] = {
     "modify": {"kind": "refund_only", "reason": "quality", "amount": 9900},
     "agree": {"return_address": "上海市浦东新区 … 收货人 张三 13800000000"},
-    "refuse": {"reason": "the goods were used", "note": "photos attached"},
+    "refuse": {
+        "reason": "the goods were used",
+        "note": "photos attached",
+        "evidence": ["<sha256 of an uploaded photo>"],
+    },
     "ship_return": {"carrier": "SF", "waybill": "SF1234567890", "method": "express"},
     "refuse_receipt": {"reason": "tags cut", "condition": "tags_cut"},
     "propose_remedy": {"type": "partial_refund", "amount": 3000},

@@ -125,7 +125,9 @@ def _refuse(case: Case, cmd: c.Command, order: Order, rules: Rules, now: datetim
             rule=rule.rule_id,
             case=case.id,
         )
-    event = e.Refused(at=now, actor=str(cmd.actor), reason=cmd.reason, note=cmd.note)
+    event = e.Refused(
+        at=now, actor=str(cmd.actor), reason=cmd.reason, note=cmd.note, evidence=cmd.evidence
+    )
     return Outcome(events=[event], target=S.SELLER_REFUSED)
 
 

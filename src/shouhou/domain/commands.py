@@ -88,6 +88,8 @@ class Refuse(CaseCommand):
     action: ClassVar[str] = "refuse"
     reason: str
     note: str = ""
+    #: References to what shows the refusal is right (uploaded files' sha256, waybills…).
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -78,6 +78,7 @@ class Agreed(Event):
 class Refused(Event):
     reason: str
     note: str = ""
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
