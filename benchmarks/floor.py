@@ -31,7 +31,7 @@ from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.db import engine as db_engine
 from shouhou.db.uow import SqlUnitOfWork
-from shouhou.domain.buckets import bucket_of
+from shouhou.domain.buckets import DEFAULT_BUCKETS, in_bucket
 from shouhou.domain.model import Order
 
 T0 = datetime(2024, 3, 1, 2, tzinfo=UTC)
@@ -73,9 +73,9 @@ UPSERT_DEADLINE = (
 #: The claim is a CTE, run once: as ``id IN (SELECT … LIMIT n)`` PostgreSQL may run the
 #: subquery again for each row it scans and mark more than ``n``.
 CLAIM_AND_MARK = (
-    "WITH claimed AS (SELECT id FROM deadlines WHERE status = 'pending' AND due_at <= %s"
+    "WITH claimed AS (SELECT bucket, id FROM deadlines WHERE status = 'pending' AND due_at <= %s"
     " ORDER BY due_at, id LIMIT %s{skip}) UPDATE deadlines SET status = 'fired',"
-    " fired_at = %s WHERE id IN (SELECT id FROM claimed) RETURNING subject_id, bucket"
+    " fired_at = %s WHERE {key} IN (SELECT {keys} FROM claimed) RETURNING subject_id, bucket"
 )
 
 
@@ -85,6 +85,9 @@ def sql(text: str, kind: str) -> str:
         state="CAST(state AS TEXT)" if postgresql else "state",
         lock=" FOR NO KEY UPDATE" if postgresql else "",
         skip=" FOR NO KEY UPDATE SKIP LOCKED" if postgresql else "",
+        # the primary key: (bucket, id) on PostgreSQL (0011), the rowid on SQLite
+        key="(bucket, id)" if postgresql else "id",
+        keys="bucket, id" if postgresql else "id",
     )
     return text if postgresql else text.replace("%s", "?")
 
@@ -158,6 +161,7 @@ def template_steps(db: _common.Database) -> list[Step]:
             for statement in (
                 "DELETE FROM events WHERE stream_id IN ('oTEMPLATE', 'cTEMPLATE')",
                 "DELETE FROM deadlines WHERE subject_id IN ('oTEMPLATE', 'cTEMPLATE')",
+                "DELETE FROM routes WHERE id = 'cTEMPLATE'",
                 "DELETE FROM outbox",
                 "DELETE FROM cases WHERE id = 'cTEMPLATE'",
                 "DELETE FROM orders WHERE id = 'oTEMPLATE'",
@@ -206,10 +210,23 @@ def case_ids(count: int, prefix: str = "f") -> list[str]:
     return [f"{prefix}{i:07d}" for i in range(count)]
 
 
+def bucket(cid: str) -> int:
+    """The bucket of a floor case (``case_ids``): its number mod the buckets, so that a
+    pgbench script can name it (``:n % 256``) as the engine names the order's bucket."""
+    return int(cid[-7:]) % DEFAULT_BUCKETS
+
+
+def order_id(cid: str) -> str:
+    """The order of a floor case: ``o`` and the case id, with the hex tail that puts it in
+    ``bucket(cid)`` (decision 0021: an order's bucket is the crc32 of its id)."""
+    return in_bucket(f"o{cid}", bucket(cid), DEFAULT_BUCKETS)
+
+
 def insert_cases(conn: Any, kind: str, ids: Sequence[str], state: str) -> None:
     """Cases as the engine's ``apply`` leaves them, one per id, with their orders (bare
     INSERTs, committed)."""
     cur = conn.cursor()
+    orders = [(bucket(cid), order_id(cid), cid) for cid in ids]
     begin(conn, kind)
     at = moment(T0, kind)
     cur.executemany(
@@ -218,7 +235,7 @@ def insert_cases(conn: Any, kind: str, ids: Sequence[str], state: str) -> None:
             " updated_at) VALUES (%s, %s, 's1', %s, 'delivered', '{{}}', 1, %s, %s)",
             kind,
         ),
-        [(bucket_of(f"o{cid}"), f"o{cid}", f"b{cid}", at, at) for cid in ids],
+        [(home, order, f"b{cid}", at, at) for home, order, cid in orders],
     )
     cur.executemany(
         sql(
@@ -228,8 +245,8 @@ def insert_cases(conn: Any, kind: str, ids: Sequence[str], state: str) -> None:
             kind,
         ),
         [
-            (bucket_of(f"o{cid}"), cid, f"o{cid}", f"b{cid}", state.replace(TEMPLATE, cid), at, at)
-            for cid in ids
+            (home, cid, order, f"b{cid}", state.replace(TEMPLATE, cid), at, at)
+            for home, order, cid in orders
         ],
     )
     conn.commit()
@@ -256,15 +273,15 @@ class Transitions:
             at = moment(step.at, kind)
             per_case = []
             for cid in self.ids:
-                bucket = bucket_of(f"o{cid}")  # the case's order's (decision 0021)
+                home = bucket(cid)  # the case's order's (decision 0021)
                 deadline = None
                 if step.deadline is not None:
                     name, due_at, on_expiry, rule_id, policy = step.deadline
                     due = moment(due_at, kind)
-                    deadline = (bucket, cid, name, due, on_expiry, rule_id, policy)
+                    deadline = (home, cid, name, due, on_expiry, rule_id, policy)
                 per_case.append(
                     (
-                        bucket,
+                        home,
                         cid,
                         step.state.replace(TEMPLATE, cid),
                         step.status,
@@ -283,15 +300,15 @@ class Transitions:
         read, update, insert, upsert = self.read, self.update, self.insert, self.upsert
         rows = self.params[step][start:stop]
         started = time.perf_counter()
-        for bucket, cid, state, status, at, event_type, actor, data, deadline in rows:
+        for home, cid, state, status, at, event_type, actor, data, deadline in rows:
             if kind == "sqlite":
                 conn.execute("BEGIN IMMEDIATE")
-            cur.execute(read, (bucket, cid))
+            cur.execute(read, (home, cid))
             _, version = cur.fetchone()
-            cur.execute(update, (state, status, at, bucket, cid, version))
+            cur.execute(update, (state, status, at, home, cid, version))
             if cur.rowcount != 1:
                 raise RuntimeError(f"{cid}: version check failed")
-            cur.execute(insert, (bucket, cid, version, event_type, at, actor, data))
+            cur.execute(insert, (home, cid, version, event_type, at, actor, data))
             if deadline is not None:
                 cur.execute(upsert, deadline)
             conn.commit()
@@ -328,13 +345,11 @@ class Firing:
             if not claimed:
                 raise RuntimeError(f"nothing due after {fired}")
             updates, events = [], []
-            for sid, bucket in claimed:
-                cur.execute(read, (bucket, sid))
+            for sid, home in claimed:
+                cur.execute(read, (home, sid))
                 state, version = cur.fetchone()
-                updates.append((state, "refunded", now, bucket, sid, version))
-                events.append(
-                    (bucket, sid, "Refunded", now, "system", self.event_data, bucket, sid)
-                )
+                updates.append((state, "refunded", now, home, sid, version))
+                events.append((home, sid, "Refunded", now, "system", self.event_data, home, sid))
             if len(claimed) == 1:
                 cur.execute(update, updates[0])
                 cur.execute(insert, events[0])
@@ -371,14 +386,17 @@ def _literal(value: str) -> str:
 
 def pgbench_transition(steps: Sequence[Step], ncases: int, prefix: str = "f") -> str:
     """The minimal transition for ``pgbench -M prepared``: a random one of ``ncases`` cases
-    (ids ``prefix`` and seven digits) takes the writes of a random one of the four steps; the
-    case row is locked when read, as the engine locks the order."""
+    (ids ``prefix`` and seven digits, inserted by ``insert_cases``) takes the writes of a
+    random one of the four steps; the case row is locked when read, as the engine locks the
+    order. Every statement names the case's bucket, ``:n % buckets`` (``bucket``), as the
+    engine names its order's."""
     cid = f"'{prefix}' || lpad(:n::text, 7, '0')"
     lines = [
         f"\\set n random(0, {ncases - 1})",
+        f"\\set b :n % {DEFAULT_BUCKETS}",
         f"\\set s random(0, {len(steps) - 1})",
         "BEGIN;",
-        f"SELECT version AS v FROM cases WHERE id = {cid} FOR NO KEY UPDATE \\gset",
+        f"SELECT version AS v FROM cases WHERE bucket = :b AND id = {cid} FOR NO KEY UPDATE \\gset",
     ]
     for n, step in enumerate(steps):
         at = _literal(step.at.isoformat())
@@ -386,20 +404,21 @@ def pgbench_transition(steps: Sequence[Step], ncases: int, prefix: str = "f") ->
         lines.append(
             f"UPDATE cases SET state = {_literal(step.state)}, version = version + 1,"
             f" status = {_literal(step.status)}, updated_at = {at}"
-            f" WHERE id = {cid} AND version = :v;"
+            f" WHERE bucket = :b AND id = {cid} AND version = :v;"
         )
         lines.append(
-            "INSERT INTO events (stream, stream_id, seq, type, at, actor, data)"
-            f" VALUES ('case', {cid}, :v, {_literal(step.event_type)}, {at},"
+            "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
+            f" VALUES (:b, 'case', {cid}, :v, {_literal(step.event_type)}, {at},"
             f" {_literal(step.actor)}, {_literal(step.event_data)});"
         )
         if step.deadline is not None:
             name, due_at, on_expiry, rule_id, policy = step.deadline
             lines.append(
-                "INSERT INTO deadlines (subject_type, subject_id, name, due_at, on_expiry,"
-                f" rule_id, policy, status) VALUES ('case', {cid}, {_literal(name)},"
-                f" {_literal(due_at.isoformat())}, {_literal(on_expiry)}, {_literal(rule_id)},"
-                f" {_literal(policy)}, 'pending') ON CONFLICT (subject_type, subject_id)"
+                "INSERT INTO deadlines (bucket, subject_type, subject_id, name, due_at,"
+                f" on_expiry, rule_id, policy, status) VALUES (:b, 'case', {cid},"
+                f" {_literal(name)}, {_literal(due_at.isoformat())}, {_literal(on_expiry)},"
+                f" {_literal(rule_id)}, {_literal(policy)}, 'pending')"
+                " ON CONFLICT (bucket, subject_type, subject_id)"
                 " WHERE status = 'pending' DO UPDATE SET name = excluded.name,"
                 " due_at = excluded.due_at, on_expiry = excluded.on_expiry,"
                 " rule_id = excluded.rule_id, policy = excluded.policy;"
@@ -409,22 +428,25 @@ def pgbench_transition(steps: Sequence[Step], ncases: int, prefix: str = "f") ->
 
 
 def pgbench_firing(event_data: str, now: datetime) -> str:
-    """The minimal claim-and-fire for ``pgbench -M prepared``, one deadline a transaction."""
+    """The minimal claim-and-fire for ``pgbench -M prepared``, one deadline a transaction:
+    the claim returns the deadline's bucket, and the statements after it name it."""
     at = _literal(now.isoformat())
     return "\n".join(
         [
             "BEGIN;",
-            f"WITH claimed AS (SELECT id FROM deadlines WHERE status = 'pending' AND due_at <= {at}"
-            " ORDER BY due_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED) UPDATE deadlines"
-            f" SET status = 'fired', fired_at = {at} WHERE id IN (SELECT id FROM claimed)"
-            " RETURNING subject_id AS sid \\gset",
-            "SELECT CAST(state AS TEXT) AS state, version AS v FROM cases WHERE id = :sid"
-            " FOR NO KEY UPDATE \\gset",
+            f"WITH claimed AS (SELECT bucket, id FROM deadlines WHERE status = 'pending'"
+            f" AND due_at <= {at} ORDER BY due_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)"
+            f" UPDATE deadlines SET status = 'fired', fired_at = {at}"
+            " WHERE (bucket, id) IN (SELECT bucket, id FROM claimed)"
+            " RETURNING subject_id AS sid, bucket AS b \\gset",
+            "SELECT CAST(state AS TEXT) AS state, version AS v FROM cases"
+            " WHERE bucket = :b AND id = :sid FOR NO KEY UPDATE \\gset",
             "UPDATE cases SET state = :state, version = version + 1, status = 'refunded',"
-            f" updated_at = {at} WHERE id = :sid AND version = :v;",
-            "INSERT INTO events (stream, stream_id, seq, type, at, actor, data) VALUES ('case',"
-            " :sid, (SELECT coalesce(max(seq), 0) + 1 FROM events WHERE stream = 'case'"
-            f" AND stream_id = :sid), 'Refunded', {at}, 'system', {_literal(event_data)});",
+            f" updated_at = {at} WHERE bucket = :b AND id = :sid AND version = :v;",
+            "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
+            " VALUES (:b, 'case', :sid, (SELECT coalesce(max(seq), 0) + 1 FROM events"
+            " WHERE bucket = :b AND stream = 'case' AND stream_id = :sid), 'Refunded',"
+            f" {at}, 'system', {_literal(event_data)});",
             "COMMIT;",
             "",
         ]
@@ -458,10 +480,14 @@ def main() -> None:
             begin(conn, args.db)
             cur.executemany(
                 sql(
-                    "UPDATE deadlines SET due_at = %s WHERE subject_id = %s AND status = 'pending'",
+                    "UPDATE deadlines SET due_at = %s WHERE bucket = %s AND subject_type = 'case'"
+                    " AND subject_id = %s AND status = 'pending'",
                     args.db,
                 ),
-                [(moment(T0 + timedelta(seconds=i), args.db), cid) for i, cid in enumerate(ids)],
+                [
+                    (moment(T0 + timedelta(seconds=i), args.db), bucket(cid), cid)
+                    for i, cid in enumerate(ids)
+                ],
             )
             conn.commit()
             now = T0 + timedelta(days=30)

@@ -39,6 +39,7 @@ from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.db import engine as db_engine
 from shouhou.db.uow import SqlUnitOfWork
+from shouhou.domain.buckets import DEFAULT_BUCKETS, bucket_of, in_bucket
 from shouhou.domain.model import Order
 from shouhou.errors import Conflict
 from shouhou.services import deadlines as service_deadlines
@@ -60,22 +61,26 @@ def _renamed(column: str) -> str:
 
 
 _COPY_ORDERS = [
-    "INSERT INTO orders (id, shop, buyer, status, state, version, created_at, updated_at)"
-    f" SELECT 'o' || {_ID}, t.shop, 'b' || {_ID}, t.status, CAST({_renamed('t.state')} AS JSON),"
-    " t.version, t.created_at, t.updated_at FROM orders AS t, generate_series(1, :count) AS s(n)"
+    # each copy's bucket is in _nb (decision 0021; crc32 is not SQL)
+    "INSERT INTO orders (bucket, id, shop, buyer, status, state, version, created_at,"
+    f" updated_at) SELECT nb.bucket, 'o' || {_ID}, t.shop, 'b' || {_ID}, t.status,"
+    f" CAST({_renamed('t.state')} AS JSON), t.version, t.created_at, t.updated_at"
+    " FROM orders AS t, generate_series(1, :count) AS s(n) JOIN _nb AS nb ON nb.n = s.n"
     " WHERE t.id = 'oTEMPLATE'",
-    "INSERT INTO deadlines (subject_type, subject_id, name, due_at, on_expiry, rule_id, policy,"
-    f" status) SELECT t.subject_type, 'o' || {_ID}, t.name, t.due_at, t.on_expiry, t.rule_id,"
-    " t.policy, t.status FROM deadlines AS t, generate_series(1, :count) AS s(n)"
+    "INSERT INTO deadlines (bucket, subject_type, subject_id, name, due_at, on_expiry, rule_id,"
+    f" policy, status) SELECT nb.bucket, t.subject_type, 'o' || {_ID}, t.name, t.due_at,"
+    " t.on_expiry, t.rule_id, t.policy, t.status FROM deadlines AS t,"
+    " generate_series(1, :count) AS s(n) JOIN _nb AS nb ON nb.n = s.n"
     " WHERE t.subject_id = 'oTEMPLATE' AND t.status = 'pending'",
-    "INSERT INTO events (stream, stream_id, seq, type, at, actor, data)"
-    f" SELECT t.stream, 'o' || {_ID}, t.seq, t.type, t.at, t.actor,"
+    "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
+    f" SELECT nb.bucket, t.stream, 'o' || {_ID}, t.seq, t.type, t.at, t.actor,"
     f" CAST({_renamed('t.data')} AS JSON) FROM events AS t, generate_series(1, :count) AS s(n)"
-    " WHERE t.stream_id = 'oTEMPLATE'",
+    " JOIN _nb AS nb ON nb.n = s.n WHERE t.stream_id = 'oTEMPLATE'",
     "DELETE FROM events WHERE stream_id = 'oTEMPLATE'",
     "DELETE FROM deadlines WHERE subject_id = 'oTEMPLATE'",
     "DELETE FROM outbox",
     "DELETE FROM orders WHERE id = 'oTEMPLATE'",
+    "DROP TABLE _nb",
 ]
 
 
@@ -97,6 +102,7 @@ def place_orders(db: _common.Database, count: int) -> None:
             )
         )
         with sql.begin() as conn:
+            _common.number_buckets(conn, count, lambda n: f"o{n:07d}")
             for statement in _COPY_ORDERS:
                 conn.execute(sa.text(statement), {"count": count})
     finally:
@@ -118,8 +124,11 @@ def _transitions(url: str, first: int, count: int, seconds: float, go: Any, out:
     ]
     commands = []
     for i in range(first, first + count):
+        # The case id the engine would make: it hashes to its order's bucket (decision 0021),
+        # so the engine finds it without a route.
+        order = f"o{i:07d}"
+        case = in_bucket(f"c{i:07d}", bucket_of(order, DEFAULT_BUCKETS), DEFAULT_BUCKETS)
         for n, (action, role, params) in enumerate(floor.STEPS):
-            order, case = f"o{i:07d}", f"c{i:07d}"
             commands.append(
                 (
                     engines[n],
