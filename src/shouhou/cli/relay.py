@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import click
@@ -15,17 +16,21 @@ import typer
 from typer.core import TyperCommand
 
 from shouhou.cli.options import (
+    NO_DATABASE,
+    NO_SCHEMA,
+    NO_SERVER_DATABASE,
     DbOption,
     LogFormatOption,
     check_timezone,
+    db_url,
     log_format,
-    open_existing,
 )
 from shouhou.cli.output import current, fail
 from shouhou.i18n import N_
 from shouhou.services.relay import DEFAULT_STREAM
 
 if TYPE_CHECKING:
+    from shouhou.services.ports import ApiUnitOfWork
     from shouhou.worker.relay import Relay, Relayed
 
 log = logging.getLogger("shouhou.relay")
@@ -33,9 +38,10 @@ log = logging.getLogger("shouhou.relay")
 #: Where the relay finds NATS unless told: ``--nats``, else this variable, else the local server.
 NATS_URL_VARIABLE = "SHOUHOU_NATS_URL"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
-#: A test hook: ``stdin`` makes the relay, after each wave the stream acknowledged and before
-#: it marks the batch, print ``{"held": …}`` and wait for a line on stdin (tests/integration/
-#: test_relay.py kills it there).
+#: A test hook: ``stdin`` makes the relay, once connected, print ``{"ready": …}`` and, after
+#: each wave the stream acknowledged (before the next wave, or marking the batch), print
+#: ``{"held": …}``, each time waiting for a line on stdin (tests/integration/test_relay.py
+#: starts the next relay while one runs, and kills each at a hold).
 HOLD_VARIABLE = "SHOUHOU_RELAY_HOLD"
 
 HELP = N_(
@@ -56,6 +62,9 @@ INTERVAL_HELP = N_("Seconds between polls when there is nothing to publish.")
 DID = N_(
     "relay: {published} published, {duplicates} dropped by the stream as duplicates, "
     "{already} found in the stream already, up to feed position {position}"
+)
+OLD_SCHEMA = N_(
+    "{where} holds schema revision {found}, not {head}; run `shouhou db upgrade` first"
 )
 NO_NATS = N_("cannot reach NATS at {url}: {error}")
 NOT_OUR_SUBJECTS = N_("stream {stream} does not take the subjects {wanted} (it takes: {taken})")
@@ -104,11 +113,41 @@ def relay(
     configure_logging(log_format(log_format_), text_format="%(message)s")
     url = nats_url or os.environ.get(NATS_URL_VARIABLE) or DEFAULT_NATS_URL
     settings = RelaySettings(stream=stream, prefix=prefix or stream.lower(), batch=batch)
-    engine = open_existing(db)
+    sql, new_uow = _open(db)
     try:
-        asyncio.run(_run(engine.uow_factory, url, settings, once=once, interval=interval))
+        asyncio.run(_run(new_uow, url, settings, once=once, interval=interval))
     finally:
-        engine.close()
+        sql.dispose()
+
+
+def _open(db: str | None) -> tuple[Any, Callable[[], ApiUnitOfWork]]:
+    """The SQL engine and units of work on the database ``--db`` names, which must hold
+    shouhou's schema at this version's revision; else exit 1 saying so. (No rulebooks and
+    no migrations: the relay only reads the feed and moves its cursor.)"""
+    from shouhou.db import engine as db_engine
+    from shouhou.db.api_uow import SqlApiUnitOfWork
+    from shouhou.errors import NoDatabase
+
+    _ = current().gettext
+    url = db_url(db)
+    try:
+        found = db_engine.look(url)
+    except NoDatabase as exc:
+        raise fail(str(exc)) from None
+    if not found.exists:
+        missing = NO_DATABASE if found.file else NO_SERVER_DATABASE
+        raise fail(missing.format(where=found.where))
+    if found.revision is None:
+        raise fail(NO_SCHEMA.format(where=found.where))
+    head = db_engine.head_revision()
+    if found.revision != head:
+        raise fail(_(OLD_SCHEMA).format(where=found.where, found=found.revision, head=head))
+    sql = db_engine.create(url)
+
+    def new_uow() -> ApiUnitOfWork:
+        return SqlApiUnitOfWork(sql)
+
+    return sql, new_uow
 
 
 async def _run(new_uow: Any, url: str, settings: Any, *, once: bool, interval: float) -> None:
@@ -133,6 +172,8 @@ async def _run(new_uow: Any, url: str, settings: Any, *, once: bool, interval: f
                     stream=settings.stream, wanted=f"{settings.prefix}.>", taken=str(exc)
                 )
             ) from None
+        if hold is not None:
+            await _wait_for_a_line({"ready": settings.stream})
         await _loop(runner, once=once, interval=interval)
     finally:
         await nc.close()
@@ -193,5 +234,9 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
 
 async def _hold(done: Relayed) -> None:
     """The test hook: say how far the pass got, then wait for a line on stdin."""
-    print(json.dumps({"held": _said(done)}), flush=True)
+    await _wait_for_a_line({"held": _said(done)})
+
+
+async def _wait_for_a_line(said: dict[str, Any]) -> None:
+    print(json.dumps(said), flush=True)
     await asyncio.to_thread(sys.stdin.readline)

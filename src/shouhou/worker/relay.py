@@ -169,19 +169,25 @@ class Relay:
     def _subject(self, event: OutboxEvent) -> str:
         return subject(self.settings.prefix, event)
 
-    async def _send(self, event: OutboxEvent, to: str, expected: int) -> asyncio.Future[Any]:
+    async def _send(self, event: OutboxEvent, to: str, expected: int) -> PubAck:
+        """Publish one event and wait for the stream's answer. (``publish`` rather than
+        ``publish_async``: nats-py 2.16 never completes the future of a refused message.)"""
         headers = {
             MSG_ID: event.public_id,
             EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected),
             POSITION: str(event.position),
         }
-        return await self.js.publish_async(
-            to, body(event), headers=headers, stream=self.settings.stream
+        return await self.js.publish(
+            to,
+            body(event),
+            timeout=self.settings.ack_timeout_s,
+            stream=self.settings.stream,
+            headers=headers,
         )
 
     async def _wave(self, wave: list[OutboxEvent], done: Relayed) -> None:
         """Publish one event per subject at once; then read each answer."""
-        sent: list[tuple[OutboxEvent, str, asyncio.Future[Any]]] = []
+        sent: list[tuple[OutboxEvent, str, int]] = []
         for event in wave:
             to = self._subject(event)
             known = self._known.get(to)
@@ -190,11 +196,9 @@ class Relay:
                 continue
             # an order the relay knows nothing of is taken to be new: if it is not, the
             # stream refuses, and the subject is read (below)
-            expected = NOTHING.seq if known is None else known.seq
-            sent.append((event, to, await self._send(event, to, expected)))
-        timeout = self.settings.ack_timeout_s
+            sent.append((event, to, NOTHING.seq if known is None else known.seq))
         answers = await asyncio.gather(
-            *(asyncio.wait_for(future, timeout) for _, _, future in sent),
+            *(self._send(event, to, expected) for event, to, expected in sent),
             return_exceptions=True,
         )
         for (event, to, _), answer in zip(sent, answers, strict=True):
@@ -207,8 +211,11 @@ class Relay:
                 self._stored(event, to, answer, done)
 
     def _stored(self, event: OutboxEvent, to: str, ack: PubAck, done: Relayed) -> None:
-        if ack.duplicate:
+        if ack.duplicate:  # the stream holds it already: its seq may not be the last one
             done.duplicates += 1
+            known = self._known.get(to)
+            if known is not None and known.seq > ack.seq:
+                return
         else:
             done.published += 1
         self._remember(to, _Last(ack.seq, _position(event)))
@@ -222,9 +229,8 @@ class Relay:
             if _position(event) <= last.position:
                 done.already += 1
                 return
-            future = await self._send(event, to, last.seq)
             try:
-                ack = await asyncio.wait_for(future, self.settings.ack_timeout_s)
+                ack = await self._send(event, to, last.seq)
             except Exception as exc:
                 if not _refused(exc):
                     raise
