@@ -27,12 +27,14 @@ import os
 import queue
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -222,13 +224,13 @@ async def _connect() -> Any:
         _unavailable(f"NATS at {NATS_URL} is unreachable: {exc!r}")
 
 
-async def _create(stream: str) -> None:
+async def _create(stream: str, window_s: float = DUPLICATE_WINDOW_S) -> None:
     from nats.js.api import StreamConfig
 
     nc = await _connect()
     try:
         config = StreamConfig(
-            name=stream, subjects=[f"{PREFIX}.{stream}.>"], duplicate_window=DUPLICATE_WINDOW_S
+            name=stream, subjects=[f"{PREFIX}.{stream}.>"], duplicate_window=window_s
         )
         await nc.jetstream().add_stream(config)
     finally:
@@ -266,15 +268,21 @@ async def _read_all(stream: str) -> list[Stored]:
         await nc.close()
 
 
-@pytest.fixture
-def stream() -> Iterator[str]:
-    """A stream of this test's own (subjects ``relaytest.<stream>.>``), deleted afterwards."""
+@contextmanager
+def a_stream(window_s: float) -> Iterator[str]:
+    """A stream of its own (subjects ``relaytest.<stream>.>``), deleted afterwards."""
     name = f"RELAYTEST_{uuid.uuid4().hex[:10].upper()}"
-    _nats(_create(name))
+    _nats(_create(name, window_s))
     try:
         yield name
     finally:
         _nats(_delete(name))
+
+
+@pytest.fixture
+def stream() -> Iterator[str]:
+    with a_stream(DUPLICATE_WINDOW_S) as name:
+        yield name
 
 
 # --- relay processes ---------------------------------------------------------------------
@@ -552,6 +560,52 @@ def test_a_relay_killed_100_times_between_publishing_and_marking_leaves_each_eve
     # the stream dropped them or the relay found them there; none was stored twice
     assert tally.published == len(feed)
     assert tally.duplicates + tally.already >= KILLS
+
+
+# --- the two ways a batch published again is kept out -------------------------------------
+
+
+def _relay_twice(tmp_path: Path, stream: str, pause_s: float) -> list[dict[str, Any]]:
+    """Publish 10 orders' events, move the cursor back to 0 (as a relay killed before it
+    marked anything leaves it), wait ``pause_s``, publish again: the second run's passes."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    shop = Marketplace(url, random.Random(SEED))
+    try:
+        shop.place(10)
+        with (tmp_path / "relay.log").open("ab") as log:
+            first = [json.loads(line) for line in finish(url, stream, log).splitlines()]
+            assert sum(p["published"] for p in first) == 100
+            with closing(sqlite3.connect(tmp_path / "shop.db")) as conn, conn:
+                conn.execute("UPDATE relay_cursors SET position = 0")
+            time.sleep(pause_s)
+            again = [json.loads(line) for line in finish(url, stream, log).splitlines()]
+        feed = shop.feed(f"{PREFIX}.{stream}")
+    finally:
+        shop.close()
+    stored = _nats(_read_all(stream))
+    assert sorted(m.msg_id for m in stored) == sorted(f"evt_{i}" for i, _, _ in feed)
+    return again
+
+
+def test_a_batch_published_again_within_the_duplicate_window_is_dropped_by_its_msg_id(
+    tmp_path: Path,
+) -> None:
+    with a_stream(120.0) as stream:
+        again = _relay_twice(tmp_path, stream, 0)
+    assert sum(p["duplicates"] for p in again) == 100
+    assert sum(p["published"] + p["already"] + p["refused"] for p in again) == 0
+
+
+def test_a_batch_published_again_after_the_window_is_refused_and_found_in_the_stream(
+    tmp_path: Path,
+) -> None:
+    with a_stream(0.1) as stream:  # the shortest window JetStream takes
+        again = _relay_twice(tmp_path, stream, 0.5)
+    # the first event of each order is refused (the relay, new, expects none on the
+    # subject); the subject's last message is read, and every event up to it is skipped
+    assert sum(p["refused"] for p in again) == 10
+    assert sum(p["already"] for p in again) == 100
+    assert sum(p["published"] + p["duplicates"] for p in again) == 0
 
 
 if __name__ == "__main__":
