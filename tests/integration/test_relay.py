@@ -312,7 +312,7 @@ def zygote() -> None:
     """Read one JSON command a line; fork a relay for each, answer its pid."""
     import shouhou.cli
     import shouhou.db.api_uow
-    import shouhou.worker.relay  # noqa: F401  (imported once, here, for every child)
+    import shouhou.worker.relay  # imported once, here, for every child
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
     commands = os.fdopen(0, "rb", buffering=0)

@@ -1,8 +1,9 @@
 """The ``shouhou`` command line (Typer). Thin: every rule lives in the engine.
 
 One module per command group (``case``, ``queue``, ``policy``, ``scenario``, ``db``, ``shop``,
-``keys``) or long-running command (``serve``, ``worker``, ``relay``, ``demo``); what they take alike is in
-``options`` (``--db``, ``--lang``, …), where and in which language they print in ``output``.
+``keys``) or long-running command (``serve``, ``worker``, ``relay``, ``demo``); what they take
+alike is in ``options`` (``--db``, ``--lang``, …), where and in which language they print in
+``output``.
 This module only assembles the root app.
 """
 

@@ -9,9 +9,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -63,9 +63,7 @@ DID = N_(
     "relay: {published} published, {duplicates} dropped by the stream as duplicates, "
     "{already} found in the stream already, up to feed position {position}"
 )
-OLD_SCHEMA = N_(
-    "{where} holds schema revision {found}, not {head}; run `shouhou db upgrade` first"
-)
+OLD_SCHEMA = N_("{where} holds schema revision {found}, not {head}; run `shouhou db upgrade` first")
 NO_NATS = N_("cannot reach NATS at {url}: {error}")
 NOT_OUR_SUBJECTS = N_("stream {stream} does not take the subjects {wanted} (it takes: {taken})")
 
@@ -74,7 +72,7 @@ class TranslatedCommand(TyperCommand):
     """A command whose help is looked up in the catalogs when it is shown, in the language
     chosen by then (``--lang``, ``$SHOUHOU_LANG``, the locale)."""
 
-    @property  # type: ignore[override]
+    @property
     def help(self) -> str | None:
         return None if self._help is None else current().gettext(self._help)
 
@@ -82,7 +80,7 @@ class TranslatedCommand(TyperCommand):
     def help(self, value: str | None) -> None:
         self._help = value
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: Any, formatter: Any) -> None:
         _ = current().gettext
         for param in self.params:
             shown = getattr(param, "help", None)
@@ -159,7 +157,7 @@ async def _run(new_uow: Any, url: str, settings: Any, *, once: bool, interval: f
     _ = current().gettext
     try:
         nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
-    except (OSError, NatsError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, NatsError) as exc:
         raise fail(_(NO_NATS).format(url=url, error=str(exc) or type(exc).__name__)) from None
     try:
         hold = _hold if os.environ.get(HOLD_VARIABLE) == "stdin" else None
@@ -226,10 +224,8 @@ def _said(done: Relayed) -> dict[str, int]:
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 async def _hold(done: Relayed) -> None:

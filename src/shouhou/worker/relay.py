@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shouhou.clock import SystemClock
 from shouhou.services.ports import ApiUnitOfWork, Clock, OutboxEvent
