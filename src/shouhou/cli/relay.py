@@ -38,6 +38,8 @@ log = logging.getLogger("shouhou.relay")
 #: Where the relay finds NATS unless told: ``--nats``, else this variable, else the local server.
 NATS_URL_VARIABLE = "SHOUHOU_NATS_URL"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+#: How long the first connection to NATS may take, in seconds.
+CONNECT_TIMEOUT_S = 10.0
 #: A test hook: ``stdin`` makes the relay, once connected, print ``{"ready": …}`` and, after
 #: each wave the stream acknowledged (before the next wave, or marking the batch), print
 #: ``{"held": …}``, each time waiting for a line on stdin (tests/integration/test_relay.py
@@ -155,8 +157,30 @@ async def _run(new_uow: Any, url: str, settings: Any, *, once: bool, interval: f
     from shouhou.worker.relay import Relay
 
     _ = current().gettext
+
+    async def report(exc: Exception) -> None:  # one line, not nats-py's traceback
+        log.error("NATS: %s", str(exc) or type(exc).__name__)
+
+    async def lost() -> None:
+        log.error("NATS: disconnected; reconnecting")
+
+    async def back() -> None:
+        log.error("NATS: reconnected")
+
     try:
-        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
+        # once connected, the client reconnects for ever; the first connection must come
+        # at once, or the command fails saying so
+        nc = await asyncio.wait_for(
+            nats.connect(
+                url,
+                connect_timeout=5,
+                max_reconnect_attempts=-1,
+                error_cb=report,
+                disconnected_cb=lost,
+                reconnected_cb=back,
+            ),
+            CONNECT_TIMEOUT_S,
+        )
     except (TimeoutError, OSError, NatsError) as exc:
         raise fail(_(NO_NATS).format(url=url, error=str(exc) or type(exc).__name__)) from None
     try:
