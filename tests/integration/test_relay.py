@@ -608,5 +608,41 @@ def test_a_batch_published_again_after_the_window_is_refused_and_found_in_the_st
     assert sum(p["published"] + p["duplicates"] for p in again) == 0
 
 
+# --- the command in each language -------------------------------------------------------
+
+
+def test_the_relays_help_and_its_refusals_read_in_the_language_asked_for(tmp_path: Path) -> None:
+    def shouhou(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "shouhou", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200", **env},
+            check=False,
+        )
+
+    hant = shouhou("--lang", "zh-Hant", "relay", "--help")
+    assert hant.returncode == 0, hant.stderr
+    assert "每個訂單一個主題" in hant.stdout and "每一輪發布並標記的事件數" in hant.stdout
+    hans = shouhou("--lang", "zh", "relay", "--help")
+    assert "每个订单一个主题" in hans.stdout and "发布当前已提交的事件" in hans.stdout
+    assert "one subject per order" in shouhou("--lang", "en", "relay", "--help").stdout
+    # the list of commands is shown before --lang is read: in $SHOUHOU_LANG's language
+    listed = shouhou("--help", SHOUHOU_LANG="zh-Hant")
+    assert "把每個已提交的事件發布到 NATS JetStream" in listed.stdout
+    # a database of an older schema: refused, in the language asked for, nothing migrated
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    sql = db_engine.create(url)
+    try:
+        db_engine.upgrade(sql, "0010")
+    finally:
+        sql.dispose()
+    old = shouhou("--lang", "zh-Hant", "relay", "--db", url, "--once")
+    assert old.returncode == 1
+    assert "的資料庫結構版本是 0010, 不是" in old.stderr, old.stderr
+    assert "shouhou db upgrade" in old.stderr
+
+
 if __name__ == "__main__":
     zygote()
