@@ -99,4 +99,3 @@ def test_a_move_rolled_back_is_not_kept(new_uow: Callable[[], ApiUnitOfWork]) ->
     with new_uow() as uow:
         uow.relay.advance("S", 5, T0)
     assert position(new_uow, "S") == 0
-
