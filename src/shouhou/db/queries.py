@@ -473,3 +473,35 @@ def upload_counts(actor: str, day: date) -> Select[Any]:
     """The files and bytes counted on ``actor``'s row of ``day``."""
     q = tables.upload_quota
     return select(q.c.files, q.c.bytes).where(q.c.actor == actor, q.c.day == day)
+
+
+# --- the relay to NATS JetStream (0011) ---------------------------------------------------
+
+_R = tables.relay_cursors
+_ADD_RELAY_CURSOR = text(
+    "INSERT INTO relay_cursors (stream, position, updated_at) VALUES (:stream, 0, :at)"
+    " ON CONFLICT (stream) DO NOTHING"
+)
+
+
+def relay_cursor(stream: str) -> Select[Any]:
+    """The feed position up to which ``stream`` holds every event (no row: nothing yet)."""
+    return select(_R.c.position).where(_R.c.stream == stream)
+
+
+def add_relay_cursor(stream: str, at: datetime) -> TextClause:
+    """``stream``'s cursor at 0, unless it is there already (two relays starting at once
+    never collide)."""
+    return _ADD_RELAY_CURSOR.bindparams(
+        bindparam("stream", stream, type_=String),
+        bindparam("at", at, type_=tables.UTCDateTime()),
+    )
+
+
+def move_relay_cursor(stream: str, to: int, at: datetime) -> Update:
+    """Move ``stream``'s cursor on to ``to``; never back (a slower relay's batch)."""
+    return (
+        update(_R)
+        .where(_R.c.stream == stream, _R.c.position < to)
+        .values(position=to, updated_at=at)
+    )

@@ -195,6 +195,17 @@ upload_quota = Table(
     Column("bytes", BigInteger, nullable=False),
 )
 
+#: How far each JetStream stream has been published (0011, ``shouhou relay``): every event of
+#: the feed up to ``position`` is in the stream ``stream``. One row per stream; the relay moves
+#: it on only after the stream has acknowledged every event up to there.
+relay_cursors = Table(
+    "relay_cursors",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

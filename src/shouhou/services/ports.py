@@ -602,6 +602,17 @@ class Uploads(Protocol):
         """The files and bytes counted for ``actor`` on ``day``."""
 
 
+class RelayCursors(Protocol):
+    """How far ``shouhou relay`` has published the event feed to each JetStream stream."""
+
+    def position(self, stream: str) -> int:
+        """The feed position up to which ``stream`` holds every event (0: none yet)."""
+
+    def advance(self, stream: str, to: int, at: datetime) -> None:
+        """Record that ``stream`` holds every event up to feed position ``to``; a cursor
+        already further on stays where it is."""
+
+
 class ApiUnitOfWork(UnitOfWork, Protocol):
     """A unit of work that also reaches API keys, idempotency records, lists, webhooks,
     retention and the upload quota."""
@@ -625,6 +636,9 @@ class ApiUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def uploads(self) -> Uploads: ...
+
+    @property
+    def relay(self) -> RelayCursors: ...
 
 
 # --- a use case inside another's transaction ---------------------------------------------
