@@ -105,8 +105,8 @@ class MemoryStore:
     uploads: dict[tuple[str, date], tuple[int, int]] = field(default_factory=dict)
     last_event: int = 0
     last_position: int = 0
-    #: How far each JetStream stream has been published (``shouhou relay``).
-    relay_cursors: dict[str, int] = field(default_factory=dict)
+    #: How far each JetStream stream has been published (``shouhou relay``), per bucket.
+    relay_cursors: dict[tuple[str, int], int] = field(default_factory=dict)
     last_delivery: int = 0
 
 
@@ -836,12 +836,12 @@ class MemoryRelayCursors:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
-    def position(self, stream: str) -> int:
-        return self.store.relay_cursors.get(stream, 0)
+    def positions(self, stream: str) -> dict[int, int]:
+        return {b: p for (s, b), p in self.store.relay_cursors.items() if s == stream}
 
-    def advance(self, stream: str, to: int, at: datetime) -> None:
+    def advance(self, stream: str, bucket: int, to: int, at: datetime) -> None:
         cursors = self.store.relay_cursors
-        cursors[stream] = max(cursors.get(stream, 0), to)
+        cursors[stream, bucket] = max(cursors.get((stream, bucket), 0), to)
 
 
 class MemoryApiUnitOfWork(MemoryUnitOfWork):

@@ -21,7 +21,7 @@ NOT_IN_A_TOKEN = set(".*> \t\r\n")
 
 
 def event(
-    n: int, order: str | None, subject_type: str = "case", subject_id: str = "c1"
+    n: int, order: str | None, subject_type: str = "case", subject_id: str = "c1", bucket: int = 0
 ) -> OutboxEvent:
     data: dict[str, Any] = {} if order is None else {"order": order}
     return OutboxEvent(
@@ -32,6 +32,7 @@ def event(
         occurred_at=T0,
         data=data,
         position=n,
+        bucket=bucket,
     )
 
 
@@ -56,10 +57,17 @@ def test_two_ids_never_share_a_token(a: str, b: str) -> None:
     assert not NOT_IN_A_TOKEN & set(relay.token(a))
 
 
-def test_an_event_goes_on_its_orders_subject_in_its_bucket() -> None:
-    found = relay.subject("shouhou", event(1, "o.7"))
-    assert found == f"shouhou.{bucket_of('o.7', relay.RELAY_BUCKETS)}.case.o_2E7"
-    assert relay.subject("x", event(1, "o.7"), buckets=1) == "x.0.case.o_2E7"
+def test_an_event_goes_on_its_orders_subject_in_the_bucket_it_is_stored_in() -> None:
+    bucket = bucket_of("o.7")
+    found = relay.subject("shouhou", event(1, "o.7", bucket=bucket))
+    assert found == f"shouhou.{bucket}.case.o_2E7"
+    assert relay.subject("x", event(1, "o.7", bucket=3)) == "x.3.case.o_2E7"
+
+
+def test_a_batch_reaches_each_buckets_last_position() -> None:
+    events = [event(1, "a", bucket=2), event(1, "b", bucket=5), event(2, "a", bucket=2)]
+    assert relay.reached(events) == {2: 2, 5: 1}
+    assert relay.reached([]) == {}
 
 
 def test_the_order_of_an_event_is_named_in_its_data_or_is_its_subject() -> None:
@@ -108,10 +116,10 @@ def test_pending_reads_after_the_cursor_and_marking_moves_it_never_back() -> Non
         )
         uow.commit()
     after, events = relay.pending(new_uow, "S", 3)
-    assert after == 0 and [e.position for e in events] == [1, 2, 3]
-    relay.mark(new_uow, "S", 3, T0)
+    assert after == {} and [e.position for e in events] == [1, 2, 3]
+    relay.mark(new_uow, "S", relay.reached(events), T0)
     after, events = relay.pending(new_uow, "S", 3)
-    assert after == 3 and [e.position for e in events] == [4, 5]
-    relay.mark(new_uow, "S", 2, T0)  # a slower relay's batch
-    assert relay.pending(new_uow, "S", 3)[0] == 3
-    assert relay.pending(new_uow, "OTHER", 3)[0] == 0
+    assert after == {0: 3} and [e.position for e in events] == [4, 5]
+    relay.mark(new_uow, "S", {0: 2}, T0)  # a slower relay's batch
+    assert relay.pending(new_uow, "S", 3)[0] == {0: 3}
+    assert relay.pending(new_uow, "OTHER", 3)[0] == {}

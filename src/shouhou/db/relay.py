@@ -1,4 +1,4 @@
-"""The relay's cursors on SQL: how far each JetStream stream has been published."""
+"""The relay's cursors on SQL: how far each bucket's feed has been published to each stream."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ class SqlRelayCursors:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def position(self, stream: str) -> int:
-        found = self.conn.execute(queries.relay_cursor(stream)).scalar_one_or_none()
-        return 0 if found is None else int(found)
+    def positions(self, stream: str) -> dict[int, int]:
+        rows = self.conn.execute(queries.relay_cursors(stream))
+        return {int(bucket): int(position) for bucket, position in rows}
 
-    def advance(self, stream: str, to: int, at: datetime) -> None:
-        self.conn.execute(queries.add_relay_cursor(stream, at))
-        self.conn.execute(queries.move_relay_cursor(stream, to, at))
+    def advance(self, stream: str, bucket: int, to: int, at: datetime) -> None:
+        self.conn.execute(queries.add_relay_cursor(bucket, stream, at))
+        self.conn.execute(queries.move_relay_cursor(bucket, stream, to, at))

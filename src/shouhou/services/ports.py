@@ -603,14 +603,16 @@ class Uploads(Protocol):
 
 
 class RelayCursors(Protocol):
-    """How far ``shouhou relay`` has published the event feed to each JetStream stream."""
+    """How far ``shouhou relay`` has published each bucket's event feed to each JetStream
+    stream (decision 0022)."""
 
-    def position(self, stream: str) -> int:
-        """The feed position up to which ``stream`` holds every event (0: none yet)."""
+    def positions(self, stream: str) -> dict[int, int]:
+        """Each bucket's feed position up to which ``stream`` holds every event of that
+        bucket (a bucket not in it: none yet)."""
 
-    def advance(self, stream: str, to: int, at: datetime) -> None:
-        """Record that ``stream`` holds every event up to feed position ``to``; a cursor
-        already further on stays where it is."""
+    def advance(self, stream: str, bucket: int, to: int, at: datetime) -> None:
+        """Record that ``stream`` holds every event of ``bucket`` up to its feed position
+        ``to``; a cursor already further on stays where it is. Writes ``bucket`` only."""
 
 
 class ApiUnitOfWork(UnitOfWork, Protocol):

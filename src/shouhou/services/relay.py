@@ -1,24 +1,25 @@
 """The event stream: which events ``shouhou relay`` publishes, on which subject, in which order.
 
-The relay publishes the event feed (``GET /v1/events``: every committed outbox event, in feed
-position order) to a NATS JetStream stream, each event on the subject of its order,
-``<prefix>.<bucket>.case.<order id>``, so that one subject holds one order's events in feed
-order. The NATS side is the worker's (``shouhou.worker.relay``); what is decided here is pure
-or one transaction: the subject of an event, the waves a batch is published in, reading a
-batch after the stream's cursor, and moving the cursor on once the stream has it all.
+The relay publishes the event feed (``GET /v1/events``: every committed outbox event, each
+bucket's in feed position order) to a NATS JetStream stream, each event on the subject of its
+order, ``<prefix>.<bucket>.case.<order id>``, so that one subject holds one order's events in
+feed order (an order lives in one bucket, whose positions order its events). The NATS side is
+the worker's (``shouhou.worker.relay``); what is decided here is pure or one transaction at a
+time: the subject of an event, the waves a batch is published in, reading a batch after the
+stream's cursor of each bucket, and moving each bucket's cursor on once the stream has all of
+that bucket's events of the batch, one bucket per transaction (decision 0021).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from shouhou.domain.buckets import DEFAULT_BUCKETS, bucket_of
 from shouhou.services.ports import ApiUnitOfWork, OutboxEvent
 
-#: The number of buckets the subjects are computed with. The installation's bucket count
-#: (issue 18) replaces it here, and only here.
-RELAY_BUCKETS = DEFAULT_BUCKETS
+#: At most how many one-bucket transactions a pass spends numbering the feed before it reads
+#: (as ``GET /v1/webhooks/events`` does): each numbers one bucket's waiting events.
+SEQUENCE_ROUNDS = 256
 
 #: The stream the relay publishes to unless told otherwise; its subjects are ``shouhou.>``.
 DEFAULT_STREAM = "SHOUHOU"
@@ -50,10 +51,10 @@ def order_of(event: OutboxEvent) -> str:
     return f"{event.subject_type}:{event.subject_id}"
 
 
-def subject(prefix: str, event: OutboxEvent, buckets: int = RELAY_BUCKETS) -> str:
-    """The subject ``event`` is published on: ``<prefix>.<bucket>.case.<order>``."""
-    order = order_of(event)
-    return f"{prefix}.{bucket_of(order, buckets)}.case.{token(order)}"
+def subject(prefix: str, event: OutboxEvent) -> str:
+    """The subject ``event`` is published on: ``<prefix>.<bucket>.case.<order>``, where the
+    bucket is the one the event is stored in (its order's, decision 0021)."""
+    return f"{prefix}.{event.bucket}.case.{token(order_of(event))}"
 
 
 def waves(events: Sequence[OutboxEvent]) -> list[list[OutboxEvent]]:
@@ -74,20 +75,38 @@ def waves(events: Sequence[OutboxEvent]) -> list[list[OutboxEvent]]:
 
 def pending(
     new_uow: Callable[[], ApiUnitOfWork], stream: str, limit: int
-) -> tuple[int, list[OutboxEvent]]:
-    """The stream's cursor and up to ``limit`` feed events after it, in feed order. Committed
-    events without a feed position get one first (as the worker and ``GET /v1/events`` do),
-    so the relay keeps up when no worker runs."""
+) -> tuple[dict[int, int], list[OutboxEvent]]:
+    """The stream's cursor of each bucket and up to ``limit`` feed events after them, each
+    bucket's in position order. Committed events without a feed position get one first, one
+    bucket per transaction (as the worker and ``GET /v1/webhooks/events`` do), so the relay
+    keeps up when no worker runs."""
+    for _ in range(SEQUENCE_ROUNDS):
+        with new_uow() as uow:
+            given = uow.webhooks.sequence(limit)
+            uow.commit()
+        if not given:
+            break
     with new_uow() as uow:
-        uow.webhooks.sequence(limit)
-        uow.commit()
-    with new_uow() as uow:
-        after = uow.relay.position(stream)
+        after = uow.relay.positions(stream)
         return after, uow.webhooks.events(after=after, limit=limit)
 
 
-def mark(new_uow: Callable[[], ApiUnitOfWork], stream: str, to: int, at: datetime) -> None:
-    """Record that ``stream`` holds every event up to feed position ``to``."""
-    with new_uow() as uow:
-        uow.relay.advance(stream, to, at)
-        uow.commit()
+def reached(events: Sequence[OutboxEvent]) -> dict[int, int]:
+    """Each bucket's last feed position among ``events``."""
+    last: dict[int, int] = {}
+    for event in events:
+        assert event.position is not None  # the feed reads positioned events only
+        last[event.bucket] = max(last.get(event.bucket, 0), event.position)
+    return last
+
+
+def mark(
+    new_uow: Callable[[], ApiUnitOfWork], stream: str, to: Mapping[int, int], at: datetime
+) -> None:
+    """Record that ``stream`` holds every event of each bucket of ``to`` up to that bucket's
+    position: one transaction per bucket (a relay stopped in between has marked some
+    buckets; the next pass publishes the others again, which the stream keeps out)."""
+    for bucket, position in sorted(to.items()):
+        with new_uow() as uow:
+            uow.relay.advance(stream, bucket, position, at)
+            uow.commit()

@@ -1,9 +1,10 @@
 """The relay: the event feed published to NATS JetStream, at least once and in order per order.
 
-One pass reads a batch of feed events after the stream's cursor (``services.relay.pending``),
-publishes them in waves (the first event of each order, then the second, …: one event per
-subject at a time) and, once the stream has acknowledged every one, moves the cursor past
-the batch. Each message carries:
+One pass reads a batch of feed events after the stream's cursor of each bucket
+(``services.relay.pending``), publishes them in waves (the first event of each order, then
+the second, …: one event per subject at a time) and, once the stream has acknowledged every
+one, moves each bucket's cursor past the batch's events of that bucket (one bucket per
+transaction). Each message carries:
 
 - ``Nats-Msg-Id: evt_<id>``: JetStream drops a second message with the same id within its
   duplicate window (a batch published again after a crash);
@@ -13,8 +14,9 @@ the batch. Each message carries:
   then reads the subject's last message and either finds the event there already or
   publishes it again after that message. So an order's events reach the stream one after
   another in feed order, never one overtaking another, and none twice;
-- ``Shouhou-Position``: the event's feed position, by which that re-read tells whether an
-  event is in the stream already.
+- ``Shouhou-Position``: the event's feed position in its bucket, by which that re-read tells
+  whether an event is in the stream already (one subject is one order, in one bucket, so
+  the positions on a subject are comparable).
 
 A relay killed after the stream took a batch and before the cursor moved publishes the
 batch again on restart: within the duplicate window the stream drops each message by its
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from shouhou.clock import SystemClock
 from shouhou.services.ports import ApiUnitOfWork, Clock, OutboxEvent
-from shouhou.services.relay import DEFAULT_STREAM, mark, pending, subject, waves
+from shouhou.services.relay import DEFAULT_STREAM, mark, pending, reached, subject, waves
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
@@ -83,7 +85,8 @@ class Relayed:
     already: int = 0
     #: Publishes the stream refused because the order's last message was another one.
     refused: int = 0
-    #: The stream's cursor after the pass.
+    #: The stream's cursors after the pass, summed over the buckets: how many feed events
+    #: (each bucket's positions run 1, 2, …) the stream holds by them.
     position: int = 0
 
 
@@ -151,17 +154,16 @@ class Relay:
         """One pass: a batch published and marked (nothing read: nothing to do)."""
         s = self.settings
         after, events = pending(self.new_uow, s.stream, s.batch)
-        done = Relayed(read=len(events), position=after)
+        done = Relayed(read=len(events), position=sum(after.values()))
         if not events:
             return done
         for wave in waves(events):
             await self._wave(wave, done)
             if self.hold is not None:
                 await self.hold(done)
-        last = events[-1].position
-        assert last is not None  # the feed reads positioned events only
-        mark(self.new_uow, s.stream, last, self.clock.now())
-        done.position = last
+        to = reached(events)
+        mark(self.new_uow, s.stream, to, self.clock.now())
+        done.position = sum({**after, **to}.values())
         return done
 
     # --- publishing ---
