@@ -3,13 +3,15 @@ is in the stream exactly once, and each order's events in feed order.
 
 Real processes on a real nats-server (127.0.0.1:4222, or ``$SHOUHOU_TEST_NATS_URL``) and a
 real database: a SQLite file, and a PostgreSQL schema of its own
-(``$SHOUHOU_TEST_POSTGRES_URL``). Each relay runs with the test hook
+(``$SHOUHOU_TEST_POSTGRES_URL``), plain and with every bucketed table partitioned by bucket.
+The feed is per bucket (decision 0021): the relay keeps a cursor per bucket, and an order's
+events are on one subject, in its bucket's position order. Each relay runs with the test hook
 ``SHOUHOU_RELAY_HOLD=stdin``: it says ``{"ready"}`` once connected and ``{"held"}`` after
 each wave the stream acknowledged (before the next wave, or marking the batch), then waits
 for a line. At each hold the test lets it go on, or SIGKILLs it (seeded, one time in two):
 every kill lands after the stream took part of a batch and before the batch was marked,
 which the test checks (the stream acknowledged messages of the pass; the database's cursor
-is still where the pass started). The next relay is started while one runs, so a kill costs
+is still where the pass started, in every bucket). The next relay is started while one runs, so a kill costs
 no start-up. Meanwhile the test keeps committing events: new orders and notes on old ones,
 so that orders span relays whose memory of the stream is empty.
 
@@ -47,8 +49,10 @@ from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.db import engine as db_engine
 from shouhou.domain.model import NoteStep, Order
-from shouhou.services.ports import ApiUnitOfWork
-from shouhou.services.relay import subject
+from shouhou.domain.buckets import bucket_of
+from shouhou.services.ports import ApiUnitOfWork, OutboxEvent
+from shouhou.services.relay import order_of, subject
+from shouhou.services.relay import reached as relay_reached
 from shouhou.worker.relay import POSITION
 
 pytestmark = pytest.mark.slow
@@ -111,12 +115,22 @@ def _postgres() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+#: The partitions of the partitioned PostgreSQL layout (``shouhou db upgrade --partitions``).
+PARTITIONS = 8
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "partitioned"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'shop.db'}"
         return
     with _postgres() as url:
+        if request.param == "partitioned":
+            sql = db_engine.create(url)
+            try:
+                db_engine.upgrade(sql, partitions=PARTITIONS)
+            finally:
+                sql.dispose()
         yield url
 
 
@@ -180,21 +194,34 @@ class Marketplace:
         self.note(12)
 
     def feed(self, prefix: str) -> list[tuple[int, int, str]]:
-        """Every event of the feed: (id, position, subject), in feed order."""
+        """Every event of the feed: (id, position in its bucket, subject), in each bucket's
+        position order. Each is in its order's bucket."""
         uow: ApiUnitOfWork
+        while True:  # one bucket's positions per transaction
+            with self.engine.uow_factory() as uow:
+                given = uow.webhooks.sequence(1000)
+                uow.commit()
+            if not given:
+                break
+        found: list[OutboxEvent] = []
+        after: dict[int, int] = {}
         with self.engine.uow_factory() as uow:
-            while uow.webhooks.sequence(1000):
-                pass
-            uow.commit()
-        found: list[tuple[int, int, str]] = []
-        with self.engine.uow_factory() as uow:
-            while batch := uow.webhooks.events(after=found[-1][1] if found else 0, limit=1000):
-                found += [(e.id, e.position or 0, subject(prefix, e)) for e in batch]
-        return found
+            while batch := uow.webhooks.events(after=after, limit=1000):
+                for e in batch:
+                    assert e.bucket == bucket_of(order_of(e), self.engine.buckets), e
+                    assert e.position == after.get(e.bucket, 0) + 1, e  # no gap, no repeat
+                    after[e.bucket] = e.position
+                found += batch
+        return [(e.id, e.position or 0, subject(prefix, e)) for e in found]
 
-    def cursor(self, stream: str) -> int:
+    def heads(self) -> dict[int, int]:
+        """Each bucket's last feed position (buckets with events only)."""
         with self.engine.uow_factory() as uow:
-            return uow.relay.position(stream)
+            return relay_reached(uow.webhooks.events(after={}, limit=1_000_000))
+
+    def cursor(self, stream: str) -> dict[int, int]:
+        with self.engine.uow_factory() as uow:
+            return uow.relay.positions(stream)
 
 
 # --- the stream --------------------------------------------------------------------------
@@ -476,7 +503,8 @@ def run_one_relay(
         relay.kill()
         tally.kills += 1
         tally.count(held)
-        unmarked = shop.cursor(stream) == held["position"]
+        # cursors only move on: the same sum is the same cursor in every bucket
+        unmarked = sum(shop.cursor(stream).values()) == held["position"]
         if unmarked and held["published"] + held["duplicates"] + held["already"] > 0:
             tally.in_window += 1
         return
@@ -528,6 +556,7 @@ def test_a_relay_killed_100_times_between_publishing_and_marking_leaves_each_eve
         with log.open("ab") as out:
             last = [json.loads(line) for line in finish(db_url, stream, out).splitlines()]
         feed = shop.feed(f"{PREFIX}.{stream}")
+        heads = shop.heads()
         cursor = shop.cursor(stream)
     finally:
         shop.close()
@@ -544,7 +573,7 @@ def test_a_relay_killed_100_times_between_publishing_and_marking_leaves_each_eve
 
     assert tally.kills == KILLS
     assert tally.in_window == KILLS  # every kill hit the window
-    assert cursor == feed[-1][1]
+    assert cursor == heads and sum(heads.values()) == len(feed) and len(heads) > 1
     # every event exactly once, as itself
     assert [m.msg_id for m in stored if m.msg_id != m.body_id] == []
     assert sorted(m.msg_id for m in stored) == sorted(f"evt_{i}" for i, _, _ in feed)

@@ -63,7 +63,7 @@ INTERVAL_HELP = N_("Seconds between polls when there is nothing to publish.")
 #: What ``relay --once`` says it did, on stderr (stdout keeps one JSON line per pass).
 DID = N_(
     "relay: {published} published, {duplicates} dropped by the stream as duplicates, "
-    "{already} found in the stream already, up to feed position {position}"
+    "{already} found in the stream already; the cursors cover {position} feed events"
 )
 OLD_SCHEMA = N_("{where} holds schema revision {found}, not {head}; run `shouhou db upgrade` first")
 NO_NATS = N_("cannot reach NATS at {url}: {error}")
