@@ -78,7 +78,7 @@ def build(url: str, orders: int) -> int:
 def messages(new_uow: Any, prefix: str, total: int) -> list[tuple[str, bytes, dict[str, str]]]:
     """What the baseline publishes: each feed event's subject, body and ``Nats-Msg-Id``."""
     after, events = pending(new_uow, "baseline-reads-only", total)
-    assert after == 0 and len(events) == total
+    assert after == {} and len(events) == total
     return [(subject(prefix, e), body(e), {MSG_ID: e.public_id}) for e in events]
 
 

@@ -11,9 +11,9 @@ each wave the stream acknowledged (before the next wave, or marking the batch), 
 for a line. At each hold the test lets it go on, or SIGKILLs it (seeded, one time in two):
 every kill lands after the stream took part of a batch and before the batch was marked,
 which the test checks (the stream acknowledged messages of the pass; the database's cursor
-is still where the pass started, in every bucket). The next relay is started while one runs, so a kill costs
-no start-up. Meanwhile the test keeps committing events: new orders and notes on old ones,
-so that orders span relays whose memory of the stream is empty.
+is still where the pass started, in every bucket). The next relay is started while one runs,
+so a kill costs no start-up. Meanwhile the test keeps committing events: new orders and
+notes on old ones, so that orders span relays whose memory of the stream is empty.
 
 The stream's duplicate window is one second: a batch published again soon after a kill is
 dropped by its ``Nats-Msg-Id``; one published again later is refused by its expected last
@@ -48,8 +48,8 @@ import sqlalchemy as sa
 from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.db import engine as db_engine
-from shouhou.domain.model import NoteStep, Order
 from shouhou.domain.buckets import bucket_of
+from shouhou.domain.model import NoteStep, Order
 from shouhou.services.ports import ApiUnitOfWork, OutboxEvent
 from shouhou.services.relay import order_of, subject
 from shouhou.services.relay import reached as relay_reached

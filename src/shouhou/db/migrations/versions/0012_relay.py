@@ -15,6 +15,8 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -39,6 +41,7 @@ def _partitions() -> int:
 
 def upgrade() -> None:
     partitions = _partitions()
+    shape: dict[str, Any] = {"postgresql_partition_by": "HASH (bucket)"} if partitions else {}
     op.create_table(
         "relay_cursors",
         sa.Column("bucket", sa.Integer(), nullable=False, autoincrement=False),
@@ -46,7 +49,7 @@ def upgrade() -> None:
         sa.Column("position", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("bucket", "stream", name="pk_relay_cursors"),
-        **({"postgresql_partition_by": "HASH (bucket)"} if partitions else {}),
+        **shape,
     )
     for i in range(partitions):
         op.execute(
