@@ -105,6 +105,8 @@ class MemoryStore:
     uploads: dict[tuple[str, date], tuple[int, int]] = field(default_factory=dict)
     last_event: int = 0
     last_position: int = 0
+    #: How far each JetStream stream has been published (``shouhou relay``), per bucket.
+    relay_cursors: dict[tuple[str, int], int] = field(default_factory=dict)
     last_delivery: int = 0
 
 
@@ -830,6 +832,18 @@ class MemoryUploads:
         return self.store.uploads.get((actor, day), (0, 0))
 
 
+class MemoryRelayCursors:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def positions(self, stream: str) -> dict[int, int]:
+        return {b: p for (s, b), p in self.store.relay_cursors.items() if s == stream}
+
+    def advance(self, stream: str, bucket: int, to: int, at: datetime) -> None:
+        cursors = self.store.relay_cursors
+        cursors[stream, bucket] = max(cursors.get((stream, bucket), 0), to)
+
+
 class MemoryApiUnitOfWork(MemoryUnitOfWork):
     """A unit of work over a :class:`MemoryStore` that also reaches keys, idempotency records,
     lists, webhooks, retention and the upload quota: the fake of ``ApiUnitOfWork``."""
@@ -847,6 +861,7 @@ class MemoryApiUnitOfWork(MemoryUnitOfWork):
         self.webhooks = MemoryWebhooks(self.work)
         self.retention = MemoryRetention(self.work)
         self.uploads = MemoryUploads(self.work)
+        self.relay = MemoryRelayCursors(self.work)
 
 
 if TYPE_CHECKING:

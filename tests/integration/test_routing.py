@@ -9,7 +9,8 @@ and replayed. Every statement sent to the server is captured: the ones SQLAlchem
 EXPLAINed with its parameters, and the partitions in its plan are counted: at most one per
 statement, and one for all the statements of a transaction. A short allow-list names the reads
 that may read every bucket (they lock nothing and write nothing). No statement takes an
-advisory lock or inserts a ``VALUES`` subquery.
+advisory lock or inserts a ``VALUES`` subquery. The relay's passes (reading the feed after its
+cursors, marking each bucket's cursor) are among them.
 
 PostgreSQL runs at ``$SHOUHOU_TEST_POSTGRES_URL``; skipped where no server runs, a failure in
 CI.
@@ -39,6 +40,7 @@ from shouhou.clock import VirtualClock
 from shouhou.db import cursor as db_cursor
 from shouhou.db import engine as db_engine
 from shouhou.db import tables
+from shouhou.services import relay
 from shouhou.services.keys import create_key
 from shouhou.settings import Settings
 from shouhou.worker.runner import Worker, WorkerSettings
@@ -63,6 +65,9 @@ FAN_OUT_READS = {
     ),
     "a page of the event feed (every bucket's, after the cursor's positions)": re.compile(
         r"FROM outbox\s+WHERE outbox\.position > (CASE|%\(position_1\)s)"
+    ),
+    "a relay's cursors of every bucket (before it reads the feed after them)": re.compile(
+        r"^SELECT relay_cursors\.bucket, relay_cursors\.position\s+FROM relay_cursors"
     ),
 }
 #: A statement of a partitioned table's partition: ``orders_p3``.
@@ -313,6 +318,11 @@ def _run_use_cases(url: str, capture: Capture, monkeypatch: pytest.MonkeyPatch) 
         f"/v1/webhooks/events/{event_id}/replay",
         headers={"Idempotency-Key": "replay-1"},
     )
+    capture.case = "the relay reads the feed and marks each bucket's cursor"
+    for _ in range(2):  # the second pass reads after the cursors the first one moved
+        after, events = relay.pending(engine.uow_factory, "STREAM", 100)
+        relay.mark(engine.uow_factory, "STREAM", relay.reached(events), later)
+    assert events == [] and len(after) > 1
     capture.case = "done"
     engine.close()
 

@@ -295,6 +295,7 @@ NAMED_SQL_MODULES = (
     "lists",
     "orders",
     "outbox",
+    "relay",
     "retention",
     "shops",
     "uow",

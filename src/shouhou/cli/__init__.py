@@ -1,8 +1,9 @@
 """The ``shouhou`` command line (Typer). Thin: every rule lives in the engine.
 
 One module per command group (``case``, ``queue``, ``policy``, ``scenario``, ``db``, ``shop``,
-``keys``) or long-running command (``serve``, ``worker``, ``demo``); what they take alike is in
-``options`` (``--db``, ``--lang``, …), where and in which language they print in ``output``.
+``keys``) or long-running command (``serve``, ``worker``, ``relay``, ``demo``); what they take
+alike is in ``options`` (``--db``, ``--lang``, …), where and in which language they print in
+``output``.
 This module only assembles the root app.
 """
 
@@ -20,6 +21,7 @@ from shouhou.cli import (
     keys,
     policy,
     queue,
+    relay,
     scenario,
     serve,
     shop,
@@ -49,6 +51,7 @@ app.add_typer(keys.keys_app, name="keys")
 app.command()(serve.serve)
 app.command()(case.attach)
 app.command()(worker.worker)
+app.command(**relay.COMMAND)(relay.relay)
 app.command()(demo.demo)
 app.command()(simulate.simulate)
 

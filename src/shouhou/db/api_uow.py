@@ -1,6 +1,6 @@
 """The SQL unit of work of the API and the worker: the core repositories of
 :class:`~shouhou.db.uow.SqlUnitOfWork` with keys, idempotency records, lists, webhooks,
-retention and the upload quota on the same transaction."""
+retention, the upload quota and the relay's cursors on the same transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from shouhou.db.idempotency import SqlIdempotency
 from shouhou.db.keys import SqlKeys
 from shouhou.db.lists import SqlQueries
+from shouhou.db.relay import SqlRelayCursors
 from shouhou.db.retention import SqlRetention
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.db.uploads import SqlUploads
@@ -30,4 +31,5 @@ class SqlApiUnitOfWork(SqlUnitOfWork):
         self.webhooks = SqlWebhooks(self.conn, self.deadlines.flush, self.layout.buckets)
         self.retention = SqlRetention(self.conn, self.deadlines.flush)
         self.uploads = SqlUploads(self.conn)
+        self.relay = SqlRelayCursors(self.conn)
         return self

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     Delete,
     Insert,
+    Integer,
     Select,
     String,
     TextClause,
@@ -473,3 +474,39 @@ def upload_counts(actor: str, day: date) -> Select[Any]:
     """The files and bytes counted on ``actor``'s row of ``day``."""
     q = tables.upload_quota
     return select(q.c.files, q.c.bytes).where(q.c.actor == actor, q.c.day == day)
+
+
+# --- the relay to NATS JetStream (0012) ---------------------------------------------------
+
+_R = tables.relay_cursors
+_ADD_RELAY_CURSOR = text(
+    "INSERT INTO relay_cursors (bucket, stream, position, updated_at)"
+    " VALUES (:bucket, :stream, 0, :at)"
+    " ON CONFLICT (bucket, stream) DO NOTHING"
+)
+
+
+def relay_cursors(stream: str) -> Select[Any]:
+    """Each bucket's feed position up to which ``stream`` holds every event of that bucket
+    (no row: nothing yet). Reads every bucket, locks nothing."""
+    return select(_R.c.bucket, _R.c.position).where(_R.c.stream == stream)
+
+
+def add_relay_cursor(bucket: int, stream: str, at: datetime) -> TextClause:
+    """``stream``'s cursor of ``bucket`` at 0, unless it is there already (two relays
+    starting at once never collide)."""
+    return _ADD_RELAY_CURSOR.bindparams(
+        bindparam("bucket", bucket, type_=Integer),
+        bindparam("stream", stream, type_=String),
+        bindparam("at", at, type_=tables.UTCDateTime()),
+    )
+
+
+def move_relay_cursor(bucket: int, stream: str, to: int, at: datetime) -> Update:
+    """Move ``stream``'s cursor of ``bucket`` on to ``to``; never back (a slower relay's
+    batch)."""
+    return (
+        update(_R)
+        .where(_R.c.bucket == bucket, _R.c.stream == stream, _R.c.position < to)
+        .values(position=to, updated_at=at)
+    )

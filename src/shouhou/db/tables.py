@@ -195,6 +195,19 @@ upload_quota = Table(
     Column("bytes", BigInteger, nullable=False),
 )
 
+#: How far each JetStream stream has been published (0012, ``shouhou relay``): every event of
+#: bucket ``bucket``'s feed up to ``position`` is in the stream ``stream``. One row per bucket
+#: and stream, bucketed like the outbox (decision 0021); the relay moves a bucket's row on only
+#: after the stream has acknowledged every event of that bucket up to there.
+relay_cursors = Table(
+    "relay_cursors",
+    metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
@@ -354,6 +367,7 @@ BUCKETED = (
     "idempotency_keys",
     "routes",
     "feeds",
+    "relay_cursors",
 )
 
 

@@ -602,6 +602,19 @@ class Uploads(Protocol):
         """The files and bytes counted for ``actor`` on ``day``."""
 
 
+class RelayCursors(Protocol):
+    """How far ``shouhou relay`` has published each bucket's event feed to each JetStream
+    stream (decision 0022)."""
+
+    def positions(self, stream: str) -> dict[int, int]:
+        """Each bucket's feed position up to which ``stream`` holds every event of that
+        bucket (a bucket not in it: none yet)."""
+
+    def advance(self, stream: str, bucket: int, to: int, at: datetime) -> None:
+        """Record that ``stream`` holds every event of ``bucket`` up to its feed position
+        ``to``; a cursor already further on stays where it is. Writes ``bucket`` only."""
+
+
 class ApiUnitOfWork(UnitOfWork, Protocol):
     """A unit of work that also reaches API keys, idempotency records, lists, webhooks,
     retention and the upload quota."""
@@ -625,6 +638,9 @@ class ApiUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def uploads(self) -> Uploads: ...
+
+    @property
+    def relay(self) -> RelayCursors: ...
 
 
 # --- a use case inside another's transaction ---------------------------------------------
