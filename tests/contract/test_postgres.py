@@ -7,10 +7,8 @@ each test in a schema of its own; skipped where no server runs, a failure in CI.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +19,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from pgscratch import scratch_schema
 from shouhou.db import engine as db_engine
 from shouhou.db import tables
 from shouhou.db.tables import metadata
@@ -29,7 +28,6 @@ from shouhou.domain.buckets import DEFAULT_BUCKETS
 from shouhou.domain.model import Deadline, Order
 from shouhou.errors import Conflict
 
-POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 
 
@@ -47,28 +45,13 @@ def upgrade(sql: sa.Engine) -> None:
 def sql(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     """An engine whose connections work in a fresh schema, dropped afterwards; on the
     ``partitioned`` variant, :func:`upgrade` makes partitioned tables."""
-    schema = f"contract_pg_{uuid.uuid4().hex[:12]}"
-    admin = db_engine.create(POSTGRES_URL)
-    try:
-        try:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
-            reason = f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc.orig}"
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
-            pytest.skip(reason)
-        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        engine = db_engine.create(url.render_as_string(hide_password=False))
+    with scratch_schema("contract_pg") as url:
+        engine = db_engine.create(url)
         engine.__dict__["test_partitions"] = PARTITIONS if request.param == "partitioned" else 0
         try:
             yield engine
         finally:
             engine.dispose()
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
 
 
 PARTITION = re.compile(r"^(?P<table>\w+)_p\d+$")

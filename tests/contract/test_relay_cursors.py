@@ -8,8 +8,6 @@ in a schema of its own; skipped where no server runs, a failure in CI.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,37 +15,22 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pgscratch import scratch_schema
 from shouhou.db import engine as db_engine
 from shouhou.db.api_uow import SqlApiUnitOfWork
 from shouhou.services.ports import ApiUnitOfWork
 from shouhou.testing import MemoryApiUnitOfWork, MemoryStore
 
-POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 
 
 def _postgres() -> Iterator[sa.Engine]:
-    schema = f"relay_cursors_{uuid.uuid4().hex[:12]}"
-    admin = db_engine.create(POSTGRES_URL)
-    try:
-        try:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
-            reason = f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc.orig}"
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
-            pytest.skip(reason)
-        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        engine = db_engine.create(url.render_as_string(hide_password=False))
+    with scratch_schema("relay_cursors") as url:
+        engine = db_engine.create(url)
         try:
             yield engine
         finally:
             engine.dispose()
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql", "partitioned"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from pgscratch import scratch_schema
 from shouhou.db import engine as db_engine
 from shouhou.db.uow import SqlUnitOfWork
 from shouhou.domain import cases, orders
@@ -114,23 +114,8 @@ def _postgres(url: str, partitions: int = 0) -> Iterator[Storage]:
         import psycopg  # noqa: F401
     except ImportError:
         _unavailable("PostgreSQL: the psycopg 3 driver is not installed (pip install psycopg)")
-    schema = f"contract_{uuid.uuid4().hex[:12]}"
-    admin = db_engine.create(url)
-    try:
-        try:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
-            _unavailable(f"PostgreSQL at {url} is unreachable: {exc.orig}")
-        try:
-            in_schema = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-            name = "partitioned" if partitions else "postgresql"
-            yield from _sql(in_schema.render_as_string(hide_password=False), name, partitions)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+    with scratch_schema("contract", url) as fresh:
+        yield from _sql(fresh, "partitioned" if partitions else "postgresql", partitions)
 
 
 @pytest.fixture(params=["memory", "lab", "sqlite", "postgresql", "partitioned"])

@@ -7,17 +7,15 @@ it is skipped (a failure in CI).
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
+from pgscratch import scratch_schema
 from shouhou.db import engine as db_engine
 from shouhou.db.api_uow import SqlApiUnitOfWork
 from shouhou.domain.values import SHANGHAI
@@ -26,7 +24,6 @@ from shouhou.services import uploads
 from shouhou.services.ports import ApiUnitOfWork
 from shouhou.testing import MemoryApiUnitOfWork, MemoryAttachmentStore, MemoryStore, evidence_file
 
-POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 DAY = date(2026, 3, 2)
 #: How many uploads race for the last places of a quota.
 RACERS = 8
@@ -48,28 +45,8 @@ def _sql(url: str, name: str, partitions: int = 0) -> Iterator[Backend]:
 
 
 def _postgres(partitions: int = 0) -> Iterator[Backend]:
-    schema = f"uploads_{uuid.uuid4().hex[:12]}"
-    admin = db_engine.create(POSTGRES_URL)
-    try:
-        try:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
-            reason = f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc.orig}"
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
-            pytest.skip(reason)
-        try:
-            url = sa.make_url(POSTGRES_URL).update_query_dict(
-                {"options": f"-csearch_path={schema}"}
-            )
-            name = "partitioned" if partitions else "postgresql"
-            yield from _sql(url.render_as_string(hide_password=False), name, partitions)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+    with scratch_schema("uploads") as url:
+        yield from _sql(url, "partitioned" if partitions else "postgresql", partitions)
 
 
 #: The partitions of the partitioned PostgreSQL variant (0021).

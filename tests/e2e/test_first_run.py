@@ -5,7 +5,6 @@ use or a rulebook of one's own. Real processes, real files; PostgreSQL where it 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -21,13 +20,14 @@ import pytest
 import sqlalchemy as sa
 from apiserver import free_socket
 
+from pgscratch import POSTGRES_URL, scratch_schema
 from shouhou.bootstrap import Engine
 from shouhou.db import engine as db_engine
 
 ROOT = Path(__file__).parents[2]
 PACKS = ROOT / "src" / "shouhou" / "policy" / "packs"
 SCENARIOS = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
-POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+
 #: How long ``shouhou serve`` may take to answer /health, in seconds.
 SERVE_STARTUP_S = 60
 #: A demo small enough for a test that still fills every queue (seed 7, the default).
@@ -48,25 +48,8 @@ def shouhou(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Compl
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose connections work in a fresh schema, dropped afterwards."""
-    schema = f"first_run_{uuid.uuid4().hex[:12]}"
-    admin = db_engine.create(POSTGRES_URL)
-    try:
-        try:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
-            reason = f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc.orig}"
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
-            pytest.skip(reason)
-        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        try:
-            yield url.render_as_string(hide_password=False)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+    with scratch_schema("first_run") as url:
+        yield url
 
 
 def _case_count(url: str) -> int:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
@@ -26,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 import shouhou
+from pgscratch import scratch_schema
 from shouhou.bootstrap import Engine
 from shouhou.clock import SystemClock
 from shouhou.db import engine as db_engine
@@ -33,7 +33,6 @@ from shouhou.db import tables
 from shouhou.domain.model import Order
 from shouhou.services.keys import create_key
 
-POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 SERVERS = 3
 CLIENTS = 50
 #: How long a server may take to answer /health before the test fails, in seconds.
@@ -48,25 +47,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def database() -> Iterator[str]:
     """The URL of a fresh, migrated schema on the PostgreSQL server, dropped afterwards."""
-    schema = f"idem_{uuid.uuid4().hex[:12]}"
-    admin = db_engine.create(POSTGRES_URL)
-    try:
-        try:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
-            reason = f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc.orig}"
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
-            pytest.skip(reason)
-        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        try:
-            yield url.render_as_string(hide_password=False)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+    with scratch_schema("idem") as url:
+        yield url
 
 
 def _free_port() -> int:

@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-import sqlalchemy as sa
 
+from pgscratch import scratch_schema, unavailable
 from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
 from shouhou.db import engine as db_engine
@@ -57,7 +57,6 @@ from shouhou.worker.relay import POSITION
 
 pytestmark = pytest.mark.slow
 
-POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 NATS_URL = os.environ.get("SHOUHOU_TEST_NATS_URL", "nats://127.0.0.1:4222")
 KILLS = 100
 #: Orders placed (each with a case: ten events) before the first relay starts.
@@ -83,36 +82,11 @@ T0 = datetime(2024, 3, 1, 2, 0, tzinfo=UTC)
 # --- the database ------------------------------------------------------------------------
 
 
-def _unavailable(reason: str) -> None:
-    """Skip with the reason on a developer's machine; in CI a missing server is a failure."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must run this test)")
-    pytest.skip(reason)
-
-
-def _in_schema(schema: str) -> str:
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
 @contextmanager
 def _postgres() -> Iterator[str]:
     """A fresh schema, dropped afterwards: runs never collide."""
-    admin = db_engine.create(POSTGRES_URL)
-    schema = f"relay_{uuid.uuid4().hex[:12]}"
-    try:
-        try:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        except sa.exc.OperationalError as exc:
-            _unavailable(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc.orig}")
-        try:
-            yield _in_schema(schema)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+    with scratch_schema("relay") as url:
+        yield url
 
 
 #: The partitions of the partitioned PostgreSQL layout (``shouhou db upgrade --partitions``).
@@ -248,7 +222,7 @@ async def _connect() -> Any:
     try:
         return await nats.connect(NATS_URL, connect_timeout=3, max_reconnect_attempts=0)
     except Exception as exc:
-        _unavailable(f"NATS at {NATS_URL} is unreachable: {exc!r}")
+        unavailable(f"NATS at {NATS_URL} is unreachable: {exc!r}")
 
 
 async def _create(stream: str, window_s: float = DUPLICATE_WINDOW_S) -> None:

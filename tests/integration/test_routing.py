@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from pgscratch import scratch_schema
 from shouhou.api.app import create_app
 from shouhou.bootstrap import Engine
 from shouhou.clock import VirtualClock
@@ -45,7 +44,6 @@ from shouhou.services.keys import create_key
 from shouhou.settings import Settings
 from shouhou.worker.runner import Worker, WorkerSettings
 
-POSTGRES_URL = os.environ.get("SHOUHOU_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 PARTITIONS = 8
 T0 = datetime(2024, 3, 1, 2, tzinfo=UTC)
 
@@ -121,28 +119,10 @@ class Recording:
 
 
 @pytest.fixture
-def schema() -> Iterator[str]:
-    admin = db_engine.create(POSTGRES_URL)
-    name = f"routing_{uuid.uuid4().hex[:12]}"
-    try:
-        try:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        except sa.exc.OperationalError as exc:
-            reason = f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc.orig}"
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
-            pytest.skip(reason)
-        yield name
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-    finally:
-        admin.dispose()
-
-
-def _in_schema(schema: str) -> str:
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
+def url() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server, dropped afterwards."""
+    with scratch_schema("routing") as fresh:
+        yield fresh
 
 
 def _run_use_cases(url: str, capture: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -345,9 +325,8 @@ def _statement(sql: str) -> bool:
 
 
 def test_every_statement_of_every_writing_use_case_touches_one_partition(
-    schema: str, monkeypatch: pytest.MonkeyPatch
+    url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = _in_schema(schema)
     capture = Capture()
     _run_use_cases(url, capture, monkeypatch)
     statements = [s for s in capture.sent if s.case not in ("setup", "done")]
