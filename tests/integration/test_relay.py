@@ -645,6 +645,12 @@ def test_the_relays_help_and_its_refusals_read_in_the_language_asked_for(tmp_pat
     assert old.returncode == 1
     assert "的資料庫結構版本是 0010, 不是" in old.stderr, old.stderr
     assert "shouhou db upgrade" in old.stderr
+    # no database at all: the same refusal as every reading command, translated, nothing created
+    missing = tmp_path / "missing.db"
+    nothing = shouhou("--lang", "zh-Hant", "relay", "--db", f"sqlite:///{missing}", "--once")
+    assert nothing.returncode == 1
+    assert "沒有數據庫" in nothing.stderr, nothing.stderr
+    assert not missing.exists()
 
 
 if __name__ == "__main__":

@@ -70,10 +70,10 @@ LangOption = Annotated[
 ]
 
 
-def open_existing(db: str | None) -> Engine[ApiUnitOfWork]:
-    """An engine on the database ``--db`` names, which must hold shouhou's schema already;
-    else exit 1 saying so, having created nothing (no file, no folder, no table)."""
-    from shouhou.bootstrap import Engine
+def existing(db: str | None) -> tuple[str, str | None]:
+    """The URL ``--db`` names and the schema revision found there; exit 1 saying what is
+    missing when there is no database or no shouhou schema, having created nothing (no file,
+    no folder, no table)."""
     from shouhou.db import engine as db_engine
 
     _ = current().gettext
@@ -87,6 +87,15 @@ def open_existing(db: str | None) -> Engine[ApiUnitOfWork]:
         raise fail(_(missing).format(where=found.where))
     if found.revision is None:
         raise fail(_(NO_SCHEMA).format(where=found.where))
+    return url, found.revision
+
+
+def open_existing(db: str | None) -> Engine[ApiUnitOfWork]:
+    """An engine on the database ``--db`` names, which must hold shouhou's schema already;
+    else exit 1 saying so, having created nothing (no file, no folder, no table)."""
+    from shouhou.bootstrap import Engine
+
+    url, _revision = existing(db)
     return Engine.open(url)
 
 

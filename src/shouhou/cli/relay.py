@@ -16,13 +16,10 @@ import typer
 from typer.core import TyperCommand
 
 from shouhou.cli.options import (
-    NO_DATABASE,
-    NO_SCHEMA,
-    NO_SERVER_DATABASE,
     DbOption,
     LogFormatOption,
     check_timezone,
-    db_url,
+    existing,
     log_format,
 )
 from shouhou.cli.output import current, fail
@@ -126,22 +123,13 @@ def _open(db: str | None) -> tuple[Any, Callable[[], ApiUnitOfWork]]:
     no migrations: the relay only reads the feed and moves its cursor.)"""
     from shouhou.db import engine as db_engine
     from shouhou.db.api_uow import SqlApiUnitOfWork
-    from shouhou.errors import NoDatabase
 
     _ = current().gettext
-    url = db_url(db)
-    try:
-        found = db_engine.look(url)
-    except NoDatabase as exc:
-        raise fail(str(exc)) from None
-    if not found.exists:
-        missing = NO_DATABASE if found.file else NO_SERVER_DATABASE
-        raise fail(missing.format(where=found.where))
-    if found.revision is None:
-        raise fail(NO_SCHEMA.format(where=found.where))
+    url, revision = existing(db)
     head = db_engine.head_revision()
-    if found.revision != head:
-        raise fail(_(OLD_SCHEMA).format(where=found.where, found=found.revision, head=head))
+    if revision != head:
+        where = db_engine.where(url)
+        raise fail(_(OLD_SCHEMA).format(where=where, found=revision, head=head))
     sql = db_engine.create(url)
 
     def new_uow() -> ApiUnitOfWork:
