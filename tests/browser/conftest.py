@@ -45,10 +45,12 @@ CHROMIUM_ARGS = [
 AXE_DIR = Path(os.environ.get("SHOUHOU_AXE_DIR", Path.home() / ".cache" / "shouhou-axe"))
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Chromium for the browser tests; Playwright's event loop runs while it lives, so it ends
-    with this package rather than the session (later tests may run loops of their own)."""
+    """Chromium for one module of browser tests. Playwright's event loop runs in this thread
+    while it lives, and ``asyncio.run`` refuses to start beside it, so it must end with the
+    module: a folder without ``__init__.py`` is no package, and a "package" fixture there
+    lived on through the whole session and broke every later test that runs a loop."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run does)")
     with sync_playwright() as p:

@@ -348,11 +348,15 @@ class Zygote:
     def __init__(self, log: Path) -> None:
         self.log = log
         with log.open("ab") as errors:
+            # run as a script, this file imports pgscratch from the tests folder
+            tests = str(Path(__file__).resolve().parent.parent)
+            path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
             self.process = subprocess.Popen(
                 [sys.executable, __file__],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errors,
+                env={**os.environ, "PYTHONPATH": path},
             )
 
     def fork(self, argv: list[str], fifos: Path) -> int:
