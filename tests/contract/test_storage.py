@@ -989,7 +989,7 @@ def test_webhook_payloads_read_back_equal_the_views_of_the_events_written(
     engine.run_due(T0 + timedelta(days=30))  # c2's seller never answers: refunded
     with sql_storage.new_uow() as uow:
         assert isinstance(uow, SqlUnitOfWork) and uow.conn is not None
-        webhooks = SqlWebhooks(uow.conn, uow.deadlines.flush, uow.layout.buckets)
+        webhooks = SqlWebhooks(uow.conn, uow.write_through, uow.layout.buckets)
         webhooks.sequence(1000)
         read = [e.data for e in webhooks.events(after={}, limit=1000)]
     assert len(read) == len(written) > 20
@@ -1176,6 +1176,7 @@ def test_the_event_feed_never_leaves_a_late_commit_behind_its_cursor(
     ids = one_bucket("slow", "fast")  # a bucket's feed: positions in the order seen
     slow = SqlApiUnitOfWork(sql).__enter__()  # an API request still running
     slow.outbox.add(placed(ids["slow"]))
+    slow.write_through()  # written now (held rows go at commit otherwise): its id is taken
     with SqlApiUnitOfWork(sql) as fast:
         fast.outbox.add(placed(ids["fast"]))
         fast.commit()

@@ -28,27 +28,21 @@ T = TypeVar("T", Case, Order, Complaint)
 def append_events(
     cur: Cursor, bucket: int, stream: str, stream_id: str, events: Sequence[Event]
 ) -> None:
-    """Add ``events`` to the stream's timeline, numbered on from its last."""
-    if not events:
-        return
-    moment = cur.d.moment
-    cur.insert(
-        "append",
-        {"bucket": bucket, "stream": stream, "stream_id": stream_id},
-        [
-            {
-                "type": type(ev).__name__,
-                "at": moment(ev.at),
-                "actor": ev.actor,
-                "data": cur.event_json(ev),
-            }
-            for ev in events
-        ],
-    )
+    """Add ``events`` to the stream's timeline, numbered on from its last. They are held and
+    written with the rest of the unit of work's events (:meth:`Cursor.write_held`)."""
+    moment, held = cur.d.moment, cur.held
+    for ev in events:
+        held.event(
+            bucket,
+            stream,
+            stream_id,
+            (type(ev).__name__, moment(ev.at), ev.actor, cur.event_json(ev)),
+        )
 
 
 def timeline(cur: Cursor, bucket: int, stream: str, stream_id: str) -> list[StoredEvent]:
     """The stream's events in order, numbered from one."""
+    cur.write_held()
     params = {"bucket": bucket, "stream": stream, "stream_id": stream_id}
     rows = cur.run("timeline", params).fetchall()
     return [

@@ -27,9 +27,9 @@ class SqlApiUnitOfWork(SqlUnitOfWork):
         assert self.conn is not None
         self.keys = SqlKeys(self.conn)
         self.idempotency = SqlIdempotency(self.conn)
-        self.queries = SqlQueries(self.conn, self.deadlines.flush, self.layout.buckets)
-        self.webhooks = SqlWebhooks(self.conn, self.deadlines.flush, self.layout.buckets)
-        self.retention = SqlRetention(self.conn, self.deadlines.flush)
+        self.queries = SqlQueries(self.conn, self.write_through, self.layout.buckets)
+        self.webhooks = SqlWebhooks(self.conn, self.write_through, self.layout.buckets)
+        self.retention = SqlRetention(self.conn, self.write_through)
         self.uploads = SqlUploads(self.conn)
         self.relay = SqlRelayCursors(self.conn)
         return self

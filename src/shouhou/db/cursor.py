@@ -39,24 +39,56 @@ class Dialect:
             sql["next_due"] = queries.CLAIM_POSTGRESQL
             sql["next_orphan"] = queries.CLAIM_ORPHAN_POSTGRESQL
             sql = {key: PLACEHOLDER.sub(r"%(\1)s", text) for key, text in sql.items()}
-        if not self.postgresql:
-            for key, (head, row) in queries.ROWS.items():
-                sql[key] = head + row
         self.sql = sql
         self._rows: dict[tuple[str, int], str] = {}
         #: The last moment converted, and what it became: the events and messages of one
         #: change share their time, so most conversions repeat the one before.
         self._last: tuple[datetime | None, Any] = (None, None)
 
-    def rows(self, key: str, count: int) -> str:
-        """On PostgreSQL, the statement inserting ``count`` rows at once."""
-        found = self._rows.get((key, count))
+    def held_sqlite(
+        self, kind: str, bucket: int, buckets: int, rows: list[tuple[Any, ...]]
+    ) -> tuple[str, list[Any]]:
+        """SQLite: the statement inserting held ``rows`` of ``kind`` ("append" or "outbox")
+        in ``bucket`` at once, and its parameters."""
+        key = (f"held_{kind}", len(rows))
+        found = self._rows.get(key)
         if found is None:
-            head, row, tail = queries.ROWS_POSTGRESQL[key]
-            rows = ", ".join(row.format(i=f"_{i}", n=i + 1) for i in range(count))
-            text = head + rows + tail
-            found = self._rows[(key, count)] = PLACEHOLDER.sub(r"%(\1)s", text)
-        return found
+            width = len(rows[0]) + (kind == "outbox")  # an outbox row's number comes first
+            one = "(" + ", ".join("?" for _ in range(width)) + ")"
+            found = queries.HELD_SQLITE[kind] + ", ".join(one for _ in rows) + ") AS v"
+            self._rows[key] = found
+        params: list[Any] = [bucket, buckets] if kind == "outbox" else [bucket]
+        if kind == "outbox":
+            for n, row in enumerate(rows, 1):
+                params.append(n)
+                params.extend(row)
+        else:
+            for row in rows:
+                params.extend(row)
+        return found, params
+
+    def held(
+        self,
+        bucket: int,
+        buckets: int,
+        events: list[tuple[Any, ...]],
+        outbox: list[tuple[Any, ...]],
+    ) -> tuple[str, list[Any]]:
+        """PostgreSQL: the one statement inserting held ``events`` and ``outbox`` rows of
+        ``bucket`` (events in a data-modifying ``WITH`` before the outbox's ``INSERT``)."""
+        key = ("held", len(events) * 1000 + len(outbox))
+        found = self._rows.get(key)
+        if found is None:
+            found = self._rows[key] = queries.held_postgresql(len(events), len(outbox))
+        params: list[Any] = []
+        if events:
+            params.extend((bucket, bucket))
+            for row in events:
+                params.extend(row)
+        for row in outbox:
+            params.extend((buckets, bucket, bucket))
+            params.extend(row)
+        return found, params
 
     def moment(self, value: datetime) -> Any:
         """``value`` as the database stores it: UTC, naive text on SQLite (as SQLAlchemy)."""
@@ -99,6 +131,15 @@ class Cursor:
         #: Each event appended in this unit of work, as JSON, by ``id``: the outbox keeps the
         #: same text. The event is held with it, so that its ``id`` is not reused meanwhile.
         self.dumped: dict[int, tuple[Event, str]] = {}
+        #: Rows read with another row (an order read with its case), by (stream, id), until
+        #: their repository asks for them: one statement instead of two.
+        self.preloaded: dict[tuple[str, str], tuple[str, int]] = {}
+        #: The events and outbox rows of this unit of work not yet written: they go together,
+        #: in one statement per bucket, before anything reads those tables and before commit.
+        self.held = Held()
+        #: The database's bucket count (outbox ids are ``n * buckets + bucket``); the unit of
+        #: work sets it.
+        self.buckets = 0
 
     def event_json(self, event: Event) -> str:
         """``event`` as the timeline stores it (serialized once per unit of work)."""
@@ -117,20 +158,6 @@ class Cursor:
             raise
         return self.cursor
 
-    def insert(self, key: str, shared: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-        """Insert ``rows`` (each with the ``shared`` values) in one round trip."""
-        try:
-            if self.d.postgresql:
-                params = dict(shared)
-                for i, row in enumerate(rows):
-                    params.update({f"{name}_{i}": value for name, value in row.items()})
-                self.cursor.execute(self.d.rows(key, len(rows)), params)
-            else:
-                self.cursor.executemany(self.sql[key], [shared | row for row in rows])
-        except Exception as exc:
-            raise_conflict(exc, key)
-            raise
-
     def many(self, key: str, rows: list[dict[str, Any]]) -> int:
         """Run ``key`` once per row (SQLite: no round trips to save); the rows changed."""
         try:
@@ -145,6 +172,70 @@ class Cursor:
 
     def close(self) -> None:
         self.cursor.close()
+
+    def write_held(self) -> None:
+        """Write the held events and outbox rows: per bucket, one multi-row ``INSERT`` for
+        each table on SQLite, one statement for both on PostgreSQL."""
+        held = self.held
+        if not held.events and not held.outbox:
+            return
+        self.held = Held()
+        d = self.d
+        for bucket in sorted(set(held.events) | set(held.outbox)):
+            events, outbox = held.events.get(bucket, []), held.outbox.get(bucket, [])
+            try:
+                if d.postgresql:
+                    for ev, ob in _chunks(events, outbox):
+                        sql, params = d.held(bucket, self.buckets, ev, ob)
+                        self.cursor.execute(sql, params)
+                else:
+                    for ev, ob in _chunks(events, outbox):
+                        for kind, rows in (("append", ev), ("outbox", ob)):
+                            if rows:
+                                sql, params = d.held_sqlite(kind, bucket, self.buckets, rows)
+                                self.cursor.execute(sql, params)
+            except Exception as exc:
+                raise_conflict(exc, "append")
+                raise
+
+
+class Held:
+    """Rows written at once later (:meth:`Cursor.write_held`), by bucket: events as (stream,
+    stream id, number in this unit of work, type, at, actor, data), outbox rows as (type,
+    subject type, subject id, occurred at, data)."""
+
+    __slots__ = ("events", "outbox", "counts")
+
+    def __init__(self) -> None:
+        self.events: dict[int, list[tuple[Any, ...]]] = {}
+        self.outbox: dict[int, list[tuple[Any, ...]]] = {}
+        #: How many events each stream got in this unit of work so far: the next is numbered
+        #: on from them (the statement adds the stream's last stored number).
+        self.counts: dict[tuple[int, str, str], int] = {}
+
+    def event(self, bucket: int, stream: str, stream_id: str, row: tuple[Any, ...]) -> None:
+        key = (bucket, stream, stream_id)
+        n = self.counts.get(key, 0) + 1
+        self.counts[key] = n
+        self.events.setdefault(bucket, []).append((stream, stream_id, n, *row))
+
+    def message(self, bucket: int, row: tuple[Any, ...]) -> None:
+        self.outbox.setdefault(bucket, []).append(row)
+
+
+#: The most rows of one table in one held statement (SQLite allows 32,766 parameters).
+HELD_CHUNK = 400
+
+
+def _chunks(
+    events: list[tuple[Any, ...]], outbox: list[tuple[Any, ...]]
+) -> list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """The rows in statements of at most HELD_CHUNK rows of each table."""
+    count = max(len(events), len(outbox))
+    return [
+        (events[i : i + HELD_CHUNK], outbox[i : i + HELD_CHUNK])
+        for i in range(0, count, HELD_CHUNK)
+    ]
 
 
 def raise_conflict(exc: Exception, what: str) -> None:

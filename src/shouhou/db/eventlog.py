@@ -7,16 +7,19 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from shouhou.db import queries, serial
+from shouhou.db.cursor import Cursor
 from shouhou.services.ports import LoggedEvent
 
 
 class SqlEventLog:
     """The ``events`` table read across streams, for a shop's metrics and report."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, cur: Cursor) -> None:
         self.conn = conn
+        self.cur = cur
 
     def for_shop(self, shop: str, since: datetime, until: datetime) -> list[LoggedEvent]:
+        self.cur.write_held()  # the unit of work's own events count too
         rows = self.conn.execute(queries.shop_events(shop, since, until))
         return [
             LoggedEvent(

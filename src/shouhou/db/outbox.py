@@ -26,28 +26,12 @@ class SqlOutbox:
     def add(self, messages: Sequence[OutboxMessage]) -> None:
         if not messages:
             return
-        moment = self.cur.d.moment
-        homes = self.homes
-        first = messages[0]
-        bucket = homes.of(first.subject_type, first.subject_id)
-        if any(homes.of(m.subject_type, m.subject_id) != bucket for m in messages):
-            for m in messages:  # never from one change, which is one subject's: one by one
-                self.add([m])
-            return
-        self.cur.insert(
-            "outbox",
-            {"bucket": bucket, "buckets": homes.buckets},
-            [
-                {
-                    "type": m.type,
-                    "subject_type": m.subject_type,
-                    "subject_id": m.subject_id,
-                    "occurred_at": moment(m.occurred_at),
-                    "data": self._data(m),
-                }
-                for m in messages
-            ],
-        )
+        moment, homes, held = self.cur.d.moment, self.homes, self.cur.held
+        for m in messages:  # held, and written with the unit of work's events
+            held.message(
+                homes.of(m.subject_type, m.subject_id),
+                (m.type, m.subject_type, m.subject_id, moment(m.occurred_at), self._data(m)),
+            )
 
     def _data(self, message: OutboxMessage) -> str:
         """The row's JSON: the data, and the event as the timeline stores it (the payload's

@@ -1,7 +1,8 @@
 """The storage layer's SQL statements, each findable by its name.
 
 Two kinds. The statements every transition runs (load, save, append events, sync and fire
-deadlines, claim) are plain SQL text, keyed by name in :data:`STATEMENTS` and :data:`ROWS`:
+deadlines, claim) are plain SQL text, keyed by name in :data:`STATEMENTS` (and the held rows'
+statements, :data:`HELD_SQLITE` and :func:`held_postgresql`):
 :class:`shouhou.db.cursor.Dialect` writes them once per database and the unit of work's cursor
 runs them on the driver, since building and compiling a Core statement costs ten to a hundred
 times what SQLite needs to run it (docs/performance.md). The rest, off the hot path, are
@@ -123,49 +124,56 @@ STATEMENTS = {
     ),
 }
 
-#: Inserts of several rows at once: the statement and one row, numbered {i}. On SQLite the
-#: row is run once per item (executemany: no round trips to save), each event taking the
-#: next number of its stream in turn; on PostgreSQL all rows go in one statement
-#: (:data:`ROWS_POSTGRESQL`). Each is an ``INSERT … SELECT``: a subquery inside ``VALUES``
-#: is refused by a distributed database (Citus), an ``INSERT … SELECT`` in one bucket is not.
-ROWS = {
-    "append": (
-        "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data) ",
-        "SELECT :bucket, :stream, :stream_id, coalesce(max(seq), 0) + 1, :type, :at, :actor,"
-        " :data FROM events WHERE bucket = :bucket AND stream = :stream"
-        " AND stream_id = :stream_id",
-    ),
-    # An outbox event's id is n * buckets + its bucket: the id alone names the bucket.
-    "outbox": (
-        "INSERT INTO outbox (id, bucket, type, subject_type, subject_id, occurred_at, data) ",
-        "SELECT (coalesce((SELECT max(id) FROM outbox), 0) / :buckets + 1) * :buckets"
-        " + :bucket, :bucket, :type, :subject_type, :subject_id, :occurred_at, :data",
-    ),
-}
-
-#: The same on PostgreSQL, all rows in one statement: the head, one row numbered {i} (the
-#: {n}th of the statement), joined by ", ", and the tail. The stream's last number is read
-#: once; the casts give PostgreSQL one type for a parameter used twice and for the values.
-ROWS_POSTGRESQL = {
+#: SQLite: the events or outbox rows a unit of work held, inserted at once (``?1`` the
+#: bucket, ``?2`` the bucket count; the rows' ``VALUES`` follow, numbered on). The ``SELECT``
+#: reads the table it inserts into, so SQLite computes every row before inserting any: each
+#: event is numbered on from its stream's last stored number by its place among the held
+#: ones, and each outbox id from the largest stored one by its place in the statement.
+HELD_SQLITE = {
     "append": (
         "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
-        " SELECT CAST(:bucket AS INTEGER), CAST(:stream AS VARCHAR(16)),"
-        " CAST(:stream_id AS VARCHAR(64)), m.top + v.n, v.type, v.at, v.actor, v.data"
-        " FROM (SELECT coalesce(max(seq), 0) AS top FROM events"
-        " WHERE bucket = CAST(:bucket AS INTEGER) AND stream = CAST(:stream AS VARCHAR(16))"
-        " AND stream_id = CAST(:stream_id AS VARCHAR(64))) AS m, (VALUES ",
-        "({n}, CAST(:type{i} AS VARCHAR(64)), CAST(:at{i} AS TIMESTAMP WITH TIME ZONE),"
-        " CAST(:actor{i} AS VARCHAR(96)), CAST(:data{i} AS JSON))",
-        ") AS v (n, type, at, actor, data)",
+        " SELECT ?1, v.column1, v.column2, (SELECT coalesce(max(e.seq), 0) FROM events AS e"
+        " WHERE e.bucket = ?1 AND e.stream = v.column1 AND e.stream_id = v.column2)"
+        " + v.column3, v.column4, v.column5, v.column6, v.column7 FROM (VALUES "
     ),
     "outbox": (
         "INSERT INTO outbox (id, bucket, type, subject_type, subject_id, occurred_at, data)"
-        " VALUES ",
-        "(nextval('outbox_id_seq') * :buckets + :bucket, :bucket, :type{i}, :subject_type{i},"
-        " :subject_id{i}, :occurred_at{i}, :data{i})",
-        "",
+        " SELECT (coalesce((SELECT max(id) FROM outbox), 0) / ?2 + v.column1) * ?2 + ?1, ?1,"
+        " v.column2, v.column3, v.column4, v.column5, v.column6 FROM (VALUES "
     ),
 }
+
+_HELD_EVENT = (
+    "(CAST(%s AS VARCHAR(16)), CAST(%s AS VARCHAR(64)), CAST(%s AS INTEGER),"
+    " CAST(%s AS VARCHAR(64)), CAST(%s AS TIMESTAMP WITH TIME ZONE), CAST(%s AS VARCHAR(96)),"
+    " CAST(%s AS JSON))"
+)
+_HELD_MESSAGE = "(nextval('outbox_id_seq') * %s + %s, %s, %s, %s, %s, %s, %s)"
+
+
+def held_postgresql(events: int, outbox: int) -> str:
+    """PostgreSQL: one statement inserting ``events`` held events (numbered on from their
+    stream's last stored number by their place among the held ones) and ``outbox`` held
+    outbox rows of one bucket; positional parameters: the bucket twice and the events' rows,
+    then per outbox row the bucket count, the bucket twice and the row."""
+    append = (
+        "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
+        " SELECT CAST(%s AS INTEGER), v.stream, v.stream_id, (SELECT coalesce(max(e.seq), 0)"
+        " FROM events AS e WHERE e.bucket = CAST(%s AS INTEGER) AND e.stream = v.stream"
+        " AND e.stream_id = v.stream_id) + v.n, v.type, v.at, v.actor, v.data"
+        " FROM (VALUES " + ", ".join([_HELD_EVENT] * events) + ")"
+        " AS v (stream, stream_id, n, type, at, actor, data)"
+    )
+    messages = (
+        "INSERT INTO outbox (id, bucket, type, subject_type, subject_id, occurred_at, data)"
+        " VALUES " + ", ".join([_HELD_MESSAGE] * outbox)
+    )
+    if not outbox:
+        return append
+    if not events:
+        return messages
+    return f"WITH held AS ({append}) {messages}"
+
 
 #: On PostgreSQL a worker claims, in one bucket, the earliest due deadline whose order nobody
 #: holds, and locks both; a deadline whose subject row is missing is never claimed.

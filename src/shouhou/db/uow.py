@@ -69,6 +69,7 @@ class SqlUnitOfWork:
             self.conn = None
             raise
         self._cursor = Cursor(self.conn, dialect(self.conn.dialect.name, readonly=self.readonly))
+        self._cursor.buckets = self.layout.buckets
         known: Known = {}
         self.homes = homes = Homes(self._cursor, self.layout.buckets)
         self.orders = SqlOrders(self.conn, self._cursor, known, homes)
@@ -77,7 +78,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self._cursor, homes)
         self.complaints = SqlComplaints(self.conn, self._cursor, known, homes)
         self.ledger = SqlLedger(self.conn, homes)
-        self.log = SqlEventLog(self.conn)
+        self.log = SqlEventLog(self.conn, self._cursor)
         self.shops = SqlShops(self.conn)
         return self
 
@@ -99,7 +100,13 @@ class SqlUnitOfWork:
                 self.conn.close()
             self.conn = None
 
+    def write_through(self) -> None:
+        """Write what the repositories hold back (claimed deadlines fired, events and outbox
+        rows), before a statement that may read them, and before commit."""
+        self.deadlines.flush()
+        self._cursor.write_held()
+
     def commit(self) -> None:
         assert self.conn is not None
-        self.deadlines.flush()
+        self.write_through()
         self.conn.commit()

@@ -47,11 +47,12 @@ class SqlWebhooks:
     order's bucket, and an event's or a delivery's id is ``n * buckets + bucket``."""
 
     def __init__(
-        self, conn: Connection, before_deadlines: Callable[[], None], buckets: int
+        self, conn: Connection, write_through: Callable[[], None], buckets: int
     ) -> None:
         self.conn = conn
-        #: Marks the deadlines this unit of work fired before a query reads the table.
-        self.before_deadlines = before_deadlines
+        #: Writes what the unit of work holds back (fired deadlines, events and outbox rows)
+        #: before a query reads those tables.
+        self.write_through = write_through
         self.buckets = buckets
         self.e = tables.webhook_endpoints
         self.d = tables.webhook_deliveries
@@ -111,6 +112,7 @@ class SqlWebhooks:
         return (top // self.buckets + 1) * self.buckets + bucket
 
     def event(self, event_id: int) -> OutboxEvent | None:
+        self.write_through()
         o = self.o
         row = self.conn.execute(
             select(o).where(o.c.bucket == self.bucket(event_id), o.c.id == event_id)
@@ -124,6 +126,7 @@ class SqlWebhooks:
         rise as seen. A bucket another giver holds is passed over (``SKIP LOCKED``): that one
         is giving its positions, and what it does not see, the next call numbers. No giver
         waits for another, and a transaction gives the positions of one bucket only."""
+        self.write_through()
         o = self.o
         waiting = self.conn.scalars(
             select(o.c.bucket).where(o.c.position.is_(None)).distinct().order_by(o.c.bucket)
@@ -163,6 +166,7 @@ class SqlWebhooks:
     def events(
         self, *, after: Mapping[int, int], limit: int, types: Sequence[str] = ()
     ) -> list[OutboxEvent]:
+        self.write_through()
         o = self.o
         if after:
             seen = case(
@@ -182,6 +186,7 @@ class SqlWebhooks:
     # --- deliveries ---
 
     def enqueue(self, event_id: int, endpoint_ids: Sequence[str], at: datetime) -> list[int]:
+        self.write_through()
         d = self.d
         bucket = self.bucket(event_id)
         ids = []
@@ -215,6 +220,7 @@ class SqlWebhooks:
     def dispatch(self, now: datetime, limit: int) -> int:
         """Fan out the undispatched events of one bucket (the first waiting whose events this
         transaction can lock), after numbering them in the feed; how many."""
+        self.write_through()
         o = self.o
         waiting = self.conn.scalars(
             select(o.c.bucket).where(o.c.dispatched_at.is_(None)).distinct().order_by(o.c.bucket)
@@ -405,7 +411,7 @@ class SqlWebhooks:
     # --- deadline.approaching ---
 
     def approaching(self, now: datetime, until: datetime, limit: int) -> list[Approaching]:
-        self.before_deadlines()
+        self.write_through()
         d, n = tables.deadlines, tables.deadline_notices
         rows = self.conn.execute(
             select(d)
