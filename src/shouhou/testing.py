@@ -135,7 +135,8 @@ class _Versioned(Generic[T]):
 
     def add(self, item: T, events: Sequence[Event]) -> None:
         if item.id in self.items:
-            raise Conflict(f"{self.stream} {item.id} already exists")
+            named = {"case": item.id} if self.stream == "case" else {}
+            raise Conflict(f"{self.stream} {item.id} already exists", **named)
         self.items[item.id] = replace(item, version=1)
         self._append(item.id, events)
 

@@ -60,18 +60,19 @@ class Homes:
         self.known[(kind, key)] = found
         return found
 
-    def place(self, kind: str, key: str, order_id: str) -> int:
+    def place(self, kind: str, key: str, order_id: str, *, insert_checks: bool = False) -> int:
         """Put a new case or complaint in its order's bucket; a ``routes`` row names that
-        bucket when the id hashes to another one (an id the caller chose)."""
+        bucket when the id hashes to another one (an id the caller chose). With
+        ``insert_checks``, the caller's ``INSERT`` refuses an id routed from its own bucket,
+        so an id that hashes to its order's bucket costs no read here."""
         home = self.order(order_id)
         own = bucket_of(key, self.buckets)
         # An id is one subject's: one kept in the bucket its id hashes to and one routed
         # elsewhere would both answer to it.
-        taken = (
-            self.route(kind, key) is not None
-            if own == home
-            else self.cur.one(f"get_{kind}", {"bucket": own, "id": key}) is not None
-        )
+        if own == home:
+            taken = not insert_checks and self.route(kind, key) is not None
+        else:
+            taken = self.cur.one(f"{kind}_exists", {"bucket": own, "id": key}) is not None
         if taken:
             raise Conflict(f"{kind} {key} already exists")
         if own != home:

@@ -14,7 +14,10 @@ from shouhou.domain.model import Case, CaseStatus
 class SqlCases(Aggregates[Case]):
     """Cases, each loaded and saved with its version; listed by order, shop, buyer, status."""
 
-    stream, table, has_deadlines = "case", tables.cases, True
+    stream, table, has_deadlines, insert_checks = "case", tables.cases, True, True
+
+    def _named(self, key: str) -> dict[str, str]:
+        return {"case": key}
 
     def _load(self, state: str, version: int) -> Case:
         return serial.load_case_json(state, version)

@@ -33,6 +33,17 @@ class Dialect:
             "state": "CAST(state AS TEXT)" if self.postgresql else "state",
             "data": "CAST(data AS TEXT)" if self.postgresql else "data",
             "lock": " FOR NO KEY UPDATE" if self.postgresql and lock else "",
+            # a locking clause cannot take the nullable side of an outer join: the order is
+            # locked in its own subquery
+            "join_o": (
+                "LEFT JOIN LATERAL (SELECT id, state, version FROM orders"
+                " WHERE bucket = c.bucket AND id = c.order_id FOR NO KEY UPDATE) AS o ON true"
+                if self.postgresql and lock
+                else "LEFT JOIN orders AS o ON o.bucket = c.bucket AND o.id = c.order_id"
+            ),
+            "c_state": "CAST(c.state AS TEXT)" if self.postgresql else "c.state",
+            "o_state": "CAST(o.state AS TEXT)" if self.postgresql else "o.state",
+            "state_in": "CAST(:state AS JSON)" if self.postgresql else ":state",
         }
         sql = {key: text.format(**fill) for key, text in queries.STATEMENTS.items()}
         if self.postgresql:
@@ -204,7 +215,7 @@ class Held:
     stream id, number in this unit of work, type, at, actor, data), outbox rows as (type,
     subject type, subject id, occurred at, data)."""
 
-    __slots__ = ("events", "outbox", "counts")
+    __slots__ = ("counts", "events", "outbox")
 
     def __init__(self) -> None:
         self.events: dict[int, list[tuple[Any, ...]]] = {}

@@ -66,11 +66,15 @@ class SqlDeadlines:
             return
         self.flush()
         subject = self._subject(subject_type, subject_id)
-        if stored is not None and self.cur.run("cancel", subject).rowcount != 1:
-            raise Conflict(f"{subject_type} {subject_id}: its deadline changed meanwhile")
+        changed = "its deadline changed meanwhile"
+        # PostgreSQL cancels the pending one in the statement that schedules the next
+        merged = stored is not None and deadline is not None and self.cur.d.postgresql
+        if stored is not None and not merged and self.cur.run("cancel", subject).rowcount != 1:
+            raise Conflict(f"{subject_type} {subject_id}: {changed}")
         if deadline is not None:
-            self.cur.run(
-                "schedule",
+            statement = "reschedule" if merged else "schedule"  # reschedule: none pending, no row
+            scheduled = self.cur.run(
+                statement,
                 {
                     **subject,
                     "name": deadline.name,
@@ -80,6 +84,8 @@ class SqlDeadlines:
                     "policy": deadline.policy,
                 },
             )
+            if scheduled.rowcount != 1:
+                raise Conflict(f"{subject_type} {subject_id}: {changed}")
             self.scheduled.add((subject_type, subject_id))
         self.known[(subject_type, subject_id)] = wanted
 

@@ -43,7 +43,13 @@ from shouhou.db import tables
 
 STATEMENTS = {
     "get_order": "SELECT {state}, version FROM orders WHERE bucket = :bucket AND id = :id{lock}",
-    "get_case": "SELECT {state}, version FROM cases WHERE bucket = :bucket AND id = :id",
+    # a case with its order: the order is what a change of the case reads next (and, on
+    # PostgreSQL, the lock of everything of the order)
+    # (the storage contract keeps a case whose order is missing: no order, no row of it)
+    "get_case": (
+        "SELECT {c_state}, c.version, o.id, {o_state}, o.version FROM cases AS c"
+        " {join_o} WHERE c.bucket = :bucket AND c.id = :id"
+    ),
     "get_complaint": (
         "SELECT {state}, version FROM complaints WHERE bucket = :bucket AND id = :id"
     ),
@@ -51,6 +57,8 @@ STATEMENTS = {
         "SELECT {state}, version, id FROM complaints WHERE bucket = :bucket"
         " AND order_id = :order_id"
     ),
+    "case_exists": "SELECT 1 FROM cases WHERE bucket = :bucket AND id = :id",
+    "complaint_exists": "SELECT 1 FROM complaints WHERE bucket = :bucket AND id = :id",
     "get_route": "SELECT home FROM routes WHERE bucket = :bucket AND kind = :kind AND id = :id",
     "add_route": (
         "INSERT INTO routes (bucket, kind, id, home) VALUES (:bucket, :kind, :id, :home)"
@@ -60,10 +68,14 @@ STATEMENTS = {
         " updated_at) VALUES (:bucket, :id, :shop, :buyer, :status, :state, 1, :created_at,"
         " :updated_at)"
     ),
+    # refused (no row) when a route of the same id is kept in the bucket, and by the primary
+    # key when the bucket holds a case of that id: no read first
     "insert_case": (
         "INSERT INTO cases (bucket, id, order_id, shop, buyer, kind, status, state, version,"
-        " opened_at, updated_at) VALUES (:bucket, :id, :order_id, :shop, :buyer, :kind,"
-        " :status, :state, 1, :opened_at, :updated_at)"
+        " opened_at, updated_at) SELECT CAST(:bucket AS INTEGER), CAST(:id AS VARCHAR(64)),"
+        " :order_id, :shop, :buyer, :kind, :status, {state_in}, 1, :opened_at, :updated_at"
+        " WHERE NOT EXISTS (SELECT 1 FROM routes WHERE bucket = CAST(:bucket AS INTEGER)"
+        " AND kind = 'case' AND id = CAST(:id AS VARCHAR(64)))"
     ),
     "insert_complaint": (
         "INSERT INTO complaints (bucket, id, order_id, shop, buyer, status, state, version,"
@@ -96,6 +108,18 @@ STATEMENTS = {
     "cancel": (
         "UPDATE deadlines SET status = 'cancelled' WHERE bucket = :bucket"
         " AND subject_type = :subject_type AND subject_id = :subject_id AND status = 'pending'"
+    ),
+    # PostgreSQL: the pending deadline cancelled and the next one scheduled in one statement
+    # (the INSERT reads the UPDATE's count, so it runs after it; one row, or none when
+    # nothing was pending)
+    "reschedule": (
+        "WITH cancelled AS (UPDATE deadlines SET status = 'cancelled' WHERE bucket = :bucket"
+        " AND subject_type = :subject_type AND subject_id = :subject_id"
+        " AND status = 'pending' RETURNING 1)"
+        " INSERT INTO deadlines (bucket, subject_type, subject_id, name, due_at, on_expiry,"
+        " rule_id, policy, status) SELECT :bucket, :subject_type, :subject_id, :name,"
+        " :due_at, :on_expiry, :rule_id, :policy, 'pending'"
+        " WHERE (SELECT count(*) FROM cancelled) = 1"
     ),
     "schedule": (
         "INSERT INTO deadlines (bucket, subject_type, subject_id, name, due_at, on_expiry,"

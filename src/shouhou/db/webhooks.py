@@ -46,9 +46,7 @@ class SqlWebhooks:
     """Endpoints are a reference table; events, deliveries and attempts live in their
     order's bucket, and an event's or a delivery's id is ``n * buckets + bucket``."""
 
-    def __init__(
-        self, conn: Connection, write_through: Callable[[], None], buckets: int
-    ) -> None:
+    def __init__(self, conn: Connection, write_through: Callable[[], None], buckets: int) -> None:
         self.conn = conn
         #: Writes what the unit of work holds back (fired deadlines, events and outbox rows)
         #: before a query reads those tables.

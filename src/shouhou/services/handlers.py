@@ -191,9 +191,7 @@ def _open(
     uow: UnitOfWork, cmd: c.Apply, rules_at: RulesAt, now: datetime, new_id: Callable[[], str]
 ) -> Case:
     order, _ = caught_up_order(uow, cmd.order_id, rules_at, now)
-    case_id = cmd.case_id or new_id()
-    if uow.cases.get(case_id) is not None:
-        raise Conflict(f"case {case_id} already exists", case=case_id)
+    case_id = cmd.case_id or new_id()  # a taken one is refused by uow.cases.add
     rules = rules_at(now)
     events = cases.decide(None, replace(cmd, case_id=case_id), order=order, rules=rules, now=now)
     first = events[0]
