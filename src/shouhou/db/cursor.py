@@ -34,12 +34,13 @@ class Dialect:
             "data": "CAST(data AS TEXT)" if self.postgresql else "data",
             "lock": " FOR NO KEY UPDATE" if self.postgresql and lock else "",
             # a locking clause cannot take the nullable side of an outer join: the order is
-            # locked in its own subquery
+            # locked in its own subquery; it is in the case's bucket, named so that a
+            # partitioned table is read in one partition
             "join_o": (
                 "LEFT JOIN LATERAL (SELECT id, state, version FROM orders"
-                " WHERE bucket = c.bucket AND id = c.order_id FOR NO KEY UPDATE) AS o ON true"
+                " WHERE bucket = :bucket AND id = c.order_id FOR NO KEY UPDATE) AS o ON true"
                 if self.postgresql and lock
-                else "LEFT JOIN orders AS o ON o.bucket = c.bucket AND o.id = c.order_id"
+                else "LEFT JOIN orders AS o ON o.bucket = :bucket AND o.id = c.order_id"
             ),
             "c_state": "CAST(c.state AS TEXT)" if self.postgresql else "c.state",
             "o_state": "CAST(o.state AS TEXT)" if self.postgresql else "o.state",

@@ -1,0 +1,123 @@
+"""How many statements a transition sends (issue 19): the four steps of a return, counted the
+way ``benchmarks/transitions.py`` counts them, on SQLite and on PostgreSQL.
+
+Every call on the unit of work's driver cursor and every statement SQLAlchemy executes is
+counted; ``BEGIN`` and ``COMMIT`` are not. The counts are exact, so that a statement added to
+the hot path fails here and is either merged away or written into docs/performance.md with
+the new count. PostgreSQL runs at ``$SHOUHOU_TEST_POSTGRES_URL`` (skipped where no server
+runs, a failure in CI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from pgscratch import scratch_schema
+from shouhou.bootstrap import Engine
+from shouhou.clock import VirtualClock
+from shouhou.db import cursor as db_cursor
+from shouhou.db import engine as db_engine
+from shouhou.db.uow import SqlUnitOfWork
+from shouhou.domain.buckets import DEFAULT_BUCKETS, bucket_of, in_bucket
+from shouhou.domain.model import Order
+
+T0 = datetime(2024, 3, 1, 2, tzinfo=UTC)
+STEPS = [
+    ("apply", "buyer:b1", {"kind": "return_refund", "reason": "wrong_item", "amount": 29_900}),
+    ("agree", "seller:s1", {"return_address": "杭州市余杭区文一西路 1 号"}),
+    ("ship_return", "buyer:b1", {"carrier": "SF", "waybill": "SF1", "method": "express"}),
+    ("confirm_receipt", "seller:s1", {}),
+]
+
+#: What each step sends, by database: see docs/performance.md (issue 19).
+EXPECTED = {
+    # apply: order read · case insert · case deadline · order update · order deadline cancelled
+    # · events · outbox; the others: case and order read together · case update · deadline
+    # cancelled · deadline scheduled (confirm_receipt: order update instead) · events · outbox
+    "sqlite": {"apply": 7, "agree": 6, "ship_return": 6, "confirm_receipt": 6},
+    # the deadline cancelled and scheduled in one statement, events and outbox in one
+    "postgresql": {"apply": 6, "agree": 4, "ship_return": 4, "confirm_receipt": 5},
+}
+
+
+class Counting:
+    """The driver's cursor, counting each call."""
+
+    def __init__(self, cursor: Any, sent: list[str]) -> None:
+        self._cursor = cursor
+        self._sent = sent
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        self._sent.append(sql)
+        return self._cursor.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        self._sent.append(sql)
+        return self._cursor.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'statements.db'}"
+    else:
+        with scratch_schema("statements") as fresh:
+            yield fresh
+
+
+def test_a_return_takes_the_documented_statements_per_step(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql = db_engine.create(url)
+    try:
+        db_engine.upgrade(sql)
+        clock = VirtualClock(T0)
+        engine = Engine(lambda: SqlUnitOfWork(sql), clock=clock)
+        engine.place_order(
+            Order(
+                id="o1",
+                shop="s1",
+                buyer="b1",
+                total=29_900,
+                created_at=T0 - timedelta(days=3),
+                paid_at=T0 - timedelta(days=3),
+                shipped_at=T0 - timedelta(days=2),
+                delivered_at=T0 - timedelta(days=1),
+            )
+        )
+        case_id = in_bucket("c1", bucket_of("o1", DEFAULT_BUCKETS), DEFAULT_BUCKETS)
+        sent: list[str] = []
+        made = db_cursor.Cursor.__init__
+
+        def counting(self: db_cursor.Cursor, conn: Any, dialect: Any) -> None:
+            made(self, conn, dialect)
+            self.cursor = Counting(self.cursor, sent)
+
+        monkeypatch.setattr(db_cursor.Cursor, "__init__", counting)
+        sa.event.listen(sql, "before_cursor_execute", lambda *args: sent.append(args[2]))
+        counts = {}
+        for n, (action, actor, params) in enumerate(STEPS):
+            clock.set(T0 + timedelta(hours=n + 1))
+            target = {"order_id": "o1", "case_id": case_id} if action == "apply" else {}
+            cmd = engine.build(
+                action, actor=actor, target=target or {"case_id": case_id}, params=params
+            )
+            sent.clear()
+            engine.execute(cmd)
+            counts[action] = len([s for s in sent if s.split()[0].upper() != "BEGIN"])
+        dialect = sql.dialect.name
+        assert counts == EXPECTED[dialect], sent
+        assert engine.case(case_id).status.value == "refunded"
+        if dialect == "postgresql":  # issue 19: at most 5 on average over the four steps
+            assert sum(counts.values()) / len(counts) <= 5
+    finally:
+        db_engine.dispose(sql)
