@@ -135,8 +135,8 @@ class _Versioned(Generic[T]):
 
     def add(self, item: T, events: Sequence[Event]) -> None:
         if item.id in self.items:
-            named = {"case": item.id} if self.stream == "case" else {}
-            raise Conflict(f"{self.stream} {item.id} already exists", **named)
+            case = item.id if self.stream == "case" else None
+            raise Conflict(f"{self.stream} {item.id} already exists", case=case)
         self.items[item.id] = replace(item, version=1)
         self._append(item.id, events)
 

@@ -144,14 +144,11 @@ class Aggregates(Generic[T]):
         except Conflict:
             added = 0
         if added != 1:
-            raise Conflict(f"{self.stream} {item.id} already exists", **self._named(item.id))
+            case = item.id if self.stream == "case" else None
+            raise Conflict(f"{self.stream} {item.id} already exists", case=case)
         append_events(self.cur, bucket, self.stream, item.id, events)
         if self.has_deadlines:
             self.known[(self.stream, item.id)] = None  # new, so nothing of it is pending yet
-
-    def _named(self, key: str) -> dict[str, str]:
-        """What a refusal names besides its message (a case's id)."""
-        return {}
 
     def save(self, item: T, events: Sequence[Event]) -> None:
         updated_at = self.cur.d.moment(events[-1].at) if events else None

@@ -16,9 +16,6 @@ class SqlCases(Aggregates[Case]):
 
     stream, table, has_deadlines, insert_checks = "case", tables.cases, True, True
 
-    def _named(self, key: str) -> dict[str, str]:
-        return {"case": key}
-
     def _load(self, state: str, version: int) -> Case:
         return serial.load_case_json(state, version)
 

@@ -96,8 +96,8 @@ class _Repo(Generic[T]):
 
     def add(self, item: T, events: Sequence[Event]) -> None:
         if self.get(item.id) is not None:
-            named = {"case": item.id} if self.stream == "case" else {}
-            raise Conflict(f"{self.stream} {item.id} already exists", **named)
+            case = item.id if self.stream == "case" else None
+            raise Conflict(f"{self.stream} {item.id} already exists", case=case)
         self.staged[item.id] = evolve(item, version=1)
         self.events.setdefault(item.id, []).extend(events)
 
