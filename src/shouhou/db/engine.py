@@ -6,6 +6,7 @@ import contextlib
 import re
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, DisconnectionError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from shouhou.domain.buckets import DEFAULT_BUCKETS
@@ -33,6 +34,10 @@ POSTGRES_MAX_OVERFLOW = 5
 #: deadlock detected, lock not available. (Unique violations are left to the code that
 #: inserts, which knows what a duplicate means.)
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+#: A PostgreSQL connection that waited in the pool longer than this, in seconds, is pinged
+#: before it is handed out (a round trip; a dead one is replaced). One returned more recently
+#: is handed out as it is: it was working a moment ago (docs/performance.md, issue 19).
+PING_AFTER_IDLE_S = 1.0
 
 
 def create(
@@ -52,9 +57,38 @@ def create(
         return _sqlite(url, parsed.database)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     event.listen(engine, "handle_error", _lost_race)
+    event.listen(engine.pool, "checkin", _returned)
+    event.listen(engine.pool, "checkout", _pinger(engine))
     return engine
+
+
+def _returned(dbapi_connection: Any, record: Any) -> None:
+    """Note when a connection went back to the pool."""
+    if record is not None:
+        record.info["shouhou_returned"] = time.monotonic()
+
+
+def _pinger(engine: Engine) -> Any:
+    """The checkout hook that pings a connection which waited in the pool longer than
+    ``PING_AFTER_IDLE_S`` (a new one has not waited), with the dialect's own ping. A failed
+    ping makes the pool throw the connection away and hand out another (SQLAlchemy retries a
+    checkout that raises ``DisconnectionError``): this is what survives a database restart,
+    as ``pool_pre_ping`` did for every checkout, a round trip each."""
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned = record.info.get("shouhou_returned")
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection is dead: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("a pooled connection is dead")
+
+    return ping_if_idle
 
 
 class _Held:
