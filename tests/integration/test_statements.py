@@ -10,6 +10,7 @@ runs, a failure in CI).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,5 +120,59 @@ def test_a_return_takes_the_documented_statements_per_step(
         assert engine.case(case_id).status.value == "refunded"
         if dialect == "postgresql":  # issue 19: at most 5 on average over the four steps
             assert sum(counts.values()) / len(counts) <= 5
+    finally:
+        db_engine.dispose(sql)
+
+
+def test_held_events_are_numbered_on_without_gaps_across_statements(url: str) -> None:
+    """More events than one SQLite statement takes (``HELD_CHUNK``), in two streams taking
+    turns, with a read of the timeline in between (which writes what is held first): every
+    stream numbered 1, 2, 3 … in the order its events were appended; outbox ids rise in the
+    order the messages were added."""
+    from shouhou.db.aggregates import append_events, timeline
+    from shouhou.domain.events import StatusChanged
+    from shouhou.services.ports import OutboxMessage
+
+    sql = db_engine.create(url)
+    try:
+        db_engine.upgrade(sql)
+        total = db_cursor.HELD_CHUNK + 57  # after the read, more than one statement takes
+        with SqlUnitOfWork(sql) as uow:
+            cur = uow._cursor
+            for n in range(total):
+                change = StatusChanged(
+                    at=T0 + timedelta(seconds=n),
+                    actor="system",
+                    action=f"a{n}",
+                    source="x",
+                    target="y",
+                )
+                append_events(cur, 7, "case", "even" if n % 2 == 0 else "odd", [change])
+                if n == 20:  # read early: written, then numbered on from them
+                    assert len(timeline(cur, 7, "case", "even")) == 11
+            uow.outbox.add(
+                [
+                    OutboxMessage(
+                        type="order.placed",
+                        subject_type="order",
+                        subject_id="o1",
+                        occurred_at=T0 + timedelta(seconds=n),
+                        data={"n": n},
+                    )
+                    for n in range(total)
+                ]
+            )
+            uow.commit()
+        with SqlUnitOfWork(sql, readonly=True) as uow:
+            even = timeline(uow._cursor, 7, "case", "even")
+            odd = timeline(uow._cursor, 7, "case", "odd")
+            rows = uow.conn.execute(sa.text("SELECT id, data FROM outbox ORDER BY id")).all()
+        assert [s.seq for s in even] == list(range(1, len(even) + 1))
+        assert [s.seq for s in odd] == list(range(1, len(odd) + 1))
+        assert [s.event.action for s in even] == [f"a{n}" for n in range(0, total, 2)]
+        assert [s.event.action for s in odd] == [f"a{n}" for n in range(1, total, 2)]
+        assert len(rows) == total
+        numbers = [r.data if isinstance(r.data, dict) else json.loads(r.data) for r in rows]
+        assert [d["n"] for d in numbers] == list(range(total))
     finally:
         db_engine.dispose(sql)

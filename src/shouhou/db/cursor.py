@@ -87,20 +87,16 @@ class Dialect:
         outbox: list[tuple[Any, ...]],
     ) -> tuple[str, list[Any]]:
         """PostgreSQL: the one statement inserting held ``events`` and ``outbox`` rows of
-        ``bucket`` (events in a data-modifying ``WITH`` before the outbox's ``INSERT``)."""
-        key = ("held", len(events) * 1000 + len(outbox))
-        found = self._rows.get(key)
-        if found is None:
-            found = self._rows[key] = queries.held_postgresql(len(events), len(outbox))
+        ``bucket`` (events in a data-modifying ``WITH`` before the outbox's ``INSERT``), each
+        column one array, and its parameters."""
         params: list[Any] = []
         if events:
             params.extend((bucket, bucket))
-            for row in events:
-                params.extend(row)
-        for row in outbox:
+            params.extend(list(column) for column in zip(*events, strict=True))
+        if outbox:
             params.extend((buckets, bucket, bucket))
-            params.extend(row)
-        return found, params
+            params.extend(list(column) for column in zip(*outbox, strict=True))
+        return queries.HELD_POSTGRESQL[(bool(events), bool(outbox))], params
 
     def moment(self, value: datetime) -> Any:
         """``value`` as the database stores it: UTC, naive text on SQLite (as SQLAlchemy)."""
@@ -196,16 +192,13 @@ class Cursor:
         for bucket in sorted(set(held.events) | set(held.outbox)):
             events, outbox = held.events.get(bucket, []), held.outbox.get(bucket, [])
             try:
-                if d.postgresql:
-                    for ev, ob in _chunks(events, outbox):
-                        sql, params = d.held(bucket, self.buckets, ev, ob)
-                        self.cursor.execute(sql, params)
-                else:
-                    for ev, ob in _chunks(events, outbox):
-                        for kind, rows in (("append", ev), ("outbox", ob)):
-                            if rows:
-                                sql, params = d.held_sqlite(kind, bucket, self.buckets, rows)
-                                self.cursor.execute(sql, params)
+                if d.postgresql:  # arrays: one statement whatever the number of rows
+                    sql, params = d.held(bucket, self.buckets, events, outbox)
+                    self.cursor.execute(sql, params)
+                    continue
+                for kind, chunk in _chunks(events, outbox):
+                    sql, params = d.held_sqlite(kind, bucket, self.buckets, chunk)
+                    self.cursor.execute(sql, params)
             except Exception as exc:
                 raise_conflict(exc, "append")
                 raise
@@ -235,19 +228,31 @@ class Held:
         self.outbox.setdefault(bucket, []).append(row)
 
 
-#: The most rows of one table in one held statement (SQLite allows 32,766 parameters).
+#: The most rows of one table in one SQLite statement (it allows 32,766 parameters).
 HELD_CHUNK = 400
 
 
 def _chunks(
     events: list[tuple[Any, ...]], outbox: list[tuple[Any, ...]]
-) -> list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """The rows in statements of at most HELD_CHUNK rows of each table."""
-    count = max(len(events), len(outbox))
-    return [
-        (events[i : i + HELD_CHUNK], outbox[i : i + HELD_CHUNK])
-        for i in range(0, count, HELD_CHUNK)
+) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """SQLite: the rows in statements of at most HELD_CHUNK rows each. An event's number in
+    a later statement counts from the events of its stream the earlier ones wrote (the
+    statement adds the stream's last stored number, theirs included); an outbox row's place
+    counts within its statement (its id is added to the largest stored one, likewise)."""
+    chunks: list[tuple[str, list[tuple[Any, ...]]]] = []
+    written: dict[tuple[str, str], int] = {}
+    for start in range(0, len(events), HELD_CHUNK):
+        chunk = events[start : start + HELD_CHUNK]
+        if start:
+            chunk = [(s, i, n - written.get((s, i), 0), *rest) for s, i, n, *rest in chunk]
+        for stream, stream_id, n, *_ in events[start : start + HELD_CHUNK]:
+            written[(stream, stream_id)] = n
+        chunks.append(("append", chunk))
+    chunks += [
+        ("outbox", outbox[start : start + HELD_CHUNK])
+        for start in range(0, len(outbox), HELD_CHUNK)
     ]
+    return chunks
 
 
 def raise_conflict(exc: Exception, what: str) -> None:

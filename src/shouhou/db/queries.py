@@ -2,7 +2,7 @@
 
 Two kinds. The statements every transition runs (load, save, append events, sync and fire
 deadlines, claim) are plain SQL text, keyed by name in :data:`STATEMENTS` (and the held rows'
-statements, :data:`HELD_SQLITE` and :func:`held_postgresql`):
+statements, :data:`HELD_SQLITE` and :data:`HELD_POSTGRESQL`):
 :class:`shouhou.db.cursor.Dialect` writes them once per database and the unit of work's cursor
 runs them on the driver, since building and compiling a Core statement costs ten to a hundred
 times what SQLite needs to run it (docs/performance.md). The rest, off the hot path, are
@@ -167,36 +167,36 @@ HELD_SQLITE = {
     ),
 }
 
-_HELD_EVENT = (
-    "(CAST(%s AS VARCHAR(16)), CAST(%s AS VARCHAR(64)), CAST(%s AS INTEGER),"
-    " CAST(%s AS VARCHAR(64)), CAST(%s AS TIMESTAMP WITH TIME ZONE), CAST(%s AS VARCHAR(96)),"
-    " CAST(%s AS JSON))"
+#: PostgreSQL: the held rows of one bucket in one statement whose text never changes, however
+#: many rows: each column is one array parameter, zipped back into rows by ``unnest``. A
+#: statement of fixed text and few parameters is parsed once by psycopg and prepared once by
+#: the server; one with a ``VALUES`` row per held row was neither (over 50 parameters).
+#: Parameters: the bucket twice, then the events' seven columns; the bucket count, the bucket
+#: twice, then the outbox rows' five columns.
+_HELD_APPEND_POSTGRESQL = (
+    "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
+    " SELECT CAST(%s AS INTEGER), v.stream, v.stream_id, (SELECT coalesce(max(e.seq), 0)"
+    " FROM events AS e WHERE e.bucket = CAST(%s AS INTEGER) AND e.stream = v.stream"
+    " AND e.stream_id = v.stream_id) + v.n, v.type, v.at, v.actor, v.data"
+    " FROM unnest(CAST(%s AS VARCHAR(16)[]), CAST(%s AS VARCHAR(64)[]), CAST(%s AS INTEGER[]),"
+    " CAST(%s AS VARCHAR(64)[]), CAST(%s AS TIMESTAMP WITH TIME ZONE[]),"
+    " CAST(%s AS VARCHAR(96)[]), CAST(CAST(%s AS TEXT[]) AS JSON[]))"
+    " AS v (stream, stream_id, n, type, at, actor, data)"
 )
-_HELD_MESSAGE = "(nextval('outbox_id_seq') * %s + %s, %s, %s, %s, %s, %s, %s)"
-
-
-def held_postgresql(events: int, outbox: int) -> str:
-    """PostgreSQL: one statement inserting ``events`` held events (numbered on from their
-    stream's last stored number by their place among the held ones) and ``outbox`` held
-    outbox rows of one bucket; positional parameters: the bucket twice and the events' rows,
-    then per outbox row the bucket count, the bucket twice and the row."""
-    append = (
-        "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
-        " SELECT CAST(%s AS INTEGER), v.stream, v.stream_id, (SELECT coalesce(max(e.seq), 0)"
-        " FROM events AS e WHERE e.bucket = CAST(%s AS INTEGER) AND e.stream = v.stream"
-        " AND e.stream_id = v.stream_id) + v.n, v.type, v.at, v.actor, v.data"
-        " FROM (VALUES " + ", ".join([_HELD_EVENT] * events) + ")"
-        " AS v (stream, stream_id, n, type, at, actor, data)"
-    )
-    messages = (
-        "INSERT INTO outbox (id, bucket, type, subject_type, subject_id, occurred_at, data)"
-        " VALUES " + ", ".join([_HELD_MESSAGE] * outbox)
-    )
-    if not outbox:
-        return append
-    if not events:
-        return messages
-    return f"WITH held AS ({append}) {messages}"
+_HELD_OUTBOX_POSTGRESQL = (
+    "INSERT INTO outbox (id, bucket, type, subject_type, subject_id, occurred_at, data)"
+    " SELECT nextval('outbox_id_seq') * CAST(%s AS BIGINT) + CAST(%s AS INTEGER),"
+    " CAST(%s AS INTEGER), m.type, m.subject_type, m.subject_id, m.occurred_at, m.data"
+    " FROM unnest(CAST(%s AS VARCHAR(64)[]), CAST(%s AS VARCHAR(16)[]),"
+    " CAST(%s AS VARCHAR(64)[]), CAST(%s AS TIMESTAMP WITH TIME ZONE[]),"
+    " CAST(CAST(%s AS TEXT[]) AS JSON[])) WITH ORDINALITY"
+    " AS m (type, subject_type, subject_id, occurred_at, data, n) ORDER BY m.n"
+)
+HELD_POSTGRESQL = {
+    (True, False): _HELD_APPEND_POSTGRESQL,
+    (False, True): _HELD_OUTBOX_POSTGRESQL,
+    (True, True): f"WITH held AS ({_HELD_APPEND_POSTGRESQL}) {_HELD_OUTBOX_POSTGRESQL}",
+}
 
 
 #: On PostgreSQL a worker claims, in one bucket, the earliest due deadline whose order nobody
