@@ -9,6 +9,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 from shouhou.db import queries, serial
@@ -88,14 +89,13 @@ class Dialect:
     ) -> tuple[str, list[Any]]:
         """PostgreSQL: the one statement inserting held ``events`` and ``outbox`` rows of
         ``bucket`` (events in a data-modifying ``WITH`` before the outbox's ``INSERT``), each
-        column one array, and its parameters."""
+        table's rows one JSON array, and its parameters."""
         params: list[Any] = []
         if events:
-            params.extend((bucket, bucket))
-            params.extend(list(column) for column in zip(*events, strict=True))
+            params.extend((bucket, bucket, _records(EVENT_FIELDS, events)))
         if outbox:
-            params.extend((buckets, bucket, bucket))
-            params.extend(list(column) for column in zip(*outbox, strict=True))
+            numbered = [(n, *row) for n, row in enumerate(outbox, 1)]
+            params.extend((buckets, bucket, bucket, _records(MESSAGE_FIELDS, numbered)))
         return queries.HELD_POSTGRESQL[(bool(events), bool(outbox))], params
 
     def moment(self, value: datetime) -> Any:
@@ -114,6 +114,20 @@ class Dialect:
         if isinstance(value, datetime):
             return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+#: The keys of a held event's and outbox row's JSON record (PostgreSQL), in the rows' order;
+#: the last, ``data``, is JSON text already and goes in as it is.
+EVENT_FIELDS = ("stream", "stream_id", "n", "type", "at", "actor", "data")
+MESSAGE_FIELDS = ("n", "type", "subject_type", "subject_id", "occurred_at", "data")
+
+
+def _records(fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    """``rows`` as a JSON array of records named by ``fields``."""
+    fragment = orjson.Fragment
+    return orjson.dumps(
+        [dict(zip(fields, (*row[:-1], fragment(row[-1])), strict=True)) for row in rows]
+    ).decode()
 
 
 _DIALECTS: dict[tuple[str, bool], Dialect] = {}

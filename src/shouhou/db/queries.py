@@ -168,29 +168,27 @@ HELD_SQLITE = {
 }
 
 #: PostgreSQL: the held rows of one bucket in one statement whose text never changes, however
-#: many rows: each column is one array parameter, zipped back into rows by ``unnest``. A
-#: statement of fixed text and few parameters is parsed once by psycopg and prepared once by
-#: the server; one with a ``VALUES`` row per held row was neither (over 50 parameters).
-#: Parameters: the bucket twice, then the events' seven columns; the bucket count, the bucket
-#: twice, then the outbox rows' five columns.
+#: many rows: each table's rows are one JSON array parameter, turned back into rows by
+#: ``json_to_recordset``. A statement of fixed text and few parameters is parsed once by
+#: psycopg and prepared once by the server; one with a ``VALUES`` row per held row was
+#: neither (over 50 parameters), and column arrays through ``unnest`` were slower still
+#: (docs/performance.md). Parameters: the bucket twice and the events; the bucket count, the
+#: bucket twice and the outbox rows (each with its place, ``n``).
 _HELD_APPEND_POSTGRESQL = (
     "INSERT INTO events (bucket, stream, stream_id, seq, type, at, actor, data)"
     " SELECT CAST(%s AS INTEGER), v.stream, v.stream_id, (SELECT coalesce(max(e.seq), 0)"
     " FROM events AS e WHERE e.bucket = CAST(%s AS INTEGER) AND e.stream = v.stream"
     " AND e.stream_id = v.stream_id) + v.n, v.type, v.at, v.actor, v.data"
-    " FROM unnest(CAST(%s AS VARCHAR(16)[]), CAST(%s AS VARCHAR(64)[]), CAST(%s AS INTEGER[]),"
-    " CAST(%s AS VARCHAR(64)[]), CAST(%s AS TIMESTAMP WITH TIME ZONE[]),"
-    " CAST(%s AS VARCHAR(96)[]), CAST(CAST(%s AS TEXT[]) AS JSON[]))"
-    " AS v (stream, stream_id, n, type, at, actor, data)"
+    " FROM json_to_recordset(CAST(%s AS JSON)) AS v (stream VARCHAR(16), stream_id VARCHAR(64),"
+    " n INTEGER, type VARCHAR(64), at TIMESTAMP WITH TIME ZONE, actor VARCHAR(96), data JSON)"
 )
 _HELD_OUTBOX_POSTGRESQL = (
     "INSERT INTO outbox (id, bucket, type, subject_type, subject_id, occurred_at, data)"
     " SELECT nextval('outbox_id_seq') * CAST(%s AS BIGINT) + CAST(%s AS INTEGER),"
     " CAST(%s AS INTEGER), m.type, m.subject_type, m.subject_id, m.occurred_at, m.data"
-    " FROM unnest(CAST(%s AS VARCHAR(64)[]), CAST(%s AS VARCHAR(16)[]),"
-    " CAST(%s AS VARCHAR(64)[]), CAST(%s AS TIMESTAMP WITH TIME ZONE[]),"
-    " CAST(CAST(%s AS TEXT[]) AS JSON[])) WITH ORDINALITY"
-    " AS m (type, subject_type, subject_id, occurred_at, data, n) ORDER BY m.n"
+    " FROM json_to_recordset(CAST(%s AS JSON)) AS m (n INTEGER, type VARCHAR(64),"
+    " subject_type VARCHAR(16), subject_id VARCHAR(64), occurred_at TIMESTAMP WITH TIME ZONE,"
+    " data JSON) ORDER BY m.n"
 )
 HELD_POSTGRESQL = {
     (True, False): _HELD_APPEND_POSTGRESQL,
