@@ -125,8 +125,8 @@ def test_a_return_takes_the_documented_statements_per_step(
 
 
 def test_held_events_are_numbered_on_without_gaps_across_statements(url: str) -> None:
-    """More events than one SQLite statement takes (``HELD_CHUNK``), in two streams taking
-    turns, with a read of the timeline in between (which writes what is held first): every
+    """More events than one SQLite statement takes (``HELD_CHUNK``), in two streams of two
+    buckets taking turns, with a read of the timeline in between (which writes what is held first): every
     stream numbered 1, 2, 3 … in the order its events were appended; outbox ids rise in the
     order the messages were added."""
     from shouhou.db.aggregates import append_events, timeline
@@ -147,7 +147,10 @@ def test_held_events_are_numbered_on_without_gaps_across_statements(url: str) ->
                     source="x",
                     target="y",
                 )
-                append_events(cur, 7, "case", "even" if n % 2 == 0 else "odd", [change])
+                if n % 2 == 0:
+                    append_events(cur, 7, "case", "even", [change])
+                else:  # another bucket, in the same statements (SQLite) or its own
+                    append_events(cur, 9, "case", "odd", [change])
                 if n == 20:  # read early: written, then numbered on from them
                     assert len(timeline(cur, 7, "case", "even")) == 11
             uow.outbox.add(
@@ -165,7 +168,7 @@ def test_held_events_are_numbered_on_without_gaps_across_statements(url: str) ->
             uow.commit()
         with SqlUnitOfWork(sql, readonly=True) as uow:
             even = timeline(uow._cursor, 7, "case", "even")
-            odd = timeline(uow._cursor, 7, "case", "odd")
+            odd = timeline(uow._cursor, 9, "case", "odd")
             rows = uow.conn.execute(sa.text("SELECT id, data FROM outbox ORDER BY id")).all()
         assert [s.seq for s in even] == list(range(1, len(even) + 1))
         assert [s.seq for s in odd] == list(range(1, len(odd) + 1))
