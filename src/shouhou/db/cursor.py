@@ -206,7 +206,7 @@ class Cursor:
         for bucket in sorted(set(held.events) | set(held.outbox)):
             events, outbox = held.events.get(bucket, []), held.outbox.get(bucket, [])
             try:
-                if d.postgresql:  # arrays: one statement whatever the number of rows
+                if d.postgresql:  # JSON arrays: one statement text whatever the rows
                     sql, params = d.held(bucket, self.buckets, events, outbox)
                     self.cursor.execute(sql, params)
                     continue
