@@ -126,9 +126,9 @@ def test_a_return_takes_the_documented_statements_per_step(
 
 def test_held_events_are_numbered_on_without_gaps_across_statements(url: str) -> None:
     """More events than one SQLite statement takes (``HELD_CHUNK``), in two streams of two
-    buckets taking turns, with a read of the timeline in between (which writes what is held first): every
-    stream numbered 1, 2, 3 … in the order its events were appended; outbox ids rise in the
-    order the messages were added."""
+    buckets taking turns, with a read of the timeline in between (which writes what is held
+    first): every stream numbered 1, 2, 3 … in the order its events were appended; outbox
+    ids rise in the order the messages were added."""
     from shouhou.db.aggregates import append_events, timeline
     from shouhou.domain.events import StatusChanged
     from shouhou.services.ports import OutboxMessage
