@@ -179,3 +179,58 @@ def test_held_events_are_numbered_on_without_gaps_across_statements(url: str) ->
         assert [d["n"] for d in numbers] == list(range(total))
     finally:
         db_engine.dispose(sql)
+
+
+def test_a_claimed_batch_reads_its_cases_and_orders_in_one_statement(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five refund-only cases whose sellers never answered, in one bucket, fired in one
+    batch: the batch's cases and their orders are read by one statement, none by itself, and
+    every case is refunded as if read one by one."""
+    sql = db_engine.create(url)
+    try:
+        db_engine.upgrade(sql)
+        clock = VirtualClock(T0)
+        engine = Engine(lambda: SqlUnitOfWork(sql), clock=clock)
+        orders = [in_bucket(f"o{n}", 5, DEFAULT_BUCKETS) for n in range(5)]
+        cases = []
+        for n, order_id in enumerate(orders):
+            engine.place_order(
+                Order(
+                    id=order_id,
+                    shop="s1",
+                    buyer=f"b{n}",
+                    total=19_900,
+                    created_at=T0 - timedelta(days=2),
+                    paid_at=T0 - timedelta(days=2),
+                    shipped_at=T0 - timedelta(days=1),
+                )
+            )
+            case_id = in_bucket(f"c{n}", 5, DEFAULT_BUCKETS)
+            engine.execute(
+                engine.build(
+                    "apply",
+                    actor=f"buyer:b{n}",
+                    target={"order_id": order_id, "case_id": case_id},
+                    params={"kind": "refund_only", "reason": "not_received", "amount": 19_900},
+                )
+            )
+            cases.append(case_id)
+        sent: list[str] = []
+        made = db_cursor.Cursor.__init__
+
+        def counting(self: db_cursor.Cursor, conn: Any, dialect: Any) -> None:
+            made(self, conn, dialect)
+            self.cursor = Counting(self.cursor, sent)
+
+        monkeypatch.setattr(db_cursor.Cursor, "__init__", counting)
+        later = T0 + timedelta(days=30)
+        fired = engine.run_due(later, limit=10)
+        assert len(fired) == 5 and {f.status for f in fired} == {"refunded"}
+        reads = [" ".join(s.split()) for s in sent if s.lstrip().upper().startswith("SELECT")]
+        together = [s for s in reads if s.startswith("SELECT c.id,")]
+        one_by_one = [s for s in reads if "FROM cases AS c" in s and s not in together]
+        assert one_by_one == [] and len(together) == 1, reads
+        assert all(engine.case(c).status.value == "refunded" for c in cases)
+    finally:
+        db_engine.dispose(sql)

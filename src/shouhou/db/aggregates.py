@@ -153,8 +153,7 @@ class Aggregates(Generic[T]):
     def save(self, item: T, events: Sequence[Event]) -> None:
         updated_at = self.cur.d.moment(events[-1].at) if events else None
         bucket = self.homes.of(self.stream, item.id)
-        if self.stream == "order":
-            self.cur.preloaded.pop(("order", item.id), None)  # read before this change
+        self.cur.preloaded.pop((self.stream, item.id), None)  # read before this change
         saved = self.cur.run(
             f"save_{self.stream}",
             {

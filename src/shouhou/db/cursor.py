@@ -51,7 +51,12 @@ class Dialect:
         if self.postgresql:
             sql["next_due"] = queries.CLAIM_POSTGRESQL
             sql["next_orphan"] = queries.CLAIM_ORPHAN_POSTGRESQL
+            sql["prefetch_cases"] = queries.PREFETCH_CASES_POSTGRESQL
+            sql["prefetch_orders"] = queries.PREFETCH_ORDERS_POSTGRESQL
             sql = {key: PLACEHOLDER.sub(r"%(\1)s", text) for key, text in sql.items()}
+        else:
+            sql["prefetch_cases"] = queries.PREFETCH_CASES_SQLITE
+            sql["prefetch_orders"] = queries.PREFETCH_ORDERS_SQLITE
         self.sql = sql
         self._rows: dict[tuple[str, int], str] = {}
         #: The last moment converted, and what it became: the events and messages of one

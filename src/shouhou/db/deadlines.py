@@ -4,6 +4,7 @@ claim of due ones (``FOR NO KEY UPDATE … SKIP LOCKED`` on PostgreSQL, see
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -152,7 +153,33 @@ class SqlDeadlines:
         if not self.cur.d.readonly:
             for due in claimed:
                 self.claimed[(due.subject_type, due.subject_id)] = (due.name, due.due_at)
+            if len(rows) > 1:
+                self._prefetch(rows)
         return claimed
+
+    def _prefetch(self, rows: list[Any]) -> None:
+        """Read the claimed subjects (cases with their orders, orders) in a statement per
+        kind (and, on PostgreSQL, per bucket) instead of one each as they fire."""
+        cur, homes = self.cur, self.homes
+        for kind in ("case", "order"):
+            keys = [(int(row[5]), row[2]) for row in rows if row[1] == kind]
+            if len(keys) < 2:
+                continue
+            if cur.d.postgresql:
+                buckets: dict[int, list[str]] = {}
+                for bucket, key in keys:
+                    buckets.setdefault(bucket, []).append(key)
+                params = [{"bucket": b, "ids": ids} for b, ids in sorted(buckets.items())]
+            else:
+                params = [{"keys": json.dumps(keys)}]
+            for one in params:
+                for found in cur.run(f"prefetch_{kind}s", one).fetchall():
+                    bucket = int(found[-1])
+                    homes.known[(kind, found[0])] = bucket
+                    cur.preloaded[(kind, found[0])] = (found[1], found[2])
+                    if kind == "case" and found[3] is not None:
+                        homes.known[("order", found[3])] = bucket
+                        cur.preloaded[("order", found[3])] = (found[4], found[5])
 
     def _claim_buckets(self, now: Any, limit: int) -> list[Any]:
         """The due deadlines of one bucket: of the buckets holding the oldest due deadlines

@@ -197,6 +197,32 @@ HELD_POSTGRESQL = {
 }
 
 
+#: A claimed batch's cases, each with its order, read at once: the unit of work that fires
+#: them takes each from the cursor instead of reading it (``Cursor.preloaded``). SQLite: the
+#: (bucket, id) pairs as a JSON array (a claim there spans buckets); PostgreSQL: one bucket's
+#: ids as an array (a claim there takes one bucket).
+PREFETCH_CASES_SQLITE = (
+    "SELECT c.id, c.state, c.version, o.id, o.state, o.version, c.bucket"
+    " FROM json_each(:keys) AS j JOIN cases AS c ON c.bucket = json_extract(j.value, '$[0]')"
+    " AND c.id = json_extract(j.value, '$[1]')"
+    " LEFT JOIN orders AS o ON o.bucket = c.bucket AND o.id = c.order_id"
+)
+PREFETCH_CASES_POSTGRESQL = (
+    "SELECT c.id, CAST(c.state AS TEXT), c.version, o.id, CAST(o.state AS TEXT), o.version,"
+    " c.bucket FROM cases AS c"
+    " LEFT JOIN orders AS o ON o.bucket = :bucket AND o.id = c.order_id"
+    " WHERE c.bucket = :bucket AND c.id = ANY(:ids)"
+)
+PREFETCH_ORDERS_SQLITE = (
+    "SELECT o.id, o.state, o.version, o.bucket FROM json_each(:keys) AS j"
+    " JOIN orders AS o ON o.bucket = json_extract(j.value, '$[0]')"
+    " AND o.id = json_extract(j.value, '$[1]')"
+)
+PREFETCH_ORDERS_POSTGRESQL = (
+    "SELECT id, CAST(state AS TEXT), version, bucket FROM orders"
+    " WHERE bucket = :bucket AND id = ANY(:ids)"
+)
+
 #: On PostgreSQL a worker claims, in one bucket, the earliest due deadline whose order nobody
 #: holds, and locks both; a deadline whose subject row is missing is never claimed.
 CLAIM_POSTGRESQL = """
