@@ -66,6 +66,20 @@ class Counting:
         return getattr(self._cursor, name)
 
 
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements every unit of work's cursor sends from now on (the test's end undoes
+    it)."""
+    sent: list[str] = []
+    made = db_cursor.Cursor.__init__
+
+    def counting(self: db_cursor.Cursor, conn: Any, dialect: Any) -> None:
+        made(self, conn, dialect)
+        self.cursor = Counting(self.cursor, sent)
+
+    monkeypatch.setattr(db_cursor.Cursor, "__init__", counting)
+    return sent
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
@@ -96,14 +110,7 @@ def test_a_return_takes_the_documented_statements_per_step(
             )
         )
         case_id = in_bucket("c1", bucket_of("o1", DEFAULT_BUCKETS), DEFAULT_BUCKETS)
-        sent: list[str] = []
-        made = db_cursor.Cursor.__init__
-
-        def counting(self: db_cursor.Cursor, conn: Any, dialect: Any) -> None:
-            made(self, conn, dialect)
-            self.cursor = Counting(self.cursor, sent)
-
-        monkeypatch.setattr(db_cursor.Cursor, "__init__", counting)
+        sent = counted(monkeypatch)
         sa.event.listen(sql, "before_cursor_execute", lambda *args: sent.append(args[2]))
         counts = {}
         for n, (action, actor, params) in enumerate(STEPS):
@@ -216,14 +223,7 @@ def test_a_claimed_batch_reads_its_cases_and_orders_in_one_statement(
                 )
             )
             cases.append(case_id)
-        sent: list[str] = []
-        made = db_cursor.Cursor.__init__
-
-        def counting(self: db_cursor.Cursor, conn: Any, dialect: Any) -> None:
-            made(self, conn, dialect)
-            self.cursor = Counting(self.cursor, sent)
-
-        monkeypatch.setattr(db_cursor.Cursor, "__init__", counting)
+        sent = counted(monkeypatch)
         later = T0 + timedelta(days=30)
         fired = engine.run_due(later, limit=10)
         assert len(fired) == 5 and {f.status for f in fired} == {"refunded"}
