@@ -284,6 +284,31 @@ class TestStorageContract:
             assert uow.orders.timeline(order.id) == before_timeline
         assert before is not None and before.version == 2
 
+    def test_a_case_id_taken_in_its_bucket_or_by_a_route_is_refused_naming_the_case(
+        self, storage: Storage
+    ) -> None:
+        """The id is checked by the insert itself (issue 19): a case of that id in the same
+        bucket, or one routed elsewhere from the bucket its id hashes to, refuses the new one
+        with a Conflict that names the case, and nothing of the new one is kept."""
+        taken, routed = in_bucket("taken-", 3), in_bucket("routed-", 3)  # both hash to 3
+        first, _ = placed_order(in_bucket("first-", 3))  # its case lives where its id hashes
+        second, _ = placed_order(in_bucket("second-", 3))
+        elsewhere, _ = placed_order(in_bucket("elsewhere-", 4))  # a route in 3 names 4
+        again, _ = placed_order(in_bucket("again-", 3))
+        later, _ = placed_order(in_bucket("later-", 5))  # would route from 3 too
+        with storage.new_uow() as uow:
+            uow.cases.add(*applied_case(first, taken))
+            uow.cases.add(*applied_case(elsewhere, routed))
+            uow.commit()
+        for order, case_id in ((second, taken), (again, routed), (later, routed)):
+            with storage.new_uow() as uow:
+                with pytest.raises(Conflict, match="already exists") as refused:
+                    uow.cases.add(*applied_case(order, case_id))
+                assert refused.value.case == case_id
+            with storage.new_uow() as uow:
+                kept = uow.cases.get(case_id)
+                assert kept is not None and kept.order_id != order.id
+
     def test_saving_a_case_with_a_stale_version_is_refused_and_changes_nothing(
         self, storage: Storage
     ) -> None:

@@ -60,6 +60,8 @@ class Aggregates(Generic[T]):
     table: ClassVar[Table]
     #: Whether the aggregate has deadlines, whose pending slot the unit of work keeps known.
     has_deadlines: ClassVar[bool] = False
+    #: Whether the ``INSERT`` refuses an id routed from its bucket (``insert_<stream>``).
+    insert_checks: ClassVar[bool] = False
 
     def __init__(self, conn: Connection, cur: Cursor, known: Known, homes: Homes) -> None:
         self.conn = conn
@@ -117,19 +119,16 @@ class Aggregates(Generic[T]):
             self.known[(self.stream, key)] = self._pending(item)
         return item
 
-    #: Whether the ``INSERT`` refuses an id routed from its bucket (``insert_<stream>``).
-    insert_checks: ClassVar[bool] = False
-
     def add(self, item: T, events: Sequence[Event]) -> None:
         if self.stream == "order":
             bucket = self.homes.order(item.id)
             self.homes.known[("order", item.id)] = bucket
             self.cur.preloaded.pop(("order", item.id), None)
-        else:
-            bucket = self.homes.place(
-                self.stream, item.id, self._order_of(item), insert_checks=self.insert_checks
-            )
         try:
+            if self.stream != "order":  # refuses an id taken elsewhere, or adds its route
+                bucket = self.homes.place(
+                    self.stream, item.id, self._order_of(item), insert_checks=self.insert_checks
+                )
             added = self.cur.run(
                 f"insert_{self.stream}",
                 {
