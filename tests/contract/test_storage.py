@@ -284,6 +284,35 @@ class TestStorageContract:
             assert uow.orders.timeline(order.id) == before_timeline
         assert before is not None and before.version == 2
 
+    def test_an_order_read_again_after_its_save_is_the_saved_one(self, storage: Storage) -> None:
+        """The SQL stores read a case's order with the case and keep it until asked for
+        (issue 19): saving the order drops what was kept, so a later read sees the save."""
+        order, placed = placed_order()
+        case, applied = applied_case(order)
+        with storage.new_uow() as uow:
+            uow.orders.add(order, placed)
+            uow.cases.add(case, applied)
+            uow.commit()
+        with storage.new_uow() as uow:
+            loaded = uow.orders.get(order.id)
+            assert loaded is not None and uow.cases.get(case.id) is not None  # order kept
+            delivered = orders.decide(
+                loaded, c.Deliver(actor=PLATFORM, order_id=order.id), rules=RULES, now=T0
+            )
+            uow.orders.save(orders.fold(loaded, delivered), delivered)
+            again = uow.orders.get(order.id)
+            assert again is not None and again.version == loaded.version + 1
+            assert again.delivered_at is not None
+
+    def test_the_event_log_sees_the_events_of_its_own_unit_of_work(self, storage: Storage) -> None:
+        """Events are written at commit on SQL (issue 19); a read of the log before that, in
+        the same unit of work, writes them first."""
+        order, placed = placed_order()
+        with storage.new_uow() as uow:
+            uow.orders.add(order, placed)
+            logged = uow.log.for_shop(order.shop, T0 - timedelta(days=1), T0 + timedelta(days=1))
+        assert [e.event for e in logged] == list(placed)
+
     def test_a_case_id_taken_in_its_bucket_or_by_a_route_is_refused_naming_the_case(
         self, storage: Storage
     ) -> None:

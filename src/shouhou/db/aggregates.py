@@ -107,10 +107,8 @@ class Aggregates(Generic[T]):
         if row is None:
             return None
         homes.known[(self.stream, key)] = bucket
-        if len(row) > 2 and row[2] is not None:
-            # the subject's order came with it: its repository takes it from here
-            homes.known[("order", row[2])] = bucket
-            self.cur.preloaded[("order", row[2])] = (row[3], row[4])
+        if len(row) > 2 and row[2] is not None:  # the subject's order came with it
+            homes.preload("order", row[2], bucket, row[3], row[4])
         return self._found(key, row)
 
     def _found(self, key: str, row: Any) -> T:

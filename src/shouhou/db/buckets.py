@@ -37,6 +37,12 @@ class Homes:
         found = self.known.get((kind, key))
         return found if found is not None else bucket_of(key, self.buckets)
 
+    def preload(self, kind: str, key: str, bucket: int, state: str, version: int) -> None:
+        """Keep a row read with another one (an order with its case, a claimed batch) until
+        its repository asks for it (``Cursor.preloaded``), and its bucket."""
+        self.known[(kind, key)] = bucket
+        self.cur.preloaded[(kind, key)] = (state, version)
+
     def route(self, kind: str, key: str) -> int | None:
         """The home a ``routes`` row names for a caller's id (None: there is none)."""
         if kind not in ROUTED:

@@ -175,11 +175,9 @@ class SqlDeadlines:
             for one in params:
                 for found in cur.run(f"prefetch_{kind}s", one).fetchall():
                     bucket = int(found[-1])
-                    homes.known[(kind, found[0])] = bucket
-                    cur.preloaded[(kind, found[0])] = (found[1], found[2])
-                    if kind == "case" and found[3] is not None:
-                        homes.known[("order", found[3])] = bucket
-                        cur.preloaded[("order", found[3])] = (found[4], found[5])
+                    homes.preload(kind, found[0], bucket, found[1], found[2])
+                    if kind == "case" and found[3] is not None:  # with its order
+                        homes.preload("order", found[3], bucket, found[4], found[5])
 
     def _claim_buckets(self, now: Any, limit: int) -> list[Any]:
         """The due deadlines of one bucket: of the buckets holding the oldest due deadlines

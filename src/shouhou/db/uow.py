@@ -78,7 +78,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self._cursor, homes)
         self.complaints = SqlComplaints(self.conn, self._cursor, known, homes)
         self.ledger = SqlLedger(self.conn, homes)
-        self.log = SqlEventLog(self.conn, self._cursor)
+        self.log = SqlEventLog(self.conn, self.write_through)
         self.shops = SqlShops(self.conn)
         return self
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from shouhou.domain.events import Event
 from shouhou.domain.model import Case, CaseStatus, Complaint, Deadline, Order, evolve
@@ -114,6 +114,15 @@ class _Repo(Generic[T]):
         staged = self.events.get(key, [])
         log += [StoredEvent(seq=start + i + 1, event=ev) for i, ev in enumerate(staged)]
         return log
+
+    def staged_events(self, shop: str) -> list[tuple[str, str, Event]]:
+        """The events of ``shop``'s subjects this unit of work has not applied yet."""
+        return [
+            (self.stream, key, ev)
+            for key, events in self.events.items()
+            if (item := self.get(key)) is not None and item.shop == shop
+            for ev in events
+        ]
 
     def apply(self) -> None:
         for key, item in self.staged.items():
@@ -324,13 +333,15 @@ class _Ledger:
 
 
 class _Log:
-    def __init__(self, store: LabStore) -> None:
+    def __init__(self, store: LabStore, repos: Sequence[_Repo[Any]]) -> None:
         self.store = store
+        self.repos = repos  # their events staged in this unit of work count too
 
     def for_shop(self, shop: str, since: datetime, until: datetime) -> list[LoggedEvent]:
+        staged = [found for repo in self.repos for found in repo.staged_events(shop)]
         found = [
             LoggedEvent(stream=stream, stream_id=key, event=ev)
-            for stream, key, ev in self.store.by_shop.get(shop, [])
+            for stream, key, ev in [*self.store.by_shop.get(shop, []), *staged]
             if since <= ev.at <= until
         ]
         return sorted(found, key=lambda x: x.event.at)
@@ -365,7 +376,7 @@ class LabUnitOfWork:
         self.complaints = _Complaints(store, "complaint", store.complaints)
         self.deadlines = _Deadlines(store)
         self.ledger = _Ledger(store)
-        self.log = _Log(store)
+        self.log = _Log(store, (self.orders, self.cases, self.complaints))
         self.shops = _Shops(store)
         self.outbox = _Outbox()
 
